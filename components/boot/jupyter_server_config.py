@@ -1,0 +1,27 @@
+# Jupyter server configuration, written by gpu-notebook at first boot.
+# It carries the settings jupyter_server 2.x honours (JupyterLab on the Deep Learning AMI) and,
+# after them, the 1.x names for the same settings, so either server version enforces them.
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.ServerApp.ip = {{listenAddress}}
+c.ServerApp.port = {{port}}
+# Fail instead of silently moving to another port that the firewall does not open.
+c.ServerApp.port_retries = 0
+c.ServerApp.open_browser = False
+c.ServerApp.allow_remote_access = True
+c.ServerApp.root_dir = {{notebookDir}}
+
+# HTTPS only: plain HTTP on this port gets no notebook.
+c.ServerApp.certfile = {{certFile}}
+c.ServerApp.keyfile = {{keyFile}}
+
+# Password login only, no token. The hash was computed by the deploying program.
+c.PasswordIdentityProvider.hashed_password = {{passwordHash}}
+c.PasswordIdentityProvider.password_required = True
+c.PasswordIdentityProvider.allow_password_change = False
+c.IdentityProvider.token = ""
+
+# jupyter_server 1.x names of the same settings.
+c.ServerApp.password = {{passwordHash}}
+c.ServerApp.password_required = True
+c.ServerApp.token = ""

@@ -1,0 +1,40 @@
+#!/bin/bash
+# First boot, run by cloud-init: finds the AMI's Python environment, installs JupyterLab into it
+# only when it is missing, points the service's launcher at it and starts the notebook service.
+# Usage: prepare-jupyter.sh USER
+set -euo pipefail
+
+user="$1"
+home=$(getent passwd "$user" | cut -d: -f6)
+notebooks="$home/notebooks"
+launcher=/usr/local/lib/gpu-notebook/jupyter-lab
+
+# The Deep Learning AMIs keep PyTorch in /opt/pytorch; older ones used conda.
+python=""
+for candidate in /opt/pytorch/bin/python /opt/conda/envs/pytorch/bin/python /opt/conda/bin/python; do
+    if [ -x "$candidate" ]; then
+        python="$candidate"
+        break
+    fi
+done
+if [ -z "$python" ]; then
+    echo "gpu-notebook: no Deep Learning AMI Python found; using a virtual environment of the system Python"
+    [ -x /opt/gpu-notebook-venv/bin/python ] || python3 -m venv /opt/gpu-notebook-venv
+    python=/opt/gpu-notebook-venv/bin/python
+fi
+bindir=$(dirname "$python")
+
+if "$python" -c 'import jupyterlab' 2>/dev/null; then
+    echo "gpu-notebook: JupyterLab found in $bindir, nothing to install"
+else
+    echo "gpu-notebook: JupyterLab missing from $bindir, installing it"
+    "$python" -m pip install --quiet jupyterlab
+fi
+
+install -d -m 0755 "$(dirname "$launcher")"
+ln -sfn "$bindir/jupyter-lab" "$launcher"
+install -d -o "$user" -g "$user" -m 0750 "$notebooks"
+
+systemctl daemon-reload
+systemctl enable --now gpu-notebook-jupyter.service
+echo "gpu-notebook: notebook service started for $user in $notebooks"

@@ -1,0 +1,291 @@
+// Parses and validates the stack's configuration into typed notebook settings.
+// Pure: reads a plain key→string map, creates no resources, so every bad value is refused
+// before anything exists in AWS. This is the only module that knows config key names.
+import * as pulumi from "@pulumi/pulumi";
+import * as ipaddr from "ipaddr.js";
+
+export const CONFIG_NAMESPACE = "gpu-notebook";
+
+/** x86_64 NVIDIA GPU families the AWS Deep Learning AMIs (OSS NVIDIA driver) support. */
+export const GPU_FAMILIES = [
+    "g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",
+] as const;
+
+/** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
+export const MAX_ALLOWED_CIDRS = 30;
+
+/** Settings a notebook is built from: every field already validated and defaulted. */
+export interface NotebookSettings {
+    /** Networks that may reach SSH and the notebook, normalised CIDRs (IPv4 or IPv6). */
+    allowedCidrs: string[];
+    /** Explicit opt-in to ports open to the whole internet (0.0.0.0/0 or ::/0). Default false. */
+    allowOpenAccess: boolean;
+    /** EC2 instance type; must be an NVIDIA GPU type. Default g4dn.xlarge, the cheapest. */
+    instanceType: string;
+    /** Pinned AMI. Undefined: the latest Deep Learning AMI (PyTorch, Ubuntu), looked up at deploy. */
+    amiId?: string;
+    /** Root disk size in GiB. Undefined: the AMI's snapshot plus room for work (see aws-data.ts). */
+    diskSizeGb?: number;
+    /** TCP port Jupyter listens on. Default 8888. */
+    notebookPort: number;
+    /** Notebook password. Undefined: generated once and kept in state. Always handled as a secret. */
+    notebookPassword?: string;
+    /** Login user of the AMI; owns the notebook server and its files. Default ubuntu. */
+    sshUser: string;
+}
+
+/** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
+export const DEFAULTS = {
+    allowOpenAccess: false,
+    instanceType: "g4dn.xlarge",
+    notebookPort: 8888,
+    sshUser: "ubuntu",
+} as const;
+
+/** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
+export const CONFIG_KEYS = [
+    "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
+    "notebookPort", "notebookPassword", "sshUser",
+] as const;
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+
+/** Thrown when configuration is refused; the message holds one line per bad value. */
+export class ConfigError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`Configuration refused, nothing was created:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+const MIN_PASSWORD_LENGTH = 12;
+const GP3_MAX_GIB = 16384;
+
+/** The command a user runs to allow only the address they are at now. */
+export const ALLOW_MY_IP_COMMAND =
+    `pulumi config set --path 'allowedCidrs[0]' "$(curl -fsS https://checkip.amazonaws.com)/32"`;
+
+function show(value: unknown): string {
+    return JSON.stringify(value);
+}
+
+function problem(key: ConfigKey, value: unknown, accepted: string): string {
+    return `${CONFIG_NAMESPACE}:${key} = ${show(value)} is not accepted: ${accepted}`;
+}
+
+/** Validates one CIDR; returns its canonical form, or a sentence saying what is wrong. */
+export function checkCidr(text: string): { cidr: string } | { error: string } {
+    const trimmed = text.trim();
+    if (!trimmed.includes("/")) {
+        const single = ipaddr.isValid(trimmed) ? ipaddr.parse(trimmed) : undefined;
+        return {
+            error: single
+                ? `a CIDR needs a prefix length; for that one address use ${single.toString()}/${single.kind() === "ipv4" ? 32 : 128}`
+                : "expected an IPv4 or IPv6 CIDR such as 203.0.113.7/32 or 2001:db8::/64",
+        };
+    }
+    const [address, prefixText] = trimmed.split("/", 2);
+    const isV4Text = /^\d+\.\d+\.\d+\.\d+$/.test(address);
+    if ((isV4Text && !ipaddr.IPv4.isValidFourPartDecimal(address)) || !/^\d{1,3}$/.test(prefixText)) {
+        return { error: "expected an IPv4 or IPv6 CIDR such as 203.0.113.7/32 or 2001:db8::/64" };
+    }
+    let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    try {
+        parsed = ipaddr.parseCIDR(trimmed);
+    } catch {
+        return { error: "expected an IPv4 or IPv6 CIDR such as 203.0.113.7/32 or 2001:db8::/64" };
+    }
+    const [addr, prefix] = parsed;
+    if (addr.kind() === "ipv4" && !isV4Text) {
+        return { error: "write IPv4 addresses as four decimal parts, such as 203.0.113.7/32" };
+    }
+    const network = addr.kind() === "ipv4"
+        ? ipaddr.IPv4.networkAddressFromCIDR(trimmed)
+        : ipaddr.IPv6.networkAddressFromCIDR(trimmed);
+    const canonical = `${network.toString()}/${prefix}`;
+    if (network.toString() !== addr.toString()) {
+        const single = `${addr.toString()}/${addr.kind() === "ipv4" ? 32 : 128}`;
+        return { error: `host bits are set; use ${canonical} for the whole network or ${single} for that one address` };
+    }
+    return { cidr: canonical };
+}
+
+function isOpenToWorld(cidr: string): boolean {
+    return cidr.endsWith("/0");
+}
+
+/**
+ * Validates typed settings. Throws one ConfigError listing every bad value, each naming the
+ * key, the value and what would be accepted. Returns the settings with CIDRs normalised.
+ */
+export function validateSettings(settings: NotebookSettings): NotebookSettings {
+    const problems: string[] = [];
+    const cidrs: string[] = [];
+
+    if (settings.allowedCidrs.length === 0) {
+        problems.push(
+            `${CONFIG_NAMESPACE}:allowedCidrs is not set. Only the networks you list can reach SSH and the notebook. ` +
+            `To allow just the address you are at now, run:\n      ${ALLOW_MY_IP_COMMAND}\n    ` +
+            `(npm run up does this for you when allowedCidrs is unset.)`,
+        );
+    }
+    for (const entry of settings.allowedCidrs) {
+        const checked = checkCidr(entry);
+        if ("error" in checked) {
+            problems.push(problem("allowedCidrs", entry, checked.error));
+        } else if (cidrs.includes(checked.cidr)) {
+            problems.push(problem("allowedCidrs", entry, `${checked.cidr} is listed twice; list each network once`));
+        } else if (isOpenToWorld(checked.cidr) && !settings.allowOpenAccess) {
+            problems.push(problem("allowedCidrs", entry,
+                "it opens SSH and the notebook to the whole internet; list your own networks instead " +
+                `(${ALLOW_MY_IP_COMMAND}), or set ${CONFIG_NAMESPACE}:allowOpenAccess to true if you really mean it`));
+        } else {
+            cidrs.push(checked.cidr);
+        }
+    }
+    if (settings.allowedCidrs.length > MAX_ALLOWED_CIDRS) {
+        problems.push(problem("allowedCidrs", `${settings.allowedCidrs.length} entries`,
+            `at most ${MAX_ALLOWED_CIDRS} networks (AWS allows 60 inbound rules per security group, two per network)`));
+    }
+
+    const family = settings.instanceType.split(".")[0];
+    const typePattern = new RegExp(`^(${GPU_FAMILIES.join("|")})\\.(\\d*xlarge|large|metal)$`);
+    if (!typePattern.test(settings.instanceType)) {
+        const hint = /^g5g\.|^g\d+g/.test(settings.instanceType)
+            ? " (Graviton GPU types need an arm64 AMI, which this product does not use)"
+            : (GPU_FAMILIES as readonly string[]).includes(family) ? " (the size part after the dot is not valid)" : "";
+        problems.push(problem("instanceType", settings.instanceType,
+            `an NVIDIA GPU instance type the Deep Learning AMI supports, from the families ${GPU_FAMILIES.join(", ")}` +
+            `, such as g4dn.xlarge or g5.2xlarge${hint}`));
+    }
+
+    if (settings.amiId !== undefined && !/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(settings.amiId)) {
+        problems.push(problem("amiId", settings.amiId,
+            "an AMI id such as ami-0123456789abcdef0, or leave it unset for the latest Deep Learning AMI"));
+    }
+
+    if (settings.diskSizeGb !== undefined &&
+        (!Number.isInteger(settings.diskSizeGb) || settings.diskSizeGb < 8 || settings.diskSizeGb > GP3_MAX_GIB)) {
+        problems.push(problem("diskSizeGb", settings.diskSizeGb,
+            `a whole number of GiB from 8 to ${GP3_MAX_GIB}, and at least the AMI's own size; leave it unset for a size that fits`));
+    }
+
+    const port = settings.notebookPort;
+    if (!Number.isInteger(port) || port < 1024 || port > 65535 || port === 22) {
+        problems.push(problem("notebookPort", port, "a whole number from 1024 to 65535 (not 22, which SSH uses)"));
+    }
+
+    if (settings.notebookPassword !== undefined && settings.notebookPassword.length < MIN_PASSWORD_LENGTH) {
+        // The value itself is a secret: name the key and the length, never the password.
+        problems.push(`${CONFIG_NAMESPACE}:notebookPassword (a secret of ${settings.notebookPassword.length} characters) ` +
+            `is not accepted: at least ${MIN_PASSWORD_LENGTH} characters, because the notebook runs code for whoever logs in; ` +
+            `or leave it unset and one is generated`);
+    }
+
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(settings.sshUser) || settings.sshUser === "root") {
+        problems.push(problem("sshUser", settings.sshUser,
+            "a Linux user name (lower-case letters, digits, - and _, starting with a letter or _, at most 32 characters), not root"));
+    }
+
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return { ...settings, allowedCidrs: cidrs };
+}
+
+function parseList(key: ConfigKey, text: string, problems: string[]): string[] {
+    const trimmed = text.trim();
+    if (trimmed.startsWith("[")) {
+        try {
+            const value: unknown = JSON.parse(trimmed);
+            if (Array.isArray(value) && value.every((item) => typeof item === "string")) {
+                return value;
+            }
+        } catch {
+            // fall through to the problem below
+        }
+        problems.push(problem(key, text, "a list of strings, such as [\"203.0.113.7/32\"]"));
+        return [];
+    }
+    // `pulumi config set allowedCidrs 1.2.3.4/32,10.0.0.0/8` stores a plain string: accept it.
+    return trimmed.split(/[\s,]+/).filter((item) => item.length > 0);
+}
+
+function parseBoolean(key: ConfigKey, text: string, problems: string[]): boolean {
+    if (text === "true" || text === "false") {
+        return text === "true";
+    }
+    problems.push(problem(key, text, "true or false"));
+    return false;
+}
+
+function parseInteger(key: ConfigKey, text: string, problems: string[]): number {
+    if (/^\s*-?\d+\s*$/.test(text)) {
+        return Number(text);
+    }
+    problems.push(problem(key, text, "a whole number"));
+    return Number.NaN;
+}
+
+/**
+ * Turns the raw config map (keys with or without the `gpu-notebook:` prefix, values as the
+ * Pulumi engine hands them over: strings, lists as JSON) into validated settings.
+ */
+export function parseConfig(raw: Record<string, string>): NotebookSettings {
+    const problems: string[] = [];
+    const values = new Map<string, string>();
+    for (const [fullKey, value] of Object.entries(raw)) {
+        const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [CONFIG_NAMESPACE, fullKey];
+        if (namespace !== CONFIG_NAMESPACE) {
+            continue;
+        }
+        if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
+            const near = CONFIG_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
+            problems.push(`${CONFIG_NAMESPACE}:${key} is not a setting this program reads` +
+                (near ? `; did you mean ${CONFIG_NAMESPACE}:${near}?` : `; known settings: ${CONFIG_KEYS.join(", ")}`));
+            continue;
+        }
+        values.set(key, value);
+    }
+    // An empty string is what Pulumi.yaml's documented "unset" defaults look like.
+    const get = (key: ConfigKey): string | undefined => {
+        const value = values.get(key);
+        return value === undefined || value.trim() === "" ? undefined : value;
+    };
+    const optional = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: string[]) => T): T | undefined => {
+        const text = get(key);
+        return text === undefined ? undefined : parse(key, text, problems);
+    };
+
+    const diskSizeGb = optional("diskSizeGb", parseInteger);
+    const settings: NotebookSettings = {
+        allowedCidrs: optional("allowedCidrs", parseList) ?? [],
+        allowOpenAccess: optional("allowOpenAccess", parseBoolean) ?? DEFAULTS.allowOpenAccess,
+        instanceType: get("instanceType")?.trim() ?? DEFAULTS.instanceType,
+        amiId: get("amiId")?.trim(),
+        // 0 is Pulumi.yaml's documented "choose for me".
+        diskSizeGb: diskSizeGb === 0 ? undefined : diskSizeGb,
+        notebookPort: optional("notebookPort", parseInteger) ?? DEFAULTS.notebookPort,
+        notebookPassword: values.get("notebookPassword") || undefined,
+        sshUser: get("sshUser")?.trim() ?? DEFAULTS.sshUser,
+    };
+    if (problems.length === 0) {
+        return validateSettings(settings);
+    }
+    // Report parse problems together with the other keys' problems, so one run shows all to fix.
+    const unparsed = problems.map((p) => p.split(" ")[0]);
+    let others: string[] = [];
+    try {
+        validateSettings(settings);
+    } catch (error) {
+        if (!(error instanceof ConfigError)) {
+            throw error;
+        }
+        others = error.problems.filter((p) => !unparsed.includes(p.split(" ")[0]));
+    }
+    throw new ConfigError([...problems, ...others]);
+}
+
+/** Reads this project's namespace from the running stack's configuration. */
+export function readConfig(): NotebookSettings {
+    return parseConfig(pulumi.runtime.allConfig());
+}

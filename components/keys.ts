@@ -1,0 +1,47 @@
+// Key material Pulumi generates for a notebook: the SSH login key and the notebook's TLS key and
+// self-signed certificate. Private halves live only in Pulumi state, as secrets.
+import * as pulumi from "@pulumi/pulumi";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as tls from "@pulumi/tls";
+
+/** Ten years: the certificate must outlive the notebook, since renewing it rewrites user data. */
+export const CERTIFICATE_VALIDITY_HOURS = 10 * 365 * 24;
+
+export interface SshKeys {
+    privateKey: tls.PrivateKey;
+    keyPair: ec2.KeyPair;
+}
+
+export function createSshKeys(name: string, tags: Record<string, string>, parent: pulumi.Resource): SshKeys {
+    const privateKey = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "ED25519" }, { parent });
+    const keyPair = new ec2.KeyPair(`${name}-key`, {
+        publicKey: privateKey.publicKeyOpenssh,
+        tags,
+    }, { parent });
+    return { privateKey, keyPair };
+}
+
+export interface NotebookTls {
+    privateKey: tls.PrivateKey;
+    certificate: tls.SelfSignedCert;
+}
+
+/**
+ * A P-256 key (browsers do not accept Ed25519 certificates) and a server certificate whose SAN
+ * holds the notebook's stable public IP, so the browser can pin exactly this server.
+ */
+export function createNotebookTls(
+    name: string, publicIp: pulumi.Input<string>, parent: pulumi.Resource,
+): NotebookTls {
+    const privateKey = new tls.PrivateKey(`${name}-tls-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent });
+    const certificate = new tls.SelfSignedCert(`${name}-tls-cert`, {
+        privateKeyPem: privateKey.privateKeyPem,
+        subject: { commonName: publicIp, organization: "gpu-notebook" },
+        ipAddresses: [publicIp],
+        validityPeriodHours: CERTIFICATE_VALIDITY_HOURS,
+        earlyRenewalHours: 0,
+        isCaCertificate: false,
+        allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+    }, { parent });
+    return { privateKey, certificate };
+}

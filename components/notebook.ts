@@ -1,0 +1,166 @@
+// The GpuNotebook component: one GPU instance serving Jupyter over HTTPS, its keys, its stable
+// address and its firewall. A stack may hold many, each with its own keys, password and networks.
+import * as pulumi from "@pulumi/pulumi";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as random from "@pulumi/random";
+
+import { AmiInfo, defaultDiskSizeGb, lookupAmi } from "./aws-data";
+import { renderUserData } from "./boot";
+import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, validateSettings } from "./config";
+import { createNotebookTls, createSshKeys } from "./keys";
+import { createSecurityGroup, SSH_PORT } from "./network";
+import { jupyterPasswordHash } from "./password";
+
+export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
+
+/** Arguments of a notebook: the validated settings plus how this notebook is labelled. */
+export interface GpuNotebookArgs extends NotebookSettings {
+    /**
+     * Label used for the Name tag and the local key file `~/.ssh/<label>.pem`.
+     * Default `gpu-notebook-<stack>-<name>`.
+     */
+    label?: string;
+}
+
+/** What the deploy-time lookups found; `GpuNotebook.create` fills it in. */
+export interface NotebookEnvironment {
+    ami: AmiInfo;
+}
+
+/** Checks settings against what AWS reported, before any resource exists. */
+export function checkAgainstEnvironment(args: GpuNotebookArgs, env: NotebookEnvironment): void {
+    if (args.diskSizeGb !== undefined && args.diskSizeGb < env.ami.rootSizeGb) {
+        throw new ConfigError([
+            `${CONFIG_NAMESPACE}:diskSizeGb = ${args.diskSizeGb} is not accepted: the AMI ${env.ami.id} ` +
+            `(${env.ami.name}) needs at least ${env.ami.rootSizeGb} GiB; use ${defaultDiskSizeGb(env.ami)} ` +
+            `or more, or leave it unset`,
+        ]);
+    }
+}
+
+export class GpuNotebook extends pulumi.ComponentResource {
+    /** Elastic IP: stays the same across stop/start, so the URL and certificate stay valid. */
+    readonly publicIp: pulumi.Output<string>;
+    /** `ssh -i ~/.ssh/<label>.pem <user>@<ip>` */
+    readonly sshCommand: pulumi.Output<string>;
+    /** `https://<ip>:<port>/` */
+    readonly notebookUrl: pulumi.Output<string>;
+    readonly instanceId: pulumi.Output<string>;
+    /** The AMI the instance runs (a newer release does not replace it). */
+    readonly amiId: pulumi.Output<string>;
+    readonly instanceType: pulumi.Output<string>;
+    /** The notebook's self-signed certificate: trust exactly this one in the browser. */
+    readonly notebookCertificatePem: pulumi.Output<string>;
+    /** Secret: the SSH private key in OpenSSH format. */
+    readonly sshPrivateKey: pulumi.Output<string>;
+    /** Secret: the notebook login password. */
+    readonly notebookPassword: pulumi.Output<string>;
+
+    /**
+     * Looks up what the notebook needs from AWS (the AMI), checks the settings against it, then
+     * creates the notebook. Every refusal happens before any resource of this notebook exists.
+     */
+    static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
+        const settings = { ...args, ...validateSettings(args) };
+        const ami = await lookupAmi(settings.amiId);
+        const env: NotebookEnvironment = { ami };
+        checkAgainstEnvironment(settings, env);
+        return new GpuNotebook(name, settings, env, opts);
+    }
+
+    constructor(name: string, args: GpuNotebookArgs, env: NotebookEnvironment, opts?: pulumi.ComponentResourceOptions) {
+        super(NOTEBOOK_TYPE, name, {}, opts);
+        const settings = { ...args, ...validateSettings(args) };
+        checkAgainstEnvironment(settings, env);
+
+        const stack = pulumi.getStack();
+        const label = settings.label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
+        const tags = { Name: label, project: pulumi.getProject(), stack };
+        const parent = this;
+
+        const ssh = createSshKeys(name, tags, parent);
+        // Allocated before the instance exists, so the certificate can name the address.
+        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
+        const notebookTls = createNotebookTls(name, eip.publicIp, parent);
+
+        const password: pulumi.Output<string> = settings.notebookPassword !== undefined
+            ? pulumi.secret(settings.notebookPassword)
+            : new random.RandomPassword(`${name}-password`, { length: 24, special: false }, { parent }).result;
+        // A salt kept in state, so the hash (and with it the user data) is the same on every run.
+        const salt = new random.RandomString(`${name}-password-salt`, { length: 16, special: false }, { parent });
+        const passwordHash = pulumi.secret(pulumi.all([password, salt.result])
+            .apply(([plain, saltText]) => jupyterPasswordHash(plain, saltText)));
+
+        const group = createSecurityGroup(name, {
+            allowedCidrs: settings.allowedCidrs,
+            ports: [SSH_PORT, settings.notebookPort],
+            tags,
+        }, parent);
+
+        const userData = pulumi.all([
+            ssh.privateKey.publicKeyOpenssh, passwordHash,
+            notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
+        ]).apply(([sshPublicKey, hash, certPem, keyPem]) => renderUserData({
+            sshUser: settings.sshUser,
+            sshPublicKey,
+            notebookPort: settings.notebookPort,
+            listenAddress: "0.0.0.0",
+            passwordHash: hash,
+            tlsCertificatePem: certPem,
+            tlsPrivateKeyPem: keyPem,
+        }));
+
+        const instance = new ec2.Instance(`${name}-instance`, {
+            ami: env.ami.id,
+            instanceType: settings.instanceType,
+            keyName: ssh.keyPair.keyName,
+            vpcSecurityGroupIds: [group.id],
+            userData,
+            // Boot configuration is applied by cloud-init on first boot only, so a changed one
+            // needs a fresh instance to take effect rather than a stop/start that ignores it.
+            userDataReplaceOnChange: true,
+            metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled" },
+            rootBlockDevice: {
+                volumeType: "gp3",
+                volumeSize: settings.diskSizeGb ?? defaultDiskSizeGb(env.ami),
+                encrypted: true,
+                deleteOnTermination: true,
+                tags,
+            },
+            // A shutdown from inside (the idle watcher, `sudo poweroff`) stops, never terminates.
+            instanceInitiatedShutdownBehavior: "stop",
+            tags,
+        }, {
+            parent,
+            // A newer Deep Learning AMI release must never replace a running notebook. A pinned
+            // amiId is the user's explicit choice and is honoured.
+            ignoreChanges: settings.amiId === undefined ? ["ami"] : [],
+        });
+        new ec2.EipAssociation(`${name}-ip-association`, {
+            allocationId: eip.allocationId,
+            instanceId: instance.id,
+        }, { parent });
+
+        this.publicIp = eip.publicIp;
+        this.sshCommand = pulumi.interpolate`ssh -i ~/.ssh/${label}.pem ${settings.sshUser}@${eip.publicIp}`;
+        this.notebookUrl = pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`;
+        this.instanceId = instance.id;
+        this.amiId = instance.ami;
+        this.instanceType = instance.instanceType;
+        this.notebookCertificatePem = notebookTls.certificate.certPem;
+        this.sshPrivateKey = pulumi.secret(ssh.privateKey.privateKeyOpenssh);
+        this.notebookPassword = pulumi.secret(password);
+
+        this.registerOutputs({
+            publicIp: this.publicIp,
+            sshCommand: this.sshCommand,
+            notebookUrl: this.notebookUrl,
+            instanceId: this.instanceId,
+            amiId: this.amiId,
+            instanceType: this.instanceType,
+            notebookCertificatePem: this.notebookCertificatePem,
+            sshPrivateKey: this.sshPrivateKey,
+            notebookPassword: this.notebookPassword,
+        });
+    }
+}

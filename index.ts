@@ -1,0 +1,29 @@
+// gpu-notebook: one GPU machine on AWS serving Jupyter over HTTPS to the networks you allow.
+// Reads and validates the stack config, creates the notebook, exports how to reach it.
+import * as pulumi from "@pulumi/pulumi";
+
+import { readConfig } from "./components/config";
+import { GpuNotebook } from "./components/notebook";
+
+async function main() {
+    const settings = readConfig();
+    const notebook = await GpuNotebook.create("notebook", {
+        ...settings,
+        label: `gpu-notebook-${pulumi.getStack()}`,
+    });
+    return {
+        publicIp: notebook.publicIp,
+        sshCommand: notebook.sshCommand,
+        notebookUrl: notebook.notebookUrl,
+        instanceId: notebook.instanceId,
+        amiId: notebook.amiId,
+        instanceType: notebook.instanceType,
+        notebookCertificatePem: notebook.notebookCertificatePem,
+        sshPrivateKey: notebook.sshPrivateKey,
+        notebookPassword: notebook.notebookPassword,
+    };
+}
+
+// The Pulumi engine calls the exported function and turns its result into stack outputs;
+// tests call the same function under mocks.
+export = main;

@@ -1,0 +1,214 @@
+// Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
+import * as assert from "assert";
+
+import { ConfigError, DEFAULTS, parseConfig } from "../components/config";
+
+const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
+
+function refused(raw: Record<string, string>): string {
+    try {
+        parseConfig(raw);
+    } catch (error) {
+        assert.ok(error instanceof ConfigError, `a ConfigError, got ${error}`);
+        return error.message;
+    }
+    assert.fail(`expected ${JSON.stringify(raw)} to be refused`);
+}
+
+describe("config", () => {
+    describe("defaults", () => {
+        it("applies the documented defaults when only allowedCidrs is set", () => {
+            const settings = parseConfig(BASE);
+            assert.deepStrictEqual(settings, {
+                allowedCidrs: ["198.51.100.7/32"],
+                allowOpenAccess: false,
+                instanceType: "g4dn.xlarge",
+                amiId: undefined,
+                diskSizeGb: undefined,
+                notebookPort: 8888,
+                notebookPassword: undefined,
+                sshUser: "ubuntu",
+            });
+        });
+
+        it("treats Pulumi.yaml's empty-string and zero defaults as unset", () => {
+            const settings = parseConfig({ ...BASE, amiId: "", diskSizeGb: "0", notebookPassword: "" });
+            assert.strictEqual(settings.amiId, undefined);
+            assert.strictEqual(settings.diskSizeGb, undefined);
+            assert.strictEqual(settings.notebookPassword, undefined);
+        });
+
+        it("reads namespaced keys and ignores other namespaces", () => {
+            const settings = parseConfig({ "gpu-notebook:allowedCidrs": BASE.allowedCidrs, "aws:region": "eu-west-1" });
+            assert.deepStrictEqual(settings.allowedCidrs, ["198.51.100.7/32"]);
+            assert.strictEqual(settings.instanceType, DEFAULTS.instanceType);
+        });
+    });
+
+    describe("allowedCidrs", () => {
+        it("when missing, is refused with the exact command that allows your own address", () => {
+            const message = refused({});
+            assert.match(message, /gpu-notebook:allowedCidrs is not set/);
+            assert.ok(message.includes(`pulumi config set --path 'allowedCidrs[0]' "$(curl -fsS https://checkip.amazonaws.com)/32"`));
+        });
+
+        it("when an empty list, is refused like a missing one", () => {
+            assert.match(refused({ allowedCidrs: "[]" }), /gpu-notebook:allowedCidrs is not set/);
+        });
+
+        it("refuses something that is not a CIDR, naming the value and the accepted form", () => {
+            const message = refused({ allowedCidrs: '["my-laptop"]' });
+            assert.match(message, /gpu-notebook:allowedCidrs = "my-laptop" is not accepted: expected an IPv4 or IPv6 CIDR such as 203\.0\.113\.7\/32/);
+        });
+
+        it("refuses an out-of-range address", () => {
+            assert.match(refused({ allowedCidrs: '["300.1.2.3/32"]' }), /"300\.1\.2\.3\/32" is not accepted: expected an IPv4 or IPv6 CIDR/);
+        });
+
+        it("refuses an out-of-range prefix", () => {
+            assert.match(refused({ allowedCidrs: '["10.0.0.0/33"]' }), /"10\.0\.0\.0\/33" is not accepted/);
+        });
+
+        it("refuses a bare address and suggests its /32", () => {
+            assert.match(refused({ allowedCidrs: '["198.51.100.7"]' }), /needs a prefix length; for that one address use 198\.51\.100\.7\/32/);
+        });
+
+        it("refuses host bits set and suggests the network (10.0.0.1/24 → 10.0.0.0/24)", () => {
+            const message = refused({ allowedCidrs: '["10.0.0.1/24"]' });
+            assert.match(message, /gpu-notebook:allowedCidrs = "10\.0\.0\.1\/24" is not accepted: host bits are set; use 10\.0\.0\.0\/24/);
+            assert.match(message, /or 10\.0\.0\.1\/32 for that one address/);
+        });
+
+        it("refuses IPv6 host bits set and suggests the network", () => {
+            assert.match(refused({ allowedCidrs: '["2001:db8::1/64"]' }), /use 2001:db8::\/64/);
+        });
+
+        it("refuses 0.0.0.0/0 unless allowOpenAccess is set", () => {
+            const message = refused({ allowedCidrs: '["0.0.0.0/0"]' });
+            assert.match(message, /gpu-notebook:allowedCidrs = "0\.0\.0\.0\/0" is not accepted: it opens SSH and the notebook to the whole internet/);
+            assert.match(message, /set gpu-notebook:allowOpenAccess to true/);
+        });
+
+        it("refuses ::/0 unless allowOpenAccess is set", () => {
+            assert.match(refused({ allowedCidrs: '["::/0"]' }), /"::\/0" is not accepted: it opens SSH and the notebook to the whole internet/);
+        });
+
+        it("accepts 0.0.0.0/0 and ::/0 with allowOpenAccess", () => {
+            const settings = parseConfig({ allowedCidrs: '["0.0.0.0/0","::/0"]', allowOpenAccess: "true" });
+            assert.deepStrictEqual(settings.allowedCidrs, ["0.0.0.0/0", "::/0"]);
+        });
+
+        it("refuses the same network listed twice", () => {
+            assert.match(refused({ allowedCidrs: '["10.0.0.0/8","10.0.0.0/8"]' }), /10\.0\.0\.0\/8 is listed twice/);
+        });
+
+        it("refuses more networks than a security group can hold", () => {
+            const many = Array.from({ length: 31 }, (_, i) => `10.0.${i}.0/24`);
+            assert.match(refused({ allowedCidrs: JSON.stringify(many) }), /at most 30 networks/);
+        });
+
+        it("accepts a comma-separated string and normalises IPv6", () => {
+            const settings = parseConfig({ allowedCidrs: "198.51.100.7/32, 2001:0db8:0000::/48" });
+            assert.deepStrictEqual(settings.allowedCidrs, ["198.51.100.7/32", "2001:db8::/48"]);
+        });
+
+        it("refuses a list that is not a list of strings", () => {
+            assert.match(refused({ allowedCidrs: "[1, 2]" }), /gpu-notebook:allowedCidrs = "\[1, 2\]" is not accepted: a list of strings/);
+        });
+    });
+
+    describe("allowOpenAccess", () => {
+        it("refuses anything but true or false", () => {
+            assert.match(refused({ ...BASE, allowOpenAccess: "yes" }), /gpu-notebook:allowOpenAccess = "yes" is not accepted: true or false/);
+        });
+    });
+
+    describe("instanceType", () => {
+        it("refuses a type without a GPU, listing the accepted families", () => {
+            const message = refused({ ...BASE, instanceType: "t3.micro" });
+            assert.match(message, /gpu-notebook:instanceType = "t3\.micro" is not accepted: an NVIDIA GPU instance type/);
+            assert.match(message, /g4dn, g5, g6, g6e, gr6, p4d, p4de, p5, p5e, p5en, p6-b200/);
+        });
+
+        it("refuses a Graviton GPU type and says why", () => {
+            assert.match(refused({ ...BASE, instanceType: "g5g.xlarge" }), /Graviton GPU types need an arm64 AMI/);
+        });
+
+        it("refuses a GPU family with a malformed size", () => {
+            assert.match(refused({ ...BASE, instanceType: "g5.huge" }), /"g5\.huge" is not accepted: .*the size part after the dot is not valid/);
+        });
+
+        it("accepts every supported family", () => {
+            for (const type of ["g4dn.xlarge", "g5.48xlarge", "g6.xlarge", "g6e.2xlarge", "gr6.4xlarge", "p4d.24xlarge",
+                "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g4dn.metal"]) {
+                assert.strictEqual(parseConfig({ ...BASE, instanceType: type }).instanceType, type);
+            }
+        });
+    });
+
+    describe("amiId", () => {
+        it("refuses something that is not an AMI id", () => {
+            assert.match(refused({ ...BASE, amiId: "ubuntu-latest" }), /gpu-notebook:amiId = "ubuntu-latest" is not accepted: an AMI id such as ami-0123456789abcdef0/);
+        });
+    });
+
+    describe("diskSizeGb", () => {
+        it("refuses a non-number", () => {
+            assert.match(refused({ ...BASE, diskSizeGb: "big" }), /gpu-notebook:diskSizeGb = "big" is not accepted: a whole number/);
+        });
+
+        it("refuses a size gp3 cannot have", () => {
+            assert.match(refused({ ...BASE, diskSizeGb: "20000" }), /gpu-notebook:diskSizeGb = 20000 is not accepted: a whole number of GiB from 8 to 16384/);
+            assert.match(refused({ ...BASE, diskSizeGb: "4" }), /gpu-notebook:diskSizeGb = 4 is not accepted/);
+        });
+    });
+
+    describe("notebookPort", () => {
+        for (const port of ["22", "80", "1023", "65536", "0"]) {
+            it(`refuses ${port}`, () => {
+                assert.match(refused({ ...BASE, notebookPort: port }),
+                    new RegExp(`gpu-notebook:notebookPort = ${port} is not accepted: a whole number from 1024 to 65535 \\(not 22`));
+            });
+        }
+
+        it("refuses a non-number", () => {
+            assert.match(refused({ ...BASE, notebookPort: "http" }), /gpu-notebook:notebookPort = "http" is not accepted: a whole number/);
+        });
+
+        it("accepts 1024 and 65535", () => {
+            assert.strictEqual(parseConfig({ ...BASE, notebookPort: "1024" }).notebookPort, 1024);
+            assert.strictEqual(parseConfig({ ...BASE, notebookPort: "65535" }).notebookPort, 65535);
+        });
+    });
+
+    describe("notebookPassword", () => {
+        it("refuses a short password without printing it", () => {
+            const message = refused({ ...BASE, notebookPassword: "hunter2" });
+            assert.match(message, /gpu-notebook:notebookPassword \(a secret of 7 characters\) is not accepted: at least 12 characters/);
+            assert.ok(!message.includes("hunter2"));
+        });
+    });
+
+    describe("sshUser", () => {
+        it("refuses root", () => {
+            assert.match(refused({ ...BASE, sshUser: "root" }), /gpu-notebook:sshUser = "root" is not accepted: a Linux user name .*not root/);
+        });
+
+        it("refuses a name Linux would not accept", () => {
+            assert.match(refused({ ...BASE, sshUser: "Bad User" }), /gpu-notebook:sshUser = "Bad User" is not accepted/);
+        });
+    });
+
+    describe("the refusal", () => {
+        it("lists every bad value at once", () => {
+            const message = refused({ allowedCidrs: '["10.0.0.1/24"]', instanceType: "t3.micro", notebookPort: "22" });
+            assert.match(message, /allowedCidrs/);
+            assert.match(message, /instanceType/);
+            assert.match(message, /notebookPort/);
+        });
+
+        it("names an unknown key and suggests the one meant", () => {
+            assert.match(refused({ ...BASE, instancetype: "g5.xlarge" }), /gpu-notebook:instancetype is not a setting this program reads; did you mean gpu-notebook:instanceType\?/);
+        });
+    });
+});

@@ -1,0 +1,326 @@
+// The whole program under mocks: what it creates, how it is wired, what it exports.
+import * as assert from "assert";
+import { X509Certificate } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+
+import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
+import { jupyterPasswordMatches } from "../components/password";
+import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "./support/mocks";
+import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+
+const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
+const INSTANCE = "aws:ec2/instance:Instance";
+
+interface WrittenFile { path: string; content: string; owner: string; permissions: string }
+
+function writtenFiles(userData: string): WrittenFile[] {
+    return parse(userData).write_files as WrittenFile[];
+}
+
+function fileAt(userData: string, filePath: string): WrittenFile {
+    const file = writtenFiles(userData).find((entry) => entry.path === filePath);
+    assert.ok(file, `user data writes ${filePath}`);
+    return file;
+}
+
+describe("the notebook stack", () => {
+    describe("network access", () => {
+        it("opens exactly the configured CIDRs on SSH and the notebook port, nothing else inbound", async () => {
+            const cidrs = ["198.51.100.7/32", "10.20.0.0/16", "2001:db8::/48"];
+            const { cloud } = await runProgram({ allowedCidrs: JSON.stringify(cidrs), notebookPort: "9443" });
+            const rules = cloud.ofType(INGRESS).map((rule) => ({
+                cidr: rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6,
+                from: rule.inputs.fromPort,
+                to: rule.inputs.toPort,
+                protocol: rule.inputs.ipProtocol,
+            }));
+            const expected = [22, 9443].flatMap((port) => cidrs.map((cidr) => ({ cidr, from: port, to: port, protocol: "tcp" })));
+            const key = (rule: { cidr: string; from: number }) => `${rule.from} ${rule.cidr}`;
+            assert.deepStrictEqual(rules.map(key).sort(), expected.map(key).sort());
+            assert.deepStrictEqual(rules.sort((a, b) => key(a).localeCompare(key(b))),
+                expected.sort((a, b) => key(a).localeCompare(key(b))));
+            const group = cloud.one("aws:ec2/securityGroup:SecurityGroup");
+            assert.strictEqual(group.inputs.ingress, undefined, "no inline ingress rules on the group");
+        });
+
+        it("puts IPv6 networks in cidrIpv6 and IPv4 networks in cidrIpv4", async () => {
+            const { cloud } = await runProgram({ allowedCidrs: JSON.stringify(["2001:db8::/48", "198.51.100.0/24"]) });
+            for (const rule of cloud.ofType(INGRESS)) {
+                const v4 = rule.inputs.cidrIpv4 as string | undefined;
+                const v6 = rule.inputs.cidrIpv6 as string | undefined;
+                assert.ok((v4 === undefined) !== (v6 === undefined), "exactly one address family per rule");
+                assert.ok(v4 === undefined || !v4.includes(":"));
+                assert.ok(v6 === undefined || v6.includes(":"));
+            }
+        });
+
+        it("keeps outbound traffic open for package installs", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const egress = cloud.ofType(EGRESS).map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6).sort();
+            assert.deepStrictEqual(egress, ["0.0.0.0/0", "::/0"]);
+        });
+    });
+
+    describe("the instance", () => {
+        it("is the configured GPU type on the looked-up Deep Learning AMI", async () => {
+            const { cloud } = await runProgram({ ...VALID_CONFIG, instanceType: "g5.2xlarge" });
+            const instance = cloud.one(INSTANCE);
+            assert.strictEqual(instance.inputs.instanceType, "g5.2xlarge");
+            assert.strictEqual(instance.inputs.ami, DEFAULT_FAKE_AMI.id);
+            const lookup = cloud.calls.find((call) => call.token === "aws:ec2/getAmi:getAmi");
+            assert.ok(lookup);
+            assert.deepStrictEqual(lookup.inputs.owners, ["amazon"]);
+        });
+
+        it("defaults to g4dn.xlarge, the cheapest GPU type", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            assert.strictEqual(cloud.one(INSTANCE).inputs.instanceType, "g4dn.xlarge");
+        });
+
+        it("requires IMDSv2 with a hop limit of 1", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const metadata = cloud.one(INSTANCE).inputs.metadataOptions;
+            assert.strictEqual(metadata.httpTokens, "required");
+            assert.strictEqual(metadata.httpPutResponseHopLimit, 1);
+        });
+
+        it("has an encrypted gp3 root disk sized for the AMI plus room for work", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const root = cloud.one(INSTANCE).inputs.rootBlockDevice;
+            assert.strictEqual(root.encrypted, true);
+            assert.strictEqual(root.volumeType, "gp3");
+            assert.ok(root.volumeSize >= DEFAULT_FAKE_AMI.rootSizeGb + 50, `root disk ${root.volumeSize} GiB`);
+        });
+
+        it("uses diskSizeGb when set", async () => {
+            const { cloud } = await runProgram({ ...VALID_CONFIG, diskSizeGb: "300" });
+            assert.strictEqual(cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 300);
+        });
+
+        it("grows the default disk with a larger AMI", async () => {
+            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 180 });
+            await runProgram(VALID_CONFIG, cloud);
+            assert.strictEqual(cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 230);
+        });
+
+        it("refuses a diskSizeGb smaller than the AMI, before creating anything", async () => {
+            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
+            const error = await refusal({ ...VALID_CONFIG, diskSizeGb: "100" }, cloud);
+            assert.match(error.message, /gpu-notebook:diskSizeGb = 100 is not accepted/);
+            assert.match(error.message, /needs at least 120 GiB/);
+            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+        });
+
+        it("logs in with the generated key pair and sits behind the notebook's security group", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const instance = cloud.one(INSTANCE);
+            const keyPair = cloud.one("aws:ec2/keyPair:KeyPair");
+            const sshKey = cloud.ofType("tls:index/privateKey:PrivateKey").find((key) => key.inputs.algorithm === "ED25519");
+            assert.ok(sshKey, "an Ed25519 SSH key is generated");
+            assert.match(keyPair.inputs.publicKey, /^ssh-ed25519 /);
+            assert.match(instance.inputs.keyName, new RegExp(`^${keyPair.name}-`));
+            const groupIds = new Set(cloud.ofType(INGRESS).map((rule) => rule.inputs.securityGroupId));
+            assert.strictEqual(groupIds.size, 1, "all rules belong to one group");
+            assert.deepStrictEqual(instance.inputs.vpcSecurityGroupIds, [...groupIds]);
+        });
+
+        it("associates the Elastic IP with the instance", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const eip = cloud.one("aws:ec2/eip:Eip");
+            const association = cloud.one("aws:ec2/eipAssociation:EipAssociation");
+            assert.strictEqual(eip.inputs.domain, "vpc");
+            assert.match(association.inputs.allocationId, /^eipalloc-/);
+            assert.match(association.inputs.instanceId, /^i-/);
+        });
+
+        it("stops rather than terminates when shut down from inside", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            assert.strictEqual(cloud.one(INSTANCE).inputs.instanceInitiatedShutdownBehavior, "stop");
+        });
+
+        it("is tagged with Name, project and stack", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags, { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev" });
+        });
+
+        it("is not replaced when a newer AMI is released", async () => {
+            const first = await runProgram(VALID_CONFIG);
+            const newer = new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" });
+            const second = await runProgram(VALID_CONFIG, newer);
+            const instanceOptions = second.options.find((entry) => entry.type === INSTANCE);
+            assert.ok(instanceOptions);
+            assert.deepStrictEqual(instanceOptions.opts.ignoreChanges, ["ami"]);
+            assert.notStrictEqual(newer.one(INSTANCE).inputs.ami, first.cloud.one(INSTANCE).inputs.ami,
+                "the lookup did return a different AMI");
+        });
+
+        it("honours a pinned amiId, and looks up that image", async () => {
+            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0aaaabbbbccccdddd" });
+            const run = await runProgram({ ...VALID_CONFIG, amiId: "ami-0aaaabbbbccccdddd" }, cloud);
+            const lookup = cloud.calls.find((call) => call.token === "aws:ec2/getAmi:getAmi");
+            assert.deepStrictEqual(lookup?.inputs.filters, [{ name: "image-id", values: ["ami-0aaaabbbbccccdddd"] }]);
+            const instanceOptions = run.options.find((entry) => entry.type === INSTANCE);
+            assert.deepStrictEqual(instanceOptions?.opts.ignoreChanges, []);
+        });
+    });
+
+    describe("the certificate and the addresses", () => {
+        it("names the Elastic IP in the certificate's SAN, and the URL and SSH command use it", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const ip = await unwrap(outputs.publicIp);
+            assert.strictEqual(ip, fakePublicIp(cloud.one("aws:ec2/eip:Eip").name));
+            const cert = new X509Certificate(await unwrap(outputs.notebookCertificatePem));
+            assert.ok(cert.subjectAltName?.split(", ").includes(`IP Address:${ip}`), `SAN ${cert.subjectAltName}`);
+            assert.strictEqual(cert.checkIP(ip), ip);
+            assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${ip}:8888/`);
+            assert.strictEqual(await unwrap(outputs.sshCommand), `ssh -i ~/.ssh/gpu-notebook-dev.pem ubuntu@${ip}`);
+        });
+
+        it("uses the configured port and user in the URL and SSH command", async () => {
+            const { outputs } = await runProgram({ ...VALID_CONFIG, notebookPort: "9999", sshUser: "alice" });
+            const ip = await unwrap(outputs.publicIp);
+            assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${ip}:9999/`);
+            assert.strictEqual(await unwrap(outputs.sshCommand), `ssh -i ~/.ssh/gpu-notebook-dev.pem alice@${ip}`);
+        });
+
+        it("is a server-auth certificate on a P-256 key, valid for years", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const certInputs = cloud.one("tls:index/selfSignedCert:SelfSignedCert").inputs;
+            assert.ok(certInputs.allowedUses.includes("server_auth"));
+            assert.strictEqual(certInputs.earlyRenewalHours, 0);
+            const cert = new X509Certificate(await unwrap(outputs.notebookCertificatePem));
+            assert.strictEqual(cert.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+            const years = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / (365 * 24 * 3600 * 1000);
+            assert.ok(years >= 9.9, `valid for ${years} years`);
+        });
+    });
+
+    describe("the user data", () => {
+        async function userDataOf(config: Record<string, string>): Promise<{ userData: string; password: string; run: Awaited<ReturnType<typeof runProgram>> }> {
+            const run = await runProgram(config);
+            return {
+                userData: run.cloud.one(INSTANCE).inputs.userData as string,
+                password: await unwrap(run.outputs.notebookPassword),
+                run,
+            };
+        }
+
+        it("parses as cloud-config and stays under EC2's 16 KB limit", async () => {
+            const { userData } = await userDataOf(VALID_CONFIG);
+            assert.ok(userData.startsWith("#cloud-config\n"));
+            const document = parse(userData);
+            assert.ok(Array.isArray(document.write_files));
+            assert.ok(Buffer.byteLength(userData) < USER_DATA_LIMIT_BYTES, `${Buffer.byteLength(userData)} bytes`);
+        });
+
+        it("enables TLS in Jupyter with exactly the certificate and key it writes", async () => {
+            const { userData, run } = await userDataOf(VALID_CONFIG);
+            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
+            assert.ok(config.includes(`c.ServerApp.certfile = "${INSTANCE_PATHS.certFile}"`));
+            assert.ok(config.includes(`c.ServerApp.keyfile = "${INSTANCE_PATHS.keyFile}"`));
+            const certPem = await unwrap(run.outputs.notebookCertificatePem);
+            assert.strictEqual(fileAt(userData, INSTANCE_PATHS.certFile).content, certPem);
+            const key = fileAt(userData, INSTANCE_PATHS.keyFile);
+            assert.match(key.content, /BEGIN EC PRIVATE KEY/);
+            assert.strictEqual(key.permissions, "0600");
+            assert.strictEqual(key.owner, "ubuntu:ubuntu");
+        });
+
+        it("requires the password by a hash that verifies against notebookPassword, and never holds the plaintext", async () => {
+            const { userData, password } = await userDataOf(VALID_CONFIG);
+            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
+            const hashes = [...config.matchAll(/^c\.(?:PasswordIdentityProvider\.hashed_password|ServerApp\.password) = "([^"]+)"$/gm)]
+                .map((match) => match[1]);
+            assert.strictEqual(hashes.length, 2, "both the 2.x and the 1.x setting carry the hash");
+            for (const hash of hashes) {
+                assert.ok(jupyterPasswordMatches(hash, password), "the hash verifies against the password");
+                assert.ok(!jupyterPasswordMatches(hash, password + "x"), "and not against another");
+            }
+            assert.ok(config.includes("c.PasswordIdentityProvider.password_required = True"));
+            assert.ok(config.includes("c.ServerApp.password_required = True"));
+            assert.ok(!userData.includes(password), "the plaintext password is not in the user data");
+        });
+
+        it("uses a configured notebookPassword and keeps it secret", async () => {
+            const chosen = "correct horse battery staple";
+            const { userData, password, run } = await userDataOf({ ...VALID_CONFIG, notebookPassword: chosen });
+            assert.strictEqual(password, chosen);
+            assert.strictEqual(await pulumi.isSecret(run.outputs.notebookPassword), true);
+            assert.ok(!userData.includes(chosen));
+            assert.strictEqual(run.cloud.ofType("random:index/randomPassword:RandomPassword").length, 0);
+        });
+
+        it("listens on all interfaces on notebookPort with no port fallback and no browser", async () => {
+            const { userData } = await userDataOf({ ...VALID_CONFIG, notebookPort: "9443" });
+            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
+            for (const line of ['c.ServerApp.ip = "0.0.0.0"', "c.ServerApp.port = 9443", "c.ServerApp.port_retries = 0",
+                "c.ServerApp.open_browser = False"]) {
+                assert.ok(config.split("\n").includes(line), `config has ${line}`);
+            }
+        });
+
+        it("runs JupyterLab as sshUser in ~/notebooks from a unit that restarts and starts at boot", async () => {
+            const { userData } = await userDataOf({ ...VALID_CONFIG, sshUser: "alice" });
+            const unit = fileAt(userData, INSTANCE_PATHS.serviceUnit).content;
+            assert.match(unit, /^User=alice$/m);
+            assert.match(unit, /^WorkingDirectory=\/home\/alice\/notebooks$/m);
+            assert.match(unit, /^Restart=on-failure$/m);
+            assert.match(unit, /^WantedBy=multi-user.target$/m);
+            assert.match(unit, new RegExp(`^ExecStart=${INSTANCE_PATHS.launcher} --config=${INSTANCE_PATHS.jupyterConfig}$`, "m"));
+            const document = parse(userData);
+            assert.deepStrictEqual(document.runcmd, [[INSTANCE_PATHS.prepareScript, "alice"]]);
+            const alice = document.users.find((user: { name?: string }) => user.name === "alice");
+            assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
+        });
+    });
+
+    describe("outputs", () => {
+        it("exports every documented output", async () => {
+            const { outputs } = await runProgram(VALID_CONFIG);
+            assert.deepStrictEqual(Object.keys(outputs).sort(), [
+                "amiId", "instanceId", "instanceType", "notebookCertificatePem", "notebookPassword", "notebookUrl",
+                "publicIp", "sshCommand", "sshPrivateKey",
+            ]);
+            assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
+            assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);
+            assert.match(await unwrap(outputs.instanceId), /^i-/);
+        });
+
+        it("keeps sshPrivateKey and notebookPassword secret, and no other output holds key material", async () => {
+            const { outputs } = await runProgram(VALID_CONFIG);
+            assert.strictEqual(await pulumi.isSecret(outputs.sshPrivateKey), true);
+            assert.strictEqual(await pulumi.isSecret(outputs.notebookPassword), true);
+            assert.match(await unwrap(outputs.sshPrivateKey), /BEGIN OPENSSH PRIVATE KEY/);
+            const password = await unwrap(outputs.notebookPassword);
+            assert.ok(password.length >= 20);
+            for (const [name, output] of Object.entries(outputs)) {
+                if (name === "sshPrivateKey" || name === "notebookPassword") {
+                    continue;
+                }
+                assert.strictEqual(await pulumi.isSecret(output), false, `${name} is plain`);
+                const value = String(await unwrap(output));
+                assert.ok(!/PRIVATE KEY/.test(value), `${name} holds no private key`);
+                assert.ok(!value.includes(password), `${name} holds no password`);
+            }
+        });
+    });
+
+    describe("repeatability", () => {
+        it("gives identical resource inputs when run twice with the same config", async () => {
+            const first = await runProgram(VALID_CONFIG);
+            const second = await runProgram(VALID_CONFIG);
+            assert.ok(first.cloud.resources.length > 10);
+            assert.deepStrictEqual(second.cloud.resources, first.cloud.resources);
+        });
+
+        it("refuses bad config before creating any resource", async () => {
+            const cloud = new MockCloud();
+            const error = await refusal({ allowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, cloud);
+            assert.match(error.message, /allowOpenAccess/);
+            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(cloud.calls, []);
+        });
+    });
+});

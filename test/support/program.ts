@@ -1,0 +1,90 @@
+// Runs the real program (index.ts) in-process under the mocks, with a given stack config, and
+// returns what it recorded: resources, invokes, resource options and the stack outputs.
+import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+
+import { CONFIG_NAMESPACE } from "../../components/config";
+import { MockCloud } from "./mocks";
+
+import main = require("../../index");
+
+export const STACK = "dev";
+
+// Internal to the SDK (not in its typings): resolves when every outstanding RPC, and so every
+// resource registration, has finished. Without it a test could read the records too early.
+const { waitForRPCs } = settings as unknown as { waitForRPCs(): Promise<void> };
+
+/** A config that passes validation; tests override single keys. */
+export const VALID_CONFIG: Record<string, string> = {
+    allowedCidrs: JSON.stringify(["198.51.100.7/32"]),
+};
+
+export interface RecordedOptions {
+    type: string;
+    name: string;
+    opts: pulumi.CustomResourceOptions;
+}
+
+export type StackOutputs = Awaited<ReturnType<typeof main>>;
+
+export interface ProgramRun {
+    cloud: MockCloud;
+    outputs: StackOutputs;
+    options: RecordedOptions[];
+}
+
+/** Resolves an Output's value (mocks never leave values unknown). */
+export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(output).apply((value) => {
+        resolve(value as T);
+        return value;
+    }));
+}
+
+/** Sets mocks and config for one run. Keys are given without the project namespace. */
+export async function useMocks(cloud: MockCloud, config: Record<string, string>, secretKeys: string[] = []): Promise<void> {
+    await pulumi.runtime.setMocks(cloud, CONFIG_NAMESPACE, STACK, false);
+    const namespaced: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config)) {
+        namespaced[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
+    }
+    pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
+}
+
+/**
+ * Runs index.ts's program with the given config and waits until every resource has been
+ * registered. Throws what the program throws (for example a ConfigError).
+ */
+export async function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<ProgramRun> {
+    await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
+    const options: RecordedOptions[] = [];
+    let outputs: StackOutputs | undefined;
+    let failure: unknown;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
+            return undefined;
+        });
+        try {
+            outputs = await main();
+        } catch (error) {
+            failure = error;
+        }
+        return {};
+    });
+    await waitForRPCs();
+    if (failure !== undefined) {
+        throw failure;
+    }
+    return { cloud, outputs: outputs as StackOutputs, options };
+}
+
+/** Runs the program and returns the error it refused with; fails if it did not refuse. */
+export async function refusal(config: Record<string, string>, cloud = new MockCloud()): Promise<Error> {
+    try {
+        await runProgram(config, cloud);
+    } catch (error) {
+        return error as Error;
+    }
+    throw new Error(`expected the program to refuse config ${JSON.stringify(config)}`);
+}
