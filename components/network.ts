@@ -19,7 +19,8 @@ function isIpv6(cidr: string): boolean {
 
 export function createSecurityGroup(name: string, args: AccessArgs, parent: pulumi.Resource): ec2.SecurityGroup {
     const group = new ec2.SecurityGroup(`${name}-sg`, {
-        description: `gpu-notebook ${name}: ports ${args.ports.join(", ")} from the allowed networks only`,
+        // AWS cannot change a group's description in place: keep it free of settings.
+        description: `gpu-notebook ${name}: the notebook's ports, from the allowed networks only`,
         vpcId: args.vpcId,
         tags: args.tags,
     }, { parent });
