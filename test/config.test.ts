@@ -28,6 +28,12 @@ describe("config", () => {
                 notebookPort: 8888,
                 notebookPassword: undefined,
                 sshUser: "ubuntu",
+                dataVolumeGb: 100,
+                restoreFromSnapshotId: undefined,
+                availabilityZone: undefined,
+                subnetId: undefined,
+                vpcId: undefined,
+                requestQuotaIncrease: false,
             });
         });
 
