@@ -85,7 +85,9 @@ if [ "$probe_status" -eq 2 ]; then
 elif [ "$probe_status" -ne 0 ]; then
     fail "blkid could not probe $device (exit $probe_status); not formatting or mounting it"
 elif [ -z "$fstype" ]; then
-    fail "$device has no filesystem of its own but ${pttype:+a $pttype partition table}${pttype:-a signature blkid reports without a type}; not formatting it. Mount the partition that holds your files by hand"
+    found="a signature blkid reports without a type"
+    [ -z "$pttype" ] || found="a $pttype partition table"
+    fail "$device has no filesystem of its own but $found; not formatting it. Mount the partition that holds your files by hand"
 else
     log "holds a filesystem ($fstype): mounting it as it is, not formatting"
     formatted=no
