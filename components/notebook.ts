@@ -36,8 +36,17 @@ export interface NotebookEnvironment extends PreflightResult {
  */
 const MARKET: Market = "on-demand";
 
+export interface NotebookLabels {
+    /** Name tag, and the local key file name. */
+    label: string;
+    /** Tags of every resource; the instance's also find it again on a later run. */
+    tags: Record<string, string>;
+    /** Value of the data volume's DATA_VOLUME_TAG, which finds it again on a later run. */
+    dataVolumeTag: string;
+}
+
 /** The notebook's label and the tags its resources carry (also how a later run finds them). */
-export function notebookIdentity(name: string, args: GpuNotebookArgs) {
+export function notebookIdentity(name: string, args: GpuNotebookArgs): NotebookLabels {
     const stack = pulumi.getStack();
     const project = pulumi.getProject();
     const label = args.label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
@@ -82,8 +91,9 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly notebookPassword: pulumi.Output<string>;
 
     /**
-     * Looks up what the notebook needs from AWS (the AMI), checks the settings against it, then
-     * creates the notebook. Every refusal happens before any resource of this notebook exists.
+     * Looks up what the notebook needs from AWS (the AMI) and checks the account (quota, zone,
+     * network, an existing data volume: preflight.ts), then creates the notebook. Every refusal
+     * happens before any resource of this notebook exists.
      */
     static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
         const settings = { ...args, ...validateSettings(args) };

@@ -315,6 +315,13 @@ export async function preflight(settings: NotebookSettings, identity: NotebookId
         }
     }
     warnings.push(...checkDataVolume(settings, { existing: volumes, snapshotSizeGb }));
+    if (volumes.length === 0 && settings.dataVolumeGb > 0 && instances[0]) {
+        // The boot configuration gains the mount, and boot configuration changes replace the machine.
+        warnings.push(`Adding a data volume to the running notebook ${instances[0].id} replaces its machine: files on its ` +
+            `root disk, ~/notebooks included, are NOT carried over. If you have work there, answer "no" now, copy it off ` +
+            `(rsync -a -e "ssh -i <key>" <user>@<ip>:notebooks/ ./notebooks-backup/), run \`pulumi up\` again and copy it back ` +
+            `onto the new ~/notebooks. (${CONFIG_NAMESPACE}:dataVolumeGb = 0 keeps the machine as it is.)`);
+    }
 
     const typesInRegion = offeringZones.length === 0 ? await lookupTypesInRegion(GPU_FAMILIES) : undefined;
     const zoneFacts: ZoneFacts = {

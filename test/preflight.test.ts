@@ -276,6 +276,22 @@ describe("launch checks", () => {
             }
         });
 
+        it("gives identical resource inputs on a second run over what the first one deployed", async () => {
+            for (const world of [{}, { defaultVpcId: undefined, subnets: [] }]) {
+                const first = await runProgram(VALID_CONFIG, account(world));
+                const second = await runProgram(VALID_CONFIG, account(world).deployedBy(first.cloud));
+                assert.deepStrictEqual(second.cloud.resources, first.cloud.resources);
+                assert.deepStrictEqual(second.warnings, []);
+            }
+        });
+
+        it("warns before a data volume is added to a running notebook, since its machine is replaced", async () => {
+            const first = await runProgram({ ...VALID_CONFIG, dataVolumeGb: "0" }, account({}));
+            const { warnings } = await runProgram(VALID_CONFIG, account({}).deployedBy(first.cloud));
+            assert.ok(warnings.some((text) => /Adding a data volume to the running notebook i-\w+ replaces its machine: files on its root disk, ~\/notebooks included, are NOT carried over/.test(text)),
+                JSON.stringify(warnings));
+        });
+
         it("keeps its zone when a new instanceType would choose another first zone", async () => {
             const first = await runProgram(VALID_CONFIG, account({ offerings: { "g4dn.xlarge": ["us-east-1c", "us-east-1d"] } }));
             assert.strictEqual(first.cloud.one(VOLUME).inputs.availabilityZone, "us-east-1c");
