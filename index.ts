@@ -18,6 +18,8 @@ async function main() {
         instanceId: notebook.instanceId,
         amiId: notebook.amiId,
         instanceType: notebook.instanceType,
+        availabilityZone: notebook.availabilityZone,
+        dataVolumeId: notebook.dataVolumeId,
         notebookCertificatePem: notebook.notebookCertificatePem,
         sshPrivateKey: notebook.sshPrivateKey,
         notebookPassword: notebook.notebookPassword,

@@ -1,10 +1,25 @@
 // Every AWS lookup the program makes, behind one small module, so the test mocks know exactly
 // which invoke tokens exist (an unknown token fails the tests).
+import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
+import { getRegion } from "@pulumi/aws/getRegion";
+import * as servicequotas from "@pulumi/aws/servicequotas";
 
 /** The invoke tokens this module uses; the mocks answer exactly these. */
 export const INVOKE_TOKENS = {
     getAmi: "aws:ec2/getAmi:getAmi",
+    getRegion: "aws:index/getRegion:getRegion",
+    getInstanceType: "aws:ec2/getInstanceType:getInstanceType",
+    getInstanceTypeOfferings: "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
+    getServiceQuota: "aws:servicequotas/getServiceQuota:getServiceQuota",
+    getVpcs: "aws:ec2/getVpcs:getVpcs",
+    getSubnets: "aws:ec2/getSubnets:getSubnets",
+    getSubnet: "aws:ec2/getSubnet:getSubnet",
+    getEbsVolumes: "aws:ebs/getEbsVolumes:getEbsVolumes",
+    getVolume: "aws:ebs/getVolume:getVolume",
+    getSnapshot: "aws:ebs/getSnapshot:getSnapshot",
+    getInstances: "aws:ec2/getInstances:getInstances",
+    getInstance: "aws:ec2/getInstance:getInstance",
 } as const;
 
 /**
@@ -55,4 +70,125 @@ export async function lookupAmi(amiId: string | undefined): Promise<AmiInfo> {
             ],
         });
     return { id: result.id, name: result.name, rootSizeGb: rootSizeOf(result) };
+}
+
+/** The region the stack deploys to (the AWS provider's). */
+export async function lookupRegion(): Promise<string> {
+    return (await getRegion({})).region;
+}
+
+/** vCPUs of an instance type: what the GPU quotas count. */
+export async function lookupVcpus(instanceType: string): Promise<number> {
+    return (await ec2.getInstanceType({ instanceType })).defaultVcpus;
+}
+
+/** Zones of the current region that offer the type, sorted by name. */
+export async function lookupOfferingZones(instanceType: string): Promise<string[]> {
+    const result = await ec2.getInstanceTypeOfferings({
+        locationType: "availability-zone",
+        filters: [{ name: "instance-type", values: [instanceType] }],
+    });
+    return [...new Set(result.locations)].sort();
+}
+
+/** Instance types of the given families offered anywhere in the current region, sorted. */
+export async function lookupTypesInRegion(families: readonly string[]): Promise<string[]> {
+    const result = await ec2.getInstanceTypeOfferings({
+        locationType: "region",
+        filters: [{ name: "instance-type", values: families.map((family) => `${family}.*`) }],
+    });
+    return [...new Set(result.instanceTypes)].sort();
+}
+
+/** Current value of an EC2 quota, or the reason it could not be read (permissions, region). */
+export async function lookupEc2Quota(quotaCode: string): Promise<{ value: number } | { unreadable: string }> {
+    try {
+        const quota = await servicequotas.getServiceQuota({ serviceCode: "ec2", quotaCode });
+        return { value: quota.value };
+    } catch (error) {
+        const text = error instanceof Error ? error.message : String(error);
+        return { unreadable: text.split("\n").find((line) => line.trim() !== "")?.trim() ?? "unknown error" };
+    }
+}
+
+/** The region's default VPC, if the account still has one. */
+export async function lookupDefaultVpcId(): Promise<string | undefined> {
+    const result = await ec2.getVpcs({ filters: [{ name: "is-default", values: ["true"] }] });
+    return [...result.ids].sort()[0];
+}
+
+export interface SubnetInfo {
+    id: string;
+    vpcId: string;
+    zone: string;
+}
+
+export async function lookupSubnet(subnetId: string): Promise<SubnetInfo> {
+    const subnet = await ec2.getSubnet({ id: subnetId });
+    return { id: subnet.id, vpcId: subnet.vpcId, zone: subnet.availabilityZone };
+}
+
+/**
+ * Subnets of a VPC in one zone, sorted by id so the choice is the same on every run. With
+ * `defaultOnly`, only the zone's default subnet (a default VPC has at most one per zone).
+ */
+export async function lookupSubnetIds(vpcId: string, zone: string, defaultOnly: boolean): Promise<string[]> {
+    const result = await ec2.getSubnets({
+        filters: [
+            { name: "vpc-id", values: [vpcId] },
+            { name: "availability-zone", values: [zone] },
+            ...(defaultOnly ? [{ name: "default-for-az", values: ["true"] }] : []),
+        ],
+    });
+    return [...result.ids].sort();
+}
+
+/** Tag that marks a notebook's data volume, so a later run finds it (and its zone) again. */
+export const DATA_VOLUME_TAG = "gpu-notebook-data";
+
+export interface ExistingVolume {
+    id: string;
+    zone: string;
+    sizeGb: number;
+    snapshotId: string;
+}
+
+/** Data volumes carrying the notebook's tag that are not being deleted. */
+export async function lookupDataVolumes(tagValue: string): Promise<ExistingVolume[]> {
+    const found = await ebs.getEbsVolumes({
+        filters: [
+            { name: `tag:${DATA_VOLUME_TAG}`, values: [tagValue] },
+            { name: "status", values: ["creating", "available", "in-use"] },
+        ],
+    });
+    const volumes: ExistingVolume[] = [];
+    for (const id of [...found.ids].sort()) {
+        const volume = await ebs.getVolume({ filters: [{ name: "volume-id", values: [id] }] });
+        volumes.push({ id, zone: volume.availabilityZone, sizeGb: volume.size, snapshotId: volume.snapshotId });
+    }
+    return volumes;
+}
+
+export interface ExistingInstance {
+    id: string;
+    zone: string;
+}
+
+/** Instances (not terminated) carrying the notebook's tags: where a notebook already runs. */
+export async function lookupInstances(tags: Record<string, string>): Promise<ExistingInstance[]> {
+    const found = await ec2.getInstances({
+        instanceTags: tags,
+        instanceStateNames: ["pending", "running", "stopping", "stopped"],
+    });
+    const instances: ExistingInstance[] = [];
+    for (const id of [...found.ids].sort()) {
+        const instance = await ec2.getInstance({ instanceId: id });
+        instances.push({ id, zone: instance.availabilityZone });
+    }
+    return instances;
+}
+
+/** Size in GiB of a snapshot to restore; fails when the snapshot is not visible to the account. */
+export async function lookupSnapshotSizeGb(snapshotId: string): Promise<number> {
+    return (await ebs.getSnapshot({ snapshotIds: [snapshotId] })).volumeSize;
 }

@@ -15,6 +15,7 @@ export const INSTANCE_PATHS = {
     keyFile: "/etc/gpu-notebook/tls/notebook.key",
     serviceUnit: "/etc/systemd/system/gpu-notebook-jupyter.service",
     prepareScript: "/usr/local/lib/gpu-notebook/prepare-jupyter.sh",
+    mountScript: "/usr/local/lib/gpu-notebook/mount-data-volume.sh",
     launcher: "/usr/local/lib/gpu-notebook/jupyter-lab",
 } as const;
 
@@ -39,6 +40,11 @@ export interface BootInput {
     tlsCertificatePem: string;
     /** PEM private key of that certificate; written 0600, owned by sshUser. */
     tlsPrivateKeyPem: string;
+    /**
+     * EBS volume to mount at the notebook directory (found on the machine by this id), or
+     * undefined to keep notebooks on the root disk.
+     */
+    dataVolumeId?: string;
 }
 
 /** Reads a file shipped under components/boot/. */
@@ -91,9 +97,21 @@ export function renderJupyterConfig(input: BootInput): string {
     });
 }
 
+/**
+ * With a data volume, the notebook server waits for its mount at every boot and does not start
+ * without it, so notebooks are never written to the root disk underneath an absent volume.
+ */
+function dataVolumeUnitLines(input: BootInput): string {
+    const notebookDir = notebookDirOf(input.sshUser);
+    return input.dataVolumeId === undefined
+        ? "# No data volume: notebooks live on the root disk."
+        : `RequiresMountsFor=${notebookDir}\nConditionPathIsMountPoint=${notebookDir}`;
+}
+
 /** The systemd unit that keeps the notebook server running across restarts and reboots. */
 export function renderServiceUnit(input: BootInput): string {
     return fillTemplate(bootFile("gpu-notebook-jupyter.service"), {
+        dataVolume: dataVolumeUnitLines(input),
         user: input.sshUser,
         home: homeOf(input.sshUser),
         notebookDir: notebookDirOf(input.sshUser),
@@ -139,6 +157,11 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
         file(INSTANCE_PATHS.prepareScript, bootFile("prepare-jupyter.sh"), "root", "0755"),
     ];
     config.runcmd = [[INSTANCE_PATHS.prepareScript, user]];
+    if (input.dataVolumeId !== undefined) {
+        // Mounted before the notebook directory is prepared, so it is prepared on the volume.
+        (config.write_files as WriteFile[]).push(file(INSTANCE_PATHS.mountScript, bootFile("mount-data-volume.sh"), "root", "0755"));
+        config.runcmd = [[INSTANCE_PATHS.mountScript, input.dataVolumeId, notebookDirOf(user), user], ...config.runcmd as string[][]];
+    }
     return config;
 }
 

@@ -32,6 +32,26 @@ export interface NotebookSettings {
     notebookPassword?: string;
     /** Login user of the AMI; owns the notebook server and its files. Default ubuntu. */
     sshUser: string;
+    /**
+     * Size in GiB of the separate encrypted gp3 volume mounted at ~/notebooks, which outlives
+     * the machine (re-attached when it is replaced, snapshotted on destroy). Default 100: room for
+     * a course's notebooks, datasets and checkpoints for about $8 a month. 0: no data volume,
+     * everything stays on the root disk, which a replaced machine does not keep.
+     */
+    dataVolumeGb: number;
+    /** Snapshot to create the data volume from (getting work back after a destroy). Default none. */
+    restoreFromSnapshotId?: string;
+    /** Availability zone to run in. Undefined: the zone of the existing notebook, else the first zone offering the type. */
+    availabilityZone?: string;
+    /** Subnet to run in (bring your own network); it decides the zone. Undefined: chosen in the VPC. */
+    subnetId?: string;
+    /** VPC to run in. Undefined: the subnet's VPC, else the default VPC, else a minimal one is created. */
+    vpcId?: string;
+    /**
+     * When the account's GPU vCPU quota is below what the type needs: file the increase request
+     * (AWS must approve it) instead of refusing. Default false: nothing is requested unasked.
+     */
+    requestQuotaIncrease: boolean;
 }
 
 /** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
@@ -40,12 +60,15 @@ export const DEFAULTS = {
     instanceType: "g4dn.xlarge",
     notebookPort: 8888,
     sshUser: "ubuntu",
+    dataVolumeGb: 100,
+    requestQuotaIncrease: false,
 } as const;
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser",
+    "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -186,10 +209,48 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             "a Linux user name (lower-case letters, digits, - and _, starting with a letter or _, at most 32 characters), not root"));
     }
 
+    problems.push(...placementProblems(settings));
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
     return { ...settings, allowedCidrs: cidrs };
+}
+
+/** An AWS id: prefix, dash, 8 or 17 lower-case hex digits. */
+function isAwsId(prefix: string, value: string): boolean {
+    return new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`).test(value);
+}
+
+/** Regional zones (us-east-1a) and Local Zones (us-east-1-bos-1a). */
+const ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+(-[a-z]+-\d+)?[a-z]$/;
+
+/** Data volume and network placement: formats here, agreement with AWS in preflight.ts. */
+function placementProblems(settings: NotebookSettings): string[] {
+    const problems: string[] = [];
+    const size = settings.dataVolumeGb;
+    if (!Number.isInteger(size) || size < 0 || size > GP3_MAX_GIB) {
+        problems.push(problem("dataVolumeGb", size,
+            `a whole number of GiB from 1 to ${GP3_MAX_GIB} for the volume that keeps ~/notebooks, or 0 for none`));
+    }
+    const snapshot = settings.restoreFromSnapshotId;
+    if (snapshot !== undefined && !isAwsId("snap", snapshot)) {
+        problems.push(problem("restoreFromSnapshotId", snapshot, "a snapshot id such as snap-0123456789abcdef0"));
+    } else if (snapshot !== undefined && size === 0) {
+        problems.push(problem("restoreFromSnapshotId", snapshot,
+            `only with a data volume to restore into; set ${CONFIG_NAMESPACE}:dataVolumeGb to at least the snapshot's size`));
+    }
+    if (settings.availabilityZone !== undefined && !ZONE_PATTERN.test(settings.availabilityZone)) {
+        problems.push(problem("availabilityZone", settings.availabilityZone,
+            "an availability zone name of the stack's region, such as us-east-1b, or leave it unset to have one chosen"));
+    }
+    if (settings.subnetId !== undefined && !isAwsId("subnet", settings.subnetId)) {
+        problems.push(problem("subnetId", settings.subnetId, "a subnet id such as subnet-0123456789abcdef0"));
+    }
+    if (settings.vpcId !== undefined && !isAwsId("vpc", settings.vpcId)) {
+        problems.push(problem("vpcId", settings.vpcId, "a VPC id such as vpc-0123456789abcdef0"));
+    }
+    return problems;
 }
 
 function parseList(key: ConfigKey, text: string, problems: string[]): string[] {
@@ -267,6 +328,12 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         notebookPort: optional("notebookPort", parseInteger) ?? DEFAULTS.notebookPort,
         notebookPassword: values.get("notebookPassword") || undefined,
         sshUser: get("sshUser")?.trim() ?? DEFAULTS.sshUser,
+        dataVolumeGb: optional("dataVolumeGb", parseInteger) ?? DEFAULTS.dataVolumeGb,
+        restoreFromSnapshotId: get("restoreFromSnapshotId")?.trim(),
+        availabilityZone: get("availabilityZone")?.trim(),
+        subnetId: get("subnetId")?.trim(),
+        vpcId: get("vpcId")?.trim(),
+        requestQuotaIncrease: optional("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,
     };
     if (problems.length === 0) {
         return validateSettings(settings);

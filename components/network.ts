@@ -50,3 +50,40 @@ export function createSecurityGroup(name: string, args: AccessArgs, parent: pulu
     }
     return group;
 }
+
+/** Address range of the VPC created when the region has no default VPC (one /24 is used). */
+export const CREATED_VPC_CIDR = "10.80.0.0/16";
+export const CREATED_SUBNET_CIDR = "10.80.0.0/24";
+
+/**
+ * A minimal public network for a region without a default VPC: one subnet in the notebook's
+ * zone, an internet gateway and a default route to it. Instances get a public address at launch
+ * (as in a default VPC), so first-boot installs work before the Elastic IP is associated.
+ */
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource):
+    { vpcId: pulumi.Output<string>; subnetId: pulumi.Output<string>; routing: pulumi.Resource[] } {
+    const network = new ec2.Vpc(`${name}-vpc`, {
+        cidrBlock: CREATED_VPC_CIDR,
+        enableDnsSupport: true,
+        enableDnsHostnames: true,
+        tags,
+    }, { parent });
+    const subnet = new ec2.Subnet(`${name}-subnet`, {
+        vpcId: network.id,
+        cidrBlock: CREATED_SUBNET_CIDR,
+        availabilityZone: zone,
+        mapPublicIpOnLaunch: true,
+        tags,
+    }, { parent });
+    const gateway = new ec2.InternetGateway(`${name}-igw`, { vpcId: network.id, tags }, { parent });
+    const routes = new ec2.RouteTable(`${name}-routes`, { vpcId: network.id, tags }, { parent });
+    const route = new ec2.Route(`${name}-route-internet`, {
+        routeTableId: routes.id,
+        destinationCidrBlock: "0.0.0.0/0",
+        gatewayId: gateway.id,
+    }, { parent });
+    const association = new ec2.RouteTableAssociation(`${name}-routes-subnet`,
+        { routeTableId: routes.id, subnetId: subnet.id }, { parent });
+    // The machine reaches the internet on first boot only once these exist: it waits for them.
+    return { vpcId: network.id, subnetId: subnet.id, routing: [route, association] };
+}

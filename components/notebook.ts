@@ -2,14 +2,17 @@
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
+import * as servicequotas from "@pulumi/aws/servicequotas";
 import * as random from "@pulumi/random";
 
-import { AmiInfo, defaultDiskSizeGb, lookupAmi } from "./aws-data";
+import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, lookupAmi } from "./aws-data";
 import { renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, validateSettings } from "./config";
+import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshKeys } from "./keys";
-import { createSecurityGroup, SSH_PORT } from "./network";
+import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
 import { jupyterPasswordHash } from "./password";
+import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
 
 export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
 
@@ -22,9 +25,36 @@ export interface GpuNotebookArgs extends NotebookSettings {
     label?: string;
 }
 
-/** What the deploy-time lookups found; `GpuNotebook.create` fills it in. */
-export interface NotebookEnvironment {
+/** What the deploy-time lookups found and decided; `GpuNotebook.create` fills it in. */
+export interface NotebookEnvironment extends PreflightResult {
     ami: AmiInfo;
+}
+
+/**
+ * How the notebook is bought. Only on-demand for now: the spot option (another issue) sets it,
+ * and the quota check already picks the spot quotas for "spot".
+ */
+const MARKET: Market = "on-demand";
+
+export interface NotebookLabels {
+    /** Name tag, and the local key file name. */
+    label: string;
+    /** Tags of every resource; the instance's also find it again on a later run. */
+    tags: Record<string, string>;
+    /** Value of the data volume's DATA_VOLUME_TAG, which finds it again on a later run. */
+    dataVolumeTag: string;
+}
+
+/** The notebook's label and the tags its resources carry (also how a later run finds them). */
+export function notebookIdentity(name: string, args: GpuNotebookArgs): NotebookLabels {
+    const stack = pulumi.getStack();
+    const project = pulumi.getProject();
+    const label = args.label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
+    return {
+        label,
+        tags: { Name: label, project, stack },
+        dataVolumeTag: `${project}/${stack}/${name}`,
+    };
 }
 
 /** Checks settings against what AWS reported, before any resource exists. */
@@ -49,6 +79,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
     /** The AMI the instance runs (a newer release does not replace it). */
     readonly amiId: pulumi.Output<string>;
     readonly instanceType: pulumi.Output<string>;
+    /** The zone the machine and its data volume live in (chosen once, then kept). */
+    readonly availabilityZone: pulumi.Output<string>;
+    /** The data volume holding ~/notebooks; undefined when dataVolumeGb is 0. */
+    readonly dataVolumeId: pulumi.Output<string | undefined>;
     /** The notebook's self-signed certificate: trust exactly this one in the browser. */
     readonly notebookCertificatePem: pulumi.Output<string>;
     /** Secret: the SSH private key in OpenSSH format. */
@@ -57,13 +91,18 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly notebookPassword: pulumi.Output<string>;
 
     /**
-     * Looks up what the notebook needs from AWS (the AMI), checks the settings against it, then
-     * creates the notebook. Every refusal happens before any resource of this notebook exists.
+     * Looks up what the notebook needs from AWS (the AMI) and checks the account (quota, zone,
+     * network, an existing data volume: preflight.ts), then creates the notebook. Every refusal
+     * happens before any resource of this notebook exists.
      */
     static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
         const settings = { ...args, ...validateSettings(args) };
-        const ami = await lookupAmi(settings.amiId);
-        const env: NotebookEnvironment = { ami };
+        const identity = notebookIdentity(name, settings);
+        const [ami, found] = await Promise.all([
+            lookupAmi(settings.amiId),
+            preflight(settings, { instanceTags: identity.tags, dataVolumeTag: identity.dataVolumeTag, market: MARKET }),
+        ]);
+        const env: NotebookEnvironment = { ami, ...found };
         checkAgainstEnvironment(settings, env);
         return new GpuNotebook(name, settings, env, opts);
     }
@@ -73,10 +112,30 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const settings = { ...args, ...validateSettings(args) };
         checkAgainstEnvironment(settings, env);
 
-        const stack = pulumi.getStack();
-        const label = settings.label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
-        const tags = { Name: label, project: pulumi.getProject(), stack };
+        const { label, tags, dataVolumeTag } = notebookIdentity(name, settings);
         const parent = this;
+        reportWarnings(env.warnings, parent);
+
+        const network = env.placement.network.kind === "existing"
+            ? { vpcId: pulumi.output(env.placement.network.vpcId), subnetId: pulumi.output(env.placement.network.subnetId), routing: [] }
+            : createPublicVpc(name, env.placement.zone, tags, parent);
+
+        // Filed only when the quota is too low and requestQuotaIncrease is set; AWS decides.
+        const quotaRequest = env.quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
+            serviceCode: "ec2",
+            quotaCode: env.quotaRequest.quota.code,
+            value: env.quotaRequest.value,
+        }, { parent });
+
+        // Depends on nothing of the machine: see data-volume.ts.
+        const dataVolume = settings.dataVolumeGb > 0
+            ? createDataVolume(name, {
+                zone: env.placement.zone,
+                sizeGb: settings.dataVolumeGb,
+                snapshotId: settings.restoreFromSnapshotId,
+                tags: { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag },
+            }, parent)
+            : undefined;
 
         const ssh = createSshKeys(name, tags, parent);
         // Allocated before the instance exists, so the certificate can name the address.
@@ -94,13 +153,15 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const group = createSecurityGroup(name, {
             allowedCidrs: settings.allowedCidrs,
             ports: [SSH_PORT, settings.notebookPort],
+            vpcId: network.vpcId,
             tags,
         }, parent);
 
         const userData = pulumi.all([
             ssh.privateKey.publicKeyOpenssh, passwordHash,
             notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
-        ]).apply(([sshPublicKey, hash, certPem, keyPem]) => renderUserData({
+            dataVolume?.id,
+        ]).apply(([sshPublicKey, hash, certPem, keyPem, dataVolumeId]) => renderUserData({
             sshUser: settings.sshUser,
             sshPublicKey,
             notebookPort: settings.notebookPort,
@@ -108,12 +169,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
             passwordHash: hash,
             tlsCertificatePem: certPem,
             tlsPrivateKeyPem: keyPem,
+            dataVolumeId,
         }));
 
         const instance = new ec2.Instance(`${name}-instance`, {
             ami: env.ami.id,
             instanceType: settings.instanceType,
             keyName: ssh.keyPair.keyName,
+            subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
             userData,
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
@@ -135,7 +198,11 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // A newer Deep Learning AMI release must never replace a running notebook. A pinned
             // amiId is the user's explicit choice and is honoured.
             ignoreChanges: settings.amiId === undefined ? ["ami"] : [],
+            dependsOn: [...network.routing, ...(quotaRequest ? [quotaRequest] : [])],
         });
+        if (dataVolume) {
+            attachDataVolume(name, dataVolume, instance, parent);
+        }
         new ec2.EipAssociation(`${name}-ip-association`, {
             allocationId: eip.allocationId,
             instanceId: instance.id,
@@ -147,6 +214,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         this.instanceId = instance.id;
         this.amiId = instance.ami;
         this.instanceType = instance.instanceType;
+        this.availabilityZone = pulumi.output(env.placement.zone);
+        this.dataVolumeId = dataVolume ? dataVolume.id : pulumi.output(undefined);
         this.notebookCertificatePem = notebookTls.certificate.certPem;
         this.sshPrivateKey = pulumi.secret(ssh.privateKey.privateKeyOpenssh);
         this.notebookPassword = pulumi.secret(password);
@@ -158,6 +227,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
             instanceId: this.instanceId,
             amiId: this.amiId,
             instanceType: this.instanceType,
+            availabilityZone: this.availabilityZone,
+            dataVolumeId: this.dataVolumeId,
             notebookCertificatePem: this.notebookCertificatePem,
             sshPrivateKey: this.sshPrivateKey,
             notebookPassword: this.notebookPassword,

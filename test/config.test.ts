@@ -28,6 +28,12 @@ describe("config", () => {
                 notebookPort: 8888,
                 notebookPassword: undefined,
                 sshUser: "ubuntu",
+                dataVolumeGb: 100,
+                restoreFromSnapshotId: undefined,
+                availabilityZone: undefined,
+                subnetId: undefined,
+                vpcId: undefined,
+                requestQuotaIncrease: false,
             });
         });
 
@@ -196,6 +202,67 @@ describe("config", () => {
 
         it("refuses a name Linux would not accept", () => {
             assert.match(refused({ ...BASE, sshUser: "Bad User" }), /gpu-notebook:sshUser = "Bad User" is not accepted/);
+        });
+    });
+
+    describe("dataVolumeGb", () => {
+        it("refuses a non-number", () => {
+            assert.match(refused({ ...BASE, dataVolumeGb: "lots" }), /gpu-notebook:dataVolumeGb = "lots" is not accepted: a whole number/);
+        });
+
+        it("refuses a negative size", () => {
+            assert.match(refused({ ...BASE, dataVolumeGb: "-5" }),
+                /gpu-notebook:dataVolumeGb = -5 is not accepted: a whole number of GiB from 1 to 16384 for the volume that keeps ~\/notebooks, or 0 for none/);
+        });
+
+        it("refuses a size gp3 cannot have", () => {
+            assert.match(refused({ ...BASE, dataVolumeGb: "20000" }), /gpu-notebook:dataVolumeGb = 20000 is not accepted: a whole number of GiB from 1 to 16384/);
+        });
+
+        it("accepts 0 as no data volume, unlike diskSizeGb's 0", () => {
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "0" }).dataVolumeGb, 0);
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "500" }).dataVolumeGb, 500);
+        });
+    });
+
+    describe("restoreFromSnapshotId", () => {
+        it("refuses something that is not a snapshot id", () => {
+            assert.match(refused({ ...BASE, restoreFromSnapshotId: "my-backup" }),
+                /gpu-notebook:restoreFromSnapshotId = "my-backup" is not accepted: a snapshot id such as snap-0123456789abcdef0/);
+        });
+
+        it("refuses a snapshot with nowhere to restore it (dataVolumeGb 0)", () => {
+            assert.match(refused({ ...BASE, restoreFromSnapshotId: "snap-0123456789abcdef0", dataVolumeGb: "0" }),
+                /gpu-notebook:restoreFromSnapshotId = "snap-0123456789abcdef0" is not accepted: only with a data volume to restore into; set gpu-notebook:dataVolumeGb/);
+        });
+    });
+
+    describe("availabilityZone", () => {
+        it("refuses something that is not a zone name", () => {
+            assert.match(refused({ ...BASE, availabilityZone: "us-east-1" }),
+                /gpu-notebook:availabilityZone = "us-east-1" is not accepted: an availability zone name of the stack's region, such as us-east-1b/);
+        });
+
+        it("accepts regional and Local Zone names", () => {
+            assert.strictEqual(parseConfig({ ...BASE, availabilityZone: "eu-central-1c" }).availabilityZone, "eu-central-1c");
+            assert.strictEqual(parseConfig({ ...BASE, availabilityZone: "us-east-1-bos-1a" }).availabilityZone, "us-east-1-bos-1a");
+        });
+    });
+
+    describe("subnetId and vpcId", () => {
+        it("refuses a subnetId that is not a subnet id", () => {
+            assert.match(refused({ ...BASE, subnetId: "vpc-0123456789abcdef0" }),
+                /gpu-notebook:subnetId = "vpc-0123456789abcdef0" is not accepted: a subnet id such as subnet-0123456789abcdef0/);
+        });
+
+        it("refuses a vpcId that is not a VPC id", () => {
+            assert.match(refused({ ...BASE, vpcId: "default" }), /gpu-notebook:vpcId = "default" is not accepted: a VPC id such as vpc-0123456789abcdef0/);
+        });
+    });
+
+    describe("requestQuotaIncrease", () => {
+        it("refuses anything but true or false", () => {
+            assert.match(refused({ ...BASE, requestQuotaIncrease: "please" }), /gpu-notebook:requestQuotaIncrease = "please" is not accepted: true or false/);
         });
     });
 

@@ -270,7 +270,7 @@ describe("the notebook stack", () => {
             assert.match(unit, /^WantedBy=multi-user.target$/m);
             assert.match(unit, new RegExp(`^ExecStart=${INSTANCE_PATHS.launcher} --config=${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
-            assert.deepStrictEqual(document.runcmd, [[INSTANCE_PATHS.prepareScript, "alice"]]);
+            assert.deepStrictEqual(document.runcmd.at(-1), [INSTANCE_PATHS.prepareScript, "alice"]);
             const alice = document.users.find((user: { name?: string }) => user.name === "alice");
             assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });
@@ -280,8 +280,8 @@ describe("the notebook stack", () => {
         it("exports every documented output", async () => {
             const { outputs } = await runProgram(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
-                "amiId", "instanceId", "instanceType", "notebookCertificatePem", "notebookPassword", "notebookUrl",
-                "publicIp", "sshCommand", "sshPrivateKey",
+                "amiId", "availabilityZone", "dataVolumeId", "instanceId", "instanceType", "notebookCertificatePem",
+                "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshPrivateKey",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
             assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);

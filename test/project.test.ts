@@ -51,6 +51,13 @@ describe("project files", () => {
         assert.match(read(".ci/run"), /^npm ci && npm test$/m);
     });
 
+    it("the README's configuration table has a row for every key the program reads", () => {
+        const rows = [...read("README.md").matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]);
+        for (const key of CONFIG_KEYS) {
+            assert.ok(rows.includes(key), `README documents ${key}`);
+        }
+    });
+
     it("package.json wires the commands and pins TypeScript 5", () => {
         const pkg = JSON.parse(read("package.json"));
         assert.match(pkg.scripts.test, /tsc --noEmit/);

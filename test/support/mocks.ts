@@ -57,6 +57,88 @@ export const DEFAULT_FAKE_AMI: FakeAmi = {
 
 export type InvokeHandler = (inputs: Record<string, any>) => Record<string, any>; // any: invoke inputs and results are untyped
 
+export interface FakeSubnet {
+    id: string;
+    vpcId: string;
+    zone: string;
+    defaultForAz: boolean;
+}
+
+export interface FakeVolume {
+    id: string;
+    zone: string;
+    sizeGb: number;
+    snapshotId: string;
+    tags: Record<string, string>;
+}
+
+export interface FakeInstance {
+    id: string;
+    zone: string;
+    tags: Record<string, string>;
+}
+
+/** The account and region the mocks pretend to be: what the preflight lookups see. */
+export interface FakeAws {
+    region: string;
+    zones: string[];
+    /** Zones offering each instance type; a type not listed is offered in OFFERED_BY_DEFAULT. */
+    offerings: Record<string, string[]>;
+    /** Current value of each EC2 quota code, in vCPUs; "denied" fails the read as missing permission would. */
+    quotas: Record<string, number | "denied">;
+    defaultVpcId?: string;
+    subnets: FakeSubnet[];
+    volumes: FakeVolume[];
+    instances: FakeInstance[];
+    snapshots: Record<string, number>;
+}
+
+export const DEFAULT_VPC_ID = "vpc-0d0d0d0d0d0d0d0d0";
+
+/** A default VPC's default subnet id in a zone. */
+export function defaultSubnetId(zone: string): string {
+    return hexId("subnet", `default-${zone}`);
+}
+
+const US_EAST_1_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"];
+/** Like real GPU types, not offered in every zone (us-east-1e has none here). */
+export const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
+
+/** A fresh-ish account: a default VPC, enough G quota for a small type, no P quota, nothing deployed yet. */
+export function defaultWorld(): FakeAws {
+    return {
+        region: "us-east-1",
+        zones: US_EAST_1_ZONES,
+        offerings: {},
+        quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0 },
+        defaultVpcId: DEFAULT_VPC_ID,
+        subnets: US_EAST_1_ZONES.map((zone) => ({ id: defaultSubnetId(zone), vpcId: DEFAULT_VPC_ID, zone, defaultForAz: true })),
+        volumes: [],
+        instances: [],
+        snapshots: {},
+    };
+}
+
+/** vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. */
+export function fakeVcpus(instanceType: string): number {
+    const size = instanceType.split(".")[1];
+    if (size === "metal") {
+        return 192;
+    }
+    const multiple = /^(\d*)xlarge$/.exec(size);
+    return multiple ? 4 * Number(multiple[1] || 1) : 2;
+}
+
+interface Filter { name: string; values: string[] }
+
+function matches(fields: Record<string, string>, filters: Filter[] | undefined): boolean {
+    return (filters ?? []).every((filter) => filter.values.includes(fields[filter.name]));
+}
+
+function tagFields(tags: Record<string, string>): Record<string, string> {
+    return Object.fromEntries(Object.entries(tags).map(([key, value]) => [`tag:${key}`, value]));
+}
+
 function digest(text: string): Buffer {
     return createHash("sha256").update(text).digest();
 }
@@ -92,11 +174,116 @@ export class MockCloud implements pulumi.runtime.Mocks {
     readonly calls: RecordedCall[] = [];
     readonly invokes: Record<string, InvokeHandler>;
 
-    constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}) {
+    readonly world: FakeAws;
+
+    constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}, world: Partial<FakeAws> = {}) {
+        this.world = { ...defaultWorld(), ...world };
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
+            ...this.awsLookups(),
             ...extraInvokes,
         };
+    }
+
+    /** Answers for the preflight lookups, from the fake account in `world`. */
+    private awsLookups(): Record<string, InvokeHandler> {
+        const world = this.world;
+        const offered = (type: string) => world.offerings[type] ?? OFFERED_BY_DEFAULT;
+        const subnetOf = (id: string) => {
+            const subnet = world.subnets.find((candidate) => candidate.id === id);
+            if (!subnet) {
+                throw new Error(`InvalidSubnetID.NotFound: The subnet ID '${id}' does not exist`);
+            }
+            return subnet;
+        };
+        return {
+            [INVOKE_TOKENS.getRegion]: () => ({ region: world.region, name: world.region, id: world.region }),
+            [INVOKE_TOKENS.getInstanceType]: (inputs) => ({ instanceType: inputs.instanceType, defaultVcpus: fakeVcpus(inputs.instanceType) }),
+            [INVOKE_TOKENS.getInstanceTypeOfferings]: (inputs) => {
+                const wanted: string[] = inputs.filters[0].values;
+                if (inputs.locationType === "availability-zone") {
+                    const locations = wanted.flatMap(offered);
+                    return { locations, instanceTypes: locations.map(() => wanted[0]), locationTypes: locations.map(() => inputs.locationType) };
+                }
+                const known = Object.keys(world.offerings).filter((type) => world.offerings[type].length > 0);
+                const instanceTypes = known.filter((type) => wanted.some((pattern) => type.startsWith(pattern.replace("*", ""))));
+                return { instanceTypes, locations: instanceTypes.map(() => world.region), locationTypes: instanceTypes.map(() => "region") };
+            },
+            [INVOKE_TOKENS.getServiceQuota]: (inputs) => {
+                const value = world.quotas[inputs.quotaCode];
+                if (value === undefined || value === "denied") {
+                    throw new Error("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
+                }
+                return { serviceCode: inputs.serviceCode, quotaCode: inputs.quotaCode, value, adjustable: true };
+            },
+            [INVOKE_TOKENS.getVpcs]: (inputs) => ({
+                ids: world.defaultVpcId !== undefined && matches({ "is-default": "true" }, inputs.filters) ? [world.defaultVpcId] : [],
+            }),
+            [INVOKE_TOKENS.getSubnet]: (inputs) => {
+                const subnet = subnetOf(inputs.id);
+                return { id: subnet.id, vpcId: subnet.vpcId, availabilityZone: subnet.zone };
+            },
+            [INVOKE_TOKENS.getSubnets]: (inputs) => ({
+                ids: world.subnets.filter((subnet) => matches({
+                    "vpc-id": subnet.vpcId, "availability-zone": subnet.zone, "default-for-az": String(subnet.defaultForAz),
+                }, inputs.filters)).map((subnet) => subnet.id),
+            }),
+            [INVOKE_TOKENS.getEbsVolumes]: (inputs) => ({
+                ids: world.volumes.filter((volume) => matches({ ...tagFields(volume.tags), status: "in-use" }, inputs.filters))
+                    .map((volume) => volume.id),
+            }),
+            [INVOKE_TOKENS.getVolume]: (inputs) => {
+                const volume = world.volumes.find((candidate) => matches({ "volume-id": candidate.id }, inputs.filters));
+                if (!volume) {
+                    throw new Error("no matching EBS volume found");
+                }
+                return { id: volume.id, volumeId: volume.id, availabilityZone: volume.zone, size: volume.sizeGb, snapshotId: volume.snapshotId };
+            },
+            [INVOKE_TOKENS.getSnapshot]: (inputs) => {
+                const id: string = inputs.snapshotIds[0];
+                if (world.snapshots[id] === undefined) {
+                    throw new Error(`InvalidSnapshot.NotFound: The snapshot '${id}' does not exist.`);
+                }
+                return { id, snapshotId: id, volumeSize: world.snapshots[id] };
+            },
+            [INVOKE_TOKENS.getInstances]: (inputs) => ({
+                ids: world.instances.filter((instance) => Object.entries(inputs.instanceTags ?? {})
+                    .every(([key, value]) => instance.tags[key] === value)).map((instance) => instance.id),
+            }),
+            [INVOKE_TOKENS.getInstance]: (inputs) => {
+                const instance = world.instances.find((candidate) => candidate.id === inputs.instanceId);
+                if (!instance) {
+                    throw new Error(`InvalidInstanceID.NotFound: ${inputs.instanceId}`);
+                }
+                return { id: instance.id, availabilityZone: instance.zone };
+            },
+        };
+    }
+
+    /**
+     * What a previous run left in the account, as the lookups of the next run see it: its data
+     * volume and its machine, with the zones and inputs the previous run gave them.
+     */
+    deployedBy(previous: MockCloud): this {
+        for (const volume of previous.ofType("aws:ebs/volume:Volume")) {
+            this.world.volumes.push({
+                id: hexId("vol", volume.name),
+                zone: volume.inputs.availabilityZone,
+                sizeGb: volume.inputs.size,
+                snapshotId: volume.inputs.snapshotId ?? "",
+                tags: volume.inputs.tags,
+            });
+        }
+        for (const instance of previous.ofType("aws:ec2/instance:Instance")) {
+            const subnet = previous.world.subnets.find((candidate) => candidate.id === instance.inputs.subnetId);
+            const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet")[0];
+            this.world.instances.push({
+                id: hexId("i", instance.name),
+                zone: subnet?.zone ?? createdSubnet?.inputs.availabilityZone,
+                tags: instance.inputs.tags,
+            });
+        }
+        return this;
     }
 
     private amiResult() {
@@ -162,6 +349,16 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return { id: `${args.name}-${hexId("k", args.name, 7)}`, keyName: `${args.name}-${hexId("k", args.name, 7)}` };
             case "aws:ec2/securityGroup:SecurityGroup":
                 return { id: hexId("sg", args.name) };
+            case "aws:ebs/volume:Volume":
+                return { id: hexId("vol", args.name), arn: `arn:aws:ec2:${this.world.region}:123456789012:volume/${hexId("vol", args.name)}` };
+            case "aws:ec2/vpc:Vpc":
+                return { id: hexId("vpc", args.name) };
+            case "aws:ec2/subnet:Subnet":
+                return { id: hexId("subnet", args.name) };
+            case "aws:ec2/internetGateway:InternetGateway":
+                return { id: hexId("igw", args.name) };
+            case "aws:ec2/routeTable:RouteTable":
+                return { id: hexId("rtb", args.name) };
             case "aws:ec2/instance:Instance":
                 return {
                     id: hexId("i", args.name),

@@ -31,6 +31,8 @@ export interface ProgramRun {
     cloud: MockCloud;
     outputs: StackOutputs;
     options: RecordedOptions[];
+    /** Warnings the program showed (pulumi.log.warn), without the runtime's prefix. */
+    warnings: string[];
 }
 
 /** Resolves an Output's value (mocks never leave values unknown). */
@@ -58,25 +60,35 @@ export async function useMocks(cloud: MockCloud, config: Record<string, string>,
 export async function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<ProgramRun> {
     await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
     const options: RecordedOptions[] = [];
+    const warnings: string[] = [];
     let outputs: StackOutputs | undefined;
     let failure: unknown;
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
-            return undefined;
+    // Without an engine (as under mocks) pulumi.log.warn writes to console.warn: record it instead.
+    const consoleWarn = console.warn;
+    console.warn = (...parts: unknown[]) => {
+        warnings.push(parts.map(String).join(" ").replace(/^warning: \[runtime\] /, ""));
+    };
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
+                return undefined;
+            });
+            try {
+                outputs = await main();
+            } catch (error) {
+                failure = error;
+            }
+            return {};
         });
-        try {
-            outputs = await main();
-        } catch (error) {
-            failure = error;
-        }
-        return {};
-    });
-    await waitForRPCs();
+        await waitForRPCs();
+    } finally {
+        console.warn = consoleWarn;
+    }
     if (failure !== undefined) {
         throw failure;
     }
-    return { cloud, outputs: outputs as StackOutputs, options };
+    return { cloud, outputs: outputs as StackOutputs, options, warnings };
 }
 
 /** Runs the program and returns the error it refused with; fails if it did not refuse. */
