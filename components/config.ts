@@ -32,6 +32,12 @@ export interface NotebookSettings {
     notebookPassword?: string;
     /** Login user of the AMI; owns the notebook server and its files. Default ubuntu. */
     sshUser: string;
+    /**
+     * Whether the notebook port is open to allowedCidrs. Default true. False opens only SSH:
+     * Jupyter listens on the instance's 127.0.0.1 and is reached through an SSH tunnel
+     * (`npm run tunnel`), for networks or policies that allow nothing but SSH.
+     */
+    exposeNotebook: boolean;
 }
 
 /** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
@@ -40,12 +46,13 @@ export const DEFAULTS = {
     instanceType: "g4dn.xlarge",
     notebookPort: 8888,
     sshUser: "ubuntu",
+    exposeNotebook: true,
 } as const;
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
-    "notebookPort", "notebookPassword", "sshUser",
+    "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -186,6 +193,12 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             "a Linux user name (lower-case letters, digits, - and _, starting with a letter or _, at most 32 characters), not root"));
     }
 
+    // The component may be used from JavaScript or YAML, where nothing checks the type.
+    if (typeof settings.exposeNotebook !== "boolean") {
+        problems.push(problem("exposeNotebook", settings.exposeNotebook,
+            "true (the notebook port is open to allowedCidrs) or false (SSH only; reach the notebook through `npm run tunnel`)"));
+    }
+
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -267,6 +280,7 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         notebookPort: optional("notebookPort", parseInteger) ?? DEFAULTS.notebookPort,
         notebookPassword: values.get("notebookPassword") || undefined,
         sshUser: get("sshUser")?.trim() ?? DEFAULTS.sshUser,
+        exposeNotebook: optional("exposeNotebook", parseBoolean) ?? DEFAULTS.exposeNotebook,
     };
     if (problems.length === 0) {
         return validateSettings(settings);

@@ -7,7 +7,7 @@ import * as random from "@pulumi/random";
 import { AmiInfo, defaultDiskSizeGb, lookupAmi } from "./aws-data";
 import { renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, validateSettings } from "./config";
-import { createNotebookTls, createSshKeys } from "./keys";
+import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createSecurityGroup, SSH_PORT } from "./network";
 import { jupyterPasswordHash } from "./password";
 
@@ -43,7 +43,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     /** `ssh -i ~/.ssh/<label>.pem <user>@<ip>` */
     readonly sshCommand: pulumi.Output<string>;
-    /** `https://<ip>:<port>/` */
+    /** Login user on the instance. */
+    readonly sshUser: pulumi.Output<string>;
+    /** `<ip> ssh-ed25519 AAAA…`: the host key sshd presents, for a known_hosts file. */
+    readonly sshKnownHosts: pulumi.Output<string>;
+    /**
+     * `https://<ip>:<port>/`, or with exposeNotebook false `https://127.0.0.1:<port>/`, the local
+     * end of the tunnel `npm run tunnel` opens.
+     */
     readonly notebookUrl: pulumi.Output<string>;
     readonly instanceId: pulumi.Output<string>;
     /** The AMI the instance runs (a newer release does not replace it). */
@@ -79,6 +86,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const parent = this;
 
         const ssh = createSshKeys(name, tags, parent);
+        const hostKey = createSshHostKey(name, parent);
         // Allocated before the instance exists, so the certificate can name the address.
         const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
@@ -93,21 +101,24 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         const group = createSecurityGroup(name, {
             allowedCidrs: settings.allowedCidrs,
-            ports: [SSH_PORT, settings.notebookPort],
+            ports: settings.exposeNotebook ? [SSH_PORT, settings.notebookPort] : [SSH_PORT],
             tags,
         }, parent);
 
         const userData = pulumi.all([
             ssh.privateKey.publicKeyOpenssh, passwordHash,
             notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
-        ]).apply(([sshPublicKey, hash, certPem, keyPem]) => renderUserData({
+            hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh,
+        ]).apply(([sshPublicKey, hash, certPem, keyPem, hostPrivateKey, hostPublicKey]) => renderUserData({
             sshUser: settings.sshUser,
             sshPublicKey,
             notebookPort: settings.notebookPort,
-            listenAddress: "0.0.0.0",
+            // Unexposed, only an SSH tunnel reaches Jupyter, even if a security group rule is added by hand.
+            listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
             passwordHash: hash,
             tlsCertificatePem: certPem,
             tlsPrivateKeyPem: keyPem,
+            sshHostKey: { privateKeyOpenssh: hostPrivateKey, publicKeyOpenssh: hostPublicKey },
         }));
 
         const instance = new ec2.Instance(`${name}-instance`, {
@@ -115,7 +126,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
             instanceType: settings.instanceType,
             keyName: ssh.keyPair.keyName,
             vpcSecurityGroupIds: [group.id],
-            userData,
+            // Holds the TLS and SSH host private keys: a secret, whatever the inputs' secrecy.
+            userData: pulumi.secret(userData),
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
             // needs a fresh instance to take effect rather than a stop/start that ignores it.
             userDataReplaceOnChange: true,
@@ -143,7 +155,11 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         this.publicIp = eip.publicIp;
         this.sshCommand = pulumi.interpolate`ssh -i ~/.ssh/${label}.pem ${settings.sshUser}@${eip.publicIp}`;
-        this.notebookUrl = pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`;
+        this.sshUser = pulumi.output(settings.sshUser);
+        this.sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
+        this.notebookUrl = settings.exposeNotebook
+            ? pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`
+            : pulumi.output(`https://${TUNNEL_HOST}:${settings.notebookPort}/`);
         this.instanceId = instance.id;
         this.amiId = instance.ami;
         this.instanceType = instance.instanceType;
@@ -154,6 +170,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         this.registerOutputs({
             publicIp: this.publicIp,
             sshCommand: this.sshCommand,
+            sshUser: this.sshUser,
+            sshKnownHosts: this.sshKnownHosts,
             notebookUrl: this.notebookUrl,
             instanceId: this.instanceId,
             amiId: this.amiId,
