@@ -14,6 +14,14 @@ stack_file() {
     echo "$HOME/.ssh/gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}$1"
 }
 
+# The folder of the per-stack files, private to this user like ssh expects.
+ensure_ssh_dir() {
+    if [ ! -d "$HOME/.ssh" ]; then
+        mkdir -p "$HOME/.ssh"
+        chmod 700 "$HOME/.ssh"
+    fi
+}
+
 # Writes $2 to the file $1 (with a final newline) readable by this user only, replacing any old
 # copy in one step, so a reader never sees half a key.
 write_private_file() {
@@ -41,10 +49,7 @@ prepare_ssh() {
         echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $known_hosts" >&2
         return 1
     fi
-    if [ ! -d "$HOME/.ssh" ]; then
-        mkdir -p "$HOME/.ssh"
-        chmod 700 "$HOME/.ssh"
-    fi
+    ensure_ssh_dir
     SSH_HOST_ALIAS="gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}"
     SSH_CONFIG_FILE="$(stack_file .ssh_config)"
     local key_file known_hosts_file
