@@ -2,9 +2,6 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
@@ -12,7 +9,7 @@ import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { requireTools } from "./support/tools";
+import { requireTools, withPrivateFile } from "./support/tools";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
@@ -301,15 +298,9 @@ describe("the notebook stack", () => {
             const knownHosts = await unwrap(outputs.sshKnownHosts);
             assert.strictEqual(knownHosts, `${ip} ${hostKeys.ed25519_public}`);
             // The public half sshd will present is derived from the private key the instance gets.
-            const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-hostkey-"));
-            try {
-                const keyFile = path.join(dir, "host_key");
-                writeFileSync(keyFile, hostKeys.ed25519_private, { mode: 0o600 });
-                const derived = execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" }).trim();
-                assert.strictEqual(knownHosts, `${ip} ${derived}`);
-            } finally {
-                rmSync(dir, { recursive: true, force: true });
-            }
+            const derived = withPrivateFile(hostKeys.ed25519_private,
+                (keyFile) => execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" }).trim());
+            assert.strictEqual(knownHosts, `${ip} ${derived}`);
         });
 
         it("is a key of its own, not the login key", async () => {
@@ -337,15 +328,9 @@ describe("the notebook stack", () => {
         it("passes cloud-init's own schema validation", async function () {
             requireTools(this, "cloud-init");
             const { cloud } = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false" });
-            const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-userdata-"));
-            try {
-                const file = path.join(dir, "user-data");
-                writeFileSync(file, cloud.one(INSTANCE).inputs.userData, { mode: 0o600 });
-                const result = execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" });
-                assert.match(result, /Valid cloud-config/);
-            } finally {
-                rmSync(dir, { recursive: true, force: true });
-            }
+            const result = withPrivateFile(cloud.one(INSTANCE).inputs.userData,
+                (file) => execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" }));
+            assert.match(result, /Valid cloud-config/);
         });
     });
 

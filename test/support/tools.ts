@@ -2,8 +2,10 @@
 // ssh, curl, shellcheck, cloud-init): where a tool is missing, CI fails and elsewhere the test is
 // skipped loudly; servers listen on 127.0.0.1 on free ports only.
 import { spawnSync } from "child_process";
-import { existsSync } from "fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
+import { tmpdir } from "os";
+import * as path from "path";
 
 /** True when `name` can be run: an absolute path that exists, or a command on PATH. */
 export function hasTool(name: string): boolean {
@@ -58,5 +60,17 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
             throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+/** Writes `content` to a fresh 0600 file for `use`, and removes it afterwards (it may hold a key). */
+export function withPrivateFile<T>(content: string, use: (file: string) => T): T {
+    const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-"));
+    try {
+        const file = path.join(dir, "file");
+        writeFileSync(file, content, { mode: 0o600 });
+        return use(file);
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
     }
 }
