@@ -14,6 +14,8 @@ async function main() {
     return {
         publicIp: notebook.publicIp,
         sshCommand: notebook.sshCommand,
+        sshUser: notebook.sshUser,
+        sshKnownHosts: notebook.sshKnownHosts,
         notebookUrl: notebook.notebookUrl,
         instanceId: notebook.instanceId,
         amiId: notebook.amiId,

@@ -52,6 +52,12 @@ export interface NotebookSettings {
      * (AWS must approve it) instead of refusing. Default false: nothing is requested unasked.
      */
     requestQuotaIncrease: boolean;
+    /**
+     * Whether the notebook port is open to allowedCidrs. Default true. False opens only SSH:
+     * Jupyter listens on the instance's 127.0.0.1 and is reached through an SSH tunnel
+     * (`npm run tunnel`), for networks or policies that allow nothing but SSH.
+     */
+    exposeNotebook: boolean;
 }
 
 /** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
@@ -62,12 +68,13 @@ export const DEFAULTS = {
     sshUser: "ubuntu",
     dataVolumeGb: 100,
     requestQuotaIncrease: false,
+    exposeNotebook: true,
 } as const;
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
-    "notebookPort", "notebookPassword", "sshUser",
+    "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
     "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -210,6 +217,11 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
     }
 
     problems.push(...placementProblems(settings));
+    // The component may be used from JavaScript or YAML, where nothing checks the type.
+    if (typeof settings.exposeNotebook !== "boolean") {
+        problems.push(problem("exposeNotebook", settings.exposeNotebook,
+            "true (the notebook port is open to allowedCidrs) or false (SSH only; reach the notebook through `npm run tunnel`)"));
+    }
 
     if (problems.length > 0) {
         throw new ConfigError(problems);
@@ -334,6 +346,7 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         subnetId: get("subnetId")?.trim(),
         vpcId: get("vpcId")?.trim(),
         requestQuotaIncrease: optional("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,
+        exposeNotebook: optional("exposeNotebook", parseBoolean) ?? DEFAULTS.exposeNotebook,
     };
     if (problems.length === 0) {
         return validateSettings(settings);

@@ -1,5 +1,6 @@
-// Key material Pulumi generates for a notebook: the SSH login key and the notebook's TLS key and
-// self-signed certificate. Private halves live only in Pulumi state, as secrets.
+// Key material Pulumi generates for a notebook: the SSH login key, the SSH host key and the
+// notebook's TLS key and self-signed certificate. Private halves live only in Pulumi state, as
+// secrets; the host and TLS private keys also reach the instance through its (secret) user data.
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as tls from "@pulumi/tls";
@@ -21,6 +22,18 @@ export function createSshKeys(name: string, tags: Record<string, string>, parent
     return { privateKey, keyPair };
 }
 
+/**
+ * The instance's SSH host key. Generated here rather than on the instance so the stack can
+ * publish it (sshKnownHosts) and every connection, the first one included, is verified. It lives
+ * in state, so a replaced instance presents the same key and nobody sees a host-key warning.
+ */
+export function createSshHostKey(name: string, parent: pulumi.Resource): tls.PrivateKey {
+    return new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent });
+}
+
+/** Where the notebook is reached when it is not exposed: the local end of an SSH tunnel. */
+export const TUNNEL_HOST = "127.0.0.1";
+
 export interface NotebookTls {
     privateKey: tls.PrivateKey;
     certificate: tls.SelfSignedCert;
@@ -28,7 +41,11 @@ export interface NotebookTls {
 
 /**
  * A P-256 key (browsers do not accept Ed25519 certificates) and a server certificate whose SAN
- * holds the notebook's stable public IP, so the browser can pin exactly this server.
+ * holds the notebook's stable public IP, so the browser can pin exactly this server. The SAN also
+ * names the local end of an SSH tunnel (127.0.0.1, localhost), so the same certificate verifies
+ * whether the notebook is reached directly or through `npm run tunnel`, and switching
+ * exposeNotebook does not re-issue it. Only the holder of this key can present it, so the extra
+ * names let nobody else impersonate the notebook.
  */
 export function createNotebookTls(
     name: string, publicIp: pulumi.Input<string>, parent: pulumi.Resource,
@@ -37,7 +54,8 @@ export function createNotebookTls(
     const certificate = new tls.SelfSignedCert(`${name}-tls-cert`, {
         privateKeyPem: privateKey.privateKeyPem,
         subject: { commonName: publicIp, organization: "gpu-notebook" },
-        ipAddresses: [publicIp],
+        ipAddresses: [publicIp, TUNNEL_HOST],
+        dnsNames: ["localhost"],
         validityPeriodHours: CERTIFICATE_VALIDITY_HOURS,
         earlyRenewalHours: 0,
         isCaCertificate: false,

@@ -9,7 +9,7 @@ import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, lookupAmi } from "./aws-da
 import { renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, validateSettings } from "./config";
 import { attachDataVolume, createDataVolume } from "./data-volume";
-import { createNotebookTls, createSshKeys } from "./keys";
+import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
 import { jupyterPasswordHash } from "./password";
 import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
@@ -73,7 +73,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     /** `ssh -i ~/.ssh/<label>.pem <user>@<ip>` */
     readonly sshCommand: pulumi.Output<string>;
-    /** `https://<ip>:<port>/` */
+    /** Login user on the instance. */
+    readonly sshUser: pulumi.Output<string>;
+    /** `<ip> ssh-ed25519 AAAA…`: the host key sshd presents, for a known_hosts file. */
+    readonly sshKnownHosts: pulumi.Output<string>;
+    /**
+     * `https://<ip>:<port>/`, or with exposeNotebook false `https://127.0.0.1:<port>/`, the local
+     * end of the tunnel `npm run tunnel` opens.
+     */
     readonly notebookUrl: pulumi.Output<string>;
     readonly instanceId: pulumi.Output<string>;
     /** The AMI the instance runs (a newer release does not replace it). */
@@ -138,6 +145,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             : undefined;
 
         const ssh = createSshKeys(name, tags, parent);
+        const hostKey = createSshHostKey(name, parent);
         // Allocated before the instance exists, so the certificate can name the address.
         const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
@@ -152,7 +160,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         const group = createSecurityGroup(name, {
             allowedCidrs: settings.allowedCidrs,
-            ports: [SSH_PORT, settings.notebookPort],
+            ports: settings.exposeNotebook ? [SSH_PORT, settings.notebookPort] : [SSH_PORT],
             vpcId: network.vpcId,
             tags,
         }, parent);
@@ -160,16 +168,18 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const userData = pulumi.all([
             ssh.privateKey.publicKeyOpenssh, passwordHash,
             notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
-            dataVolume?.id,
-        ]).apply(([sshPublicKey, hash, certPem, keyPem, dataVolumeId]) => renderUserData({
+            hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh, dataVolume?.id,
+        ]).apply(([sshPublicKey, hash, certPem, keyPem, hostPrivateKey, hostPublicKey, dataVolumeId]) => renderUserData({
             sshUser: settings.sshUser,
             sshPublicKey,
             notebookPort: settings.notebookPort,
-            listenAddress: "0.0.0.0",
+            // Unexposed, only an SSH tunnel reaches Jupyter, even if a security group rule is added by hand.
+            listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
             passwordHash: hash,
             tlsCertificatePem: certPem,
             tlsPrivateKeyPem: keyPem,
             dataVolumeId,
+            sshHostKey: { privateKeyOpenssh: hostPrivateKey, publicKeyOpenssh: hostPublicKey },
         }));
 
         const instance = new ec2.Instance(`${name}-instance`, {
@@ -178,7 +188,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
             keyName: ssh.keyPair.keyName,
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
-            userData,
+            // Holds the TLS and SSH host private keys: a secret, whatever the inputs' secrecy.
+            userData: pulumi.secret(userData),
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
             // needs a fresh instance to take effect rather than a stop/start that ignores it.
             userDataReplaceOnChange: true,
@@ -210,7 +221,11 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         this.publicIp = eip.publicIp;
         this.sshCommand = pulumi.interpolate`ssh -i ~/.ssh/${label}.pem ${settings.sshUser}@${eip.publicIp}`;
-        this.notebookUrl = pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`;
+        this.sshUser = pulumi.output(settings.sshUser);
+        this.sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
+        this.notebookUrl = settings.exposeNotebook
+            ? pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`
+            : pulumi.output(`https://${TUNNEL_HOST}:${settings.notebookPort}/`);
         this.instanceId = instance.id;
         this.amiId = instance.ami;
         this.instanceType = instance.instanceType;
@@ -223,6 +238,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         this.registerOutputs({
             publicIp: this.publicIp,
             sshCommand: this.sshCommand,
+            sshUser: this.sshUser,
+            sshKnownHosts: this.sshKnownHosts,
             notebookUrl: this.notebookUrl,
             instanceId: this.instanceId,
             amiId: this.amiId,

@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { ConfigError, DEFAULTS, parseConfig } from "../components/config";
+import { ConfigError, DEFAULTS, NotebookSettings, parseConfig, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -34,6 +34,7 @@ describe("config", () => {
                 subnetId: undefined,
                 vpcId: undefined,
                 requestQuotaIncrease: false,
+                exposeNotebook: true,
             });
         });
 
@@ -126,6 +127,23 @@ describe("config", () => {
     describe("allowOpenAccess", () => {
         it("refuses anything but true or false", () => {
             assert.match(refused({ ...BASE, allowOpenAccess: "yes" }), /gpu-notebook:allowOpenAccess = "yes" is not accepted: true or false/);
+        });
+    });
+
+    describe("exposeNotebook", () => {
+        it("refuses anything but true or false", () => {
+            assert.match(refused({ ...BASE, exposeNotebook: "no" }), /gpu-notebook:exposeNotebook = "no" is not accepted: true or false/);
+        });
+
+        it("refuses a non-boolean handed to the component directly, saying what each value means", () => {
+            // As JavaScript or YAML callers of the component could: nothing else checks the type there.
+            const settings = { ...parseConfig(BASE), exposeNotebook: "false" } as unknown as NotebookSettings;
+            assert.throws(() => validateSettings(settings),
+                /gpu-notebook:exposeNotebook = "false" is not accepted: true \(the notebook port is open to allowedCidrs\) or false \(SSH only/);
+        });
+
+        it("accepts false", () => {
+            assert.strictEqual(parseConfig({ ...BASE, exposeNotebook: "false" }).exposeNotebook, false);
         });
     });
 

@@ -1,5 +1,6 @@
 // The whole program under mocks: what it creates, how it is wired, what it exports.
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
@@ -8,6 +9,7 @@ import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { requireTools, withPrivateFile } from "./support/tools";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
@@ -276,12 +278,103 @@ describe("the notebook stack", () => {
         });
     });
 
+    describe("SSH host key", () => {
+        interface HostKeys { ed25519_private: string; ed25519_public: string }
+
+        it("hands the instance one Ed25519 host key and has cloud-init delete the AMI's and generate no other type", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const document = parse(cloud.one(INSTANCE).inputs.userData);
+            assert.deepStrictEqual(Object.keys(document.ssh_keys).sort(), ["ed25519_private", "ed25519_public"]);
+            assert.match(document.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+            assert.strictEqual(document.ssh_deletekeys, true);
+            assert.deepStrictEqual(document.ssh_genkeytypes, ["ed25519"]);
+        });
+
+        it("exports sshKnownHosts naming the public IP and the very key handed to the instance", async function () {
+            requireTools(this, "ssh-keygen");
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const hostKeys = parse(cloud.one(INSTANCE).inputs.userData).ssh_keys as HostKeys;
+            const ip = await unwrap(outputs.publicIp);
+            const knownHosts = await unwrap(outputs.sshKnownHosts);
+            assert.strictEqual(knownHosts, `${ip} ${hostKeys.ed25519_public}`);
+            // The public half sshd will present is derived from the private key the instance gets.
+            const derived = withPrivateFile(hostKeys.ed25519_private,
+                (keyFile) => execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" }).trim());
+            assert.strictEqual(knownHosts, `${ip} ${derived}`);
+        });
+
+        it("is a key of its own, not the login key", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const hostKeys = parse(cloud.one(INSTANCE).inputs.userData).ssh_keys as HostKeys;
+            assert.notStrictEqual(hostKeys.ed25519_public, cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey.trim());
+            assert.notStrictEqual(hostKeys.ed25519_private, await unwrap(outputs.sshPrivateKey));
+        });
+
+        it("keeps the host private key out of every output and sends the user data as a secret", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const instance = cloud.one(INSTANCE);
+            const hostKeys = parse(instance.inputs.userData).ssh_keys as HostKeys;
+            const hostPrivateKey = hostKeys.ed25519_private.trim();
+            for (const [name, output] of Object.entries(outputs)) {
+                const value = String(await unwrap(output));
+                assert.ok(!value.includes(hostPrivateKey), `${name} does not hold the host private key`);
+                // The one output with a private key holds the login key, a different one.
+                assert.ok(!/PRIVATE KEY/.test(value) || name === "sshPrivateKey", `${name} holds no private key`);
+            }
+            assert.notStrictEqual((await unwrap(outputs.sshPrivateKey)).trim(), hostPrivateKey);
+            assert.ok(instance.secretInputs.includes("userData"), "userData is sent as a secret");
+        });
+
+        it("passes cloud-init's own schema validation", async function () {
+            requireTools(this, "cloud-init");
+            const { cloud } = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false" });
+            const result = withPrivateFile(cloud.one(INSTANCE).inputs.userData,
+                (file) => execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" }));
+            assert.match(result, /Valid cloud-config/);
+        });
+    });
+
+    describe("exposeNotebook", () => {
+        const unexposed = { ...VALID_CONFIG, allowedCidrs: JSON.stringify(["198.51.100.7/32", "2001:db8::/48"]), exposeNotebook: "false" };
+
+        it("false opens only SSH to the allowed networks", async () => {
+            const { cloud } = await runProgram(unexposed);
+            const rules = cloud.ofType(INGRESS);
+            assert.strictEqual(rules.length, 2, "one rule per network");
+            for (const rule of rules) {
+                assert.strictEqual(rule.inputs.fromPort, 22);
+                assert.strictEqual(rule.inputs.toPort, 22);
+            }
+        });
+
+        it("false binds Jupyter to the instance's 127.0.0.1", async () => {
+            const { cloud } = await runProgram(unexposed);
+            const config = fileAt(cloud.one(INSTANCE).inputs.userData, INSTANCE_PATHS.jupyterConfig).content;
+            assert.ok(config.split("\n").includes('c.ServerApp.ip = "127.0.0.1"'), config);
+        });
+
+        it("false makes notebookUrl the tunnel's local URL, which the certificate is valid for", async () => {
+            const { outputs } = await runProgram({ ...unexposed, notebookPort: "9443" });
+            assert.strictEqual(await unwrap(outputs.notebookUrl), "https://127.0.0.1:9443/");
+            const cert = new X509Certificate(await unwrap(outputs.notebookCertificatePem));
+            assert.strictEqual(cert.checkIP("127.0.0.1"), "127.0.0.1");
+            assert.strictEqual(cert.checkHost("localhost"), "localhost");
+            assert.strictEqual(cert.checkIP(await unwrap(outputs.publicIp)), await unwrap(outputs.publicIp));
+        });
+
+        it("true (the default) serves the public URL and opens the notebook port", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            assert.deepStrictEqual([...new Set(cloud.ofType(INGRESS).map((rule) => rule.inputs.fromPort))].sort(), [22, 8888]);
+            assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${await unwrap(outputs.publicIp)}:8888/`);
+        });
+    });
+
     describe("outputs", () => {
         it("exports every documented output", async () => {
             const { outputs } = await runProgram(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
                 "amiId", "availabilityZone", "dataVolumeId", "instanceId", "instanceType", "notebookCertificatePem",
-                "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshPrivateKey",
+                "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshKnownHosts", "sshPrivateKey", "sshUser",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
             assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);

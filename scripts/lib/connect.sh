@@ -1,0 +1,142 @@
+# shellcheck shell=bash
+# SSH to the stack's machine, verified from the very first connection: writes the login key, the
+# pinned host key (sshKnownHosts) and an ssh config for the stack under ~/.ssh, runs ssh through
+# that config only, and opens tunnels to the notebook. Source it after common.sh.
+
+# shellcheck source=scripts/lib/outputs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/outputs.sh"
+
+# The local end of every tunnel: never an address other machines can reach.
+TUNNEL_HOST=127.0.0.1
+
+# ~/.ssh/gpu-notebook-<stack><suffix>: where the per-stack files live.
+stack_file() {
+    echo "$HOME/.ssh/gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}$1"
+}
+
+# The folder of the per-stack files, private to this user like ssh expects.
+ensure_ssh_dir() {
+    if [ ! -d "$HOME/.ssh" ]; then
+        mkdir -p "$HOME/.ssh"
+        chmod 700 "$HOME/.ssh"
+    fi
+}
+
+# Writes $2 to the file $1 (with a final newline) readable by this user only, replacing any old
+# copy in one step, so a reader never sees half a key.
+write_private_file() {
+    local tmp
+    tmp="$(mktemp "$1.XXXXXX")"
+    chmod 600 "$tmp"
+    printf '%s\n' "$2" > "$tmp"
+    mv -f "$tmp" "$1"
+}
+
+# ssh_config expands %-tokens in file paths; a literal % is written %%.
+ssh_config_path() {
+    local path="${1//%/%%}"
+    echo "\"$path\""
+}
+
+# Prepares the per-stack files and sets SSH_CONFIG_FILE and SSH_HOST_ALIAS. Needs load_outputs.
+prepare_ssh() {
+    local ip user known_hosts private_key
+    ip="$(stack_output publicIp)" || return 1
+    private_key="$(stack_output sshPrivateKey)" || return 1
+    user="$(stack_output sshUser)" || return 1
+    known_hosts="$(stack_output sshKnownHosts)" || return 1
+    if ! [[ "$known_hosts" =~ ^[^[:space:]]+\ ssh-ed25519\ [A-Za-z0-9+/]+=*$ ]]; then
+        echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $known_hosts" >&2
+        return 1
+    fi
+    ensure_ssh_dir
+    SSH_HOST_ALIAS="gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}"
+    SSH_CONFIG_FILE="$(stack_file .ssh_config)"
+    local key_file known_hosts_file
+    key_file="$(stack_file .pem)"
+    known_hosts_file="$(stack_file .known_hosts)"
+    write_private_file "$key_file" "$private_key"
+    write_private_file "$known_hosts_file" "$known_hosts"
+    # HostKeyAlias: the key is looked up under the public IP whatever address is dialled, so the
+    # test overrides change where ssh connects, never which host key it accepts.
+    write_private_file "$SSH_CONFIG_FILE" "# Written by gpu-notebook's scripts for stack $GPU_NOTEBOOK_STACK; rewritten on every run.
+# Use it yourself with: ssh -F $SSH_CONFIG_FILE $SSH_HOST_ALIAS
+Host $SSH_HOST_ALIAS
+    HostName ${GPU_NOTEBOOK_SSH_HOST:-$ip}
+    Port ${GPU_NOTEBOOK_SSH_PORT:-22}
+    User ${GPU_NOTEBOOK_SSH_USER:-$user}
+    HostKeyAlias $ip
+    HostKeyAlgorithms ssh-ed25519
+    UserKnownHostsFile $(ssh_config_path "$known_hosts_file")
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    UpdateHostKeys no
+    CheckHostIP no
+    IdentityFile $(ssh_config_path "$key_file")
+    IdentitiesOnly yes
+    BatchMode yes
+    ConnectTimeout 15
+    ServerAliveInterval 30
+    ServerAliveCountMax 4"
+}
+
+# Runs ssh to the machine through the stack's config only (no ~/.ssh/config, no system config).
+ssh_to_machine() {
+    ssh -F "$SSH_CONFIG_FILE" "$SSH_HOST_ALIAS" "$@"
+}
+
+# True when something on this machine accepts connections on 127.0.0.1:$1.
+local_port_open() {
+    (exec 3<>"/dev/tcp/$TUNNEL_HOST/$1") 2>/dev/null
+}
+
+# Splits an https://host:port/ URL: sets URL_HOST and URL_PORT for the calling script.
+# shellcheck disable=SC2034 # both are read by the scripts that source this file
+parse_notebook_url() {
+    if ! [[ "$1" =~ ^https://([^/:]+):([0-9]+)/ ]]; then
+        echo "gpu-notebook: notebookUrl is not an https://host:port/ URL: $1" >&2
+        return 1
+    fi
+    URL_HOST="${BASH_REMATCH[1]}"
+    URL_PORT="${BASH_REMATCH[2]}"
+}
+
+TUNNEL_PID=""
+
+# Forwards 127.0.0.1:$1 here to 127.0.0.1:$2 on the machine, in the background (TUNNEL_PID),
+# and returns once the local port accepts connections (at most 30 s). Needs prepare_ssh.
+open_tunnel() {
+    local local_port="$1" remote_port="$2"
+    if local_port_open "$local_port"; then
+        echo "gpu-notebook: port $local_port is already in use here; choose another with --port" >&2
+        return 1
+    fi
+    # ssh itself, not a function: a backgrounded function would be a subshell, and $! its pid.
+    ssh -F "$SSH_CONFIG_FILE" -N -o ExitOnForwardFailure=yes \
+        -L "$TUNNEL_HOST:$local_port:127.0.0.1:$remote_port" "$SSH_HOST_ALIAS" &
+    TUNNEL_PID=$!
+    local waited=0
+    until local_port_open "$local_port"; do
+        if ! kill -0 "$TUNNEL_PID" 2>/dev/null; then
+            wait "$TUNNEL_PID" || true
+            TUNNEL_PID=""
+            echo "gpu-notebook: the SSH tunnel could not be opened (see ssh's message above)" >&2
+            return 1
+        fi
+        if [ "$waited" -ge 300 ]; then
+            close_tunnel
+            echo "gpu-notebook: the SSH tunnel did not open within 30 s" >&2
+            return 1
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
+close_tunnel() {
+    if [ -n "$TUNNEL_PID" ]; then
+        kill "$TUNNEL_PID" 2>/dev/null || true
+        wait "$TUNNEL_PID" 2>/dev/null || true
+        TUNNEL_PID=""
+    fi
+}

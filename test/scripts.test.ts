@@ -1,0 +1,513 @@
+// The user scripts for real: the program runs under mocks (real keys, a real certificate), then
+// Debian's sshd serves its host key and authorises its login key, local HTTPS servers present its
+// certificate (or another one), and scripts/ssh, copy, tunnel and notebook must verify exactly
+// those. Every server listens on 127.0.0.1 on a free port and is stopped after the suite.
+import * as assert from "assert";
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import { randomBytes } from "crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import * as http from "http";
+import * as https from "https";
+import { tmpdir, userInfo } from "os";
+import * as path from "path";
+import { parse } from "yaml";
+
+import { INSTANCE_PATHS } from "../components/boot";
+import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
+import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { freePort, requireTools, waitForPort } from "./support/tools";
+
+const ROOT = path.join(__dirname, "..");
+const SCRIPTS = path.join(ROOT, "scripts");
+const SSHD = "/usr/sbin/sshd";
+const STACK = "test";
+
+interface ScriptResult { status: number | null; stdout: string; stderr: string; ms: number }
+
+/** A script started in its own process group, so the test can stop it and everything it started. */
+class RunningScript {
+    readonly child: ChildProcess;
+    stdout = "";
+    stderr = "";
+    readonly exited: Promise<ScriptResult>;
+    private readonly started = Date.now();
+
+    constructor(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
+        this.child = spawn("bash", [path.join(SCRIPTS, name), ...args], {
+            env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true,
+        });
+        this.child.stdout?.on("data", (chunk) => { this.stdout += chunk; });
+        this.child.stderr?.on("data", (chunk) => { this.stderr += chunk; });
+        const timer = setTimeout(() => this.stop("SIGKILL"), timeoutMs);
+        this.exited = new Promise((resolve) => this.child.once("close", (status) => {
+            clearTimeout(timer);
+            resolve({ status, stdout: this.stdout, stderr: this.stderr, ms: Date.now() - this.started });
+        }));
+    }
+
+    /** Ctrl-C's cousin for the script alone: what it started must go with it. */
+    terminate(): void {
+        this.child.kill("SIGTERM");
+    }
+
+    /** Stops the whole process group. */
+    stop(signal: NodeJS.Signals = "SIGTERM"): void {
+        try {
+            process.kill(-(this.child.pid as number), signal);
+        } catch {
+            // already gone
+        }
+    }
+
+    /** Resolves when stdout contains `text`; rejects if the script exits first or after timeoutMs. */
+    async waitFor(text: string, timeoutMs: number): Promise<void> {
+        const deadline = Date.now() + timeoutMs;
+        while (!this.stdout.includes(text)) {
+            if (this.child.exitCode !== null || Date.now() > deadline) {
+                throw new Error(`no "${text}" from the script (exit ${this.child.exitCode}):\n${this.stdout}\n${this.stderr}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+    }
+}
+
+function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ScriptResult> {
+    return new RunningScript(name, args, env, timeoutMs).exited;
+}
+
+/** GET over HTTPS trusting only `ca`; resolves with the body. */
+function httpsGet(url: string, ca: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const request = https.get(url, { ca, timeout: 10_000 }, (response) => {
+            let body = "";
+            response.on("data", (chunk) => { body += chunk; });
+            response.on("end", () => resolve(body));
+        });
+        request.on("timeout", () => request.destroy(new Error(`${url} timed out`)));
+        request.on("error", reject);
+    });
+}
+
+interface HttpsFixture { server: https.Server; port: number; requests: number }
+
+async function startHttps(key: string, cert: string, body: string, port?: number): Promise<HttpsFixture> {
+    const fixture: HttpsFixture = { server: https.createServer({ key, cert }), port: port ?? await freePort(), requests: 0 };
+    fixture.server.on("request", (_request, response) => {
+        fixture.requests += 1;
+        response.writeHead(200, { "content-type": "application/json" }).end(body);
+    });
+    await new Promise<void>((resolve) => fixture.server.listen(fixture.port, "127.0.0.1", resolve));
+    return fixture;
+}
+
+interface Sshd { process: ChildProcess; port: number; log: () => string }
+
+/** Debian's sshd on 127.0.0.1 presenting `hostPrivateKey` and admitting `authorizedKey`. */
+async function startSshd(dir: string, hostPrivateKey: string, authorizedKey: string): Promise<Sshd> {
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    writeFileSync(path.join(dir, "host_key"), hostPrivateKey, { mode: 0o600 });
+    writeFileSync(path.join(dir, "authorized_keys"), authorizedKey.trim() + "\n", { mode: 0o600 });
+    writeFileSync(path.join(dir, "sshd_config"), [
+        "ListenAddress 127.0.0.1",
+        `HostKey ${path.join(dir, "host_key")}`,
+        `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
+        `PidFile ${path.join(dir, "sshd.pid")}`,
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "PermitRootLogin prohibit-password",
+        "AllowTcpForwarding local",
+        "UsePAM no",
+        // The temporary directory is not laid out like a home directory.
+        "StrictModes no",
+        "Subsystem sftp internal-sftp",
+        "LogLevel VERBOSE",
+        "",
+    ].join("\n"));
+    if (process.getuid?.() === 0) {
+        mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+    }
+    const child = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config"), "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    child.stderr?.on("data", (chunk) => { log += chunk; });
+    await waitForPort(port, 10_000).catch((error) => {
+        child.kill();
+        throw new Error(`${error.message}\nsshd said: ${log}`);
+    });
+    return { process: child, port, log: () => log };
+}
+
+function stopProcess(child: ChildProcess | undefined): Promise<void> {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+        return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill();
+    });
+}
+
+describe("scripts/ against real servers on 127.0.0.1", function () {
+    this.timeout(60_000);
+    let dir = "";
+    let home = "";
+    let outputs: Record<string, string> = {};
+    let outputsFile = "";
+    let genuine: Sshd | undefined;
+    let impostor: Sshd | undefined;
+    let notebook: HttpsFixture | undefined;
+    let baseEnv: NodeJS.ProcessEnv = {};
+
+    /** The environment a test runs a script with: outputs from the file, SSH to the genuine sshd. */
+    function envFor(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+        return { ...baseEnv, GPU_NOTEBOOK_SSH_PORT: String(genuine?.port), ...overrides };
+    }
+
+    /** Another outputs file: the program's outputs with some values replaced. */
+    function outputsWith(name: string, changes: Record<string, string>): string {
+        const file = path.join(dir, `${name}.json`);
+        writeFileSync(file, JSON.stringify({ ...outputs, ...changes }), { mode: 0o600 });
+        return file;
+    }
+
+    before(async function () {
+        requireTools(this, SSHD, "ssh", "scp", "rsync", "curl", "openssl");
+        dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-scripts-"));
+        home = path.join(dir, "home");
+        mkdirSync(home, { mode: 0o700 });
+
+        // Unexposed, on a free port: notebookUrl is then https://127.0.0.1:<port>/, served below.
+        const notebookPort = await freePort();
+        const run = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
+        for (const [name, output] of Object.entries(run.outputs)) {
+            outputs[name] = String(await unwrap(output));
+        }
+        outputsFile = outputsWith("outputs", {});
+        const userData = parse(run.cloud.one("aws:ec2/instance:Instance").inputs.userData);
+        const tlsKey = userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content;
+        const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
+
+        genuine = await startSshd(path.join(dir, "sshd"), userData.ssh_keys.ed25519_private, loginKey);
+        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
+        notebook = await startHttps(tlsKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
+
+        baseEnv = { ...process.env };
+        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.
+        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY"]) {
+            delete baseEnv[name];
+        }
+        Object.assign(baseEnv, {
+            HOME: home,
+            GPU_NOTEBOOK_STACK: STACK,
+            GPU_NOTEBOOK_OUTPUTS_FILE: outputsFile,
+            GPU_NOTEBOOK_SSH_HOST: "127.0.0.1",
+            GPU_NOTEBOOK_SSH_USER: userInfo().username,
+        });
+    });
+
+    after(async () => {
+        await Promise.all([stopProcess(genuine?.process), stopProcess(impostor?.process)]);
+        await new Promise<void>((resolve) => (notebook ? notebook.server.close(() => resolve()) : resolve()));
+        if (dir) {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    describe("ssh", () => {
+        it("runs a remote command on the machine presenting the pinned host key, with no prompt", async () => {
+            const result = await runScript("ssh", ["echo", "pinned-and-verified"], envFor());
+            assert.strictEqual(result.status, 0, result.stderr + genuine?.log());
+            assert.strictEqual(result.stdout, "pinned-and-verified\n");
+            assert.ok(!/continue connecting|password/i.test(result.stderr), result.stderr);
+        });
+
+        it("writes the login key 0600 and the known_hosts line to per-stack files", async () => {
+            await runScript("ssh", ["true"], envFor());
+            const keyFile = path.join(home, ".ssh", `gpu-notebook-${STACK}.pem`);
+            assert.strictEqual(readFileSync(keyFile, "utf8").trim(), outputs.sshPrivateKey.trim());
+            assert.strictEqual(statSync(keyFile).mode & 0o777, 0o600);
+            assert.strictEqual(readFileSync(path.join(home, ".ssh", `gpu-notebook-${STACK}.known_hosts`), "utf8"),
+                outputs.sshKnownHosts + "\n");
+        });
+
+        it("refuses a machine presenting a different host key, and runs nothing there", async () => {
+            const marker = path.join(dir, "impostor-ran-the-command");
+            const result = await runScript("ssh", ["touch", marker], envFor({ GPU_NOTEBOOK_SSH_PORT: String(impostor?.port) }));
+            assert.strictEqual(result.status, 255, result.stdout);
+            assert.match(result.stderr, /Host key verification failed/);
+            assert.strictEqual(existsSync(marker), false, "the command did not run on the impostor");
+        });
+
+        it("passes options through to ssh, such as -L", async () => {
+            const localPort = await freePort();
+            const forward = `127.0.0.1:${localPort}:127.0.0.1:${notebook?.port}`;
+            const script = new RunningScript("ssh", ["-L", forward, "-N"], envFor(), 30_000);
+            try {
+                await waitForPort(localPort, 15_000);
+                assert.strictEqual(await httpsGet(`https://127.0.0.1:${localPort}/api`, outputs.notebookCertificatePem),
+                    '{"server":"the notebook"}');
+            } finally {
+                script.stop();
+                await script.exited;
+            }
+        });
+    });
+
+    describe("copy", () => {
+        for (const tool of ["rsync", "scp"]) {
+            it(`round-trips a file byte for byte through the machine (${tool})`, async () => {
+                const flags = tool === "scp" ? ["--scp"] : [];
+                const original = path.join(dir, `original-${tool}.bin`);
+                const remote = path.join(dir, `on-the-machine-${tool}`);
+                const back = path.join(dir, `back-${tool}.bin`);
+                mkdirSync(remote);
+                writeFileSync(original, randomBytes(300 * 1024));
+                const up = await runScript("copy", [...flags, original, `:${remote}/`], envFor());
+                assert.strictEqual(up.status, 0, up.stderr);
+                const down = await runScript("copy", [...flags, `:${remote}/${path.basename(original)}`, back], envFor());
+                assert.strictEqual(down.status, 0, down.stderr);
+                assert.ok(readFileSync(back).equals(readFileSync(original)), "the copy is byte-identical");
+            });
+        }
+
+        it("takes local paths relative to the folder npm was run in (INIT_CWD)", async () => {
+            const here = path.join(dir, "where-npm-ran");
+            const remote = path.join(dir, "on-the-machine-relative");
+            mkdirSync(here);
+            mkdirSync(remote);
+            writeFileSync(path.join(here, "notes.txt"), "relative to INIT_CWD");
+            const result = await runScript("copy", ["notes.txt", `:${remote}/`], envFor({ INIT_CWD: here }));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.strictEqual(readFileSync(path.join(remote, "notes.txt"), "utf8"), "relative to INIT_CWD");
+        });
+
+        it("refuses when no path names the machine's side", async () => {
+            const result = await runScript("copy", [path.join(dir, "a"), path.join(dir, "b")], envFor());
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /write the machine's side as :PATH/);
+        });
+
+        it("refuses a machine presenting a different host key", async () => {
+            const original = path.join(dir, "not-for-impostors.txt");
+            writeFileSync(original, "secret work");
+            const result = await runScript("copy", [original, `:${dir}/impostor-copy.txt`],
+                envFor({ GPU_NOTEBOOK_SSH_PORT: String(impostor?.port) }));
+            assert.notStrictEqual(result.status, 0);
+            assert.match(result.stderr, /Host key verification failed/);
+            assert.strictEqual(existsSync(path.join(dir, "impostor-copy.txt")), false);
+        });
+    });
+
+    describe("tunnel", () => {
+        it("forwards a local port to the notebook and prints a URL that verifies with the notebook's certificate", async () => {
+            const localPort = await freePort();
+            const script = new RunningScript("tunnel", ["--port", String(localPort)], envFor(), 30_000);
+            try {
+                const url = `https://127.0.0.1:${localPort}/`;
+                await script.waitFor(url, 20_000);
+                assert.strictEqual(await httpsGet(`${url}api`, outputs.notebookCertificatePem), '{"server":"the notebook"}');
+            } finally {
+                script.terminate();
+            }
+            // Had its ssh outlived it, the output would stay open until the watchdog killed the group.
+            const result = await script.exited;
+            assert.strictEqual(result.status, 0, result.stderr);
+        });
+
+        it("says so when the local port is taken", async () => {
+            const result = await runScript("tunnel", ["--port", String(notebook?.port)], envFor());
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, new RegExp(`port ${notebook?.port} is already in use here`));
+        });
+    });
+
+    describe("notebook", () => {
+        it("prints the URL and password and waits for the notebook, verifying its certificate", async () => {
+            const result = await runScript("notebook", ["--no-browser", "--timeout", "20"], envFor());
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.ok(result.stdout.includes(`Notebook: ${outputs.notebookUrl}`), result.stdout);
+            assert.ok(result.stdout.includes(`Password: ${outputs.notebookPassword}`));
+            assert.match(result.stdout, /The notebook answered after \d+ s\./);
+        });
+
+        it("refuses a server presenting another certificate, at once and without sending anything", async () => {
+            const other = ecdsaP256Material();
+            const otherCert = selfSignedCertificate({
+                privateKeyPem: other.privateKeyPem, commonName: "127.0.0.1", ipAddresses: ["127.0.0.1"],
+                dnsNames: ["localhost"], validityPeriodHours: 24,
+            });
+            const impostorServer = await startHttps(other.privateKeyPem, otherCert, '{"server":"an impostor"}');
+            try {
+                const file = outputsWith("impostor-notebook", { notebookUrl: `https://127.0.0.1:${impostorServer.port}/` });
+                const result = await runScript("notebook", ["--no-browser", "--timeout", "30"],
+                    envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
+                assert.strictEqual(result.status, 3, result.stdout + result.stderr);
+                assert.match(result.stderr, /REFUSED: .* presented a certificate that is not this notebook's/);
+                assert.ok(result.ms < 20_000, `refused after ${result.ms} ms, not at the end of the wait`);
+                assert.strictEqual(impostorServer.requests, 0, "no HTTP request reached the impostor");
+            } finally {
+                await new Promise((resolve) => impostorServer.server.close(resolve));
+            }
+        });
+
+        it("opens the SSH tunnel itself when the notebook is not exposed and none is open", async () => {
+            const localPort = await freePort();
+            const script = new RunningScript("notebook", ["--no-browser", "--timeout", "20", "--port", String(localPort)], envFor(), 30_000);
+            try {
+                await script.waitFor("The tunnel stays open until Ctrl-C.", 25_000);
+                assert.ok(script.stdout.includes(`Notebook: https://127.0.0.1:${localPort}/`), script.stdout);
+                assert.match(script.stdout, /opening the tunnel/);
+                assert.strictEqual(await httpsGet(`https://127.0.0.1:${localPort}/api`, outputs.notebookCertificatePem),
+                    '{"server":"the notebook"}');
+            } finally {
+                script.terminate();
+            }
+            assert.strictEqual((await script.exited).status, 0, "the script and its tunnel ended");
+        });
+
+        it("gives up after --timeout when the notebook does not answer, saying why", async () => {
+            const closedPort = await freePort();
+            const file = outputsWith("silent-notebook", { notebookUrl: `https://127.0.0.1:${closedPort}/` });
+            // Through the tunnel to a port nothing listens on: connections open and die at once.
+            const result = await runScript("notebook", ["--no-browser", "--timeout", "1", "--port", String(await freePort())],
+                envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
+            assert.strictEqual(result.status, 1, result.stdout + result.stderr);
+            assert.match(result.stderr, /Waiting for the notebook: 0 s/);
+            assert.match(result.stderr, /the notebook did not answer within 1 s/);
+            assert.ok(result.ms < 20_000, `gave up after ${result.ms} ms`);
+        });
+    });
+});
+
+describe("scripts/allow-my-ip (fake Pulumi CLI, address service on 127.0.0.1)", function () {
+    this.timeout(30_000);
+    let dir = "";
+    let ipService: http.Server | undefined;
+    let env: NodeJS.ProcessEnv = {};
+    const MY_IP = "192.0.2.44";
+
+    // Records each call as a JSON line; `config get` answers from a file the test writes.
+    const FAKE_PULUMI = `#!/usr/bin/env bash
+printf '%s\\n' "$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@")" >> "$FAKE_PULUMI_DIR/calls"
+if [ "$1 $2" = "config get" ]; then
+    [ -f "$FAKE_PULUMI_DIR/allowedCidrs" ] || exit 1
+    cat "$FAKE_PULUMI_DIR/allowedCidrs"
+fi
+exit 0
+`;
+
+    function calls(): string[][] {
+        const file = path.join(dir, "calls");
+        return existsSync(file)
+            ? readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as string[])
+            : [];
+    }
+
+    function configChanges(): string[][] {
+        return calls().filter((call) => call[0] === "config" && call[1] !== "get");
+    }
+
+    async function allowMyIp(current: string | undefined, args: string[] = []): Promise<ScriptResult> {
+        rmSync(path.join(dir, "calls"), { force: true });
+        rmSync(path.join(dir, "allowedCidrs"), { force: true });
+        if (current !== undefined) {
+            writeFileSync(path.join(dir, "allowedCidrs"), current);
+        }
+        const result = await runScript("allow-my-ip", args, env);
+        assert.strictEqual(result.status, 0, result.stderr);
+        return result;
+    }
+
+    before(async function () {
+        requireTools(this, "curl");
+        dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
+        mkdirSync(path.join(dir, "bin"));
+        writeFileSync(path.join(dir, "bin", "pulumi"), FAKE_PULUMI);
+        chmodSync(path.join(dir, "bin", "pulumi"), 0o755);
+        ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
+        await new Promise<void>((resolve) => ipService?.listen(0, "127.0.0.1", resolve));
+        const port = (ipService.address() as { port: number }).port;
+        env = {
+            ...process.env,
+            PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
+            FAKE_PULUMI_DIR: dir,
+            GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${port}/`,
+            GPU_NOTEBOOK_STACK: STACK,
+        };
+    });
+
+    after(async () => {
+        await new Promise<void>((resolve) => (ipService ? ipService.close(() => resolve()) : resolve()));
+        if (dir) {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("appends the current address to an allowedCidrs list with one config change", async () => {
+        const result = await allowMyIp('["198.51.100.7/32"]');
+        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[1]", `${MY_IP}/32`]]);
+        assert.ok(calls().some((call) => call.join(" ") === `stack select --create ${STACK}`), "works on the chosen stack");
+        assert.match(result.stdout, /npm run up/);
+    });
+
+    it("changes nothing when the address is already allowed", async () => {
+        const result = await allowMyIp(`["10.0.0.0/8","${MY_IP}/32"]`);
+        assert.deepStrictEqual(configChanges(), []);
+        assert.match(result.stdout, /already allowed/);
+    });
+
+    it("with --replace, makes the current address the only allowed network", async () => {
+        await allowMyIp('["198.51.100.7/32","10.0.0.0/8"]', ["--replace"]);
+        assert.deepStrictEqual(configChanges(), [
+            ["config", "rm", "allowedCidrs"],
+            ["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`],
+        ]);
+    });
+
+    it("starts a list when allowedCidrs is unset", async () => {
+        await allowMyIp(undefined);
+        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`]]);
+    });
+
+    it("rewrites a comma-separated string as a list, keeping its networks", async () => {
+        await allowMyIp("198.51.100.7/32, 10.0.0.0/8");
+        assert.deepStrictEqual(configChanges(), [
+            ["config", "rm", "allowedCidrs"],
+            ["config", "set", "--path", "allowedCidrs[0]", "198.51.100.7/32"],
+            ["config", "set", "--path", "allowedCidrs[1]", "10.0.0.0/8"],
+            ["config", "set", "--path", "allowedCidrs[2]", `${MY_IP}/32`],
+        ]);
+    });
+});
+
+describe("scripts/ as files", () => {
+    // Shell scripts by their first line, so a script in another language can sit beside them.
+    const isShell = (file: string) => /^#!\/(usr\/)?bin\/(env )?bash\b|^# shellcheck shell=bash\b/.test(readFileSync(file, "utf8"));
+    const scripts = readdirSync(SCRIPTS)
+        .filter((name) => statSync(path.join(SCRIPTS, name)).isFile() && isShell(path.join(SCRIPTS, name)));
+    const shellFiles = [
+        ...scripts.map((name) => path.join("scripts", name)),
+        ...readdirSync(path.join(SCRIPTS, "lib")).filter((name) => isShell(path.join(SCRIPTS, "lib", name)))
+            .map((name) => path.join("scripts", "lib", name)),
+    ];
+
+    it("pass shellcheck, following what they source", function () {
+        requireTools(this, "shellcheck");
+        const result = spawnSync("shellcheck", ["-x", ...shellFiles], { cwd: ROOT, encoding: "utf8" });
+        assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+        assert.ok(shellFiles.length >= 10, `checked ${shellFiles.join(" ")}`);
+    });
+
+    it("each has an npm script and answers --help without touching a stack", () => {
+        const npmScripts = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
+        for (const name of scripts) {
+            assert.ok(npmScripts[name]?.includes(`scripts/${name}`), `npm run ${name} runs scripts/${name}`);
+            const result = spawnSync("bash", [path.join(SCRIPTS, name), "--help"], {
+                encoding: "utf8", timeout: 10_000, env: { ...process.env, PATH: "/usr/bin:/bin", GPU_NOTEBOOK_OUTPUTS_FILE: "/nonexistent" },
+            });
+            assert.strictEqual(result.status, 0, `${name} --help: ${result.stderr}`);
+            assert.match(result.stdout, new RegExp(`npm run ${name}`), `${name} --help says how to run it`);
+        }
+    });
+});
