@@ -3,7 +3,10 @@
 // touches the instance.
 import { readFileSync } from "fs";
 import * as path from "path";
+import { gzip } from "pako";
 import { stringify } from "yaml";
+
+import { SSH_PORT } from "./network";
 
 const BOOT_DIR = path.join(__dirname, "boot");
 
@@ -16,7 +19,16 @@ export const INSTANCE_PATHS = {
     serviceUnit: "/etc/systemd/system/gpu-notebook-jupyter.service",
     prepareScript: "/usr/local/lib/gpu-notebook/prepare-jupyter.sh",
     launcher: "/usr/local/lib/gpu-notebook/jupyter-lab",
+    idleWatcher: "/usr/local/lib/gpu-notebook/idle-watcher.py",
+    idleService: "/etc/systemd/system/gpu-notebook-idle.service",
+    idleTimer: "/etc/systemd/system/gpu-notebook-idle.timer",
+    /** The idle watcher's Jupyter token: made on the instance, never part of the user data. */
+    apiTokenFile: "/etc/gpu-notebook/api-token",
+    idleState: "/run/gpu-notebook-idle/state.json",
 } as const;
+
+/** Instance tag the idle watcher reads its limit from (instance metadata), so changing it needs no new machine. */
+export const IDLE_STOP_TAG = "idleStopMinutes";
 
 /** The AMI's own login user; any other sshUser is created at boot. */
 export const AMI_DEFAULT_USER = "ubuntu";
@@ -88,6 +100,7 @@ export function renderJupyterConfig(input: BootInput): string {
         certFile: pythonString(INSTANCE_PATHS.certFile),
         keyFile: pythonString(INSTANCE_PATHS.keyFile),
         passwordHash: pythonString(input.passwordHash),
+        tokenFile: pythonString(INSTANCE_PATHS.apiTokenFile),
     });
 }
 
@@ -99,15 +112,41 @@ export function renderServiceUnit(input: BootInput): string {
         notebookDir: notebookDirOf(input.sshUser),
         launcher: INSTANCE_PATHS.launcher,
         configFile: INSTANCE_PATHS.jupyterConfig,
+        watcher: INSTANCE_PATHS.idleWatcher,
+        tokenFile: INSTANCE_PATHS.apiTokenFile,
+    });
+}
+
+/** The oneshot unit the idle timer runs: the watcher against this machine's own notebook. */
+export function renderIdleService(input: BootInput): string {
+    return fillTemplate(bootFile("gpu-notebook-idle.service"), {
+        watcher: INSTANCE_PATHS.idleWatcher,
+        port: String(input.notebookPort),
+        certFile: INSTANCE_PATHS.certFile,
+        tokenFile: INSTANCE_PATHS.apiTokenFile,
+        sshPort: String(SSH_PORT),
+        stateFile: INSTANCE_PATHS.idleState,
     });
 }
 
 interface WriteFile {
     path: string;
     content: string;
+    /** cloud-init decodes `gz+b64` content before writing the file. */
+    encoding?: "gz+b64";
     owner: string;
     permissions: string;
     defer: boolean;
+}
+
+/**
+ * Gzip (level 9) then base64, for large files: user data is limited to 16 KB. pako is pure
+ * JavaScript pinned to one version, and its gzip header carries no time, so the bytes are the same
+ * on every machine and Node version (Node's own zlib changes between releases, and a changed byte
+ * here would replace the instance).
+ */
+export function gzipBase64(content: string): string {
+    return Buffer.from(gzip(Buffer.from(content, "utf8"), { level: 9 })).toString("base64");
 }
 
 /**
@@ -137,8 +176,17 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
         file(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(input), user, "0600"),
         file(INSTANCE_PATHS.serviceUnit, renderServiceUnit(input), "root", "0644"),
         file(INSTANCE_PATHS.prepareScript, bootFile("prepare-jupyter.sh"), "root", "0755"),
+        {
+            ...file(INSTANCE_PATHS.idleWatcher, gzipBase64(bootFile("idle-watcher.py")), "root", "0755"),
+            encoding: "gz+b64",
+        },
+        file(INSTANCE_PATHS.idleService, renderIdleService(input), "root", "0644"),
+        file(INSTANCE_PATHS.idleTimer, bootFile("gpu-notebook-idle.timer"), "root", "0644"),
     ];
-    config.runcmd = [[INSTANCE_PATHS.prepareScript, user]];
+    config.runcmd = [
+        [INSTANCE_PATHS.prepareScript, user],
+        ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"],
+    ];
     return config;
 }
 

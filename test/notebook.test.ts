@@ -140,9 +140,10 @@ describe("the notebook stack", () => {
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceInitiatedShutdownBehavior, "stop");
         });
 
-        it("is tagged with Name, project and stack", async () => {
+        it("is tagged with Name, project, stack and the idle watcher's limit", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
-            assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags, { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev" });
+            assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags,
+                { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev", idleStopMinutes: "60" });
         });
 
         it("is not replaced when a newer AMI is released", async () => {
@@ -270,7 +271,7 @@ describe("the notebook stack", () => {
             assert.match(unit, /^WantedBy=multi-user.target$/m);
             assert.match(unit, new RegExp(`^ExecStart=${INSTANCE_PATHS.launcher} --config=${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
-            assert.deepStrictEqual(document.runcmd, [[INSTANCE_PATHS.prepareScript, "alice"]]);
+            assert.deepStrictEqual(document.runcmd[0], [INSTANCE_PATHS.prepareScript, "alice"]);
             const alice = document.users.find((user: { name?: string }) => user.name === "alice");
             assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });
@@ -280,8 +281,8 @@ describe("the notebook stack", () => {
         it("exports every documented output", async () => {
             const { outputs } = await runProgram(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
-                "amiId", "instanceId", "instanceType", "notebookCertificatePem", "notebookPassword", "notebookUrl",
-                "publicIp", "sshCommand", "sshPrivateKey",
+                "amiId", "estimatedHourlyCostUsd", "instanceId", "instanceType", "notebookCertificatePem", "notebookPassword",
+                "notebookUrl", "publicIp", "sshCommand", "sshPrivateKey",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
             assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);
@@ -295,7 +296,7 @@ describe("the notebook stack", () => {
             assert.match(await unwrap(outputs.sshPrivateKey), /BEGIN OPENSSH PRIVATE KEY/);
             const password = await unwrap(outputs.notebookPassword);
             assert.ok(password.length >= 20);
-            for (const [name, output] of Object.entries(outputs)) {
+            for (const [name, output] of Object.entries(outputs) as [string, pulumi.Output<unknown>][]) {
                 if (name === "sshPrivateKey" || name === "notebookPassword") {
                     continue;
                 }

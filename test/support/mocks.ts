@@ -41,6 +41,8 @@ export function reveal(value: unknown): any { // any: mirrors whatever shape it 
 export interface RecordedCall {
     token: string;
     inputs: Record<string, any>; // any: invoke inputs are untyped
+    /** The explicit provider reference (`urn::id`) the invoke went through, if any. */
+    provider?: string;
 }
 
 export interface FakeAmi {
@@ -56,6 +58,51 @@ export const DEFAULT_FAKE_AMI: FakeAmi = {
 };
 
 export type InvokeHandler = (inputs: Record<string, any>) => Record<string, any>; // any: invoke inputs and results are untyped
+
+/**
+ * Published Linux prices in USD per hour in us-east-1, as AWS's price data gave them (on-demand
+ * list prices; spot is a typical recent value, which moves). Types and regions not listed here
+ * have no offline price: the mock then answers like the real API with no matching product.
+ */
+export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; spot: number }>> = {
+    "us-east-1": {
+        "g4dn.xlarge": { onDemand: 0.526, spot: 0.2155 },
+        "g4dn.2xlarge": { onDemand: 0.752, spot: 0.3095 },
+        "g5.xlarge": { onDemand: 1.006, spot: 0.4259 },
+        "g5.2xlarge": { onDemand: 1.212, spot: 0.4886 },
+        "g6.xlarge": { onDemand: 0.8048, spot: 0.3514 },
+    },
+};
+
+/** A Price List API product document shaped like the real one (only the parts anyone reads). */
+export function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
+    const sku = hexId("SKU", `${instanceType}/${region}`, 16).toUpperCase().slice(4);
+    return JSON.stringify({
+        product: {
+            productFamily: "Compute Instance",
+            attributes: {
+                instanceType, regionCode: region, operatingSystem: "Linux", tenancy: "Shared", preInstalledSw: "NA",
+                licenseModel: "No License required", capacitystatus: "Used", marketoption: "OnDemand", servicecode: "AmazonEC2",
+            },
+            sku,
+        },
+        serviceCode: "AmazonEC2",
+        terms: {
+            OnDemand: {
+                [`${sku}.JRTCKXETXF`]: {
+                    priceDimensions: {
+                        [`${sku}.JRTCKXETXF.6YS6EN2CT7`]: {
+                            unit: "Hrs",
+                            pricePerUnit: { USD: usdPerHour.toFixed(10) },
+                            description: `$${usdPerHour} per On Demand Linux ${instanceType} Instance Hour`,
+                        },
+                    },
+                    sku,
+                },
+            },
+        },
+    });
+}
 
 function digest(text: string): Buffer {
     return createHash("sha256").update(text).digest();
@@ -91,11 +138,46 @@ export class MockCloud implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly calls: RecordedCall[] = [];
     readonly invokes: Record<string, InvokeHandler>;
+    /** The region the stack deploys to, as the provider would report it. */
+    region = "us-east-1";
 
     constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}) {
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
+            [INVOKE_TOKENS.getRegion]: () => ({
+                id: this.region, name: this.region, region: this.region,
+                endpoint: `ec2.${this.region}.amazonaws.com`, description: this.region,
+            }),
+            [INVOKE_TOKENS.getProduct]: (inputs) => this.productResult(inputs),
+            [INVOKE_TOKENS.getSpotPrice]: (inputs) => this.spotPriceResult(inputs),
             ...extraInvokes,
+        };
+    }
+
+    private samplePrice(instanceType: string, region: string) {
+        const price = SAMPLE_PRICES[region]?.[instanceType];
+        if (!price) {
+            // What the provider says when the filters match no product.
+            throw new Error(`Pricing product query not precise enough. Returned 0 elements for ${instanceType} in ${region}`);
+        }
+        return price;
+    }
+
+    private productResult(inputs: Record<string, any>) {
+        const filters = Object.fromEntries((inputs.filters as { field: string; value: string }[]).map((f) => [f.field, f.value]));
+        const price = this.samplePrice(filters.instanceType, filters.regionCode);
+        return { ...inputs, id: hexId("product", JSON.stringify(filters)), result: priceListProduct(filters.instanceType, filters.regionCode, price.onDemand) };
+    }
+
+    private spotPriceResult(inputs: Record<string, any>) {
+        const price = this.samplePrice(inputs.instanceType, this.region);
+        return {
+            ...inputs,
+            id: this.region,
+            region: this.region,
+            availabilityZone: `${this.region}a`,
+            spotPrice: price.spot.toFixed(6),
+            spotPriceTimestamp: "2026-11-01T00:00:00Z",
         };
     }
 
@@ -113,7 +195,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
     }
 
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
-        this.calls.push({ token: args.token, inputs: reveal(args.inputs) });
+        this.calls.push({ token: args.token, inputs: reveal(args.inputs), provider: args.provider });
         const handler = this.invokes[args.token];
         if (!handler) {
             throw new Error(`unmocked invoke ${args.token}: add it to components/aws-data.ts and the mocks`);
