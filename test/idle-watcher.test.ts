@@ -121,6 +121,24 @@ describe("the idle watcher, against a real Jupyter server", function () {
         assert.fail(`kernel never reached ${wanted.join("/")}: ${JSON.stringify(await kernel())}`);
     }
 
+    /**
+     * Sends code to the kernel over its own channels, as a notebook cell would, and returns once
+     * the kernel reports the wanted execution state.
+     */
+    function executeInKernel(code: string, until: "busy" | "idle"): void {
+        const connectionFile = path.join(root, "home/ubuntu/.local/share/jupyter/runtime", `kernel-${kernelId}.json`);
+        // wait_for_ready: until the kernel answers and the iopub subscription is live, messages can be missed.
+        execFileSync(DEBIAN_PYTHON, ["-c", [
+            "import sys, jupyter_client",
+            "client = jupyter_client.BlockingKernelClient(connection_file=sys.argv[1])",
+            "client.load_connection_file(); client.start_channels()",
+            "client.wait_for_ready(timeout=20)",
+            "client.execute(sys.argv[2])",
+            "while client.get_iopub_msg(timeout=20)['content'].get('execution_state') != sys.argv[3]: pass",
+            "client.stop_channels()",
+        ].join("\n"), connectionFile, code, until], { timeout: 30_000 });
+    }
+
     /** Epoch seconds a little after both the wall clock and the kernel's last activity. */
     async function startOfTest(): Promise<number> {
         const last = Date.parse((await kernel()).last_activity) / 1000;
@@ -192,6 +210,14 @@ describe("the idle watcher, against a real Jupyter server", function () {
         const created = await api("POST", "/api/kernels");
         assert.strictEqual(created.status, 201, JSON.stringify(created.body));
         kernelId = created.body.id;
+        // Let the new kernel finish starting, so later activity is only what a test causes.
+        executeInKernel("1", "idle");
+        await waitForKernelState(["idle"]);
+        let last = "";
+        for (let attempt = 0; attempt < 40 && last !== (await kernel()).last_activity; attempt++) {
+            last = (await kernel()).last_activity;
+            await delay(250);
+        }
     });
 
     after(async () => {
@@ -255,16 +281,7 @@ describe("the idle watcher, against a real Jupyter server", function () {
             const start = await startOfTest();
             const state = freshState();
             await watch({ now: start, state });
-            // A real execution, sent over the kernel's own channels, as a notebook cell would be.
-            const connectionFile = path.join(root, "home/ubuntu/.local/share/jupyter/runtime", `kernel-${kernelId}.json`);
-            execFileSync(DEBIAN_PYTHON, ["-c", [
-                "import sys, jupyter_client",
-                "client = jupyter_client.BlockingKernelClient(connection_file=sys.argv[1])",
-                "client.load_connection_file(); client.start_channels()",
-                "client.execute('import time; time.sleep(60)')",
-                "while client.get_iopub_msg(timeout=20)['content'].get('execution_state') != 'busy': pass",
-                "client.stop_channels()",
-            ].join("\n"), connectionFile], { timeout: 30_000 });
+            executeInKernel("import time; time.sleep(60)", "busy");
             await waitForKernelState(["busy"]);
             const line = await watch({ now: start + 61 * MINUTE, state });
             assert.match(line, /verdict=keep idle=0m .*jupyter=1_kernels,1_busy.* reason=active:jupyter/);
