@@ -350,6 +350,17 @@ describe("the idle watcher, against a real Jupyter server", function () {
                 }
                 assert.match(await watch({ now: start + 122 * MINUTE, state, args }), /verdict=stop idle=61m .*ssh=0/);
             });
+
+            it("connections to other ports are not SSH sessions", async () => {
+                const other = connect({ host: "127.0.0.1", port: jupyter.port });
+                await new Promise((resolve) => other.once("connect", resolve));
+                try {
+                    const line = await watch({ now: await startOfTest(), state: freshState(), args: ["--ssh-port", String(port)] });
+                    assert.match(line, / ssh=0 /);
+                } finally {
+                    other.destroy();
+                }
+            });
         });
     });
 

@@ -60,9 +60,10 @@ export const DEFAULT_FAKE_AMI: FakeAmi = {
 export type InvokeHandler = (inputs: Record<string, any>) => Record<string, any>; // any: invoke inputs and results are untyped
 
 /**
- * Published Linux prices in USD per hour in us-east-1, as AWS's price data gave them (on-demand
- * list prices; spot is a typical recent value, which moves). Types and regions not listed here
- * have no offline price: the mock then answers like the real API with no matching product.
+ * Linux prices in USD per hour in us-east-1 for the offline mocks and `npm run plan`: on-demand
+ * are AWS's published list prices; spot values are illustrative of the usual level (the real one
+ * moves by zone and hour). Types and regions not listed have no offline price: the mock then
+ * answers like the real API when no product matches.
  */
 export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; spot: number }>> = {
     "us-east-1": {
