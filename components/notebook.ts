@@ -197,6 +197,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         if (settings.idleStopMinutes > 0) {
             const minutes = backstopMinutes(settings.idleStopMinutes);
+            // Every period of the window must be idle.
+            const periods = (minutes * 60) / IDLE_BACKSTOP.periodSeconds;
             new cloudwatch.MetricAlarm(`${name}-idle-backstop`, {
                 alarmDescription: `gpu-notebook ${label}: stops the instance after ${minutes} minutes below ` +
                     `${IDLE_BACKSTOP.cpuThresholdPercent}% CPU, in case its idle watcher (${settings.idleStopMinutes} min) is not running`,
@@ -205,8 +207,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
                 dimensions: { InstanceId: instance.id },
                 statistic: "Maximum",
                 period: IDLE_BACKSTOP.periodSeconds,
-                evaluationPeriods: minutes / (IDLE_BACKSTOP.periodSeconds / 60),
-                datapointsToAlarm: minutes / (IDLE_BACKSTOP.periodSeconds / 60),
+                evaluationPeriods: periods,
+                datapointsToAlarm: periods,
                 comparisonOperator: "LessThanThreshold",
                 threshold: IDLE_BACKSTOP.cpuThresholdPercent,
                 // A stopped instance reports nothing; that is not a reason to act.
