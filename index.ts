@@ -25,6 +25,7 @@ async function main() {
         notebookCertificatePem: notebook.notebookCertificatePem,
         sshPrivateKey: notebook.sshPrivateKey,
         notebookPassword: notebook.notebookPassword,
+        estimatedHourlyCostUsd: notebook.estimatedHourlyCostUsd,
     };
 }
 

@@ -3,7 +3,10 @@
 // touches the instance.
 import { readFileSync } from "fs";
 import * as path from "path";
+import { gzip, ungzip } from "pako";
 import { stringify } from "yaml";
+
+import { SSH_PORT } from "./network";
 
 const BOOT_DIR = path.join(__dirname, "boot");
 
@@ -17,7 +20,16 @@ export const INSTANCE_PATHS = {
     prepareScript: "/usr/local/lib/gpu-notebook/prepare-jupyter.sh",
     mountScript: "/usr/local/lib/gpu-notebook/mount-data-volume.sh",
     launcher: "/usr/local/lib/gpu-notebook/jupyter-lab",
+    idleWatcher: "/usr/local/lib/gpu-notebook/idle-watcher.py",
+    idleService: "/etc/systemd/system/gpu-notebook-idle.service",
+    idleTimer: "/etc/systemd/system/gpu-notebook-idle.timer",
+    /** The idle watcher's Jupyter token: made on the instance, never part of the user data. */
+    apiTokenFile: "/etc/gpu-notebook/api-token",
+    idleState: "/run/gpu-notebook-idle/state.json",
 } as const;
+
+/** Instance tag the idle watcher reads its limit from (instance metadata), so changing it needs no new machine. */
+export const IDLE_STOP_TAG = "idleStopMinutes";
 
 /** The AMI's own login user; any other sshUser is created at boot. */
 export const AMI_DEFAULT_USER = "ubuntu";
@@ -101,6 +113,7 @@ export function renderJupyterConfig(input: BootInput): string {
         certFile: pythonString(INSTANCE_PATHS.certFile),
         keyFile: pythonString(INSTANCE_PATHS.keyFile),
         passwordHash: pythonString(input.passwordHash),
+        tokenFile: pythonString(INSTANCE_PATHS.apiTokenFile),
     });
 }
 
@@ -124,6 +137,20 @@ export function renderServiceUnit(input: BootInput): string {
         notebookDir: notebookDirOf(input.sshUser),
         launcher: INSTANCE_PATHS.launcher,
         configFile: INSTANCE_PATHS.jupyterConfig,
+        watcher: INSTANCE_PATHS.idleWatcher,
+        tokenFile: INSTANCE_PATHS.apiTokenFile,
+    });
+}
+
+/** The oneshot unit the idle timer runs: the watcher against this machine's own notebook. */
+export function renderIdleService(input: BootInput): string {
+    return fillTemplate(bootFile("gpu-notebook-idle.service"), {
+        watcher: INSTANCE_PATHS.idleWatcher,
+        port: String(input.notebookPort),
+        certFile: INSTANCE_PATHS.certFile,
+        tokenFile: INSTANCE_PATHS.apiTokenFile,
+        sshPort: String(SSH_PORT),
+        stateFile: INSTANCE_PATHS.idleState,
     });
 }
 
@@ -171,8 +198,14 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
         file(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(input), user, "0600"),
         file(INSTANCE_PATHS.serviceUnit, renderServiceUnit(input), "root", "0644"),
         file(INSTANCE_PATHS.prepareScript, bootFile("prepare-jupyter.sh"), "root", "0755"),
+        file(INSTANCE_PATHS.idleWatcher, bootFile("idle-watcher.py"), "root", "0755"),
+        file(INSTANCE_PATHS.idleService, renderIdleService(input), "root", "0644"),
+        file(INSTANCE_PATHS.idleTimer, bootFile("gpu-notebook-idle.timer"), "root", "0644"),
     ];
-    config.runcmd = [[INSTANCE_PATHS.prepareScript, user]];
+    config.runcmd = [
+        [INSTANCE_PATHS.prepareScript, user],
+        ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"],
+    ];
     if (input.dataVolumeId !== undefined) {
         // Mounted before the notebook directory is prepared, so it is prepared on the volume.
         (config.write_files as WriteFile[]).push(file(INSTANCE_PATHS.mountScript, bootFile("mount-data-volume.sh"), "root", "0755"));
@@ -181,12 +214,27 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
     return config;
 }
 
-/** The user data handed to EC2: `#cloud-config` followed by the document as YAML. */
+/** The boot configuration as text: `#cloud-config` followed by the document as YAML. */
 export function renderUserData(input: BootInput): string {
-    const text = "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0 });
-    const size = Buffer.byteLength(text, "utf8");
-    if (size > USER_DATA_LIMIT_BYTES) {
-        throw new Error(`user data is ${size} bytes, over EC2's limit of ${USER_DATA_LIMIT_BYTES}`);
+    return "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0 });
+}
+
+/**
+ * What EC2 is handed (as userDataBase64): the cloud-config gzipped, which cloud-init recognises
+ * and inflates itself. EC2 counts the 16 KB limit before base64, so gzip leaves room for the
+ * shipped scripts instead of squeezing them. pako is pure JavaScript pinned to one version and
+ * its gzip header carries no time, so the bytes are the same on every machine and Node version
+ * (Node's zlib output changes between releases, and a changed byte would replace the instance).
+ */
+export function encodeUserData(text: string): string {
+    const compressed = gzip(Buffer.from(text, "utf8"), { level: 9 });
+    if (compressed.length > USER_DATA_LIMIT_BYTES) {
+        throw new Error(`user data is ${compressed.length} bytes gzipped, over EC2's limit of ${USER_DATA_LIMIT_BYTES}`);
     }
-    return text;
+    return Buffer.from(compressed).toString("base64");
+}
+
+/** The cloud-config text inside encodeUserData's output (for tests and for reading a deploy). */
+export function decodeUserData(base64: string): string {
+    return Buffer.from(ungzip(Buffer.from(base64, "base64"))).toString("utf8");
 }

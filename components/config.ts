@@ -58,6 +58,23 @@ export interface NotebookSettings {
      * (`npm run tunnel`), for networks or policies that allow nothing but SSH.
      */
     exposeNotebook: boolean;
+    /**
+     * Minutes without Jupyter kernel activity, GPU load or an SSH session after which the machine
+     * powers itself off (it stops; disk and address stay). Default 60: a forgotten machine costs
+     * at most about an hour. 0 disables idle stop and its CloudWatch backstop.
+     */
+    idleStopMinutes: number;
+    /** Whether the instance should be running. Default true; false stops it, keeping disk and address. */
+    running: boolean;
+    /**
+     * Run on a spot instance (persistent request, stops on interruption so nothing is lost).
+     * Default false: on-demand, which AWS never takes away.
+     */
+    spot: boolean;
+    /** Monthly AWS budget in USD for the account; alerts go to alertEmail. Undefined: no budget. */
+    monthlyBudgetUsd?: number;
+    /** Where budget alerts go; required together with monthlyBudgetUsd. */
+    alertEmail?: string;
 }
 
 /** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
@@ -69,12 +86,16 @@ export const DEFAULTS = {
     dataVolumeGb: 100,
     requestQuotaIncrease: false,
     exposeNotebook: true,
+    idleStopMinutes: 60,
+    running: true,
+    spot: false,
 } as const;
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
+    "idleStopMinutes", "running", "spot", "monthlyBudgetUsd", "alertEmail",
     "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -88,6 +109,12 @@ export class ConfigError extends Error {
 }
 
 const MIN_PASSWORD_LENGTH = 12;
+
+/** Idle stop limits, in minutes: long enough to boot and log in, short enough to matter. */
+export const IDLE_STOP_MIN_MINUTES = 10;
+/** At most 12 hours, so the CloudWatch backstop (twice as long) fits in its one-day window. */
+export const IDLE_STOP_MAX_MINUTES = 720;
+const MAX_BUDGET_USD = 1_000_000;
 const GP3_MAX_GIB = 16384;
 
 /** The command a user runs to allow only the address they are at now. */
@@ -222,6 +249,27 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
         problems.push(problem("exposeNotebook", settings.exposeNotebook,
             "true (the notebook port is open to allowedCidrs) or false (SSH only; reach the notebook through `npm run tunnel`)"));
     }
+    const idle = settings.idleStopMinutes;
+    if (!Number.isInteger(idle) || (idle !== 0 && (idle < IDLE_STOP_MIN_MINUTES || idle > IDLE_STOP_MAX_MINUTES))) {
+        problems.push(problem("idleStopMinutes", idle,
+            `a whole number of minutes from ${IDLE_STOP_MIN_MINUTES} to ${IDLE_STOP_MAX_MINUTES}, or 0 to never stop an idle machine`));
+    }
+
+    const budget = settings.monthlyBudgetUsd;
+    const email = settings.alertEmail;
+    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0 && budget <= MAX_BUDGET_USD)) {
+        problems.push(problem("monthlyBudgetUsd", budget, `an amount in USD above 0 and at most ${MAX_BUDGET_USD}, such as 50 or 49.99`));
+    }
+    if (email !== undefined && !/^[^\s@,;]+@[^\s@,;]+\.[^\s@,;.]+$/.test(email)) {
+        problems.push(problem("alertEmail", email, "one email address such as you@example.org"));
+    }
+    if ((budget === undefined) !== (email === undefined)) {
+        problems.push(`${CONFIG_NAMESPACE}:monthlyBudgetUsd and ${CONFIG_NAMESPACE}:alertEmail go together: ` +
+            (budget === undefined
+                ? `alertEmail is set but monthlyBudgetUsd is not; set monthlyBudgetUsd to the monthly amount in USD`
+                : `monthlyBudgetUsd is set but alertEmail is not; set alertEmail to the address budget alerts go to`) +
+            ", or unset both for no budget");
+    }
 
     if (problems.length > 0) {
         throw new ConfigError(problems);
@@ -283,6 +331,14 @@ function parseList(key: ConfigKey, text: string, problems: string[]): string[] {
     return trimmed.split(/[\s,]+/).filter((item) => item.length > 0);
 }
 
+function parseAmount(key: ConfigKey, text: string, problems: string[]): number {
+    if (/^\s*\d+(\.\d{1,2})?\s*$/.test(text)) {
+        return Number(text);
+    }
+    problems.push(problem(key, text, "an amount in USD with at most two decimals, such as 50 or 49.99"));
+    return Number.NaN;
+}
+
 function parseBoolean(key: ConfigKey, text: string, problems: string[]): boolean {
     if (text === "true" || text === "false") {
         return text === "true";
@@ -330,6 +386,7 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
     };
 
     const diskSizeGb = optional("diskSizeGb", parseInteger);
+    const monthlyBudgetUsd = optional("monthlyBudgetUsd", parseAmount);
     const settings: NotebookSettings = {
         allowedCidrs: optional("allowedCidrs", parseList) ?? [],
         allowOpenAccess: optional("allowOpenAccess", parseBoolean) ?? DEFAULTS.allowOpenAccess,
@@ -347,6 +404,12 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         vpcId: get("vpcId")?.trim(),
         requestQuotaIncrease: optional("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,
         exposeNotebook: optional("exposeNotebook", parseBoolean) ?? DEFAULTS.exposeNotebook,
+        idleStopMinutes: optional("idleStopMinutes", parseInteger) ?? DEFAULTS.idleStopMinutes,
+        running: optional("running", parseBoolean) ?? DEFAULTS.running,
+        spot: optional("spot", parseBoolean) ?? DEFAULTS.spot,
+        // 0 is Pulumi.yaml's documented "no budget".
+        monthlyBudgetUsd: monthlyBudgetUsd === 0 ? undefined : monthlyBudgetUsd,
+        alertEmail: get("alertEmail")?.trim(),
     };
     if (problems.length === 0) {
         return validateSettings(settings);

@@ -1,12 +1,16 @@
 // The GpuNotebook component: one GPU instance serving Jupyter over HTTPS, its keys, its stable
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
 import * as pulumi from "@pulumi/pulumi";
+import * as budgets from "@pulumi/aws/budgets";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
+// aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
+import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 import * as random from "@pulumi/random";
 
-import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, lookupAmi } from "./aws-data";
-import { renderUserData } from "./boot";
+import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
+import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, validateSettings } from "./config";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
@@ -28,13 +32,34 @@ export interface GpuNotebookArgs extends NotebookSettings {
 /** What the deploy-time lookups found and decided; `GpuNotebook.create` fills it in. */
 export interface NotebookEnvironment extends PreflightResult {
     ami: AmiInfo;
+    /** The instance's hourly price, or a warning saying why it is unknown. */
+    price: HourlyPrice;
 }
 
 /**
- * How the notebook is bought. Only on-demand for now: the spot option (another issue) sets it,
- * and the quota check already picks the spot quotas for "spot".
+ * The CloudWatch backstop for the idle watcher: if the watcher dies, the instance still stops after
+ * a longer stretch of near-zero CPU. Twice the idle limit, at least two hours, so it never races
+ * the watcher; at most one day, CloudWatch's longest evaluation window.
  */
-const MARKET: Market = "on-demand";
+export const IDLE_BACKSTOP = {
+    periodSeconds: 300,
+    /** Highest CPU (percent, 5-minute maximum) that still counts as idle; an idle Jupyter sits well below. */
+    cpuThresholdPercent: 2,
+    minMinutes: 120,
+} as const;
+
+/** Minutes of near-zero CPU after which the backstop alarm stops the instance. */
+export function backstopMinutes(idleStopMinutes: number): number {
+    const periodMinutes = IDLE_BACKSTOP.periodSeconds / 60;
+    return Math.max(IDLE_BACKSTOP.minMinutes, Math.ceil((2 * idleStopMinutes) / periodMinutes) * periodMinutes);
+}
+
+/** Budget notifications: actual spend at 80% and 100% of the limit, and a forecast over 100%. */
+export const BUDGET_ALERTS = [
+    { notificationType: "ACTUAL", threshold: 80 },
+    { notificationType: "ACTUAL", threshold: 100 },
+    { notificationType: "FORECASTED", threshold: 100 },
+] as const;
 
 export interface NotebookLabels {
     /** Name tag, and the local key file name. */
@@ -96,6 +121,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly sshPrivateKey: pulumi.Output<string>;
     /** Secret: the notebook login password. */
     readonly notebookPassword: pulumi.Output<string>;
+    /** USD per hour for the instance at deploy time (on-demand or spot); undefined when the lookup failed. */
+    readonly estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
+    /** What the deploy should tell the user (also logged as Pulumi warnings). */
+    readonly warnings: string[];
 
     /**
      * Looks up what the notebook needs from AWS (the AMI) and checks the account (quota, zone,
@@ -105,11 +134,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
     static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
         const settings = { ...args, ...validateSettings(args) };
         const identity = notebookIdentity(name, settings);
+        const market: Market = settings.spot ? "spot" : "on-demand";
         const [ami, found] = await Promise.all([
             lookupAmi(settings.amiId),
-            preflight(settings, { instanceTags: identity.tags, dataVolumeTag: identity.dataVolumeTag, market: MARKET }),
+            preflight(settings, { instanceTags: identity.tags, dataVolumeTag: identity.dataVolumeTag, market }),
         ]);
-        const env: NotebookEnvironment = { ami, ...found };
+        const price = await lookupHourlyPrice(settings.instanceType, found.region, settings.spot, `${name}-price-list`);
+        const env: NotebookEnvironment = { ami, ...found, price };
         checkAgainstEnvironment(settings, env);
         return new GpuNotebook(name, settings, env, opts);
     }
@@ -121,7 +152,6 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         const { label, tags, dataVolumeTag } = notebookIdentity(name, settings);
         const parent = this;
-        reportWarnings(env.warnings, parent);
 
         const network = env.placement.network.kind === "existing"
             ? { vpcId: pulumi.output(env.placement.network.vpcId), subnetId: pulumi.output(env.placement.network.subnetId), routing: [] }
@@ -189,11 +219,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
             // Holds the TLS and SSH host private keys: a secret, whatever the inputs' secrecy.
-            userData: pulumi.secret(userData),
+            userDataBase64: pulumi.secret(userData.apply(encodeUserData)),
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
             // needs a fresh instance to take effect rather than a stop/start that ignores it.
             userDataReplaceOnChange: true,
-            metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled" },
+            metadataOptions: {
+                httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled", instanceMetadataTags: "enabled",
+            },
             rootBlockDevice: {
                 volumeType: "gp3",
                 volumeSize: settings.diskSizeGb ?? defaultDiskSizeGb(env.ami),
@@ -203,7 +235,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
             },
             // A shutdown from inside (the idle watcher, `sudo poweroff`) stops, never terminates.
             instanceInitiatedShutdownBehavior: "stop",
-            tags,
+            // A persistent request that stops on interruption: AWS may take the machine back, but the
+            // disk stays and the request starts it again when capacity returns.
+            instanceMarketOptions: settings.spot
+                ? { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } }
+                : undefined,
+            // The idle watcher reads its limit from this tag through instance metadata, so a new
+            // limit is an in-place tag update, never a new machine.
+            tags: { ...tags, [IDLE_STOP_TAG]: String(settings.idleStopMinutes) },
         }, {
             parent,
             // A newer Deep Learning AMI release must never replace a running notebook. A pinned
@@ -218,6 +257,56 @@ export class GpuNotebook extends pulumi.ComponentResource {
             allocationId: eip.allocationId,
             instanceId: instance.id,
         }, { parent });
+
+        // running=false stops the instance; disk, address and keys stay. Always present, so switching
+        // is an update of this resource and never touches the instance itself.
+        new InstanceState(`${name}-state`, {
+            instanceId: instance.id,
+            state: settings.running ? "running" : "stopped",
+        }, { parent });
+
+        if (settings.idleStopMinutes > 0) {
+            const minutes = backstopMinutes(settings.idleStopMinutes);
+            // Every period of the window must be idle.
+            const periods = (minutes * 60) / IDLE_BACKSTOP.periodSeconds;
+            new cloudwatch.MetricAlarm(`${name}-idle-backstop`, {
+                alarmDescription: `gpu-notebook ${label}: stops the instance after ${minutes} minutes below ` +
+                    `${IDLE_BACKSTOP.cpuThresholdPercent}% CPU, in case its idle watcher (${settings.idleStopMinutes} min) is not running`,
+                namespace: "AWS/EC2",
+                metricName: "CPUUtilization",
+                dimensions: { InstanceId: instance.id },
+                statistic: "Maximum",
+                period: IDLE_BACKSTOP.periodSeconds,
+                evaluationPeriods: periods,
+                datapointsToAlarm: periods,
+                comparisonOperator: "LessThanThreshold",
+                threshold: IDLE_BACKSTOP.cpuThresholdPercent,
+                // A stopped instance reports nothing; that is not a reason to act.
+                treatMissingData: "notBreaching",
+                alarmActions: [`arn:aws:automate:${env.region}:ec2:stop`],
+                tags,
+            }, { parent });
+        }
+
+        if (settings.monthlyBudgetUsd !== undefined && settings.alertEmail !== undefined) {
+            const email = settings.alertEmail;
+            new budgets.Budget(`${name}-budget`, {
+                budgetType: "COST",
+                limitAmount: settings.monthlyBudgetUsd.toFixed(2),
+                limitUnit: "USD",
+                timeUnit: "MONTHLY",
+                notifications: BUDGET_ALERTS.map((alert) => ({
+                    ...alert,
+                    comparisonOperator: "GREATER_THAN",
+                    thresholdType: "PERCENTAGE",
+                    subscriberEmailAddresses: [email],
+                })),
+                tags,
+            }, { parent });
+        }
+
+        this.warnings = [...env.warnings, ...(env.price.warning ? [env.price.warning] : [])];
+        reportWarnings(this.warnings, this);
 
         this.publicIp = eip.publicIp;
         this.sshCommand = pulumi.interpolate`ssh -i ~/.ssh/${label}.pem ${settings.sshUser}@${eip.publicIp}`;
@@ -234,8 +323,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
         this.notebookCertificatePem = notebookTls.certificate.certPem;
         this.sshPrivateKey = pulumi.secret(ssh.privateKey.privateKeyOpenssh);
         this.notebookPassword = pulumi.secret(password);
+        this.estimatedHourlyCostUsd = pulumi.output(env.price.usd);
 
         this.registerOutputs({
+            estimatedHourlyCostUsd: this.estimatedHourlyCostUsd,
             publicIp: this.publicIp,
             sshCommand: this.sshCommand,
             sshUser: this.sshUser,

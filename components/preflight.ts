@@ -7,12 +7,12 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     ExistingInstance, ExistingVolume, lookupDataVolumes, lookupDefaultVpcId, lookupEc2Quota, lookupInstances,
     lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet, lookupSubnetIds, lookupTypesInRegion,
-    lookupVcpus, SubnetInfo,
+    lookupVcpus, Market, SubnetInfo,
 } from "./aws-data";
 import { CONFIG_NAMESPACE, ConfigError, GPU_FAMILIES, NotebookSettings } from "./config";
 
-/** How the instance is bought. Spot arrives with the spot option; the quota logic is ready for it. */
-export type Market = "on-demand" | "spot";
+/** How the instance is bought: on-demand, or spot with the spot option; each has its own quotas. */
+export type { Market };
 
 /** Thrown when the account cannot run the notebook as configured; nothing has been created. */
 export class LaunchRefused extends Error {

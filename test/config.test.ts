@@ -35,6 +35,11 @@ describe("config", () => {
                 vpcId: undefined,
                 requestQuotaIncrease: false,
                 exposeNotebook: true,
+                idleStopMinutes: 60,
+                running: true,
+                spot: false,
+                monthlyBudgetUsd: undefined,
+                alertEmail: undefined,
             });
         });
 
@@ -281,6 +286,84 @@ describe("config", () => {
     describe("requestQuotaIncrease", () => {
         it("refuses anything but true or false", () => {
             assert.match(refused({ ...BASE, requestQuotaIncrease: "please" }), /gpu-notebook:requestQuotaIncrease = "please" is not accepted: true or false/);
+        });
+    });
+
+    describe("idleStopMinutes", () => {
+        it("accepts 0 (never stop), 10 and 720", () => {
+            for (const minutes of [0, 10, 720]) {
+                assert.strictEqual(parseConfig({ ...BASE, idleStopMinutes: String(minutes) }).idleStopMinutes, minutes);
+            }
+        });
+
+        for (const minutes of ["5", "721", "-1"]) {
+            it(`refuses ${minutes}, naming the accepted range and 0`, () => {
+                assert.match(refused({ ...BASE, idleStopMinutes: minutes }),
+                    new RegExp(`gpu-notebook:idleStopMinutes = ${minutes} is not accepted: a whole number of minutes from 10 to 720, or 0 to never stop`));
+            });
+        }
+
+        it("refuses a non-number", () => {
+            assert.match(refused({ ...BASE, idleStopMinutes: "1h" }), /gpu-notebook:idleStopMinutes = "1h" is not accepted: a whole number/);
+        });
+    });
+
+    describe("running and spot", () => {
+        it("reads running=false and spot=true", () => {
+            const settings = parseConfig({ ...BASE, running: "false", spot: "true" });
+            assert.strictEqual(settings.running, false);
+            assert.strictEqual(settings.spot, true);
+        });
+
+        it("refuses a running that is not true or false", () => {
+            assert.match(refused({ ...BASE, running: "off" }), /gpu-notebook:running = "off" is not accepted: true or false/);
+        });
+
+        it("refuses a spot that is not true or false", () => {
+            assert.match(refused({ ...BASE, spot: "maybe" }), /gpu-notebook:spot = "maybe" is not accepted: true or false/);
+        });
+    });
+
+    describe("monthlyBudgetUsd and alertEmail", () => {
+        it("accepts both together", () => {
+            const settings = parseConfig({ ...BASE, monthlyBudgetUsd: "49.99", alertEmail: "student@example.org" });
+            assert.strictEqual(settings.monthlyBudgetUsd, 49.99);
+            assert.strictEqual(settings.alertEmail, "student@example.org");
+        });
+
+        it("treats Pulumi.yaml's 0 and empty string as no budget", () => {
+            const settings = parseConfig({ ...BASE, monthlyBudgetUsd: "0", alertEmail: "" });
+            assert.strictEqual(settings.monthlyBudgetUsd, undefined);
+            assert.strictEqual(settings.alertEmail, undefined);
+        });
+
+        it("refuses a budget without an email, naming both keys", () => {
+            assert.match(refused({ ...BASE, monthlyBudgetUsd: "50" }),
+                /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together: monthlyBudgetUsd is set but alertEmail is not/);
+        });
+
+        it("refuses an email without a budget, naming both keys", () => {
+            assert.match(refused({ ...BASE, alertEmail: "student@example.org" }),
+                /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together: alertEmail is set but monthlyBudgetUsd is not/);
+        });
+
+        for (const email of ["student", "student@example", "a@b.org,c@d.org", "two words@example.org"]) {
+            it(`refuses the email ${JSON.stringify(email)}`, () => {
+                assert.match(refused({ ...BASE, monthlyBudgetUsd: "50", alertEmail: email }),
+                    new RegExp(`gpu-notebook:alertEmail = ${JSON.stringify(email).replace(/[.]/g, "\\.")} is not accepted: one email address such as you@example.org`));
+            });
+        }
+
+        it("refuses an amount that is not money", () => {
+            assert.match(refused({ ...BASE, monthlyBudgetUsd: "fifty", alertEmail: "student@example.org" }),
+                /gpu-notebook:monthlyBudgetUsd = "fifty" is not accepted: an amount in USD with at most two decimals/);
+            assert.match(refused({ ...BASE, monthlyBudgetUsd: "-5", alertEmail: "student@example.org" }),
+                /gpu-notebook:monthlyBudgetUsd = "-5" is not accepted/);
+        });
+
+        it("refuses an amount over the ceiling", () => {
+            assert.match(refused({ ...BASE, monthlyBudgetUsd: "2000000", alertEmail: "student@example.org" }),
+                /gpu-notebook:monthlyBudgetUsd = 2000000 is not accepted: an amount in USD above 0 and at most 1000000/);
         });
     });
 

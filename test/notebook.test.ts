@@ -2,12 +2,13 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
+import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
-import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "./support/mocks";
+import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { requireTools, withPrivateFile } from "./support/tools";
 
@@ -142,9 +143,10 @@ describe("the notebook stack", () => {
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceInitiatedShutdownBehavior, "stop");
         });
 
-        it("is tagged with Name, project and stack", async () => {
+        it("is tagged with Name, project, stack and the idle watcher's limit", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
-            assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags, { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev" });
+            assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags,
+                { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev", idleStopMinutes: "60" });
         });
 
         it("is not replaced when a newer AMI is released", async () => {
@@ -200,25 +202,28 @@ describe("the notebook stack", () => {
     });
 
     describe("the user data", () => {
-        async function userDataOf(config: Record<string, string>): Promise<{ userData: string; password: string; run: Awaited<ReturnType<typeof runProgram>> }> {
+        async function renderedFor(config: Record<string, string>): Promise<{ userData: string; password: string; run: Awaited<ReturnType<typeof runProgram>> }> {
             const run = await runProgram(config);
             return {
-                userData: run.cloud.one(INSTANCE).inputs.userData as string,
+                userData: userDataOf(run.cloud.one(INSTANCE)),
                 password: await unwrap(run.outputs.notebookPassword),
                 run,
             };
         }
 
-        it("parses as cloud-config and stays under EC2's 16 KB limit", async () => {
-            const { userData } = await userDataOf(VALID_CONFIG);
+        it("parses as cloud-config and stays under EC2's 16 KB limit, gzipped as cloud-init inflates it", async () => {
+            const { userData, run } = await renderedFor(VALID_CONFIG);
             assert.ok(userData.startsWith("#cloud-config\n"));
             const document = parse(userData);
             assert.ok(Array.isArray(document.write_files));
-            assert.ok(Buffer.byteLength(userData) < USER_DATA_LIMIT_BYTES, `${Buffer.byteLength(userData)} bytes`);
+            const sent = Buffer.from(run.cloud.one(INSTANCE).inputs.userDataBase64, "base64");
+            assert.deepStrictEqual([...sent.subarray(0, 2)], [0x1f, 0x8b], "gzip, which cloud-init recognises by its magic bytes");
+            assert.strictEqual(gunzipSync(sent).toString("utf8"), userData);
+            assert.ok(sent.length < USER_DATA_LIMIT_BYTES, `${sent.length} bytes`);
         });
 
         it("enables TLS in Jupyter with exactly the certificate and key it writes", async () => {
-            const { userData, run } = await userDataOf(VALID_CONFIG);
+            const { userData, run } = await renderedFor(VALID_CONFIG);
             const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.includes(`c.ServerApp.certfile = "${INSTANCE_PATHS.certFile}"`));
             assert.ok(config.includes(`c.ServerApp.keyfile = "${INSTANCE_PATHS.keyFile}"`));
@@ -231,7 +236,7 @@ describe("the notebook stack", () => {
         });
 
         it("requires the password by a hash that verifies against notebookPassword, and never holds the plaintext", async () => {
-            const { userData, password } = await userDataOf(VALID_CONFIG);
+            const { userData, password } = await renderedFor(VALID_CONFIG);
             const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
             const hashes = [...config.matchAll(/^c\.(?:PasswordIdentityProvider\.hashed_password|ServerApp\.password) = "([^"]+)"$/gm)]
                 .map((match) => match[1]);
@@ -247,7 +252,7 @@ describe("the notebook stack", () => {
 
         it("uses a configured notebookPassword and keeps it secret", async () => {
             const chosen = "correct horse battery staple";
-            const { userData, password, run } = await userDataOf({ ...VALID_CONFIG, notebookPassword: chosen });
+            const { userData, password, run } = await renderedFor({ ...VALID_CONFIG, notebookPassword: chosen });
             assert.strictEqual(password, chosen);
             assert.strictEqual(await pulumi.isSecret(run.outputs.notebookPassword), true);
             assert.ok(!userData.includes(chosen));
@@ -255,7 +260,7 @@ describe("the notebook stack", () => {
         });
 
         it("listens on all interfaces on notebookPort with no port fallback and no browser", async () => {
-            const { userData } = await userDataOf({ ...VALID_CONFIG, notebookPort: "9443" });
+            const { userData } = await renderedFor({ ...VALID_CONFIG, notebookPort: "9443" });
             const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
             for (const line of ['c.ServerApp.ip = "0.0.0.0"', "c.ServerApp.port = 9443", "c.ServerApp.port_retries = 0",
                 "c.ServerApp.open_browser = False"]) {
@@ -264,7 +269,7 @@ describe("the notebook stack", () => {
         });
 
         it("runs JupyterLab as sshUser in ~/notebooks from a unit that restarts and starts at boot", async () => {
-            const { userData } = await userDataOf({ ...VALID_CONFIG, sshUser: "alice" });
+            const { userData } = await renderedFor({ ...VALID_CONFIG, sshUser: "alice" });
             const unit = fileAt(userData, INSTANCE_PATHS.serviceUnit).content;
             assert.match(unit, /^User=alice$/m);
             assert.match(unit, /^WorkingDirectory=\/home\/alice\/notebooks$/m);
@@ -272,7 +277,7 @@ describe("the notebook stack", () => {
             assert.match(unit, /^WantedBy=multi-user.target$/m);
             assert.match(unit, new RegExp(`^ExecStart=${INSTANCE_PATHS.launcher} --config=${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
-            assert.deepStrictEqual(document.runcmd.at(-1), [INSTANCE_PATHS.prepareScript, "alice"]);
+            assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice"]);
             const alice = document.users.find((user: { name?: string }) => user.name === "alice");
             assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });
@@ -283,7 +288,7 @@ describe("the notebook stack", () => {
 
         it("hands the instance one Ed25519 host key and has cloud-init delete the AMI's and generate no other type", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
-            const document = parse(cloud.one(INSTANCE).inputs.userData);
+            const document = parse(userDataOf(cloud.one(INSTANCE)));
             assert.deepStrictEqual(Object.keys(document.ssh_keys).sort(), ["ed25519_private", "ed25519_public"]);
             assert.match(document.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
             assert.strictEqual(document.ssh_deletekeys, true);
@@ -293,7 +298,7 @@ describe("the notebook stack", () => {
         it("exports sshKnownHosts naming the public IP and the very key handed to the instance", async function () {
             requireTools(this, "ssh-keygen");
             const { cloud, outputs } = await runProgram(VALID_CONFIG);
-            const hostKeys = parse(cloud.one(INSTANCE).inputs.userData).ssh_keys as HostKeys;
+            const hostKeys = parse(userDataOf(cloud.one(INSTANCE))).ssh_keys as HostKeys;
             const ip = await unwrap(outputs.publicIp);
             const knownHosts = await unwrap(outputs.sshKnownHosts);
             assert.strictEqual(knownHosts, `${ip} ${hostKeys.ed25519_public}`);
@@ -305,7 +310,7 @@ describe("the notebook stack", () => {
 
         it("is a key of its own, not the login key", async () => {
             const { cloud, outputs } = await runProgram(VALID_CONFIG);
-            const hostKeys = parse(cloud.one(INSTANCE).inputs.userData).ssh_keys as HostKeys;
+            const hostKeys = parse(userDataOf(cloud.one(INSTANCE))).ssh_keys as HostKeys;
             assert.notStrictEqual(hostKeys.ed25519_public, cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey.trim());
             assert.notStrictEqual(hostKeys.ed25519_private, await unwrap(outputs.sshPrivateKey));
         });
@@ -313,22 +318,22 @@ describe("the notebook stack", () => {
         it("keeps the host private key out of every output and sends the user data as a secret", async () => {
             const { cloud, outputs } = await runProgram(VALID_CONFIG);
             const instance = cloud.one(INSTANCE);
-            const hostKeys = parse(instance.inputs.userData).ssh_keys as HostKeys;
+            const hostKeys = parse(userDataOf(instance)).ssh_keys as HostKeys;
             const hostPrivateKey = hostKeys.ed25519_private.trim();
             for (const [name, output] of Object.entries(outputs)) {
-                const value = String(await unwrap(output));
+                const value = String(await unwrap(output as pulumi.Output<unknown>));
                 assert.ok(!value.includes(hostPrivateKey), `${name} does not hold the host private key`);
                 // The one output with a private key holds the login key, a different one.
                 assert.ok(!/PRIVATE KEY/.test(value) || name === "sshPrivateKey", `${name} holds no private key`);
             }
             assert.notStrictEqual((await unwrap(outputs.sshPrivateKey)).trim(), hostPrivateKey);
-            assert.ok(instance.secretInputs.includes("userData"), "userData is sent as a secret");
+            assert.ok(instance.secretInputs.includes("userDataBase64"), "the user data is sent as a secret");
         });
 
         it("passes cloud-init's own schema validation", async function () {
             requireTools(this, "cloud-init");
             const { cloud } = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false" });
-            const result = withPrivateFile(cloud.one(INSTANCE).inputs.userData,
+            const result = withPrivateFile(userDataOf(cloud.one(INSTANCE)),
                 (file) => execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" }));
             assert.match(result, /Valid cloud-config/);
         });
@@ -349,7 +354,7 @@ describe("the notebook stack", () => {
 
         it("false binds Jupyter to the instance's 127.0.0.1", async () => {
             const { cloud } = await runProgram(unexposed);
-            const config = fileAt(cloud.one(INSTANCE).inputs.userData, INSTANCE_PATHS.jupyterConfig).content;
+            const config = fileAt(userDataOf(cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.split("\n").includes('c.ServerApp.ip = "127.0.0.1"'), config);
         });
 
@@ -373,8 +378,9 @@ describe("the notebook stack", () => {
         it("exports every documented output", async () => {
             const { outputs } = await runProgram(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
-                "amiId", "availabilityZone", "dataVolumeId", "instanceId", "instanceType", "notebookCertificatePem",
-                "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshKnownHosts", "sshPrivateKey", "sshUser",
+                "amiId", "availabilityZone", "dataVolumeId", "estimatedHourlyCostUsd", "instanceId", "instanceType",
+                "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshKnownHosts",
+                "sshPrivateKey", "sshUser",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
             assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);
@@ -388,7 +394,7 @@ describe("the notebook stack", () => {
             assert.match(await unwrap(outputs.sshPrivateKey), /BEGIN OPENSSH PRIVATE KEY/);
             const password = await unwrap(outputs.notebookPassword);
             assert.ok(password.length >= 20);
-            for (const [name, output] of Object.entries(outputs)) {
+            for (const [name, output] of Object.entries(outputs) as [string, pulumi.Output<unknown>][]) {
                 if (name === "sshPrivateKey" || name === "notebookPassword") {
                     continue;
                 }

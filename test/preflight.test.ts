@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { INSTANCE_PATHS } from "../components/boot";
 import { DATA_VOLUME_TAG } from "../components/aws-data";
 import { decideQuota, vcpuQuotaFor } from "../components/preflight";
-import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud } from "./support/mocks";
+import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud, userDataOf } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
 
 const INSTANCE = "aws:ec2/instance:Instance";
@@ -232,9 +232,9 @@ describe("launch checks", () => {
 
         it("is mounted at ~/notebooks by the boot script, before the notebook server is prepared, which needs the mount", async () => {
             const { cloud, outputs } = await runProgram({ ...VALID_CONFIG, sshUser: "alice" }, account({}));
-            const document = parse(cloud.one(INSTANCE).inputs.userData as string);
+            const document = parse(userDataOf(cloud.one(INSTANCE)));
             const volumeId = await unwrap(outputs.dataVolumeId);
-            assert.deepStrictEqual(document.runcmd, [
+            assert.deepStrictEqual(document.runcmd.slice(0, 2), [
                 [INSTANCE_PATHS.mountScript, volumeId, "/home/alice/notebooks", "alice"],
                 [INSTANCE_PATHS.prepareScript, "alice"],
             ]);
@@ -249,7 +249,7 @@ describe("launch checks", () => {
             const { cloud, outputs } = await runProgram({ ...VALID_CONFIG, dataVolumeGb: "0" }, account({}));
             assert.deepStrictEqual(cloud.ofType(VOLUME), []);
             assert.deepStrictEqual(cloud.ofType(ATTACHMENT), []);
-            const userData = cloud.one(INSTANCE).inputs.userData as string;
+            const userData = userDataOf(cloud.one(INSTANCE));
             assert.ok(!userData.includes(INSTANCE_PATHS.mountScript));
             assert.ok(!userData.includes("RequiresMountsFor"));
             assert.strictEqual(await unwrap(outputs.dataVolumeId), undefined);

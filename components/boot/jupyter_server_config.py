@@ -15,13 +15,20 @@ c.ServerApp.root_dir = {{notebookDir}}
 c.ServerApp.certfile = {{certFile}}
 c.ServerApp.keyfile = {{keyFile}}
 
-# Password login only, no token. The hash was computed by the deploying program.
+# People log in with the password; the hash was computed by the deploying program. The only token
+# is the idle watcher's: made on the instance at first start (never in the user data), readable by
+# root and the notebook user only; without that file there is no token at all.
+try:
+    with open({{tokenFile}}, encoding="utf-8") as token_file:
+        machine_token = token_file.read().strip()
+except OSError:
+    machine_token = ""
 c.PasswordIdentityProvider.hashed_password = {{passwordHash}}
 c.PasswordIdentityProvider.password_required = True
 c.PasswordIdentityProvider.allow_password_change = False
-c.IdentityProvider.token = ""
+c.IdentityProvider.token = machine_token
 
 # jupyter_server 1.x names of the same settings.
 c.ServerApp.password = {{passwordHash}}
 c.ServerApp.password_required = True
-c.ServerApp.token = ""
+c.ServerApp.token = machine_token

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 
 import { INVOKE_TOKENS } from "../../components/aws-data";
+import { decodeUserData } from "../../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./keys";
 
 export interface RecordedResource {
@@ -41,6 +42,8 @@ export function reveal(value: unknown): any { // any: mirrors whatever shape it 
 export interface RecordedCall {
     token: string;
     inputs: Record<string, any>; // any: invoke inputs are untyped
+    /** The explicit provider reference (`urn::id`) the invoke went through, if any. */
+    provider?: string;
 }
 
 export interface FakeAmi {
@@ -139,6 +142,52 @@ function tagFields(tags: Record<string, string>): Record<string, string> {
     return Object.fromEntries(Object.entries(tags).map(([key, value]) => [`tag:${key}`, value]));
 }
 
+/**
+ * Linux prices in USD per hour in us-east-1 for the offline mocks and `npm run plan`: on-demand
+ * are AWS's published list prices; spot values are illustrative of the usual level (the real one
+ * moves by zone and hour). Types and regions not listed have no offline price: the mock then
+ * answers like the real API when no product matches.
+ */
+export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; spot: number }>> = {
+    "us-east-1": {
+        "g4dn.xlarge": { onDemand: 0.526, spot: 0.2155 },
+        "g4dn.2xlarge": { onDemand: 0.752, spot: 0.3095 },
+        "g5.xlarge": { onDemand: 1.006, spot: 0.4259 },
+        "g5.2xlarge": { onDemand: 1.212, spot: 0.4886 },
+        "g6.xlarge": { onDemand: 0.8048, spot: 0.3514 },
+    },
+};
+
+/** A Price List API product document shaped like the real one (only the parts anyone reads). */
+export function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
+    const sku = hexId("SKU", `${instanceType}/${region}`, 16).toUpperCase().slice(4);
+    return JSON.stringify({
+        product: {
+            productFamily: "Compute Instance",
+            attributes: {
+                instanceType, regionCode: region, operatingSystem: "Linux", tenancy: "Shared", preInstalledSw: "NA",
+                licenseModel: "No License required", capacitystatus: "Used", marketoption: "OnDemand", servicecode: "AmazonEC2",
+            },
+            sku,
+        },
+        serviceCode: "AmazonEC2",
+        terms: {
+            OnDemand: {
+                [`${sku}.JRTCKXETXF`]: {
+                    priceDimensions: {
+                        [`${sku}.JRTCKXETXF.6YS6EN2CT7`]: {
+                            unit: "Hrs",
+                            pricePerUnit: { USD: usdPerHour.toFixed(10) },
+                            description: `$${usdPerHour} per On Demand Linux ${instanceType} Instance Hour`,
+                        },
+                    },
+                    sku,
+                },
+            },
+        },
+    });
+}
+
 function digest(text: string): Buffer {
     return createHash("sha256").update(text).digest();
 }
@@ -152,6 +201,11 @@ function stableText(name: string, length: number): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const bytes = Buffer.concat([digest(`${name}/1`), digest(`${name}/2`)]);
     return Array.from(bytes.subarray(0, length), (byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** The cloud-config text a recorded instance was handed (its userDataBase64, inflated). */
+export function userDataOf(instance: RecordedResource): string {
+    return decodeUserData(instance.inputs.userDataBase64);
 }
 
 /** A documentation address (RFC 5737) per Elastic IP name. */
@@ -173,6 +227,14 @@ export class MockCloud implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly calls: RecordedCall[] = [];
     readonly invokes: Record<string, InvokeHandler>;
+    /** The region the stack deploys to, as the provider would report it (the fake account's). */
+    get region(): string {
+        return this.world.region;
+    }
+
+    set region(region: string) {
+        this.world.region = region;
+    }
 
     readonly world: FakeAws;
 
@@ -181,6 +243,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...this.awsLookups(),
+            [INVOKE_TOKENS.getProduct]: (inputs) => this.productResult(inputs),
+            [INVOKE_TOKENS.getSpotPrice]: (inputs) => this.spotPriceResult(inputs),
             ...extraInvokes,
         };
     }
@@ -197,7 +261,10 @@ export class MockCloud implements pulumi.runtime.Mocks {
             return subnet;
         };
         return {
-            [INVOKE_TOKENS.getRegion]: () => ({ region: world.region, name: world.region, id: world.region }),
+            [INVOKE_TOKENS.getRegion]: () => ({
+                id: world.region, name: world.region, region: world.region,
+                endpoint: `ec2.${world.region}.amazonaws.com`, description: world.region,
+            }),
             [INVOKE_TOKENS.getInstanceType]: (inputs) => ({ instanceType: inputs.instanceType, defaultVcpus: fakeVcpus(inputs.instanceType) }),
             [INVOKE_TOKENS.getInstanceTypeOfferings]: (inputs) => {
                 const wanted: string[] = inputs.filters[0].values;
@@ -286,6 +353,33 @@ export class MockCloud implements pulumi.runtime.Mocks {
         return this;
     }
 
+    private samplePrice(instanceType: string, region: string) {
+        const price = SAMPLE_PRICES[region]?.[instanceType];
+        if (!price) {
+            // What the provider says when the filters match no product.
+            throw new Error(`Pricing product query not precise enough. Returned 0 elements for ${instanceType} in ${region}`);
+        }
+        return price;
+    }
+
+    private productResult(inputs: Record<string, any>) {
+        const filters = Object.fromEntries((inputs.filters as { field: string; value: string }[]).map((f) => [f.field, f.value]));
+        const price = this.samplePrice(filters.instanceType, filters.regionCode);
+        return { ...inputs, id: hexId("product", JSON.stringify(filters)), result: priceListProduct(filters.instanceType, filters.regionCode, price.onDemand) };
+    }
+
+    private spotPriceResult(inputs: Record<string, any>) {
+        const price = this.samplePrice(inputs.instanceType, this.region);
+        return {
+            ...inputs,
+            id: this.region,
+            region: this.region,
+            availabilityZone: `${this.region}a`,
+            spotPrice: price.spot.toFixed(6),
+            spotPriceTimestamp: "2026-11-01T00:00:00Z",
+        };
+    }
+
     private amiResult() {
         return {
             id: this.ami.id,
@@ -300,7 +394,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
     }
 
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
-        this.calls.push({ token: args.token, inputs: reveal(args.inputs) });
+        this.calls.push({ token: args.token, inputs: reveal(args.inputs), provider: args.provider });
         const handler = this.invokes[args.token];
         if (!handler) {
             throw new Error(`unmocked invoke ${args.token}: add it to components/aws-data.ts and the mocks`);

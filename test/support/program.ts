@@ -31,9 +31,12 @@ export interface ProgramRun {
     cloud: MockCloud;
     outputs: StackOutputs;
     options: RecordedOptions[];
-    /** Warnings the program showed (pulumi.log.warn), without the runtime's prefix. */
+    /** What the program logged with pulumi.log.warn (the CLI shows these as warnings). */
     warnings: string[];
 }
+
+// Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
+const WARNING_PREFIX = /^warning: (\[runtime\] )?/;
 
 /** Resolves an Output's value (mocks never leave values unknown). */
 export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
@@ -53,6 +56,24 @@ export async function useMocks(cloud: MockCloud, config: Record<string, string>,
     pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
 }
 
+/** Runs `work`, collecting what pulumi.log.warn prints instead of letting it through. */
+async function collectingWarnings(warnings: string[], work: () => Promise<void>): Promise<void> {
+    const consoleWarn = console.warn;
+    console.warn = (...args: unknown[]) => {
+        const text = args.map(String).join(" ");
+        if (WARNING_PREFIX.test(text)) {
+            warnings.push(text.replace(WARNING_PREFIX, ""));
+        } else {
+            consoleWarn(...args);
+        }
+    };
+    try {
+        await work();
+    } finally {
+        console.warn = consoleWarn;
+    }
+}
+
 /**
  * Runs index.ts's program with the given config and waits until every resource has been
  * registered. Throws what the program throws (for example a ConfigError).
@@ -63,12 +84,7 @@ export async function runProgram(config: Record<string, string>, cloud = new Moc
     const warnings: string[] = [];
     let outputs: StackOutputs | undefined;
     let failure: unknown;
-    // Without an engine (as under mocks) pulumi.log.warn writes to console.warn: record it instead.
-    const consoleWarn = console.warn;
-    console.warn = (...parts: unknown[]) => {
-        warnings.push(parts.map(String).join(" ").replace(/^warning: \[runtime\] /, ""));
-    };
-    try {
+    await collectingWarnings(warnings, async () => {
         await pulumi.runtime.runInPulumiStack(async () => {
             pulumi.runtime.registerStackTransformation((args) => {
                 options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
@@ -82,9 +98,7 @@ export async function runProgram(config: Record<string, string>, cloud = new Moc
             return {};
         });
         await waitForRPCs();
-    } finally {
-        console.warn = consoleWarn;
-    }
+    });
     if (failure !== undefined) {
         throw failure;
     }
