@@ -84,21 +84,33 @@ export async function runProgram(config: Record<string, string>, cloud = new Moc
     const warnings: string[] = [];
     let outputs: StackOutputs | undefined;
     let failure: unknown;
-    await collectingWarnings(warnings, async () => {
-        await pulumi.runtime.runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((args) => {
-                options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
-                return undefined;
+    // A failure inside an apply (say, user data over EC2's limit) rejects a resource registration
+    // that nothing awaits: the engine would fail the deploy, so the run fails too, with that error.
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+        await collectingWarnings(warnings, async () => {
+            await pulumi.runtime.runInPulumiStack(async () => {
+                pulumi.runtime.registerStackTransformation((args) => {
+                    options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
+                    return undefined;
+                });
+                try {
+                    outputs = await main();
+                } catch (error) {
+                    failure = error;
+                }
+                return {};
             });
-            try {
-                outputs = await main();
-            } catch (error) {
-                failure = error;
-            }
-            return {};
+            await waitForRPCs();
         });
-        await waitForRPCs();
-    });
+        // Give rejections of the last registrations the turn they need to be reported.
+        await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
+    failure ??= rejections[0];
     if (failure !== undefined) {
         throw failure;
     }
