@@ -1,0 +1,77 @@
+// What suites that run real Debian tools need: a check that the tools exist (a failure under CI,
+// a loud skip elsewhere) and free local ports for the servers they start.
+import { execFileSync } from "child_process";
+import { accessSync, constants } from "fs";
+import { createServer } from "net";
+import * as path from "path";
+
+/** Debian's interpreter, which carries Debian's Python packages (the first python3 on PATH may not). */
+export const DEBIAN_PYTHON = "/usr/bin/python3";
+
+/** CI must prove everything: there a missing tool is a failure, never a skip. */
+export function inCi(): boolean {
+    return process.env.CI === "true";
+}
+
+function isExecutable(file: string): boolean {
+    try {
+        accessSync(file, constants.X_OK);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/** Whether `command` runs here: an executable path, a name on PATH, or `python3-module:<module>`. */
+export function commandAvailable(command: string): boolean {
+    const pythonModule = /^python3-module:(.+)$/.exec(command);
+    if (pythonModule) {
+        try {
+            execFileSync(DEBIAN_PYTHON, ["-c", `import ${pythonModule[1]}`], { stdio: "ignore", timeout: 20_000 });
+            return true;
+        } catch {
+            return false;
+        }
+    }
+    if (command.includes("/")) {
+        return isExecutable(command);
+    }
+    return (process.env.PATH ?? "").split(path.delimiter).some((dir) => dir !== "" && isExecutable(path.join(dir, command)));
+}
+
+/**
+ * Call in a mocha before(): missing commands fail under CI=true, else skip the suite loudly.
+ * A command is a name on PATH, an absolute path, or `python3-module:<module>` for a module that
+ * Debian's /usr/bin/python3 must import (e.g. `python3-module:jupyter_server`).
+ */
+export function requireCommands(context: Mocha.Context, ...commands: string[]): void {
+    const missing = commands.filter((command) => !commandAvailable(command));
+    if (missing.length === 0) {
+        return;
+    }
+    const suite = context.test?.parent?.fullTitle() || "this suite";
+    const message = `${suite}: missing ${missing.join(", ")} (see the apt-get line in .ci/run)`;
+    if (inCi()) {
+        throw new Error(`${message}; CI=true, so this is a failure, not a skip`);
+    }
+    console.warn(`\n    SKIPPED ${message}: these tests did not run\n`);
+    context.skip();
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = createServer();
+        server.unref();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const address = server.address();
+            if (address === null || typeof address === "string") {
+                server.close();
+                reject(new Error("could not read the port of a listening socket"));
+                return;
+            }
+            server.close(() => resolve(address.port));
+        });
+    });
+}
