@@ -58,6 +58,19 @@ function delay(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Whether `promise` settles within `ms`; clears its timer, so no idle wait keeps the test process alive. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+    });
+    try {
+        return await Promise.race([promise.then(() => true), timeout]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
 function accepts(port: number): Promise<boolean> {
     return new Promise((resolve) => {
         const socket = connect({ host: "127.0.0.1", port });
@@ -142,10 +155,10 @@ export async function startJupyter(options: StartJupyterOptions): Promise<Jupyte
             return;
         }
         child.kill("SIGTERM");
-        const stopped = await Promise.race([exit.then(() => true), delay(5000).then(() => false)]);
+        const stopped = await settlesWithin(exit, 5000);
         if (!stopped) {
             child.kill("SIGKILL");
-            await Promise.race([exit, delay(2000)]);
+            await settlesWithin(exit, 2000);
         }
     };
     const server: JupyterServer = {

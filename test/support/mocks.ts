@@ -87,12 +87,24 @@ function cached<T>(key: string, make: () => T): T {
     return materialCache.get(key) as T;
 }
 
+export interface MockCloudOptions {
+    /**
+     * The address every Elastic IP gets. Default: a documentation address per name (fakePublicIp).
+     * Suites that serve the notebook locally use 127.0.0.1, so its certificate is valid there.
+     */
+    elasticIp?: string;
+}
+
 export class MockCloud implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly calls: RecordedCall[] = [];
     readonly invokes: Record<string, InvokeHandler>;
 
-    constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}) {
+    constructor(
+        readonly ami: FakeAmi = DEFAULT_FAKE_AMI,
+        extraInvokes: Record<string, InvokeHandler> = {},
+        readonly options: MockCloudOptions = {},
+    ) {
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...extraInvokes,
@@ -156,7 +168,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return {
                     id: hexId("eipalloc", args.name),
                     allocationId: hexId("eipalloc", args.name),
-                    publicIp: fakePublicIp(args.name),
+                    publicIp: this.options.elasticIp ?? fakePublicIp(args.name),
                 };
             case "aws:ec2/keyPair:KeyPair":
                 return { id: `${args.name}-${hexId("k", args.name, 7)}`, keyName: `${args.name}-${hexId("k", args.name, 7)}` };

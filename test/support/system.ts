@@ -40,22 +40,29 @@ export function commandAvailable(command: string): boolean {
 }
 
 /**
+ * Call in a mocha before() when a suite cannot run here: under CI=true this throws (a failure),
+ * elsewhere it prints why and skips the suite.
+ */
+export function skipOrFail(context: Mocha.Context, reason: string): void {
+    const suite = context.test?.parent?.fullTitle() || "this suite";
+    const message = `${suite}: ${reason}`;
+    if (inCi()) {
+        throw new Error(`${message}; CI=true, so this is a failure, not a skip`);
+    }
+    console.warn(`\n    SKIPPED ${message}: these tests did not run\n`);
+    context.skip();
+}
+
+/**
  * Call in a mocha before(): missing commands fail under CI=true, else skip the suite loudly.
  * A command is a name on PATH, an absolute path, or `python3-module:<module>` for a module that
  * Debian's /usr/bin/python3 must import (e.g. `python3-module:jupyter_server`).
  */
 export function requireCommands(context: Mocha.Context, ...commands: string[]): void {
     const missing = commands.filter((command) => !commandAvailable(command));
-    if (missing.length === 0) {
-        return;
+    if (missing.length > 0) {
+        skipOrFail(context, `missing ${missing.join(", ")} (see the apt-get line in .ci/run)`);
     }
-    const suite = context.test?.parent?.fullTitle() || "this suite";
-    const message = `${suite}: missing ${missing.join(", ")} (see the apt-get line in .ci/run)`;
-    if (inCi()) {
-        throw new Error(`${message}; CI=true, so this is a failure, not a skip`);
-    }
-    console.warn(`\n    SKIPPED ${message}: these tests did not run\n`);
-    context.skip();
 }
 
 /** A free TCP port on 127.0.0.1. */
