@@ -93,9 +93,9 @@ export interface LoginResult {
 }
 
 /** Jupyter's browser login: GET /login for the _xsrf cookie, then POST the password form with it. */
-export async function jupyterLogin(baseUrl: string, password: string, ca: string): Promise<LoginResult> {
+export async function jupyterLogin(baseUrl: string, password: string, ca: string, timeoutMs?: number): Promise<LoginResult> {
     const jar = new CookieJar();
-    const page = await request(`${baseUrl}/login`, { ca, jar });
+    const page = await request(`${baseUrl}/login`, { ca, jar, timeoutMs });
     if (page.status !== 200) {
         throw new Error(`GET /login answered ${page.status}: ${page.body.slice(0, 500)}`);
     }
@@ -109,6 +109,7 @@ export async function jupyterLogin(baseUrl: string, password: string, ca: string
         ca,
         jar,
         body,
+        timeoutMs,
         headers: { "Content-Type": "application/x-www-form-urlencoded" },
     });
     return { response, jar };
