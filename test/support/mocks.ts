@@ -94,6 +94,11 @@ export interface FakeAws {
     volumes: FakeVolume[];
     instances: FakeInstance[];
     snapshots: Record<string, number>;
+    /**
+     * The address every Elastic IP gets. Default: a documentation address per name (fakePublicIp).
+     * Suites that serve the notebook locally use 127.0.0.1, so its certificate is valid there.
+     */
+    elasticIp?: string;
 }
 
 export const DEFAULT_VPC_ID = "vpc-0d0d0d0d0d0d0d0d0";
@@ -437,7 +442,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return {
                     id: hexId("eipalloc", args.name),
                     allocationId: hexId("eipalloc", args.name),
-                    publicIp: fakePublicIp(args.name),
+                    publicIp: this.world.elasticIp ?? fakePublicIp(args.name),
                 };
             case "aws:ec2/keyPair:KeyPair":
                 return { id: `${args.name}-${hexId("k", args.name, 7)}`, keyName: `${args.name}-${hexId("k", args.name, 7)}` };
