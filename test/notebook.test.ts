@@ -10,7 +10,7 @@ import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { requireTools, withPrivateFile } from "./support/tools";
+import { requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
@@ -296,7 +296,7 @@ describe("the notebook stack", () => {
         });
 
         it("exports sshKnownHosts naming the public IP and the very key handed to the instance", async function () {
-            requireTools(this, "ssh-keygen");
+            requireCommands(this, "ssh-keygen");
             const { cloud, outputs } = await runProgram(VALID_CONFIG);
             const hostKeys = parse(userDataOf(cloud.one(INSTANCE))).ssh_keys as HostKeys;
             const ip = await unwrap(outputs.publicIp);
@@ -331,7 +331,7 @@ describe("the notebook stack", () => {
         });
 
         it("passes cloud-init's own schema validation", async function () {
-            requireTools(this, "cloud-init");
+            requireCommands(this, "cloud-init");
             const { cloud } = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false" });
             const result = withPrivateFile(userDataOf(cloud.one(INSTANCE)),
                 (file) => execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" }));

@@ -17,7 +17,7 @@ import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
 import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { freePort, requireTools, waitForPort } from "./support/tools";
+import { freePort, requireCommands, waitForPort } from "./support/system";
 
 const ROOT = path.join(__dirname, "..");
 const SCRIPTS = path.join(ROOT, "scripts");
@@ -174,7 +174,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
     }
 
     before(async function () {
-        requireTools(this, SSHD, "ssh", "scp", "rsync", "curl", "openssl");
+        requireCommands(this, SSHD, "ssh", "scp", "rsync", "curl", "openssl");
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-scripts-"));
         home = path.join(dir, "home");
         mkdirSync(home, { mode: 0o700 });
@@ -422,7 +422,7 @@ exit 0
     }
 
     before(async function () {
-        requireTools(this, "curl");
+        requireCommands(this, "curl");
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
         mkdirSync(path.join(dir, "bin"));
         writeFileSync(path.join(dir, "bin", "pulumi"), FAKE_PULUMI);
@@ -495,7 +495,7 @@ describe("scripts/ as files", () => {
     ];
 
     it("pass shellcheck, following what they source", function () {
-        requireTools(this, "shellcheck");
+        requireCommands(this, "shellcheck");
         const result = spawnSync("shellcheck", ["-x", ...shellFiles], { cwd: ROOT, encoding: "utf8" });
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
         assert.ok(shellFiles.length >= 10, `checked ${shellFiles.join(" ")}`);

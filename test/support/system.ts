@@ -1,8 +1,10 @@
 // What suites that run real Debian tools need: a check that the tools exist (a failure under CI,
-// a loud skip elsewhere) and free local ports for the servers they start.
+// a loud skip elsewhere), free local ports for the servers they start and a way to wait for them,
+// and short-lived private files for key material.
 import { execFileSync } from "child_process";
-import { accessSync, constants } from "fs";
-import { createServer } from "net";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { connect, createServer } from "net";
+import { tmpdir } from "os";
 import * as path from "path";
 
 /** Debian's interpreter, which carries Debian's Python packages (the first python3 on PATH may not). */
@@ -81,4 +83,35 @@ export function freePort(): Promise<number> {
             server.close(() => resolve(address.port));
         });
     });
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:port; rejects after timeoutMs. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const open = await new Promise<boolean>((resolve) => {
+            const socket = connect({ host: "127.0.0.1", port });
+            socket.once("connect", () => { socket.destroy(); resolve(true); });
+            socket.once("error", () => resolve(false));
+        });
+        if (open) {
+            return;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+/** Writes `content` to a fresh 0600 file for `use`, and removes it afterwards (it may hold a key). */
+export function withPrivateFile<T>(content: string, use: (file: string) => T): T {
+    const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-"));
+    try {
+        const file = path.join(dir, "file");
+        writeFileSync(file, content, { mode: 0o600 });
+        return use(file);
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
 }
