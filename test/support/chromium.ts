@@ -7,6 +7,8 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { Readable, Writable } from "stream";
 
+import { delay, settlesWithin } from "./system";
+
 export const CHROMIUM = "/usr/bin/chromium";
 
 /** Flags for a closed network: nothing phones home, nothing updates, no QUIC, no sandbox (we are root). */
@@ -28,23 +30,6 @@ interface Pending {
 
 // any: CDP event parameters are untyped JSON
 type EventListener = (params: any, sessionId?: string) => void;
-
-function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Whether `promise` settles within `ms`; clears its timer, so no idle wait keeps the test process alive. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-    });
-    try {
-        return await Promise.race([promise.then(() => true), timeout]);
-    } finally {
-        clearTimeout(timer);
-    }
-}
 
 /** A page in the browser, reached through its flattened DevTools session. */
 export interface Page {

@@ -5,7 +5,7 @@ import { connect } from "net";
 import * as path from "path";
 import { performance } from "perf_hooks";
 
-import { DEBIAN_PYTHON, freePort } from "./system";
+import { DEBIAN_PYTHON, delay, freePort, settlesWithin } from "./system";
 
 export const JUPYTER_SERVER_COMMAND = [DEBIAN_PYTHON, "-m", "jupyter_server"];
 
@@ -53,23 +53,6 @@ process.on("exit", () => {
         child.kill("SIGKILL");
     }
 });
-
-function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Whether `promise` settles within `ms`; clears its timer, so no idle wait keeps the test process alive. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-    });
-    try {
-        return await Promise.race([promise.then(() => true), timeout]);
-    } finally {
-        clearTimeout(timer);
-    }
-}
 
 function accepts(port: number): Promise<boolean> {
     return new Promise((resolve) => {

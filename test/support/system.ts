@@ -115,3 +115,21 @@ export function withPrivateFile<T>(content: string, use: (file: string) => T): T
         rmSync(dir, { recursive: true, force: true });
     }
 }
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether `promise` settles within `ms`; clears its timer, so no idle wait keeps the test process alive. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+    });
+    try {
+        return await Promise.race([promise.then(() => true), timeout]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
