@@ -276,6 +276,8 @@ describe("the notebook stack", () => {
             assert.match(unit, /^Restart=on-failure$/m);
             assert.match(unit, /^WantedBy=multi-user.target$/m);
             assert.match(unit, new RegExp(`^ExecStart=${INSTANCE_PATHS.launcher} --config=${INSTANCE_PATHS.jupyterConfig}$`, "m"));
+            // jupyter_server ignores an unreadable --config and would serve without password or TLS.
+            assert.match(unit, new RegExp(`^ExecStartPre=/usr/bin/test -r ${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
             assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice"]);
             const alice = document.users.find((user: { name?: string }) => user.name === "alice");
