@@ -92,6 +92,13 @@ function describe(resource: RecordedResource): string {
             return `in: tcp/${inputs.fromPort} from ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
         case "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
             return `out: all to ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
+        case "aws:ebs/volume:Volume":
+            return `data volume for ~/notebooks: ${inputs.size} GiB gp3 encrypted in ${inputs.availabilityZone}` +
+                (inputs.snapshotId ? `, from ${inputs.snapshotId}` : "") + (inputs.finalSnapshot ? ", final snapshot on destroy" : "");
+        case "aws:ec2/volumeAttachment:VolumeAttachment":
+            return "attaches the data volume to the instance";
+        case "aws:servicequotas/serviceQuota:ServiceQuota":
+            return `asks AWS to raise quota ${inputs.quotaCode} to ${inputs.value} vCPUs (AWS decides)`;
         case "aws:ec2transitgateway/instanceState:InstanceState":
             return `keeps the instance ${inputs.state}`;
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
@@ -139,6 +146,7 @@ export async function planReport(options: PlanOptions): Promise<string> {
     const alarm = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")[0];
     const budget = ofType(resources, "aws:budgets/budget:Budget")[0];
     const state = ofType(resources, "aws:ec2transitgateway/instanceState:InstanceState")[0];
+    const dataVolume = ofType(resources, "aws:ebs/volume:Volume")[0];
     const price = await unwrap(run.outputs.estimatedHourlyCostUsd);
     const spot = instance.instanceMarketOptions !== undefined;
 
@@ -149,6 +157,10 @@ export async function planReport(options: PlanOptions): Promise<string> {
             : `latest "${DEEP_LEARNING_AMI_NAME}" by Amazon, looked up at deploy; never replaced by a newer one (offline stand-in: ${instance.ami})`],
         ["root disk", `${instance.rootBlockDevice.volumeSize} GiB gp3, encrypted` +
             (get("diskSizeGb") ? "" : ` (the AMI plus room for work; offline stand-in AMI of ${run.cloud.ami.rootSizeGb} GiB)`)],
+        ["data volume", dataVolume
+            ? `${dataVolume.inputs.size} GiB gp3, encrypted, at ~/notebooks; kept when the machine is replaced, snapshotted on destroy`
+            : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
+        ["zone", `${await unwrap(run.outputs.availabilityZone)} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
         ...access.map((line, index) => [index === 0 ? "access" : "", line]),
         ["idle stop", idleMinutes > 0
             ? `power off after ${idleMinutes} min without kernel, GPU or SSH activity` +

@@ -35,6 +35,9 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
         assert.match(out, /^ {2}AMI +latest "Deep Learning OSS Nvidia Driver AMI GPU PyTorch \* \(Ubuntu 24\.04\) \*" by Amazon/m);
         assert.match(out, /^ {2}root disk +150 GiB gp3, encrypted/m);
+        assert.match(out, /^ {2}data volume +100 GiB gp3, encrypted, at ~\/notebooks; kept when the machine is replaced, snapshotted on destroy$/m);
+        assert.match(out, /^ {2}zone +us-east-1a /m);
+        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume for ~\/notebooks: 100 GiB gp3 encrypted in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, /^ {2}idle stop +power off after 60 min without kernel, GPU or SSH activity; backstop: stop after 120 min below 2% CPU$/m);
