@@ -248,6 +248,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // A newer Deep Learning AMI release must never replace a running notebook. A pinned
             // amiId is the user's explicit choice and is honoured.
             ignoreChanges: settings.amiId === undefined ? ["ami"] : [],
+            // A replaced machine goes before its successor comes: two GPU machines at once would
+            // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
+            // bill twice, and the data volume can only be attached to one of them anyway.
+            deleteBeforeReplace: true,
             dependsOn: [...network.routing, ...(quotaRequest ? [quotaRequest] : [])],
         });
         if (dataVolume) {

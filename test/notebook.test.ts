@@ -160,6 +160,12 @@ describe("the notebook stack", () => {
                 "the lookup did return a different AMI");
         });
 
+        it("is replaced (when its boot configuration changes) by deleting it first, so one machine's quota suffices", async () => {
+            const { options } = await runProgram(VALID_CONFIG);
+            const instanceOptions = options.find((entry) => entry.type === INSTANCE);
+            assert.strictEqual(instanceOptions?.opts.deleteBeforeReplace, true);
+        });
+
         it("honours a pinned amiId, and looks up that image", async () => {
             const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0aaaabbbbccccdddd" });
             const run = await runProgram({ ...VALID_CONFIG, amiId: "ami-0aaaabbbbccccdddd" }, cloud);
