@@ -100,14 +100,19 @@ export async function lookupTypesInRegion(families: readonly string[]): Promise<
     return [...new Set(result.instanceTypes)].sort();
 }
 
+/** The first `lines` non-empty lines of a failed lookup's message, on one line, for a warning. */
+function failureText(error: unknown, lines = 3): string {
+    const text = error instanceof Error ? error.message : String(error);
+    return text.split("\n").map((line) => line.trim()).filter((line) => line.length > 0).slice(0, lines).join(" ");
+}
+
 /** Current value of an EC2 quota, or the reason it could not be read (permissions, region). */
 export async function lookupEc2Quota(quotaCode: string): Promise<{ value: number } | { unreadable: string }> {
     try {
         const quota = await servicequotas.getServiceQuota({ serviceCode: "ec2", quotaCode });
         return { value: quota.value };
     } catch (error) {
-        const text = error instanceof Error ? error.message : String(error);
-        return { unreadable: text.split("\n").find((line) => line.trim() !== "")?.trim() ?? "unknown error" };
+        return { unreadable: failureText(error, 1) || "unknown error" };
     }
 }
 
@@ -243,11 +248,6 @@ export function onDemandUsdPerHour(productJson: string): number {
         }
     }
     throw new Error("the Price List product has no hourly on-demand USD price");
-}
-
-function failureText(error: unknown): string {
-    const text = error instanceof Error ? error.message : String(error);
-    return text.split("\n").map((line) => line.trim()).filter((line) => line.length > 0).slice(0, 3).join(" ");
 }
 
 /**
