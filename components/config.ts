@@ -215,7 +215,7 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             `, such as g4dn.xlarge or g5.2xlarge${hint}`));
     }
 
-    if (settings.amiId !== undefined && !/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(settings.amiId)) {
+    if (settings.amiId !== undefined && !isAwsId("ami", settings.amiId)) {
         problems.push(problem("amiId", settings.amiId,
             "an AMI id such as ami-0123456789abcdef0, or leave it unset for the latest Deep Learning AMI"));
     }
