@@ -511,6 +511,7 @@ describe("scripts/ as files", () => {
                 encoding: "utf8", timeout: 10_000, env: { ...process.env, PATH: "/usr/bin:/bin", GPU_NOTEBOOK_OUTPUTS_FILE: "/nonexistent" },
             });
             assert.strictEqual(result.status, 0, `${name} --help: ${result.stderr}`);
+            assert.doesNotMatch(result.stdout, /^set -/m, `${name} --help prints its header, not its code`);
             for (const runner of runners) {
                 assert.match(result.stdout, new RegExp(`npm run ${runner}\\b`), `${name} --help says how to run it (npm run ${runner})`);
             }
