@@ -375,7 +375,8 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             const result = await runScript("notebook", ["--no-browser", "--timeout", "1", "--port", String(await freePort())],
                 envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
             assert.strictEqual(result.status, 1, result.stdout + result.stderr);
-            assert.match(result.stderr, /Waiting for the notebook: 0 s/);
+            // How many seconds the first attempt took depends on the machine's load.
+            assert.match(result.stderr, /^Waiting for the notebook: \d+ s \(/m);
             assert.match(result.stderr, /the notebook did not answer within 1 s/);
             assert.ok(result.ms < 20_000, `gave up after ${result.ms} ms`);
         });
