@@ -26,6 +26,30 @@ describe("project files", () => {
         }
     });
 
+    it("Pulumi.yaml's config block is one the Pulumi CLI accepts", () => {
+        // The CLI validates Pulumi.yaml against its project schema (sdk/go/common/workspace/
+        // project.json): a config type outside this list, an array without items, or an unknown
+        // property makes every pulumi command fail before the program runs.
+        const simpleTypes = ["string", "integer", "boolean", "array"];
+        const jsType: Record<string, (value: unknown) => boolean> = {
+            string: (value) => typeof value === "string",
+            integer: (value) => Number.isInteger(value),
+            boolean: (value) => typeof value === "boolean",
+            array: (value) => Array.isArray(value),
+        };
+        for (const [key, spec] of Object.entries<Record<string, unknown>>(project.config)) {
+            assert.ok(simpleTypes.includes(spec.type as string), `${key}: type ${spec.type} is not one of ${simpleTypes.join(", ")}`);
+            assert.deepStrictEqual(Object.keys(spec).filter((name) => !["type", "items", "description", "secret", "default"].includes(name)), [],
+                `${key} has only the properties the schema allows`);
+            if (spec.type === "array") {
+                assert.ok(spec.items, `${key}: an array declares its items`);
+            }
+            if ("default" in spec) {
+                assert.ok(jsType[spec.type as string](spec.default), `${key}: default ${JSON.stringify(spec.default)} is a ${spec.type}`);
+            }
+        }
+    });
+
     it("Pulumi.yaml's defaults are the defaults the code applies", () => {
         // The CLI hands Pulumi.yaml defaults to the program; they must mean what no value means.
         const fromCli: Record<string, string> = { allowedCidrs: '["198.51.100.7/32"]' };
