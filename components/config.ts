@@ -125,7 +125,8 @@ function show(value: unknown): string {
     return JSON.stringify(value);
 }
 
-function problem(key: ConfigKey, value: unknown, accepted: string): string {
+/** The one sentence every refused value gets: key, value, and what would be accepted. */
+export function problem(key: ConfigKey, value: unknown, accepted: string): string {
     return `${CONFIG_NAMESPACE}:${key} = ${show(value)} is not accepted: ${accepted}`;
 }
 

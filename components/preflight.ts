@@ -9,7 +9,7 @@ import {
     lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet, lookupSubnetIds, lookupTypesInRegion,
     lookupVcpus, Market, SubnetInfo,
 } from "./aws-data";
-import { CONFIG_NAMESPACE, ConfigError, GPU_FAMILIES, NotebookSettings } from "./config";
+import { CONFIG_NAMESPACE, ConfigError, ConfigKey, GPU_FAMILIES, NotebookSettings, problem } from "./config";
 
 /** How the instance is bought: on-demand, or spot with the spot option; each has its own quotas. */
 export type { Market };
@@ -123,8 +123,8 @@ export interface ZoneFacts {
     typesInRegion?: string[];
 }
 
-function configProblem(key: keyof NotebookSettings, value: unknown, accepted: string): ConfigError {
-    return new ConfigError([`${CONFIG_NAMESPACE}:${key} = ${JSON.stringify(value)} is not accepted: ${accepted}`]);
+function configProblem(key: ConfigKey, value: unknown, accepted: string): ConfigError {
+    return new ConfigError([problem(key, value, accepted)]);
 }
 
 function offeredNowhere(facts: ZoneFacts): ConfigError {
