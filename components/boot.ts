@@ -12,7 +12,6 @@ const BOOT_DIR = path.join(__dirname, "boot");
 
 /** Where things live on the instance. Tests and scripts import these instead of repeating them. */
 export const INSTANCE_PATHS = {
-    configDir: "/etc/gpu-notebook",
     jupyterConfig: "/etc/gpu-notebook/jupyter_server_config.py",
     certFile: "/etc/gpu-notebook/tls/notebook.crt",
     keyFile: "/etc/gpu-notebook/tls/notebook.key",
@@ -34,7 +33,7 @@ export const IDLE_STOP_TAG = "idleStopMinutes";
 /** The AMI's own login user; any other sshUser is created at boot. */
 export const AMI_DEFAULT_USER = "ubuntu";
 
-/** cloud-init refuses user data over 16 KB. */
+/** EC2 refuses user data over 16 KB (counted before base64). */
 export const USER_DATA_LIMIT_BYTES = 16 * 1024;
 
 export interface BootInput {
