@@ -17,6 +17,7 @@ import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
 import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { request } from "./support/http";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 
 const ROOT = path.join(__dirname, "..");
@@ -78,16 +79,8 @@ function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, timeout
 }
 
 /** GET over HTTPS trusting only `ca`; resolves with the body. */
-function httpsGet(url: string, ca: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const request = https.get(url, { ca, timeout: 10_000 }, (response) => {
-            let body = "";
-            response.on("data", (chunk) => { body += chunk; });
-            response.on("end", () => resolve(body));
-        });
-        request.on("timeout", () => request.destroy(new Error(`${url} timed out`)));
-        request.on("error", reject);
-    });
+async function httpsGet(url: string, ca: string): Promise<string> {
+    return (await request(url, { ca })).body;
 }
 
 interface HttpsFixture { server: https.Server; port: number; requests: number }
