@@ -12,14 +12,13 @@ import {
 import { tmpdir } from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { parse } from "yaml";
 
 import { homeOf, INSTANCE_PATHS, notebookDirOf } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
 import { Chromium, CHROMIUM, navigate, waitFor } from "./support/chromium";
 import { hasSessionCookie, jupyterLogin, request } from "./support/http";
 import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/jupyter";
-import { MockCloud, userDataOf } from "./support/mocks";
+import { MockCloud, userDataOf, writtenFiles } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, requireCommands, skipOrFail } from "./support/system";
 
@@ -29,14 +28,6 @@ const ARTIFACTS = path.join(REPO, "test-artifacts", "boot-proof");
 const SHELL_SCRIPT_DIRS = ["components/boot", "scripts"];
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 
-interface WrittenFile {
-    path: string;
-    content: string;
-    owner?: string;
-    permissions?: string;
-    encoding?: string;
-    defer?: boolean;
-}
 
 interface Account {
     name: string;
@@ -60,10 +51,6 @@ async function render(config: Record<string, string>): Promise<Rendered> {
         certificatePem: await unwrap(outputs.notebookCertificatePem),
         user: config.sshUser ?? "ubuntu",
     };
-}
-
-function writtenFiles(userData: string): WrittenFile[] {
-    return parse(userData).write_files as WrittenFile[];
 }
 
 function isShellScript(file: string): boolean {

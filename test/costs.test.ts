@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
 import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { IDLE_BACKSTOP } from "../components/notebook";
-import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES, userDataOf } from "./support/mocks";
+import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES, userDataOf, writtenFiles } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
 
 const INSTANCE = "aws:ec2/instance:Instance";
@@ -42,8 +42,8 @@ describe("cost controls", () => {
 
         it("installs the watcher, its every-minute timer and its unit, and enables the timer", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
-            const document = parse(userDataOf(cloud.one(INSTANCE)));
-            const files = document.write_files as { path: string; encoding?: string; permissions: string; content: string }[];
+            const userData = userDataOf(cloud.one(INSTANCE));
+            const files = writtenFiles(userData);
             const watcher = files.find((file) => file.path === INSTANCE_PATHS.idleWatcher);
             assert.strictEqual(watcher?.content, bootFile("idle-watcher.py"));
             assert.strictEqual(watcher?.permissions, "0755");
@@ -51,7 +51,7 @@ describe("cost controls", () => {
             assert.match(timer, /^OnUnitActiveSec=1min$/m);
             const unit = files.find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
             assert.match(unit, new RegExp(`^ExecStart=/usr/bin/python3 ${INSTANCE_PATHS.idleWatcher} check --jupyter-url https://127\\.0\\.0\\.1:8888/ `, "m"));
-            assert.deepStrictEqual(document.runcmd.at(-1), ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"]);
+            assert.deepStrictEqual(parse(userData).runcmd.at(-1), ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"]);
             assert.ok(!files.some((file) => file.path === INSTANCE_PATHS.apiTokenFile),
                 "the API token is made on the instance, not written from user data");
         });

@@ -11,27 +11,15 @@ import * as https from "https";
 import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket, connect } from "net";
 import { tmpdir } from "os";
 import * as path from "path";
-import { parse } from "yaml";
-import { gunzipSync } from "zlib";
 
 import { INSTANCE_PATHS } from "../components/boot";
 import { startJupyter, JupyterServer } from "./support/jupyter";
-import { userDataOf } from "./support/mocks";
+import { userDataOf, writtenFiles } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { DEBIAN_PYTHON, requireCommands } from "./support/system";
+import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
 
-interface WrittenFile { path: string; content: string; encoding?: string; owner: string; permissions: string }
 
 const MINUTE = 60;
-
-function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The decoded bytes of a file as cloud-init would write it. */
-function decoded(file: WrittenFile): string {
-    return file.encoding === "gz+b64" ? gunzipSync(Buffer.from(file.content, "base64")).toString("utf8") : file.content;
-}
 
 /** The words of a unit's `Key=` line, without systemd's "+" privilege prefix. */
 function unitCommand(unit: string, key: string): string[] {
@@ -156,11 +144,11 @@ describe("the idle watcher, against a real Jupyter server", function () {
         // What the program hands the instance.
         const run = await runProgram(VALID_CONFIG);
         certPem = await unwrap(run.outputs.notebookCertificatePem);
-        const files = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance"))).write_files as WrittenFile[];
+        const files = writtenFiles(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
         const file = (filePath: string) => {
             const found = files.find((entry) => entry.path === filePath);
             assert.ok(found, `user data writes ${filePath}`);
-            return decoded(found);
+            return found.content;
         };
         const relocate = (text: string) => text
             .split("/etc/gpu-notebook").join(`${root}/etc/gpu-notebook`)
@@ -170,7 +158,7 @@ describe("the idle watcher, against a real Jupyter server", function () {
         for (const entry of files) {
             const target = path.join(root, entry.path);
             mkdirSync(path.dirname(target), { recursive: true });
-            writeFileSync(target, relocate(decoded(entry)), { mode: Number.parseInt(entry.permissions, 8) });
+            writeFileSync(target, relocate(entry.content), { mode: Number.parseInt(entry.permissions, 8) });
             if (entry.owner.startsWith("ubuntu:")) {
                 chownSync(target, nobody.uid, nobody.gid);
             }

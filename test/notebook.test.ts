@@ -8,19 +8,13 @@ import { parse } from "yaml";
 
 import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
-import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf } from "./support/mocks";
+import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf, WrittenFile, writtenFiles } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
 const INSTANCE = "aws:ec2/instance:Instance";
-
-interface WrittenFile { path: string; content: string; owner: string; permissions: string }
-
-function writtenFiles(userData: string): WrittenFile[] {
-    return parse(userData).write_files as WrittenFile[];
-}
 
 function fileAt(userData: string, filePath: string): WrittenFile {
     const file = writtenFiles(userData).find((entry) => entry.path === filePath);

@@ -3,6 +3,7 @@
 // certificates). An invoke token without a handler fails the test, so no lookup slips in unmocked.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
+import { parse } from "yaml";
 
 import { INVOKE_TOKENS } from "../../components/aws-data";
 import { decodeUserData } from "../../components/boot";
@@ -206,6 +207,21 @@ function stableText(name: string, length: number): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const bytes = Buffer.concat([digest(`${name}/1`), digest(`${name}/2`)]);
     return Array.from(bytes.subarray(0, length), (byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** One write_files entry of the cloud-config. */
+export interface WrittenFile {
+    path: string;
+    content: string;
+    owner: string;
+    permissions: string;
+    encoding?: string;
+    defer?: boolean;
+}
+
+/** The files a cloud-config text has cloud-init write. */
+export function writtenFiles(userData: string): WrittenFile[] {
+    return parse(userData).write_files as WrittenFile[];
 }
 
 /** The cloud-config text a recorded instance was handed (its userDataBase64, inflated). */
