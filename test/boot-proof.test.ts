@@ -20,7 +20,7 @@ import { hasSessionCookie, jupyterLogin, request } from "./support/http";
 import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/jupyter";
 import { MockCloud, userDataOf, writtenFiles } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { DEBIAN_PYTHON, requireCommands, skipOrFail } from "./support/system";
+import { DEBIAN_PYTHON, delay, requireCommands, skipOrFail } from "./support/system";
 
 const REPO = path.join(__dirname, "..");
 const ARTIFACTS = path.join(REPO, "test-artifacts", "boot-proof");
@@ -200,7 +200,7 @@ async function firstAuthenticatedRequest(server: JupyterServer, rendered: Render
         } catch (error) {
             lastError = error;
         }
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await delay(100);
     }
     throw new Error(`no authenticated answer from Jupyter: ${lastError}\n${server.output()}`);
 }

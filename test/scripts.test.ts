@@ -18,7 +18,7 @@ import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./sup
 import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { request } from "./support/http";
-import { freePort, requireCommands, waitForPort } from "./support/system";
+import { delay, freePort, requireCommands, waitForPort } from "./support/system";
 
 const ROOT = path.join(__dirname, "..");
 const SCRIPTS = path.join(ROOT, "scripts");
@@ -69,7 +69,7 @@ class RunningScript {
             if (this.child.exitCode !== null || Date.now() > deadline) {
                 throw new Error(`no "${text}" from the script (exit ${this.child.exitCode}):\n${this.stdout}\n${this.stderr}`);
             }
-            await new Promise((resolve) => setTimeout(resolve, 50));
+            await delay(50);
         }
     }
 }
