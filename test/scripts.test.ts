@@ -4,11 +4,10 @@
 // those. Every server listens on 127.0.0.1 on a free port and is stopped after the suite.
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
-import * as https from "https";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
 import { parse } from "yaml";
@@ -17,131 +16,13 @@ import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
 import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
-import { request } from "./support/http";
-import { delay, freePort, requireCommands, waitForPort } from "./support/system";
+import { freePort, requireCommands, waitForPort } from "./support/system";
+import {
+    HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd, stopProcess,
+} from "./support/scripts";
 
-const ROOT = path.join(__dirname, "..");
-const SCRIPTS = path.join(ROOT, "scripts");
-const SSHD = "/usr/sbin/sshd";
 const STACK = "test";
 
-interface ScriptResult { status: number | null; stdout: string; stderr: string; ms: number }
-
-/** A script started in its own process group, so the test can stop it and everything it started. */
-class RunningScript {
-    readonly child: ChildProcess;
-    stdout = "";
-    stderr = "";
-    readonly exited: Promise<ScriptResult>;
-    private readonly started = Date.now();
-
-    constructor(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
-        this.child = spawn("bash", [path.join(SCRIPTS, name), ...args], {
-            env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true,
-        });
-        this.child.stdout?.on("data", (chunk) => { this.stdout += chunk; });
-        this.child.stderr?.on("data", (chunk) => { this.stderr += chunk; });
-        const timer = setTimeout(() => this.stop("SIGKILL"), timeoutMs);
-        this.exited = new Promise((resolve) => this.child.once("close", (status) => {
-            clearTimeout(timer);
-            resolve({ status, stdout: this.stdout, stderr: this.stderr, ms: Date.now() - this.started });
-        }));
-    }
-
-    /** Ctrl-C's cousin for the script alone: what it started must go with it. */
-    terminate(): void {
-        this.child.kill("SIGTERM");
-    }
-
-    /** Stops the whole process group. */
-    stop(signal: NodeJS.Signals = "SIGTERM"): void {
-        try {
-            process.kill(-(this.child.pid as number), signal);
-        } catch {
-            // already gone
-        }
-    }
-
-    /** Resolves when stdout contains `text`; rejects if the script exits first or after timeoutMs. */
-    async waitFor(text: string, timeoutMs: number): Promise<void> {
-        const deadline = Date.now() + timeoutMs;
-        while (!this.stdout.includes(text)) {
-            if (this.child.exitCode !== null || Date.now() > deadline) {
-                throw new Error(`no "${text}" from the script (exit ${this.child.exitCode}):\n${this.stdout}\n${this.stderr}`);
-            }
-            await delay(50);
-        }
-    }
-}
-
-function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ScriptResult> {
-    return new RunningScript(name, args, env, timeoutMs).exited;
-}
-
-/** GET over HTTPS trusting only `ca`; resolves with the body. */
-async function httpsGet(url: string, ca: string): Promise<string> {
-    return (await request(url, { ca })).body;
-}
-
-interface HttpsFixture { server: https.Server; port: number; requests: number }
-
-async function startHttps(key: string, cert: string, body: string, port?: number): Promise<HttpsFixture> {
-    const fixture: HttpsFixture = { server: https.createServer({ key, cert }), port: port ?? await freePort(), requests: 0 };
-    fixture.server.on("request", (_request, response) => {
-        fixture.requests += 1;
-        response.writeHead(200, { "content-type": "application/json" }).end(body);
-    });
-    await new Promise<void>((resolve) => fixture.server.listen(fixture.port, "127.0.0.1", resolve));
-    return fixture;
-}
-
-interface Sshd { process: ChildProcess; port: number; log: () => string }
-
-/** Debian's sshd on 127.0.0.1 presenting `hostPrivateKey` and admitting `authorizedKey`. */
-async function startSshd(dir: string, hostPrivateKey: string, authorizedKey: string): Promise<Sshd> {
-    mkdirSync(dir, { recursive: true });
-    const port = await freePort();
-    writeFileSync(path.join(dir, "host_key"), hostPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(dir, "authorized_keys"), authorizedKey.trim() + "\n", { mode: 0o600 });
-    writeFileSync(path.join(dir, "sshd_config"), [
-        "ListenAddress 127.0.0.1",
-        `HostKey ${path.join(dir, "host_key")}`,
-        `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
-        `PidFile ${path.join(dir, "sshd.pid")}`,
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password",
-        "AllowTcpForwarding local",
-        "UsePAM no",
-        // The temporary directory is not laid out like a home directory.
-        "StrictModes no",
-        "Subsystem sftp internal-sftp",
-        "LogLevel VERBOSE",
-        "",
-    ].join("\n"));
-    if (process.getuid?.() === 0) {
-        mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
-    }
-    const child = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config"), "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    child.stderr?.on("data", (chunk) => { log += chunk; });
-    await waitForPort(port, 10_000).catch((error) => {
-        child.kill();
-        throw new Error(`${error.message}\nsshd said: ${log}`);
-    });
-    return { process: child, port, log: () => log };
-}
-
-function stopProcess(child: ChildProcess | undefined): Promise<void> {
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-        return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill();
-    });
-}
 
 describe("scripts/ against real servers on 127.0.0.1", function () {
     this.timeout(60_000);
