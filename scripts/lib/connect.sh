@@ -41,10 +41,7 @@ ssh_config_path() {
 # Prepares the per-stack files and sets SSH_CONFIG_FILE and SSH_HOST_ALIAS. Needs load_outputs.
 prepare_ssh() {
     local ip user known_hosts private_key
-    ip="$(stack_output publicIp)" || return 1
-    private_key="$(stack_output sshPrivateKey)" || return 1
-    user="$(stack_output sshUser)" || return 1
-    known_hosts="$(stack_output sshKnownHosts)" || return 1
+    stack_outputs_into ip=publicIp private_key=sshPrivateKey user=sshUser known_hosts=sshKnownHosts || return 1
     if ! [[ "$known_hosts" =~ ^[^[:space:]]+\ ssh-ed25519\ [A-Za-z0-9+/]+=*$ ]]; then
         echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $known_hosts" >&2
         return 1
