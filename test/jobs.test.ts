@@ -11,7 +11,7 @@ import { INSTANCE_PATHS } from "../components/boot";
 import {
     closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, startLocalMachine, stopLocalMachine,
 } from "./support/scripts";
-import { DEBIAN_PYTHON, delay, freePort, requireCommands } from "./support/system";
+import { DEBIAN_PYTHON, delay, freePort, requireCommands, skipOrFail } from "./support/system";
 
 const STACK = "jobs";
 const TIMESTAMP = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
@@ -290,7 +290,7 @@ describe("the job scripts against a real sshd and the real job runner", function
             assert.match(result.stdout, /^Machine: +127\.0\.0\.1:\d+ \(stack jobs\), reachable$/m);
             assert.match(result.stdout, /^Price: +\$0\.526 per hour while it runs/m);
             assert.match(result.stdout, /^Up for: +\d+ (s|min|h \d+ min)$/m);
-            assert.match(result.stdout, /^Idle stop: +active:jobs; stops after 60 min without activity, in 60 min at the earliest$/m);
+            assert.match(result.stdout, /^Idle stop: +kept up by jobs; stops 60 min after the last activity$/m);
             assert.match(result.stdout, /^Jobs: +(.*; )?for-status \(\d+ (s|min): sh wait\.sh\)(;|$)/m);
             assert.match(result.stdout, /^GPU: +Tesla T4, 37% busy, 1024 of 15360 MiB memory used$/m);
             assert.match(result.stdout, new RegExp(`^Notebooks: +[\\d.]+ of [\\d.]+ GiB used \\(\\d+%\\) on the (data volume|root disk), ${dir}$`, "m"));
@@ -308,10 +308,13 @@ describe("the job scripts against a real sshd and the real job runner", function
         });
     });
 
-    it("looks for the runner on the machine where the instance installs it", () => {
+    it("looks for the runner on the machine where the instance installs it", function () {
         const script = readFileSync(path.join(SCRIPTS, "lib", "jobs.sh"), "utf8");
         // Typed loosely: boot.ts gains jobRunner on the branch that installs the runner.
         const installed = (INSTANCE_PATHS as Record<string, string>).jobRunner;
+        if (installed === undefined) {
+            skipOrFail(this, "boot.ts has no INSTANCE_PATHS.jobRunner yet (the boot wiring of the runner)");
+        }
         assert.strictEqual(/^JOB_RUNNER_PATH=(\S+)$/m.exec(script)?.[1], installed);
     });
 });
