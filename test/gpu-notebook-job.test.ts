@@ -3,95 +3,32 @@
 // temporary folder. A reboot is simulated the way it happens: the processes die and the run dir
 // is emptied, while the records on the data volume stay.
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { JOB_RUNNER } from "./support/scripts";
-import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
+import { alive, eventually, JobEntry, Jobs } from "./support/jobs";
+import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 
 /** The fields of `list --json` entries that the idle watcher and the scripts rely on. */
 const LIST_FIELDS = ["name", "state", "exit_code", "started_at", "ended_at", "command", "stop_when_done",
     "restart_on_boot", "restarts", "dir"];
-
-interface JobEntry {
-    name: string; state: string; exit_code: number | null; started_at: number; ended_at: number | null;
-    command: string[]; stop_when_done: boolean; restart_on_boot: number; restarts: number; dir: string;
-}
-
-interface JobRecord extends Omit<JobEntry, "state"> {
-    end_state: string | null; supervisor_pid: number | null; pid: number | null;
-}
-
-function alive(pid: number | null): boolean {
-    if (!pid) {
-        return false;
-    }
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
 
 describe("gpu-notebook-job, the job runner on the machine", function () {
     this.timeout(30_000);
     let dir = "";
     let jobsDir = "";
     let runDir = "";
-
-    function runner(subcommand: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-        const result = spawnSync(JOB_RUNNER, [subcommand, "--jobs-dir", jobsDir, "--run-dir", runDir, ...args],
-            { encoding: "utf8", timeout: 20_000 });
-        return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-    }
+    let jobs: Jobs;
+    const runner = (subcommand: string, ...args: string[]) => jobs.runner(subcommand, ...args);
+    const job = (name: string) => jobs.job(name);
+    const record = (name: string) => jobs.record(name);
+    const log = (name: string) => jobs.log(name);
 
     function start(name: string, command: string[], ...options: string[]): void {
         mkdirSync(path.join(jobsDir, name), { recursive: true });
         const result = runner("start", name, ...options, "--", ...command);
         assert.strictEqual(result.status, 0, result.stderr);
-    }
-
-    function jobs(): JobEntry[] {
-        const result = runner("list", "--json");
-        assert.strictEqual(result.status, 0, result.stderr);
-        return (JSON.parse(result.stdout) as { jobs: JobEntry[] }).jobs;
-    }
-
-    function job(name: string): JobEntry {
-        const found = jobs().find((entry) => entry.name === name);
-        assert.ok(found, `job ${name} is listed`);
-        return found;
-    }
-
-    function record(name: string): JobRecord {
-        return JSON.parse(readFileSync(path.join(jobsDir, name, "job.json"), "utf8")) as JobRecord;
-    }
-
-    function log(name: string): string {
-        return readFileSync(path.join(jobsDir, name, "job.log"), "utf8");
-    }
-
-    /** Polls (bounded, never a fixed sleep) until `check` holds; `what` says what was awaited. */
-    async function eventually(check: () => boolean, what: () => string, timeoutMs = 15_000): Promise<void> {
-        const deadline = Date.now() + timeoutMs;
-        while (!check()) {
-            if (Date.now() > deadline) {
-                throw new Error(`after ${timeoutMs} ms: ${what()}`);
-            }
-            await delay(50);
-        }
-    }
-
-    async function waitForState(name: string, state: string): Promise<JobEntry> {
-        await eventually(() => job(name).state === state, () => `job ${name} is ${job(name).state}, not ${state}:\n${log(name)}`);
-        return job(name);
-    }
-
-    async function waitForLog(name: string, text: string): Promise<void> {
-        await eventually(() => log(name).includes(text), () => `no "${text}" in the log of ${name}:\n${log(name)}`);
     }
 
     /** A record as a job the machine stopped under leaves it: never ended, no live supervisor. */
@@ -121,21 +58,19 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
         jobsDir = path.join(dir, "jobs");
         runDir = path.join(dir, "run");
         mkdirSync(runDir);
+        jobs = new Jobs(jobsDir, runDir);
     });
 
-    after(async () => {
-        if (!dir) {
-            return;
+    after(() => {
+        if (dir) {
+            jobs.stopAll();
+            rmSync(dir, { recursive: true, force: true });
         }
-        for (const entry of jobs().filter((listed) => listed.state === "running")) {
-            runner("stop", entry.name, "--grace", "1");
-        }
-        rmSync(dir, { recursive: true, force: true });
     });
 
     it("records the command, times and exit status beside a log of timestamped output lines", async () => {
         start("records", ["sh", "-c", "echo to stdout; echo to stderr >&2; exit 4"]);
-        const entry = await waitForState("records", "failed");
+        const entry = await jobs.waitForState("records", "failed");
         assert.strictEqual(entry.exit_code, 4);
         assert.deepStrictEqual(entry.command, ["sh", "-c", "echo to stdout; echo to stderr >&2; exit 4"]);
         assert.strictEqual(entry.dir, path.join(jobsDir, "records"));
@@ -153,18 +88,18 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
 
     it("lists jobs with exactly the fields the idle watcher and the scripts read", async () => {
         start("listed", ["true"], "--stop-when-done", "--restart-on-boot", "2");
-        const entry = await waitForState("listed", "succeeded");
+        const entry = await jobs.waitForState("listed", "succeeded");
         assert.deepStrictEqual(Object.keys(entry).sort(), [...LIST_FIELDS].sort());
         assert.strictEqual(entry.stop_when_done, true);
         assert.strictEqual(entry.restart_on_boot, 2);
         assert.strictEqual(entry.restarts, 0);
-        const started = jobs().map((listed) => listed.started_at);
+        const started = jobs.list().map((listed) => listed.started_at);
         assert.deepStrictEqual(started, [...started].sort((a, b) => a - b), "oldest first");
     });
 
     it("writes a progress bar's carriage-return redraws as lines of their own", async () => {
         start("progress", ["printf", "10%%\\r50%%\\r100%%\\r\\ndone\\n"]);
-        await waitForState("progress", "succeeded");
+        await jobs.waitForState("progress", "succeeded");
         const lines = log("progress").split("\n").map((line) => line.replace(/^\S+ /, ""));
         assert.deepStrictEqual(lines.filter((line) => !line.startsWith("gpu-notebook-job:") && line !== ""),
             ["10%", "50%", "100%", "done"]);
@@ -206,7 +141,7 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
 
     it("stop sends SIGTERM, then SIGKILL after the grace period, and records stopped", async () => {
         start("stubborn", ["sh", "-c", "trap '' TERM; echo ignoring TERM; sleep 60"]);
-        await waitForLog("stubborn", "ignoring TERM");
+        await jobs.waitForLog("stubborn", "ignoring TERM");
         const { pid } = record("stubborn");
         const result = runner("stop", "stubborn", "--grace", "0.5");
         assert.strictEqual(result.status, 0, result.stderr);
@@ -221,7 +156,7 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
         start("shutdown", ["sleep", "60"], "--restart-on-boot", "1");
         const { supervisor_pid: supervisor, pid } = record("shutdown");
         process.kill(supervisor as number, "SIGTERM");
-        await waitForState("shutdown", "interrupted");
+        await jobs.waitForState("shutdown", "interrupted");
         assert.strictEqual(record("shutdown").ended_at, null);
         assert.ok(!alive(pid), "the job ended with its supervisor");
         assert.match(log("shutdown"), /interrupted \(exit status 143\): the supervisor was told to end/);
@@ -230,13 +165,13 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
     describe("boot, after the machine stopped under running jobs", () => {
         it("marks a job interrupted once its run dir is emptied, and restarts it once per boot", async () => {
             start("rebooted", ["sh", "-c", "echo run >> runs.txt; echo ran; exec sleep 60"], "--restart-on-boot", "1");
-            await waitForLog("rebooted", "ran");
+            await jobs.waitForLog("rebooted", "ran");
             reboot("rebooted");
             assert.strictEqual(job("rebooted").state, "interrupted");
             const boot = runner("boot");
             assert.strictEqual(boot.status, 0, boot.stderr);
             assert.match(boot.stdout, /job rebooted: interrupted, restart 1 of 1/);
-            const entry = await waitForState("rebooted", "running");
+            const entry = await jobs.waitForState("rebooted", "running");
             assert.strictEqual(entry.restarts, 1);
             const supervisor = record("rebooted").supervisor_pid;
             assert.strictEqual(runner("boot").stdout, "", "a second run in the same boot changes nothing");
@@ -249,7 +184,7 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
             interrupted("one-left", 2, 3);
             assert.strictEqual(job("one-left").state, "interrupted");
             assert.match(runner("boot").stdout, /job one-left: interrupted, restart 3 of 3/);
-            const entry = await waitForState("one-left", "succeeded");
+            const entry = await jobs.waitForState("one-left", "succeeded");
             assert.strictEqual(entry.restarts, 3);
             assert.strictEqual(readFileSync(path.join(jobsDir, "one-left", "resumed.txt"), "utf8"), "resumed\n");
         });

@@ -2,21 +2,19 @@
 // on 127.0.0.1 through the pinned, shared SSH connection, and drive the real job runner there
 // (components/boot/gpu-notebook-job, pointed at a temporary jobs folder and run dir).
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
 import { INSTANCE_PATHS } from "../components/boot";
+import { alive, Jobs } from "./support/jobs";
 import {
     closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, startLocalMachine, stopLocalMachine,
 } from "./support/scripts";
-import { DEBIAN_PYTHON, delay, freePort, requireCommands, skipOrFail } from "./support/system";
+import { DEBIAN_PYTHON, freePort, requireCommands, skipOrFail } from "./support/system";
 
 const STACK = "jobs";
 const TIMESTAMP = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
-
-interface JobEntry { name: string; state: string; exit_code: number | null; pid?: number; dir: string }
 
 describe("the job scripts against a real sshd and the real job runner", function () {
     this.timeout(60_000);
@@ -25,56 +23,19 @@ describe("the job scripts against a real sshd and the real job runner", function
     let project = "";
     let machine: LocalMachine | undefined;
     let env: NodeJS.ProcessEnv = {};
-    let runnerArgs: string[] = [];
+    let jobs: Jobs;
 
     function run(script: string, args: string[], overrides: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
         return runScript(script, args, { ...env, ...overrides });
     }
 
-    /** The records as the runner lists them, read here directly (the "machine" is this computer). */
-    function jobs(): JobEntry[] {
-        const result = spawnSync(JOB_RUNNER, ["list", "--json", ...runnerArgs], { encoding: "utf8", timeout: 20_000 });
-        assert.strictEqual(result.status, 0, result.stderr);
-        return (JSON.parse(result.stdout) as { jobs: JobEntry[] }).jobs;
-    }
-
-    function job(name: string): JobEntry {
-        const found = jobs().find((entry) => entry.name === name);
-        assert.ok(found, `job ${name} is listed`);
-        return found;
-    }
-
-    function record(name: string): { pid: number; supervisor_pid: number } {
-        return JSON.parse(readFileSync(path.join(jobsDir, name, "job.json"), "utf8"));
-    }
-
-    function log(name: string): string {
-        return readFileSync(path.join(jobsDir, name, "job.log"), "utf8");
-    }
-
-    /** Polls (bounded) until `check` holds. */
-    async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-        const deadline = Date.now() + timeoutMs;
-        while (!(await check())) {
-            if (Date.now() > deadline) {
-                throw new Error(`after ${timeoutMs} ms: ${what}`);
-            }
-            await delay(100);
-        }
-    }
+    const job = (name: string) => jobs.job(name);
+    const record = (name: string) => jobs.record(name);
+    const log = (name: string) => jobs.log(name);
 
     /** Lets a job started with `sh wait.sh` end, with exit status `code`. */
     function release(name: string, code: number): void {
         writeFileSync(path.join(jobsDir, name, "release"), String(code));
-    }
-
-    function alive(pid: number): boolean {
-        try {
-            process.kill(pid, 0);
-            return true;
-        } catch {
-            return false;
-        }
     }
 
     /** Connections sshd accepted so far (LogLevel VERBOSE logs each one). */
@@ -104,18 +65,14 @@ describe("the job scripts against a real sshd and the real job runner", function
         writeFileSync(path.join(project, "wait.sh"),
             'echo "working in $(pwd)"\nwhile [ ! -e release ]; do sleep 0.1; done\necho released\nexit "$(cat release)"\n');
         machine = await startLocalMachine(path.join(dir, "machine"), STACK);
-        runnerArgs = [
-            "--jobs-dir", jobsDir, "--run-dir", path.join(dir, "run"), "--idle-state", path.join(dir, "idle.json"),
-            "--nvidia-smi", path.join(dir, "bin", "nvidia-smi"),
-        ];
+        jobs = new Jobs(jobsDir, path.join(dir, "run"));
+        const runnerArgs = [...jobs.options, "--idle-state", path.join(dir, "idle.json"), "--nvidia-smi", path.join(dir, "bin", "nvidia-smi")];
         env = { ...machine.env, GPU_NOTEBOOK_JOB_RUNNER: JOB_RUNNER, GPU_NOTEBOOK_JOB_RUNNER_ARGS: runnerArgs.join(" ") };
     });
 
     after(async () => {
-        if (dir) {
-            for (const entry of jobs().filter((listed) => listed.state === "running")) {
-                spawnSync(JOB_RUNNER, ["stop", entry.name, "--grace", "1", ...runnerArgs], { timeout: 20_000 });
-            }
+        if (machine) {
+            jobs.stopAll();
         }
         await stopLocalMachine(machine);
         if (dir) {
@@ -144,7 +101,7 @@ describe("the job scripts against a real sshd and the real job runner", function
         assert.match(log("outlives"), new RegExp(`^${TIMESTAMP} working in ${copy}$`, "m"));
 
         release("outlives", 0);
-        await eventually(() => job("outlives").state === "succeeded", "the job succeeded");
+        await jobs.waitForState("outlives", "succeeded");
         assert.match(log("outlives"), new RegExp(`^${TIMESTAMP} released$`, "m"));
     });
 
@@ -246,11 +203,11 @@ describe("the job scripts against a real sshd and the real job runner", function
         ];
         for (const [what, script, args, message] of cases) {
             it(`refuses ${what}`, async () => {
-                const before = jobs();
+                const before = jobs.list();
                 const result = await run(script, args, { INIT_CWD: project });
                 assert.strictEqual(result.status, 1, result.stdout + result.stderr);
                 assert.match(result.stderr, message);
-                assert.deepStrictEqual(jobs(), before, "no job was started or changed");
+                assert.deepStrictEqual(jobs.list(), before, "no job was started or changed");
             });
         }
     });
