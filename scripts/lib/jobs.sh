@@ -42,7 +42,7 @@ explain_unreachable() {
 }
 
 # Runs the job runner on the machine: run_job_runner SUBCOMMAND ARGS... Every argument arrives
-# as it is (quoted for the remote shell); times are shown on this computer's clock. The runner's
+# as it is (quoted for the remote shell). The runner's
 # output streams; its messages (stderr) are shown when it ends, with the likely cause and the
 # next command when the machine could not be reached. Returns the runner's exit status.
 run_job_runner() {
@@ -61,13 +61,18 @@ show_runner_messages() {
 }
 
 # The remote command line for job_runner_command SUBCOMMAND ARGS...: each argument quoted for the
-# remote shell, times on this computer's clock.
+# remote shell.
 job_runner_command() {
     local subcommand="$1" extra=() command
     shift
     read -ra extra <<< "${GPU_NOTEBOOK_JOB_RUNNER_ARGS:-}"
-    printf -v command '%q ' "$(job_runner_path)" "$subcommand" ${extra[@]+"${extra[@]}"} --utc-offset "$(date +%z)" "$@"
+    printf -v command '%q ' "$(job_runner_path)" "$subcommand" ${extra[@]+"${extra[@]}"} "$@"
     echo "$command"
+}
+
+# Puts the runner's JSON report (stdin) into words: job_report jobs|status.
+job_report() {
+    node "$(dirname "${BASH_SOURCE[0]}")/job-report.js" "$1"
 }
 
 job_runner_path() {
