@@ -173,6 +173,15 @@ describe("the job scripts against a real sshd and the real job runner", function
         assert.ok(!existsSync(path.join(jobsDir, "outlives", "not-copied.txt")), "nothing was copied");
     });
 
+    it("refuses to start a job when the machine does not answer, saying why and what to run", async () => {
+        const closed = await freePort();
+        const result = await run("job", ["--dir", project, "--name", "unreachable", "--", "true"], { GPU_NOTEBOOK_SSH_PORT: String(closed) });
+        assert.notStrictEqual(result.status, 0);
+        assert.match(result.stderr, new RegExp(`Not reachable: 127\\.0\\.0\\.1:${closed} refused the connection`));
+        assert.match(result.stderr, /npm run start$/m);
+        assert.ok(!existsSync(path.join(jobsDir, "unreachable")), "nothing was copied or started");
+    });
+
     describe("warns before copying a folder over 5 GiB, with its size", () => {
         for (const [bytes, warns] of [[5 * 1024 ** 3, false], [5 * 1024 ** 3 + 1, true]] as const) {
             it(`${warns ? "warns" : "does not warn"} at ${bytes} bytes`, async () => {
