@@ -18,10 +18,16 @@ import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
-    HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd, stopProcess,
+    closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
+    stopProcess,
 } from "./support/scripts";
 
 const STACK = "test";
+
+/** Whether something accepts connections on 127.0.0.1:port right now. */
+function portOpen(port: number): Promise<boolean> {
+    return waitForPort(port, 0).then(() => true, () => false);
+}
 
 
 describe("scripts/ against real servers on 127.0.0.1", function () {
@@ -83,6 +89,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
     });
 
     after(async () => {
+        closeSharedConnections(home);
         await Promise.all([stopProcess(genuine?.process), stopProcess(impostor?.process)]);
         await new Promise<void>((resolve) => (notebook ? notebook.server.close(() => resolve()) : resolve()));
         if (dir) {
@@ -127,6 +134,8 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
                 script.stop();
                 await script.exited;
             }
+            // A forward made through the shared connection would outlive the command.
+            assert.strictEqual(await portOpen(localPort), false, "the forward ended with the command");
         });
     });
 
@@ -189,6 +198,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             // Had its ssh outlived it, the output would stay open until the watchdog killed the group.
             const result = await script.exited;
             assert.strictEqual(result.status, 0, result.stderr);
+            assert.strictEqual(await portOpen(localPort), false, "the forward ended with the tunnel");
         });
 
         it("says so when the local port is taken", async () => {

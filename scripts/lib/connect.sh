@@ -32,19 +32,38 @@ write_private_file() {
     mv -f "$tmp" "$1"
 }
 
-# ssh_config expands %-tokens in file paths; a literal % is written %%.
+# ssh_config expands %-tokens in file paths; a literal % is written %%. $2, if any, is appended
+# as it is: %-tokens for ssh to expand.
 ssh_config_path() {
     local path="${1//%/%%}"
-    echo "\"$path\""
+    echo "\"$path${2:-}\""
 }
+
+# One SSH connection per machine, shared by every later command for 10 minutes after its last
+# use, so a repeat command skips the handshake. %C is a hash of this computer, the address, port
+# and user: another address or port (an impostor's included) never shares a connection, and each
+# new connection checks the pinned host key. Unix sockets hold at most 104 bytes on macOS and ssh
+# adds 17 while it creates one: under a longer home folder, connections are not shared.
+CONTROL_PATH_MAX=86
+connection_reuse_lines() {
+    local prefix="$HOME/.ssh/gn-"
+    if [ $(( ${#prefix} + 40 )) -gt "$CONTROL_PATH_MAX" ]; then
+        echo "    # No connection sharing: the socket path under $HOME/.ssh would be too long."
+        return
+    fi
+    echo "    ControlMaster auto
+    ControlPath $(ssh_config_path "$prefix" %C)
+    ControlPersist 10m"
+}
+
+# ssh options for a connection of its own: port forwards requested through a shared connection
+# would stay with it after the command ends, instead of ending with the command.
+OWN_CONNECTION=(-o ControlPath=none)
 
 # Prepares the per-stack files and sets SSH_CONFIG_FILE and SSH_HOST_ALIAS. Needs load_outputs.
 prepare_ssh() {
     local ip user known_hosts private_key
-    ip="$(stack_output publicIp)" || return 1
-    private_key="$(stack_output sshPrivateKey)" || return 1
-    user="$(stack_output sshUser)" || return 1
-    known_hosts="$(stack_output sshKnownHosts)" || return 1
+    stack_outputs_into ip=publicIp private_key=sshPrivateKey user=sshUser known_hosts=sshKnownHosts || return 1
     if ! [[ "$known_hosts" =~ ^[^[:space:]]+\ ssh-ed25519\ [A-Za-z0-9+/]+=*$ ]]; then
         echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $known_hosts" >&2
         return 1
@@ -77,12 +96,37 @@ Host $SSH_HOST_ALIAS
     BatchMode yes
     ConnectTimeout 15
     ServerAliveInterval 30
-    ServerAliveCountMax 4"
+    ServerAliveCountMax 4
+$(connection_reuse_lines)"
 }
 
 # Runs ssh to the machine through the stack's config only (no ~/.ssh/config, no system config).
 ssh_to_machine() {
     ssh -F "$SSH_CONFIG_FILE" "$SSH_HOST_ALIAS" "$@"
+}
+
+# True when ssh arguments ask for port forwarding or a session in the background (-L, -R, -D,
+# -W, -N, -f, a *Forward option): those need a connection of their own. A remote command's own
+# flags may match as well, which costs only a handshake.
+asks_for_forwarding() {
+    local arg
+    for arg in "$@"; do
+        if [[ "$arg" =~ ^-[A-Za-z]*[LRDWNf] || "$arg" =~ Forward ]]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The remote shell for rsync: ssh through the stack's config. rsync splits it on spaces and
+# honours quotes, so the config's path must not hold a quote itself.
+rsync_remote_shell() {
+    case "$SSH_CONFIG_FILE" in
+        *\'*)
+            echo "gpu-notebook: the ssh config path $SSH_CONFIG_FILE holds a quote rsync cannot pass on" >&2
+            return 1 ;;
+    esac
+    echo "ssh -F '$SSH_CONFIG_FILE'"
 }
 
 # True when something on this machine accepts connections on 127.0.0.1:$1.
@@ -112,7 +156,7 @@ open_tunnel() {
         return 1
     fi
     # ssh itself, not a function: a backgrounded function would be a subshell, and $! its pid.
-    ssh -F "$SSH_CONFIG_FILE" -N -o ExitOnForwardFailure=yes \
+    ssh -F "$SSH_CONFIG_FILE" "${OWN_CONNECTION[@]}" -N -o ExitOnForwardFailure=yes \
         -L "$TUNNEL_HOST:$local_port:127.0.0.1:$remote_port" "$SSH_HOST_ALIAS" &
     TUNNEL_PID=$!
     local waited=0

@@ -29,10 +29,34 @@ load_outputs() {
 # Prints one output's value (strings as they are, anything else as JSON). Fails, naming the
 # output, when the stack does not have it.
 stack_output() {
+    outputs_loaded || return 1
+    printf '%s' "$GPU_NOTEBOOK_OUTPUTS" | node "$(dirname "${BASH_SOURCE[0]}")/stack-output.js" "$1"
+}
+
+# Sets the caller's variables to several outputs at once (one node start instead of one per
+# value): stack_outputs_into ip=publicIp user=sshUser ... Fails, naming the output, when the
+# stack does not have one.
+stack_outputs_into() {
+    local assignment values=() value index=0
+    outputs_loaded || return 1
+    while IFS= read -r -d '' value; do
+        # As $(stack_output ...) would: without trailing newlines.
+        while [[ "$value" == *$'\n' ]]; do
+            value="${value%$'\n'}"
+        done
+        values+=("$value")
+    done < <(printf '%s' "$GPU_NOTEBOOK_OUTPUTS" | node "$(dirname "${BASH_SOURCE[0]}")/stack-output.js" --each "${@#*=}")
+    [ "${#values[@]}" -eq $# ] || return 1
+    for assignment in "$@"; do
+        printf -v "${assignment%%=*}" '%s' "${values[$index]}"
+        index=$((index + 1))
+    done
+}
+
+outputs_loaded() {
     [ -n "$GPU_NOTEBOOK_OUTPUTS" ] || {
         # Loading here would happen in the caller's $(...) subshell, once per value: load once.
         echo "gpu-notebook: load_outputs must run before stack_output" >&2
         return 1
     }
-    printf '%s' "$GPU_NOTEBOOK_OUTPUTS" | node "$(dirname "${BASH_SOURCE[0]}")/stack-output.js" "$1"
 }

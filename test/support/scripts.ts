@@ -1,16 +1,20 @@
 // Test-only harness for the user scripts: runs a script in its own process group, and starts the
 // local servers a script talks to (Debian's sshd, an HTTPS server) on 127.0.0.1 on free ports.
-import { ChildProcess, spawn } from "child_process";
-import { mkdirSync, writeFileSync } from "fs";
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import * as https from "https";
+import { userInfo } from "os";
 import * as path from "path";
 
 import { request } from "./http";
+import type { StackOutputs } from "./program";
 import { delay, freePort, waitForPort } from "./system";
 
 export const ROOT = path.join(__dirname, "..", "..");
 export const SCRIPTS = path.join(ROOT, "scripts");
 export const SSHD = "/usr/sbin/sshd";
+/** The job runner the instance installs (INSTANCE_PATHS.jobRunner), run here as it is. */
+export const JOB_RUNNER = path.join(ROOT, "components", "boot", "gpu-notebook-job");
 
 export interface ScriptResult { status: number | null; stdout: string; stderr: string; ms: number }
 
@@ -86,7 +90,7 @@ export interface Sshd { process: ChildProcess; port: number; log: () => string }
 
 /** Debian's sshd on 127.0.0.1 presenting `hostPrivateKey` and admitting `authorizedKey`. */
 export async function startSshd(dir: string, hostPrivateKey: string, authorizedKey: string): Promise<Sshd> {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(path.join(dir, "remote-home"), { recursive: true });
     const port = await freePort();
     writeFileSync(path.join(dir, "host_key"), hostPrivateKey, { mode: 0o600 });
     writeFileSync(path.join(dir, "authorized_keys"), authorizedKey.trim() + "\n", { mode: 0o600 });
@@ -104,6 +108,9 @@ export async function startSshd(dir: string, hostPrivateKey: string, authorizedK
         // The temporary directory is not laid out like a home directory.
         "StrictModes no",
         "Subsystem sftp internal-sftp",
+        // The remote shell reads $HOME/.bashrc; this computer's own (pyenv set-up, for one) would
+        // add a third of a second to every command, which the machine's (Ubuntu's) does not.
+        `SetEnv HOME=${path.join(dir, "remote-home")}`,
         "LogLevel VERBOSE",
         "",
     ].join("\n"));
@@ -128,4 +135,79 @@ export function stopProcess(child: ChildProcess | undefined): Promise<void> {
         child.once("exit", () => resolve());
         child.kill();
     });
+}
+
+/**
+ * Ends the shared SSH connections (ControlMaster) the scripts left under `home`/.ssh: they
+ * outlive the scripts by design, and would keep sshd's session processes alive after a suite.
+ */
+export function closeSharedConnections(home: string): void {
+    const dir = path.join(home, ".ssh");
+    for (const name of existsSync(dir) ? readdirSync(dir).filter((entry) => entry.startsWith("gn-")) : []) {
+        try {
+            execFileSync("ssh", ["-o", `ControlPath=${path.join(dir, name)}`, "-O", "exit", "shared-connection"], { stdio: "ignore", timeout: 10_000 });
+        } catch {
+            // already gone
+        }
+    }
+}
+
+/** The stack outputs the connection scripts read, under the names the program exports. */
+type ConnectionOutputs = Pick<StackOutputs, "publicIp" | "sshUser" | "sshPrivateKey" | "sshKnownHosts" | "estimatedHourlyCostUsd">;
+
+export interface LocalMachine {
+    sshd: Sshd;
+    /** HOME for the scripts: where they write the per-stack ssh files. */
+    home: string;
+    /** What a script needs to reach this machine as the stack's machine. */
+    env: NodeJS.ProcessEnv;
+    outputs: { [name in keyof ConnectionOutputs]: string | number };
+}
+
+/**
+ * A stand-in for a deployed stack without running the program: fresh host and login keys,
+ * Debian's sshd on 127.0.0.1 presenting and admitting them, and the outputs file the scripts
+ * read. (test/scripts.test.ts proves the program's own outputs work the same way.)
+ */
+export async function startLocalMachine(dir: string, stack: string): Promise<LocalMachine> {
+    mkdirSync(path.join(dir, "keys"), { recursive: true });
+    const [hostKey, loginKey] = ["host", "login"].map((name) => {
+        const file = path.join(dir, "keys", name);
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file]);
+        return { privateKey: readFileSync(file, "utf8"), publicKey: readFileSync(`${file}.pub`, "utf8").trim() };
+    });
+    const home = path.join(dir, "h");
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const publicIp = "203.0.113.10";
+    const outputs = {
+        publicIp,
+        sshUser: userInfo().username,
+        sshPrivateKey: loginKey.privateKey,
+        sshKnownHosts: `${publicIp} ${hostKey.publicKey}`,
+        estimatedHourlyCostUsd: 0.526,
+    };
+    const outputsFile = path.join(dir, "outputs.json");
+    writeFileSync(outputsFile, JSON.stringify(outputs), { mode: 0o600 });
+    const sshd = await startSshd(path.join(dir, "sshd"), hostKey.privateKey, loginKey.publicKey);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    // npm's INIT_CWD would move the scripts' idea of "the current folder"; a display opens browsers.
+    for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY"]) {
+        delete env[name];
+    }
+    Object.assign(env, {
+        HOME: home,
+        GPU_NOTEBOOK_STACK: stack,
+        GPU_NOTEBOOK_OUTPUTS_FILE: outputsFile,
+        GPU_NOTEBOOK_SSH_HOST: "127.0.0.1",
+        GPU_NOTEBOOK_SSH_PORT: String(sshd.port),
+        GPU_NOTEBOOK_SSH_USER: userInfo().username,
+    });
+    return { sshd, home, env, outputs };
+}
+
+export async function stopLocalMachine(machine: LocalMachine | undefined): Promise<void> {
+    if (machine) {
+        closeSharedConnections(machine.home);
+        await stopProcess(machine.sshd.process);
+    }
 }

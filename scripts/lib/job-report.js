@@ -1,0 +1,101 @@
+// Words for what the job runner on the machine reports as JSON (on stdin): `jobs` makes the table
+// of npm run jobs from `list --json`, `status` the lines of npm run status from `status --json`.
+// Here rather than on the machine: times come out on this computer's clock, and the runner stays
+// small enough for the instance's 16 KB of user data.
+"use strict";
+
+const report = JSON.parse(require("fs").readFileSync(0, "utf8"));
+// Durations against the machine's clock, which also stamped the times.
+const now = report.now;
+
+function duration(seconds) {
+    const minutes = Math.floor(Math.max(0, seconds) / 60);
+    if (minutes === 0) {
+        return `${Math.floor(Math.max(0, seconds))} s`;
+    }
+    return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Epoch seconds as YYYY-MM-DD HH:MM on this computer's clock. */
+function localTime(seconds) {
+    const date = new Date(seconds * 1000);
+    const two = (value) => String(value).padStart(2, "0");
+    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+/** A command line as a POSIX shell would read it back. */
+function shellJoin(words) {
+    return (words || []).map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\"'\"'")}'`)).join(" ");
+}
+
+function jobsTable() {
+    if (report.jobs.length === 0) {
+        return "No jobs yet: start one with npm run job -- python train.py";
+    }
+    const rows = [["NAME", "STATE", "STARTED", "DURATION", "COMMAND"]];
+    for (const job of report.jobs) {
+        let state = job.state;
+        if ((state === "failed" || state === "stopped") && job.exit_code !== null) {
+            state += ` (exit ${job.exit_code})`;
+        }
+        if (job.restarts) {
+            state += `, restarted ${job.restarts}`;
+        }
+        const end = job.ended_at ?? (job.state === "running" ? now : null);
+        rows.push([job.name, state, localTime(job.started_at), end === null ? "-" : duration(end - job.started_at), shellJoin(job.command)]);
+    }
+    const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column].length)));
+    return rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join("  ")).join("\n");
+}
+
+/** The idle watcher's last verdict (its state file's fields) in words. */
+function idleLine(idle) {
+    const reason = String(idle.reason || "");
+    let text;
+    if (idle.verdict === "stop") {
+        text = `stopping the machine now (${reason})`;
+    } else if (idle.limit === 0 || typeof idle.minutes_left !== "number") {
+        text = "off (idleStopMinutes is 0)";
+    } else if (reason.startsWith("active:")) {
+        text = `kept up by ${reason.slice("active:".length).split(",").join(", ")}; stops ${idle.limit} min after the last activity`;
+    } else {
+        text = `idle for ${duration(idle.idle_seconds || 0)}; stops in ${idle.minutes_left} min unless something starts`;
+    }
+    if (typeof idle.checked_at === "number" && now - idle.checked_at > 180) {
+        text += ` (last checked ${duration(now - idle.checked_at)} ago: is the idle watcher running?)`;
+    }
+    return text;
+}
+
+function statusLines() {
+    const lines = [
+        `Up for:      ${duration(report.uptime_seconds)}`,
+        `Idle stop:   ${report.idle ? idleLine(report.idle) : report.idle_error}`,
+    ];
+    const running = report.jobs.map((job) => `${job.name} (${duration(now - job.started_at)}: ${shellJoin(job.command)})`);
+    lines.push(`Jobs:        ${running.length ? running.join("; ") : "none running"}`);
+    for (const gpu of report.gpus || []) {
+        lines.push(`GPU:         ${gpu.name}, ${Math.round(gpu.utilization_percent)}% busy, ` +
+            `${Math.round(gpu.memory_used_mib)} of ${Math.round(gpu.memory_total_mib)} MiB memory used`);
+    }
+    if (report.gpu_error) {
+        lines.push(`GPU:         ${report.gpu_error}`);
+    }
+    const disk = report.disk;
+    if (disk) {
+        const gib = (bytes) => (bytes / 1024 ** 3).toFixed(1);
+        lines.push(`Notebooks:   ${gib(disk.used_bytes)} of ${gib(disk.total_bytes)} GiB used ` +
+            `(${Math.round((100 * disk.used_bytes) / Math.max(1, disk.total_bytes))}%) on ` +
+            `${disk.own_volume ? "the data volume" : "the root disk"}, ${disk.path}`);
+    } else {
+        lines.push(`Notebooks:   unknown (${report.disk_error})`);
+    }
+    return lines.join("\n");
+}
+
+const render = { jobs: jobsTable, status: statusLines }[process.argv[2]];
+if (!render) {
+    console.error("usage: job-report.js jobs|status < runner-json");
+    process.exit(2);
+}
+console.log(render());

@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# How the job scripts reach the job runner on the machine (components/boot/gpu-notebook-job) and
+# what they say when they cannot. Source it after connect.sh; prepare_ssh must have run.
+
+# Where the runner is installed on the machine: boot.ts's INSTANCE_PATHS.jobRunner (a test keeps
+# the two equal).
+JOB_RUNNER_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-job
+
+# The help of the job scripts: where they find the stack, plus their own test-only settings.
+show_jobs_help() {
+    show_outputs_help
+    cat <<'HELP'
+  For tests only: GPU_NOTEBOOK_JOB_RUNNER replaces the job runner's path on the machine, and
+  GPU_NOTEBOOK_JOB_RUNNER_ARGS adds options to each of its calls (--jobs-dir, --run-dir,
+  --idle-state, --nvidia-smi: see the runner's --help).
+HELP
+}
+
+# The address ssh dials, for messages.
+machine_address() {
+    echo "${GPU_NOTEBOOK_SSH_HOST:-$(stack_output publicIp)}:${GPU_NOTEBOOK_SSH_PORT:-22}"
+}
+
+# Prints the likely causes of an ssh failure, most likely first, each with the command that
+# deals with it. $1 is what ssh said.
+explain_unreachable() {
+    local stopped="  - the machine is stopped (idle stop, npm run stop, a spot interruption): npm run start"
+    local address="  - the address you are at is not allowed (another network?): npm run allow-my-ip, then npm run up"
+    local booting="  - it is starting: the first boot takes a few minutes; try again shortly"
+    case "$1" in
+        *"Host key verification failed"*)
+            echo "The machine at $(machine_address) is not this stack's machine (its host key differs): refused, nothing was sent." ;;
+        *"Permission denied"*)
+            echo "The machine at $(machine_address) does not accept this stack's login key: is it this stack's machine?" ;;
+        *"Connection refused"*)
+            echo "Not reachable: $(machine_address) refused the connection. Likely causes:"
+            printf '%s\n' "$booting" "$stopped" "$address" ;;
+        *)
+            echo "Not reachable: $(machine_address) did not answer. Likely causes:"
+            printf '%s\n' "$stopped" "$address" "$booting" ;;
+    esac
+}
+
+# Runs the job runner on the machine: run_job_runner SUBCOMMAND ARGS... Every argument arrives
+# as it is (quoted for the remote shell). The runner's
+# output streams; its messages (stderr) are shown when it ends, with the likely cause and the
+# next command when the machine could not be reached. Returns the runner's exit status.
+run_job_runner() {
+    local errors status=0
+    errors="$(mktemp)"
+    ssh_to_machine "$(job_runner_command "$@")" 2>"$errors" || status=$?
+    show_runner_messages "$status" "$errors"
+    return "$status"
+}
+
+# Shows (and removes) the file $2 of messages from a runner call that ended with status $1.
+show_runner_messages() {
+    cat "$2" >&2
+    explain_runner_failure "$1" "$(cat "$2")" >&2
+    rm -f "$2"
+}
+
+# The remote command line for job_runner_command SUBCOMMAND ARGS...: each argument quoted for the
+# remote shell.
+job_runner_command() {
+    local subcommand="$1" extra=() command
+    shift
+    read -ra extra <<< "${GPU_NOTEBOOK_JOB_RUNNER_ARGS:-}"
+    printf -v command '%q ' "$(job_runner_path)" "$subcommand" ${extra[@]+"${extra[@]}"} "$@"
+    echo "$command"
+}
+
+# Puts the runner's JSON report (stdin) into words: job_report jobs|status.
+job_report() {
+    node "$(dirname "${BASH_SOURCE[0]}")/job-report.js" "$1"
+}
+
+job_runner_path() {
+    echo "${GPU_NOTEBOOK_JOB_RUNNER:-$JOB_RUNNER_PATH}"
+}
+
+# After a failed call (exit status $1, ssh's and the runner's messages $2): what to do about it.
+explain_runner_failure() {
+    if [ "$1" -eq 255 ]; then
+        explain_unreachable "$2"
+    elif [ "$1" -eq 127 ] && [[ "$2" == *"$(job_runner_path)"* ]]; then
+        echo "gpu-notebook: the machine has no job runner (it was made by an older gpu-notebook): run npm run up to update it"
+    fi
+}
+
+# Streams job $1's log until it ends and returns its exit status. Ctrl-C stops following only:
+# ssh runs in the background (where the shell makes it ignore Ctrl-C), so the trap below runs at
+# once; in the foreground ssh would exit on Ctrl-C by itself and the shell, seeing it exit
+# normally, would never run the trap.
+follow_job() {
+    local name="$1" errors status=0
+    errors="$(mktemp)"
+    ssh_to_machine "$(job_runner_command logs "$name" --follow)" 2>"$errors" &
+    FOLLOW_PID=$!
+    trap 'kill "$FOLLOW_PID" 2>/dev/null || true; rm -f "$errors"
+        echo "Stopped following; job $name keeps running. Follow it again: npm run job-logs -- $name --follow" >&2
+        exit 130' INT
+    wait "$FOLLOW_PID" || status=$?
+    trap - INT
+    show_runner_messages "$status" "$errors"
+    return "$status"
+}
