@@ -6,6 +6,8 @@ import * as path from "path";
 import { gzip, ungzip } from "pako";
 import { stringify } from "yaml";
 
+import { DEFAULTS } from "./config";
+import { minifyPython, minifyShell } from "./minify";
 import { SSH_PORT } from "./network";
 
 const BOOT_DIR = path.join(__dirname, "boot");
@@ -25,10 +27,22 @@ export const INSTANCE_PATHS = {
     /** The idle watcher's Jupyter token: made on the instance, never part of the user data. */
     apiTokenFile: "/etc/gpu-notebook/api-token",
     idleState: "/run/gpu-notebook-idle/state.json",
+    /** The job runner the user scripts call over SSH and the idle watcher asks what runs. */
+    jobRunner: "/usr/local/lib/gpu-notebook/gpu-notebook-job",
+    jobsService: "/etc/systemd/system/gpu-notebook-jobs.service",
+    jobsTmpfiles: "/etc/tmpfiles.d/gpu-notebook-jobs.conf",
+    /** Volatile like all of /run: a job's pid file here means it runs in this boot. */
+    jobsRunDir: "/run/gpu-notebook-jobs",
 } as const;
 
 /** Instance tag the idle watcher reads its limit from (instance metadata), so changing it needs no new machine. */
 export const IDLE_STOP_TAG = "idleStopMinutes";
+
+/**
+ * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The
+ * backstop alarm watches it; the instance role may write this namespace and nothing else.
+ */
+export const HEARTBEAT = { namespace: "GpuNotebook", metricName: "Active", dimension: "InstanceId" } as const;
 
 /** The AMI's own login user; any other sshUser is created at boot. */
 export const AMI_DEFAULT_USER = "ubuntu";
@@ -71,6 +85,27 @@ export function bootFile(name: string): string {
 }
 
 /**
+ * A program as the instance receives it: Python and shell without comments, docstrings and blank
+ * lines (see minify.ts), so everything fits in EC2's 16 KB of user data.
+ */
+export function shipped(name: string, text: string): string {
+    const firstLine = text.split("\n", 1)[0];
+    if (name.endsWith(".py") || /^#!.*python/.test(firstLine)) {
+        return minifyPython(text);
+    }
+    if (name.endsWith(".sh") || /^#!.*\bbash\b/.test(firstLine)) {
+        return minifyShell(text, name);
+    }
+    // systemd units and tmpfiles.d entries: whole-line comments and blank lines mean nothing to them.
+    return text.split("\n").filter((line) => line.trim() !== "" && !line.trimStart().startsWith("#")).join("\n") + "\n";
+}
+
+/** A program under components/boot/ as the instance receives it. */
+export function shippedBootFile(name: string): string {
+    return shipped(name, bootFile(name));
+}
+
+/**
  * Replaces every `{{name}}` in a template. Fails on a placeholder without a value and on a value
  * without a placeholder, so a template and its caller cannot drift apart silently.
  */
@@ -103,9 +138,19 @@ export function notebookDirOf(user: string): string {
     return `${homeOf(user)}/notebooks`;
 }
 
+/** Where jobs live: on the data volume with the notebooks, so they survive a replaced machine. */
+export function jobsDirOf(user: string): string {
+    return `${notebookDirOf(user)}/jobs`;
+}
+
+/** A unit's name, from where it is installed. */
+function unitName(unitPath: string): string {
+    return path.posix.basename(unitPath);
+}
+
 /** The Jupyter server configuration the instance runs with. */
 export function renderJupyterConfig(input: BootInput): string {
-    return fillTemplate(bootFile("jupyter_server_config.py"), {
+    return shipped("jupyter_server_config.py", fillTemplate(bootFile("jupyter_server_config.py"), {
         listenAddress: pythonString(input.listenAddress),
         port: String(input.notebookPort),
         notebookDir: pythonString(notebookDirOf(input.sshUser)),
@@ -113,7 +158,7 @@ export function renderJupyterConfig(input: BootInput): string {
         keyFile: pythonString(INSTANCE_PATHS.keyFile),
         passwordHash: pythonString(input.passwordHash),
         tokenFile: pythonString(INSTANCE_PATHS.apiTokenFile),
-    });
+    }));
 }
 
 /**
@@ -129,28 +174,58 @@ function dataVolumeUnitLines(input: BootInput): string {
 
 /** The systemd unit that keeps the notebook server running across restarts and reboots. */
 export function renderServiceUnit(input: BootInput): string {
-    return fillTemplate(bootFile("gpu-notebook-jupyter.service"), {
+    return shipped("gpu-notebook-jupyter.service", fillTemplate(bootFile("gpu-notebook-jupyter.service"), {
         dataVolume: dataVolumeUnitLines(input),
         user: input.sshUser,
         home: homeOf(input.sshUser),
         notebookDir: notebookDirOf(input.sshUser),
         launcher: INSTANCE_PATHS.launcher,
         configFile: INSTANCE_PATHS.jupyterConfig,
-        watcher: INSTANCE_PATHS.idleWatcher,
         tokenFile: INSTANCE_PATHS.apiTokenFile,
-    });
+    }));
 }
 
-/** The oneshot unit the idle timer runs: the watcher against this machine's own notebook. */
+/**
+ * The oneshot unit the idle timer runs: the watcher against this machine's own notebook and jobs.
+ * The tag, the fallback limit and the heartbeat's names are rendered in, never repeated in Python;
+ * the fallback is the product default, not this stack's limit, so a new limit never changes the
+ * user data (and never replaces the machine).
+ */
 export function renderIdleService(input: BootInput): string {
-    return fillTemplate(bootFile("gpu-notebook-idle.service"), {
+    return shipped("gpu-notebook-idle.service", fillTemplate(bootFile("gpu-notebook-idle.service"), {
         watcher: INSTANCE_PATHS.idleWatcher,
         port: String(input.notebookPort),
         certFile: INSTANCE_PATHS.certFile,
         tokenFile: INSTANCE_PATHS.apiTokenFile,
         sshPort: String(SSH_PORT),
         stateFile: INSTANCE_PATHS.idleState,
-    });
+        tag: IDLE_STOP_TAG,
+        defaultMinutes: String(DEFAULTS.idleStopMinutes),
+        user: input.sshUser,
+        runner: INSTANCE_PATHS.jobRunner,
+        jobsDir: jobsDirOf(input.sshUser),
+        runDir: INSTANCE_PATHS.jobsRunDir,
+        namespace: HEARTBEAT.namespace,
+        metric: HEARTBEAT.metricName,
+        dimension: HEARTBEAT.dimension,
+    }));
+}
+
+/** The oneshot unit that settles the jobs at every boot: interrupted ones marked, some restarted. */
+export function renderJobsService(input: BootInput): string {
+    return shipped("gpu-notebook-jobs.service", fillTemplate(bootFile("gpu-notebook-jobs.service"), {
+        dataVolume: dataVolumeUnitLines(input),
+        user: input.sshUser,
+        home: homeOf(input.sshUser),
+        runner: INSTANCE_PATHS.jobRunner,
+        jobsDir: jobsDirOf(input.sshUser),
+        runDir: INSTANCE_PATHS.jobsRunDir,
+    }));
+}
+
+/** tmpfiles.d makes the jobs' run directory at every boot, owned by the user who runs jobs. */
+export function renderJobsTmpfiles(input: BootInput): string {
+    return shipped("gpu-notebook-jobs.conf", fillTemplate(bootFile("gpu-notebook-jobs.conf"), { runDir: INSTANCE_PATHS.jobsRunDir, user: input.sshUser }));
 }
 
 interface WriteFile {
@@ -191,23 +266,32 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
         ed25519_private: input.sshHostKey.privateKeyOpenssh,
         ed25519_public: input.sshHostKey.publicKeyOpenssh.trim(),
     };
+    // Like with like (Python, units, shell), which gzip compresses best.
     config.write_files = [
         file(INSTANCE_PATHS.certFile, input.tlsCertificatePem, "root", "0644"),
         file(INSTANCE_PATHS.keyFile, input.tlsPrivateKeyPem, user, "0600"),
         file(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(input), user, "0600"),
+        file(INSTANCE_PATHS.idleWatcher, shippedBootFile("idle-watcher.py"), "root", "0755"),
+        file(INSTANCE_PATHS.jobRunner, shippedBootFile("gpu-notebook-job"), "root", "0755"),
         file(INSTANCE_PATHS.serviceUnit, renderServiceUnit(input), "root", "0644"),
-        file(INSTANCE_PATHS.prepareScript, bootFile("prepare-jupyter.sh"), "root", "0755"),
-        file(INSTANCE_PATHS.idleWatcher, bootFile("idle-watcher.py"), "root", "0755"),
         file(INSTANCE_PATHS.idleService, renderIdleService(input), "root", "0644"),
-        file(INSTANCE_PATHS.idleTimer, bootFile("gpu-notebook-idle.timer"), "root", "0644"),
+        file(INSTANCE_PATHS.jobsService, renderJobsService(input), "root", "0644"),
+        file(INSTANCE_PATHS.idleTimer, shippedBootFile("gpu-notebook-idle.timer"), "root", "0644"),
+        file(INSTANCE_PATHS.jobsTmpfiles, renderJobsTmpfiles(input), "root", "0644"),
+        file(INSTANCE_PATHS.prepareScript, shippedBootFile("prepare-jupyter.sh"), "root", "0755"),
     ];
     config.runcmd = [
-        [INSTANCE_PATHS.prepareScript, user],
-        ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"],
+        [INSTANCE_PATHS.prepareScript, user, notebookDirOf(user), INSTANCE_PATHS.launcher, unitName(INSTANCE_PATHS.serviceUnit)],
+        // systemd-tmpfiles ran at boot before cloud-init wrote this entry; later boots need nothing.
+        ["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles],
+        // A user manager that outlives logins, so logging out never takes the user's jobs with it.
+        ["loginctl", "enable-linger", user],
+        ["systemctl", "enable", unitName(INSTANCE_PATHS.jobsService)],
+        ["systemctl", "enable", "--now", unitName(INSTANCE_PATHS.idleTimer)],
     ];
     if (input.dataVolumeId !== undefined) {
         // Mounted before the notebook directory is prepared, so it is prepared on the volume.
-        (config.write_files as WriteFile[]).push(file(INSTANCE_PATHS.mountScript, bootFile("mount-data-volume.sh"), "root", "0755"));
+        (config.write_files as WriteFile[]).push(file(INSTANCE_PATHS.mountScript, shippedBootFile("mount-data-volume.sh"), "root", "0755"));
         config.runcmd = [[INSTANCE_PATHS.mountScript, input.dataVolumeId, notebookDirOf(user), user], ...config.runcmd as string[][]];
     }
     return config;
@@ -215,7 +299,8 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
 
 /** The boot configuration as text: `#cloud-config` followed by the document as YAML. */
 export function renderUserData(input: BootInput): string {
-    return "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0 });
+    // List items at their parent's indentation: fewer spaces on every line of every file.
+    return "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0, indentSeq: false });
 }
 
 /**

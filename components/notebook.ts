@@ -2,7 +2,6 @@
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
 import * as pulumi from "@pulumi/pulumi";
 import * as budgets from "@pulumi/aws/budgets";
-import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
@@ -13,6 +12,7 @@ import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lo
 import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, problem, validateSettings } from "./config";
 import { attachDataVolume, createDataVolume } from "./data-volume";
+import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
 import { jupyterPasswordHash } from "./password";
@@ -34,24 +34,6 @@ export interface NotebookEnvironment extends PreflightResult {
     ami: AmiInfo;
     /** The instance's hourly price, or a warning saying why it is unknown. */
     price: HourlyPrice;
-}
-
-/**
- * The CloudWatch backstop for the idle watcher: if the watcher dies, the instance still stops after
- * a longer stretch of near-zero CPU. Twice the idle limit, at least two hours, so it never races
- * the watcher; at most one day, CloudWatch's longest evaluation window.
- */
-export const IDLE_BACKSTOP = {
-    periodSeconds: 300,
-    /** Highest CPU (percent, 5-minute maximum) that still counts as idle; an idle Jupyter sits well below. */
-    cpuThresholdPercent: 2,
-    minMinutes: 120,
-} as const;
-
-/** Minutes of near-zero CPU after which the backstop alarm stops the instance. */
-export function backstopMinutes(idleStopMinutes: number): number {
-    const periodMinutes = IDLE_BACKSTOP.periodSeconds / 60;
-    return Math.max(IDLE_BACKSTOP.minMinutes, Math.ceil((2 * idleStopMinutes) / periodMinutes) * periodMinutes);
 }
 
 /** Budget notifications: actual spend at 80% and 100% of the limit, and a forecast over 100%. */
@@ -210,8 +192,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
             sshHostKey: { privateKeyOpenssh: hostPrivateKey, publicKeyOpenssh: hostPublicKey },
         }));
 
+        // The idle watcher's heartbeat goes out through this role (see idle-backstop.ts). A new
+        // profile on an existing instance is an in-place update, never a new machine.
+        const profile = createInstanceProfile(name, tags, parent);
+
         const instance = new ec2.Instance(`${name}-instance`, {
             ami: env.ami.id,
+            iamInstanceProfile: profile.name,
             instanceType: settings.instanceType,
             keyName: ssh.keyPair.keyName,
             subnetId: network.subnetId,
@@ -268,26 +255,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
         }, { parent });
 
         if (settings.idleStopMinutes > 0) {
-            const minutes = backstopMinutes(settings.idleStopMinutes);
-            // Every period of the window must be idle.
-            const periods = (minutes * 60) / IDLE_BACKSTOP.periodSeconds;
-            new cloudwatch.MetricAlarm(`${name}-idle-backstop`, {
-                alarmDescription: `gpu-notebook ${label}: stops the instance after ${minutes} minutes below ` +
-                    `${IDLE_BACKSTOP.cpuThresholdPercent}% CPU, in case its idle watcher (${settings.idleStopMinutes} min) is not running`,
-                namespace: "AWS/EC2",
-                metricName: "CPUUtilization",
-                dimensions: { InstanceId: instance.id },
-                statistic: "Maximum",
-                period: IDLE_BACKSTOP.periodSeconds,
-                evaluationPeriods: periods,
-                datapointsToAlarm: periods,
-                comparisonOperator: "LessThanThreshold",
-                threshold: IDLE_BACKSTOP.cpuThresholdPercent,
-                // A stopped instance reports nothing; that is not a reason to act.
-                treatMissingData: "notBreaching",
-                alarmActions: [`arn:aws:automate:${env.region}:ec2:stop`],
+            createIdleBackstop(name, {
+                instanceId: instance.id,
+                instanceArn: instance.arn,
+                idleStopMinutes: settings.idleStopMinutes,
+                label,
                 tags,
-            }, { parent });
+            }, parent);
         }
 
         if (settings.monthlyBudgetUsd !== undefined && settings.alertEmail !== undefined) {

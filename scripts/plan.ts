@@ -72,6 +72,17 @@ function shortType(type: string): string {
     return `${provider} ${module.split("/")[0]} ${kind}`;
 }
 
+/** How long a metric-math alarm waits: its datapoints to alarm times their period. */
+function backstopSpan(alarm: Record<string, any>): string { // any: provider inputs
+    return `${(alarm.datapointsToAlarm * alarm.metricQueries[0].metric.period) / 60} min`;
+}
+
+/** An IAM statement in a few words: its action, on what, under which condition. */
+function permission(statement: { Action: string; Resource: string; Condition?: Record<string, Record<string, string>> }): string {
+    const conditions = Object.values(statement.Condition ?? {}).flatMap((condition) => Object.entries(condition).map(([key, value]) => `${key} = ${value}`));
+    return `${statement.Action} on ${statement.Resource}${conditions.length > 0 ? ` where ${conditions.join(", ")}` : ""}`;
+}
+
 /** One line on what a resource is, from its recorded inputs (never a secret value). */
 function describe(resource: RecordedResource): string {
     const inputs = resource.inputs;
@@ -102,7 +113,17 @@ function describe(resource: RecordedResource): string {
         case "aws:ec2transitgateway/instanceState:InstanceState":
             return `keeps the instance ${inputs.state}`;
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
-            return `stops the instance after ${(inputs.evaluationPeriods * inputs.period) / 60} min below ${inputs.threshold}% CPU`;
+            return `backstop: calls its function after ${backstopSpan(inputs)} of running without a heartbeat of activity`;
+        case "aws:lambda/function:Function":
+            return `the backstop's action: stops instance ${inputs.environment.variables.INSTANCE_ID} (${inputs.runtime})`;
+        case "aws:lambda/permission:Permission":
+            return `lets ${inputs.principal} invoke the backstop's function`;
+        case "aws:iam/role:Role":
+            return `role for ${JSON.parse(inputs.assumeRolePolicy).Statement.map((statement: { Principal: { Service: string } }) => statement.Principal.Service).join(", ")}`;
+        case "aws:iam/rolePolicy:RolePolicy":
+            return `allows only ${JSON.parse(inputs.policy).Statement.map(permission).join("; ")}`;
+        case "aws:iam/instanceProfile:InstanceProfile":
+            return "puts the role on the instance";
         case "aws:budgets/budget:Budget":
             return `$${inputs.limitAmount} a month, alerts to ${inputs.notifications[0].subscriberEmailAddresses.join(", ")}`;
         case "tls:index/privateKey:PrivateKey":
@@ -163,8 +184,8 @@ export async function planReport(options: PlanOptions): Promise<string> {
         ["zone", `${await unwrap(run.outputs.availabilityZone)} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
         ...access.map((line, index) => [index === 0 ? "access" : "", line]),
         ["idle stop", idleMinutes > 0
-            ? `power off after ${idleMinutes} min without kernel, GPU or SSH activity` +
-              (alarm ? `; backstop: stop after ${(alarm.inputs.evaluationPeriods * alarm.inputs.period) / 60} min below ${alarm.inputs.threshold}% CPU` : "")
+            ? `power off after ${idleMinutes} min without jobs, kernel, GPU, CPU or SSH activity` +
+              (alarm ? `; backstop: stop after ${backstopSpan(alarm.inputs)} of running without a heartbeat of activity` : "")
             : "off (idleStopMinutes = 0): the machine runs until you stop it"],
         ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
         ["spot", spot ? "yes: persistent request, stops on interruption" : "no (on-demand; spot: true is typically 60-70% cheaper)"],

@@ -293,6 +293,25 @@ describe("boot configuration, proven with Debian's real parts", function () {
             const { status, report } = shellcheck(scripts);
             assert.equal(status, 0, report);
         });
+
+        it("passes the shell commands the systemd units run", () => {
+            const commands = writtenFiles(rendered.userData)
+                .filter((file) => file.path.startsWith("/etc/systemd/system/"))
+                .flatMap((file) => [...file.content.matchAll(/^Exec\w+=[+!-]*\/bin\/sh -c '([^']+)'$/gm)].map((match) => match[1]));
+            assert.ok(commands.length > 0, "no unit runs a shell command; is the token's ExecStartPre gone?");
+            const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-unit-shell-"));
+            try {
+                const files = commands.map((command, index) => {
+                    const file = path.join(dir, `command-${index}.sh`);
+                    writeFileSync(file, `#!/bin/sh\n${command}\n`);
+                    return file;
+                });
+                const { status, report } = shellcheck(files);
+                assert.equal(status, 0, report);
+            } finally {
+                rmSync(dir, { recursive: true, force: true });
+            }
+        });
     });
 
     describe("Jupyter from the written files", function () {
@@ -474,6 +493,64 @@ describe("boot configuration, proven with Debian's real parts", function () {
                 await screenshot("2-notebook-list.png");
                 assert.equal(await page.evaluate<string>("location.origin"), live().baseUrl);
             });
+        });
+    });
+
+    describe("the systemd units and the tmpfiles.d entry", function () {
+        const units = () => writtenFiles(rendered.userData).filter((file) => file.path.startsWith("/etc/systemd/system/"));
+
+        before(function () {
+            requireCommands(this, "unshare", "systemd-analyze", "systemd-tmpfiles");
+            if (!isRoot()) {
+                skipOrFail(this, "these tests mount the instance's files in a private namespace and need root");
+            }
+        });
+
+        it("are units systemd accepts, with every command they run in place", () => {
+            const names = units().map((file) => file.path);
+            for (const unit of ["gpu-notebook-jupyter.service", "gpu-notebook-idle.service", "gpu-notebook-idle.timer", "gpu-notebook-jobs.service"]) {
+                assert.ok(names.includes(`/etc/systemd/system/${unit}`), `the user data writes ${unit}`);
+            }
+            // The launcher is the one path prepare-jupyter.sh makes at boot (a link into the AMI's Python).
+            const launcher = path.join(root, INSTANCE_PATHS.launcher);
+            rmSync(launcher, { force: true });
+            writeFileSync(launcher, "#!/bin/sh\n", { mode: 0o755 });
+            // systemd-analyze sees the instance's /etc and /usr/local (overlaid, read-only, in a
+            // private mount namespace), so it checks User=, the executables and the units together.
+            const script = [
+                "set -eu",
+                'mount -t overlay gpu-notebook-etc -o "lowerdir=$1/etc:/etc" /etc',
+                'mount -t overlay gpu-notebook-local -o "lowerdir=$1/usr/local:/usr/local" /usr/local',
+                "shift",
+                'exec systemd-analyze verify --man=no "$@"',
+            ].join("\n");
+            const result = spawnSync("unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "verify", root, ...names],
+                { encoding: "utf8", timeout: 60_000 });
+            rmSync(launcher, { force: true });
+            assert.equal(result.status, 0, result.stderr);
+            // Unknown keys and bad values are only warnings to systemd: none is accepted here.
+            assert.equal(result.stderr.trim(), "", result.stderr);
+        });
+
+        it("makes the jobs' run directory at boot, owned by the notebook user and closed to others", () => {
+            const entry = path.join(root, INSTANCE_PATHS.jobsTmpfiles);
+            execFileSync("systemd-tmpfiles", ["--create", `--root=${root}`, entry]);
+            const made = statSync(path.join(root, INSTANCE_PATHS.jobsRunDir));
+            assert.ok(made.isDirectory());
+            assert.equal(made.uid, account.uid);
+            assert.equal(made.gid, account.gid);
+            assert.equal(made.mode & 0o777, 0o750);
+        });
+
+        it("settles the jobs at boot as the notebook user, after the data volume, keeping what it restarts", () => {
+            const jobs = serviceSection(units().find((file) => file.path === INSTANCE_PATHS.jobsService)?.content ?? "");
+            assert.equal(jobs.User, account.name);
+            assert.deepEqual(jobs.ExecStart.split(" "), [INSTANCE_PATHS.jobRunner, "boot", "--jobs-dir", `${notebookDirOf(account.name)}/jobs`, "--run-dir", INSTANCE_PATHS.jobsRunDir]);
+            assert.equal(jobs.KillMode, "process");
+            assert.equal(jobs.RemainAfterExit, "yes");
+            const unit = units().find((file) => file.path === INSTANCE_PATHS.jobsService)?.content ?? "";
+            assert.match(unit, new RegExp(`^RequiresMountsFor=${notebookDirOf(account.name)}$`, "m"));
+            assert.doesNotMatch(unit, /jupyter/i, "independent of the notebook server");
         });
     });
 

@@ -1,16 +1,26 @@
 // Cost controls under mocks: the idle stop's tag and CloudWatch backstop, stop/start, spot, the
 // budget, and the hourly price output with what happens when the price cannot be looked up.
 import * as assert from "assert";
+import { execFileSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
 import { parse } from "yaml";
 
 import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
-import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
-import { IDLE_BACKSTOP } from "../components/notebook";
-import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES, userDataOf, writtenFiles } from "./support/mocks";
+import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS, shippedBootFile } from "../components/boot";
+import { BACKSTOP_EXPRESSION, backstopMinutes, IDLE_BACKSTOP } from "../components/idle-backstop";
+import { DEFAULT_FAKE_AMI, FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES, userDataOf, writtenFiles } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
+const ROLE = "aws:iam/role:Role";
+const ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";
+const PROFILE = "aws:iam/instanceProfile:InstanceProfile";
+const FUNCTION = "aws:lambda/function:Function";
+const PERMISSION = "aws:lambda/permission:Permission";
 const INSTANCE_STATE = "aws:ec2transitgateway/instanceState:InstanceState";
 const BUDGET = "aws:budgets/budget:Budget";
 const BUDGET_CONFIG = { ...VALID_CONFIG, monthlyBudgetUsd: "40", alertEmail: "student@example.org" };
@@ -45,49 +55,194 @@ describe("cost controls", () => {
             const userData = userDataOf(cloud.one(INSTANCE));
             const files = writtenFiles(userData);
             const watcher = files.find((file) => file.path === INSTANCE_PATHS.idleWatcher);
-            assert.strictEqual(watcher?.content, bootFile("idle-watcher.py"));
+            assert.strictEqual(watcher?.content, shippedBootFile("idle-watcher.py"));
             assert.strictEqual(watcher?.permissions, "0755");
             const timer = files.find((file) => file.path === INSTANCE_PATHS.idleTimer)?.content ?? "";
             assert.match(timer, /^OnUnitActiveSec=1min$/m);
             const unit = files.find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
             assert.match(unit, new RegExp(`^ExecStart=/usr/bin/python3 ${INSTANCE_PATHS.idleWatcher} check --jupyter-url https://127\\.0\\.0\\.1:8888/ `, "m"));
             assert.deepStrictEqual(parse(userData).runcmd.at(-1), ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"]);
+            // What the watcher would otherwise repeat in Python comes from the program.
+            for (const [option, value] of [["--tag", IDLE_STOP_TAG], ["--default-minutes", "60"], ["--user", "ubuntu"],
+                ["--job-runner", INSTANCE_PATHS.jobRunner], ["--jobs-dir", "/home/ubuntu/notebooks/jobs"], ["--run-dir", INSTANCE_PATHS.jobsRunDir],
+                ["--namespace", HEARTBEAT.namespace], ["--metric", HEARTBEAT.metricName], ["--dimension", HEARTBEAT.dimension]]) {
+                assert.match(unit, new RegExp(` ${option} ${value}( |$)`, "m"), `${option} ${value}`);
+            }
             assert.ok(!files.some((file) => file.path === INSTANCE_PATHS.apiTokenFile),
                 "the API token is made on the instance, not written from user data");
         });
     });
 
-    describe("the CloudWatch backstop", () => {
-        it("stops this instance after twice the idle limit (at least two hours) of near-zero CPU", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG, cloudIn("eu-west-1"));
-            const alarm = cloud.one(ALARM).inputs;
-            assert.deepStrictEqual(alarm.alarmActions, ["arn:aws:automate:eu-west-1:ec2:stop"]);
-            assert.deepStrictEqual(Object.keys(alarm.dimensions), ["InstanceId"]);
-            assert.strictEqual(alarm.namespace, "AWS/EC2");
-            assert.strictEqual(alarm.metricName, "CPUUtilization");
-            assert.strictEqual(alarm.comparisonOperator, "LessThanThreshold");
-            assert.strictEqual(alarm.threshold, IDLE_BACKSTOP.cpuThresholdPercent);
-            assert.strictEqual(alarm.period, 300);
-            assert.strictEqual(alarm.evaluationPeriods * alarm.period, 120 * 60, "two hours for the default 60 minutes");
-            assert.strictEqual(alarm.datapointsToAlarm, alarm.evaluationPeriods, "every period must be idle");
-            assert.strictEqual(alarm.treatMissingData, "notBreaching", "a stopped instance is left alone");
+    /** The one role whose trust policy lets `service` assume it. */
+    function roleFor(cloud: MockCloud, service: string): RecordedResource {
+        const roles = cloud.ofType(ROLE).filter((role) => JSON.parse(role.inputs.assumeRolePolicy).Statement[0].Principal.Service === service);
+        assert.strictEqual(roles.length, 1, `one role for ${service}`);
+        return roles[0];
+    }
+
+    /** The inline policies of a role, parsed. */
+    function policiesOf(cloud: MockCloud, role: RecordedResource): unknown[] {
+        return cloud.ofType(ROLE_POLICY).filter((policy) => policy.inputs.role === fakeAutoName(role.name)).map((policy) => JSON.parse(policy.inputs.policy));
+    }
+
+    describe("the heartbeat's instance role", () => {
+        it("is assumable by EC2 only and allows nothing but PutMetricData in the heartbeat's namespace", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const role = roleFor(cloud, "ec2.amazonaws.com");
+            assert.deepStrictEqual(JSON.parse(role.inputs.assumeRolePolicy), {
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            });
+            assert.deepStrictEqual(policiesOf(cloud, role), [{
+                Version: "2012-10-17",
+                Statement: [{
+                    Effect: "Allow",
+                    Action: "cloudwatch:PutMetricData",
+                    Resource: "*",
+                    Condition: { StringEquals: { "cloudwatch:namespace": "GpuNotebook" } },
+                }],
+            }]);
+            assert.strictEqual(cloud.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "and no managed policy");
         });
 
-        it("watches the instance the program created", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
-            assert.strictEqual(cloud.one(ALARM).inputs.dimensions.InstanceId, await unwrap(outputs.instanceId));
+        it("reaches the instance through its profile, with or without idle stop", async () => {
+            for (const idleStopMinutes of ["60", "0"]) {
+                const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes });
+                const profile = cloud.one(PROFILE);
+                assert.strictEqual(profile.inputs.role, fakeAutoName(roleFor(cloud, "ec2.amazonaws.com").name));
+                assert.strictEqual(cloud.one(INSTANCE).inputs.iamInstanceProfile, fakeAutoName(profile.name));
+            }
         });
+    });
+
+    describe("the CloudWatch backstop", () => {
+        const evaluatedMinutes = (alarm: Record<string, any>) => (alarm.datapointsToAlarm * IDLE_BACKSTOP.periodSeconds) / 60; // any: provider inputs
+
+        it("stops the instance after twice the limit of running with a heartbeat that said idle, or nothing", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const instanceId = await unwrap(outputs.instanceId);
+            const alarm = cloud.one(ALARM).inputs;
+            assert.deepStrictEqual(alarm.metricQueries, [
+                {
+                    id: "running", returnData: false,
+                    metric: { namespace: "AWS/EC2", metricName: "CPUUtilization", dimensions: { InstanceId: instanceId }, stat: "SampleCount", period: 300 },
+                },
+                {
+                    id: "heartbeat", returnData: false,
+                    metric: { namespace: "GpuNotebook", metricName: "Active", dimensions: { InstanceId: instanceId }, stat: "Maximum", period: 300 },
+                },
+                { id: "active", expression: "IF(FILL(running, 0), FILL(heartbeat, 0), 1)", label: "active while running (1 when stopped)", returnData: true },
+            ]);
+            assert.strictEqual(alarm.comparisonOperator, "LessThanThreshold");
+            assert.strictEqual(alarm.threshold, 1, "a period without an Active of 1 breaches");
+            assert.strictEqual(evaluatedMinutes(alarm), 120, "two hours for the default 60 minutes");
+            assert.strictEqual(alarm.evaluationPeriods, alarm.datapointsToAlarm + 2, "with room for two late periods");
+            assert.strictEqual(alarm.treatMissingData, "notBreaching");
+            assert.strictEqual(alarm.namespace, undefined, "a metric-math alarm names no single metric");
+        });
+
+        it("acts through a function that may stop this instance and nothing else, invoked by this alarm only", async () => {
+            const { cloud, outputs } = await runProgram(VALID_CONFIG, cloudIn("eu-west-1"));
+            const instanceId = await unwrap(outputs.instanceId);
+            const stopper = cloud.one(FUNCTION);
+            assert.deepStrictEqual(cloud.one(ALARM).inputs.alarmActions, [`arn:aws:lambda:eu-west-1:${FAKE_ACCOUNT}:function:${fakeAutoName(stopper.name)}`]);
+            assert.strictEqual(stopper.inputs.environment.variables.INSTANCE_ID, instanceId);
+            assert.strictEqual(stopper.inputs.handler, "stop_instance.handler");
+            assert.match(stopper.inputs.runtime, /^python3\.\d+$/);
+            const role = roleFor(cloud, "lambda.amazonaws.com");
+            assert.strictEqual(stopper.inputs.role, `arn:aws:iam::${FAKE_ACCOUNT}:role/${fakeAutoName(role.name)}`);
+            assert.deepStrictEqual(policiesOf(cloud, role), [{
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Action: "ec2:StopInstances", Resource: `arn:aws:ec2:eu-west-1:${FAKE_ACCOUNT}:instance/${instanceId}` }],
+            }]);
+            assert.deepStrictEqual(cloud.one(PERMISSION).inputs, {
+                action: "lambda:InvokeFunction",
+                function: fakeAutoName(stopper.name),
+                principal: "lambda.alarms.cloudwatch.amazonaws.com",
+                sourceArn: `arn:aws:cloudwatch:eu-west-1:${FAKE_ACCOUNT}:alarm:${fakeAutoName("notebook-idle-backstop")}`,
+            });
+        });
+
+        describe("its function, run by Python with a stand-in for boto3", function () {
+            let dir: string;
+            let stopper: Record<string, any>; // any: provider inputs
+            let instanceId: string;
+
+            before(async function () {
+                requireCommands(this, DEBIAN_PYTHON);
+                const { cloud, outputs } = await runProgram(VALID_CONFIG);
+                stopper = cloud.one(FUNCTION).inputs;
+                instanceId = await unwrap(outputs.instanceId);
+                dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-backstop-"));
+                // Records what the function asks EC2 for, as the Lambda runtime's boto3 would carry it out.
+                writeFileSync(path.join(dir, "boto3.py"), [
+                    "import json, os",
+                    "def client(service):",
+                    "    class Client:",
+                    "        def stop_instances(self, **request):",
+                    "            with open(os.environ['CALLS'], 'a') as log: log.write(json.dumps([service, request]) + '\\n')",
+                    "    return Client()",
+                ].join("\n"));
+            });
+
+            after(() => rmSync(dir, { recursive: true, force: true }));
+
+            /** Invokes the handler named by the function's inputs with an alarm event; returns the EC2 calls. */
+            function invoke(state: string): { result: string; calls: string[] } {
+                const [module, handler] = stopper.handler.split(".");
+                const calls = path.join(dir, `calls-${state}`);
+                const event = { source: "aws.cloudwatch", alarmData: { alarmName: "x", state: { value: state, reason: "24 out of the last 26 datapoints were less than the threshold (1.0)" } } };
+                const result = execFileSync(DEBIAN_PYTHON, ["-B", "-c", `import json, sys, ${module}; print(json.dumps(${module}.${handler}(json.loads(sys.argv[1]), None)))`, JSON.stringify(event)], {
+                    encoding: "utf8",
+                    env: { PYTHONPATH: `${dir}:${path.join(__dirname, "../components/backstop")}`, INSTANCE_ID: stopper.environment.variables.INSTANCE_ID, CALLS: calls },
+                });
+                return { result: result.trim().split("\n").at(-1) ?? "", calls: readFileSync(calls, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean) };
+            }
+
+            it("stops exactly the notebook's instance when the alarm goes to ALARM", () => {
+                const { result, calls } = invoke("ALARM");
+                assert.deepStrictEqual(JSON.parse(result), { stopped: true });
+                assert.deepStrictEqual(calls.map((call) => JSON.parse(call)), [["ec2", { InstanceIds: [instanceId] }]]);
+            });
+
+            it("does nothing for any other state", () => {
+                const { result, calls } = invoke("OK");
+                assert.deepStrictEqual(JSON.parse(result), { stopped: false });
+                assert.deepStrictEqual(calls, []);
+            });
+        });
+
+        // Edges of the rule: at least two hours, twice the limit rounded up to whole 5-minute periods,
+        // and a whole window (with the two late periods) of at most one day.
+        const spans: [number, number][] = [[10, 120], [60, 120], [61, 125], [62, 125], [63, 130], [300, 600], [714, 1430], [715, 1430], [716, 1430], [720, 1430]];
+        for (const [limit, minutes] of spans) {
+            it(`waits ${minutes} minutes for a ${limit}-minute limit`, async () => {
+                assert.strictEqual(backstopMinutes(limit), minutes);
+            });
+        }
 
         it("scales with a longer limit, up to CloudWatch's one-day window", async () => {
             const fiveHours = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "300" })).cloud.one(ALARM).inputs;
-            assert.strictEqual(fiveHours.evaluationPeriods * fiveHours.period, 600 * 60);
+            assert.strictEqual(evaluatedMinutes(fiveHours), 600);
             const longest = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "720" })).cloud.one(ALARM).inputs;
-            assert.strictEqual(longest.evaluationPeriods * longest.period, 24 * 3600);
+            assert.strictEqual(longest.evaluationPeriods * IDLE_BACKSTOP.periodSeconds, 24 * 3600);
+            assert.strictEqual(evaluatedMinutes(longest), 1430);
         });
 
-        it("is absent when idle stop is disabled", async () => {
+        it("is absent when idle stop is disabled, and so is its function", async () => {
             const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes: "0" });
-            assert.strictEqual(cloud.ofType(ALARM).length, 0);
+            for (const type of [ALARM, FUNCTION, PERMISSION]) {
+                assert.strictEqual(cloud.ofType(type).length, 0, type);
+            }
+            assert.strictEqual(cloud.ofType(ROLE).length, 1, "only the instance role");
+        });
+
+        it("names every metric and dimension the watcher's unit publishes", async () => {
+            const { cloud } = await runProgram(VALID_CONFIG);
+            const unit = writtenFiles(userDataOf(cloud.one(INSTANCE))).find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
+            const heartbeat = cloud.one(ALARM).inputs.metricQueries[1].metric;
+            assert.match(unit, new RegExp(` --namespace ${heartbeat.namespace} --metric ${heartbeat.metricName} --dimension ${Object.keys(heartbeat.dimensions)[0]}$`, "m"));
+            assert.match(BACKSTOP_EXPRESSION, /\bheartbeat\b/);
         });
     });
 

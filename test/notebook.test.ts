@@ -6,7 +6,7 @@ import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
-import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
+import { INSTANCE_PATHS, shippedBootFile, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf, WrittenFile, writtenFiles } from "./support/mocks";
 import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
@@ -222,6 +222,24 @@ describe("the notebook stack", () => {
             assert.ok(sent.length < USER_DATA_LIMIT_BYTES, `${sent.length} bytes`);
         });
 
+        it("installs the job runner, the jobs' run directory, their boot unit and a user manager that outlives logins", async () => {
+            const { userData } = await renderedFor({ ...VALID_CONFIG, sshUser: "alice" });
+            const runner = fileAt(userData, INSTANCE_PATHS.jobRunner);
+            assert.deepStrictEqual([runner.owner, runner.permissions], ["root:root", "0755"]);
+            assert.strictEqual(runner.content, shippedBootFile("gpu-notebook-job"));
+            assert.strictEqual(fileAt(userData, INSTANCE_PATHS.jobsTmpfiles).content, `d ${INSTANCE_PATHS.jobsRunDir} 0750 alice alice -\n`);
+            assert.match(fileAt(userData, INSTANCE_PATHS.jobsService).content,
+                new RegExp(`^ExecStart=${INSTANCE_PATHS.jobRunner} boot --jobs-dir /home/alice/notebooks/jobs --run-dir ${INSTANCE_PATHS.jobsRunDir}$`, "m"));
+            const runcmd: string[][] = parse(userData).runcmd;
+            const at = (command: string[]) => runcmd.findIndex((entry) => JSON.stringify(entry) === JSON.stringify(command));
+            const prepare = runcmd.findIndex((entry) => entry[0] === INSTANCE_PATHS.prepareScript);
+            // After the notebook directory exists and systemd has reloaded its units, before the idle timer starts.
+            for (const command of [["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles], ["loginctl", "enable-linger", "alice"],
+                ["systemctl", "enable", "gpu-notebook-jobs.service"]]) {
+                assert.ok(at(command) > prepare && at(command) < runcmd.length - 1, `${command.join(" ")} in ${JSON.stringify(runcmd)}`);
+            }
+        });
+
         it("enables TLS in Jupyter with exactly the certificate and key it writes", async () => {
             const { userData, run } = await renderedFor(VALID_CONFIG);
             const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
@@ -279,7 +297,7 @@ describe("the notebook stack", () => {
             // jupyter_server ignores an unreadable --config and would serve without password or TLS.
             assert.match(unit, new RegExp(`^ExecStartPre=/usr/bin/test -r ${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
-            assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice"]);
+            assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"]);
             const alice = document.users.find((user: { name?: string }) => user.name === "alice");
             assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });

@@ -40,12 +40,16 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume for ~\/notebooks: 100 GiB gp3 encrypted in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
-        assert.match(out, /^ {2}idle stop +power off after 60 min without kernel, GPU or SSH activity; backstop: stop after 120 min below 2% CPU$/m);
+        assert.match(out, /^ {2}idle stop +power off after 60 min without jobs, kernel, GPU, CPU or SSH activity; backstop: stop after 120 min of running without a heartbeat of activity$/m);
         assert.match(out, /^ {2}spot +no/m);
         assert.match(out, /^ {2}budget +none/m);
         assert.match(out, /^ {2}hourly cost +\$0\.526 for the instance/m);
         assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3 encrypted/m);
-        assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +stops the instance after 120 min/m);
+        assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +backstop: calls its function after 120 min of running/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-heartbeat +allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+$/m);
+        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\)$/m);
+        assert.match(out, /^ {2}aws iam InstanceProfile +notebook-instance-profile +puts the role on the instance$/m);
         assert.match(out, /^Warnings\n {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
         assert.doesNotMatch(out, /PRIVATE KEY|sha256:/, "no secrets");
     });
@@ -73,7 +77,8 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}running +no: stopped/m);
         assert.match(out, /^ {2}budget +\$30\.00 a month for the account/m);
         assert.match(out, /^ {2}aws budgets Budget +notebook-budget +\$30\.00 a month, alerts to student@example\.org$/m);
-        assert.doesNotMatch(out, /MetricAlarm/, "no backstop without idle stop");
+        assert.doesNotMatch(out, /MetricAlarm|lambda/, "no backstop without idle stop");
+        assert.match(out, /^ {2}aws iam Role +notebook-instance-role +role for ec2\.amazonaws\.com$/m, "the heartbeat's role stays");
         assert.match(out, /gpu-notebook:notebookPassword is encrypted in Pulumi\.custom\.yaml/);
         assert.match(out, /hourly cost +unknown offline/);
         assert.match(out, /could not look up the spot price of g4dn\.xlarge in eu-west-1/, "the program's own warning is shown");

@@ -236,7 +236,7 @@ describe("launch checks", () => {
             const volumeId = await unwrap(outputs.dataVolumeId);
             assert.deepStrictEqual(document.runcmd.slice(0, 2), [
                 [INSTANCE_PATHS.mountScript, volumeId, "/home/alice/notebooks", "alice"],
-                [INSTANCE_PATHS.prepareScript, "alice"],
+                [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"],
             ]);
             const files: { path: string; content: string }[] = document.write_files;
             assert.ok(files.find((file) => file.path === INSTANCE_PATHS.mountScript)?.content.includes("blkid"));

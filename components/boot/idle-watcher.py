@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """gpu-notebook idle watcher, run every minute as root by gpu-notebook-idle.timer.
 
-Powers the machine off (EC2 then stops it: disk and IP stay) once, for the whole limit, no Jupyter
-kernel was busy or active (REST API, machine token, not counted as activity), no GPU was above the
-threshold and no SSH connection was open. Each decision is one line in the journal. The limit is
-the instance tag idleStopMinutes (via IMDS), so changing it needs no new machine; 0 turns it off.
+Powers the machine off (EC2 then stops it: disk and IP stay) once, for the whole limit, nothing was
+active: no job running (as the job runner lists them, whatever their load), no Jupyter kernel busy
+or active (REST API, machine token, its own reads not counted), no GPU above its threshold, no SSH
+connection, and the notebook user's processes below the CPU threshold. The idle clock starts at
+boot and again when the last job ends. Once a --stop-when-done job has ended this boot, a minute
+without activity is enough. Each decision is one line in the journal, and one heartbeat (Active 1
+or 0) to CloudWatch, which the backstop alarm watches. The limit is an instance tag read through
+IMDS, so changing it needs no new machine; 0 turns idle stop off.
 """
-import argparse, datetime, json, os, pwd, secrets, ssl, subprocess, sys, tempfile, time
-import urllib.error, urllib.request
+import argparse, datetime, hashlib, hmac, json, math, os, pwd, ssl, subprocess, sys, time
+import urllib.parse, urllib.request
 
-TAG = "idleStopMinutes"
-DEFAULT_MINUTES = 60
 ERRORS = (OSError, ValueError, subprocess.SubprocessError)  # urllib's errors are OSErrors
+DONE_GRACE = 60  # seconds after a --stop-when-done job ends, with nothing else active
 
 
 def epoch(text):  # jupyter_server writes "2026-11-21T23:49:52.544025Z"
@@ -30,10 +33,35 @@ def read(path):
         return ""
 
 
-def fetch(url, headers, context=None, method="GET"):
-    request = urllib.request.Request(url, headers=headers, method=method)
-    with urllib.request.urlopen(request, timeout=5, context=context) as response:
+def fetch(url, headers, context=None, method="GET", data=None, timeout=5):
+    request = urllib.request.Request(url, headers=headers, method=method, data=data)
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return response.read().decode("utf-8").strip()
+
+
+def why(error):
+    return str(getattr(error, "reason", None) or error).replace(" ", "_")[:80]
+
+
+def output(command, **options):
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True, **options).stdout
+
+
+def imds(url):
+    """An IMDSv2 reader: one session token per run; once the token fails, every read fails at once."""
+    token = []
+
+    def get(path):
+        if not token:
+            try:
+                token.append(fetch(url + "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+                                   method="PUT", timeout=2))
+            except ERRORS as error:
+                token.append(error)
+        if isinstance(token[0], Exception):
+            raise token[0]
+        return fetch(url + "/latest/meta-data/" + path, {"X-aws-ec2-metadata-token": token[0]}, timeout=2)
+    return get
 
 
 def jupyter(args, now):
@@ -49,7 +77,7 @@ def jupyter(args, now):
         # no_track_activity: jupyter_server does not count these reads as user activity.
         kernels = json.loads(fetch(base + "/api/kernels?no_track_activity=1", headers, context))
     except ERRORS as error:
-        return None, "jupyter=unreachable(%s)" % str(getattr(error, "reason", error)).replace(" ", "_")
+        return None, "jupyter=unreachable(%s)" % why(error)
     try:
         terminals = json.loads(fetch(base + "/api/terminals?no_track_activity=1", headers, context))
     except ERRORS:
@@ -57,16 +85,44 @@ def jupyter(args, now):
     busy = sum(1 for kernel in kernels if kernel.get("execution_state") == "busy")
     times = [epoch(item["last_activity"]) for item in kernels + terminals if item.get("last_activity")]
     last = now if busy else (min(max(times), now) if times else None)
-    text = "jupyter=%d_kernels,%d_busy,last_activity=%s" % (
-        len(kernels), busy, iso(max(times)) if times else "none")
-    return last, text
+    return last, "jupyter=%d_kernels,%d_busy,last_activity=%s" % (len(kernels), busy, iso(max(times)) if times else "none")
+
+
+def jobs(args):
+    """The job runner's list (the one reader of the job records), run as the notebook user; None if it failed."""
+    user = pwd.getpwnam(args.user)
+    switch = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    try:
+        return json.loads(output([args.job_runner, "list", "--json", "--jobs-dir", args.jobs_dir, "--run-dir", args.run_dir],
+                                 **switch))["jobs"], ""
+    except ERRORS + (KeyError, TypeError) as error:
+        return None, "jobs=unknown(%s)" % why(getattr(error, "stderr", None) or error)
+
+
+def user_cpu(args, previous):
+    """Percent of one core the user's processes used since the last run (None on a boot's first run), and
+    the sample to compare with next time: CPU ticks per process, keyed by pid and start time so a reused pid
+    is a new process. A process started since the last run counts in full; cutime and cstime add the
+    children it waited for (the commands of a shell loop)."""
+    uid, hertz, ticks = pwd.getpwnam(args.user).pw_uid, os.sysconf("SC_CLK_TCK"), {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat("/proc/" + pid).st_uid == uid:
+                fields = read("/proc/%s/stat" % pid).rsplit(")", 1)[1].split()
+                ticks["%s:%s" % (pid, fields[19])] = sum(int(value) for value in fields[11:15])
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+    sample = {"uptime": float(read("/proc/uptime").split()[0]), "ticks": ticks}
+    if not previous or sample["uptime"] <= previous["uptime"]:
+        return None, sample
+    used = sum(max(0, total - previous["ticks"].get(key, 0)) if key in previous["ticks"] else
+               total * (int(key.split(":")[1]) / hertz >= previous["uptime"]) for key, total in ticks.items())
+    return 100.0 * used / hertz / (sample["uptime"] - previous["uptime"]), sample
 
 
 def gpu_busy(args):
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
-        loads = [float(line) for line in out.split()]
+        loads = [float(line) for line in output(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]).split()]
     except ERRORS as error:
         return False, "gpu=unknown(%s)" % type(error).__name__
     return any(load > args.gpu_threshold for load in loads), "gpu=%s%%" % ",".join("%g" % x for x in loads)
@@ -75,28 +131,68 @@ def gpu_busy(args):
 def ssh_sessions(args):
     # Connections to sshd count terminals, commands, scp and tunnels alike; `who` sees terminals only.
     try:
-        out = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % args.ssh_port],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        count = len(output(["ss", "-Htn", "state", "established", "( sport = :%d )" % args.ssh_port]).splitlines())
     except ERRORS as error:
         return 0, "ssh=unknown(%s)" % type(error).__name__
-    count = len([line for line in out.splitlines() if line.strip()])
     return count, "ssh=%d" % count
 
 
-def limit(args, state):
+def limit(args, metadata, state):
     if args.idle_minutes is not None:
         return args.idle_minutes, "option"
     try:
-        imds = args.imds_url.rstrip("/") + "/latest/"
-        token = fetch(imds + "api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"}, method="PUT")
-        minutes = int(fetch(imds + "meta-data/tags/instance/" + TAG, {"X-aws-ec2-metadata-token": token}))
+        minutes = int(metadata("tags/instance/" + args.tag))
         if minutes >= 0:
             return minutes, "tag"
         raise ValueError(minutes)
     except ERRORS as error:
-        minutes = state.get("limit", DEFAULT_MINUTES)
-        print("gpu-notebook-idle: instance tag %s unreadable (%s), using %d minutes" % (TAG, error, minutes))
+        minutes = state.get("limit", args.default_minutes)
+        print("gpu-notebook-idle: instance tag %s unreadable (%s), using %d minutes" % (args.tag, error, minutes))
         return minutes, "fallback"
+
+
+def sign(method, url, body, region, service, credentials, amz_date):
+    """AWS Signature Version 4 headers for a form-encoded request (the query, if any, already in canonical form)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8", "host": parts.netloc, "x-amz-date": amz_date}
+    if credentials.get("Token"):
+        headers["x-amz-security-token"] = credentials["Token"]
+    names = sorted(headers)
+    canonical = "\n".join([method, parts.path or "/", "&".join(sorted(filter(None, parts.query.split("&")))),
+                           "".join("%s:%s\n" % (name, headers[name]) for name in names), ";".join(names),
+                           hashlib.sha256(body).hexdigest()])
+    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], region, service)
+    key = ("AWS4" + credentials["SecretAccessKey"]).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    headers["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        credentials["AccessKeyId"], scope, ";".join(names), hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest())
+    return headers
+
+
+def heartbeat(args, metadata, value):
+    """Publishes the heartbeat through the instance role (stdlib only: the AMI's system Python has no SDK); never fatal."""
+    try:
+        region, instance = metadata("placement/region"), metadata("instance-id")
+        call = "PutMetricData region=%s namespace=%s metric=%s dimension=%s=%s value=%d" % (
+            region, args.namespace, args.metric, args.dimension, instance, value)
+        if args.dry_run:
+            print("gpu-notebook-idle: dry-run: would call CloudWatch " + call)
+            return "heartbeat=%d(dry-run)" % value
+        url = args.monitoring_url or "https://monitoring.%s.amazonaws.com%s/" % (region, ".cn" * region.startswith("cn-"))
+        body = urllib.parse.urlencode([
+            ("Action", "PutMetricData"), ("Version", "2010-08-01"), ("Namespace", args.namespace),
+            ("MetricData.member.1.MetricName", args.metric), ("MetricData.member.1.Value", value),
+            ("MetricData.member.1.Dimensions.member.1.Name", args.dimension),
+            ("MetricData.member.1.Dimensions.member.1.Value", instance)]).encode()
+        role = metadata("iam/security-credentials/").split()[0]
+        credentials = json.loads(metadata("iam/security-credentials/" + role))
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        fetch(url, sign("POST", url, body, region, "monitoring", credentials, amz_date), method="POST", data=body)
+        return "heartbeat=%d" % value
+    except (ERRORS + (KeyError, IndexError)) as error:
+        return "heartbeat=%d(failed:%s)" % (value, why(error))
 
 
 def check(args):
@@ -106,7 +202,8 @@ def check(args):
             state = json.load(handle)
     except ERRORS:
         state = {}
-    minutes, source = limit(args, state)
+    metadata = imds(args.imds_url.rstrip("/"))
+    minutes, source = limit(args, metadata, state)
     # The state file lives in /run, empty after each boot: the idle clock starts at boot.
     last_active = state.get("last_active", now)
     reasons = []
@@ -114,64 +211,85 @@ def check(args):
     if jupyter_at is not None and jupyter_at > last_active:
         last_active = jupyter_at
         reasons.append("jupyter")
+
+    listed, jobs_text = jobs(args)
+    named = lambda states: [job for job in listed or [] if job["state"] in states]
+    names = lambda these: ",".join(job["name"] for job in these)
+    running, interrupted = named(["running"]), named(["interrupted"])
+    # Ended in this boot: one that ended before it neither restarts the clock nor stops the machine again.
+    booted = args.boot_time or float(read("/proc/stat").split("btime ")[1].split()[0])
+    ended = [job for job in named(["succeeded", "failed", "stopped"]) if (job["ended_at"] or 0) >= booted]
+    done = [job for job in ended if job["stop_when_done"]]
+    ended_at = min(max([job["ended_at"] for job in ended] or [0]), now)
+    if running or ended_at > last_active:
+        last_active = now if running else ended_at
+        reasons.append("jobs")
+    if listed is not None:
+        jobs_text = "jobs=" + (",".join("%s(%s)" % (what, names(these)) for what, these in
+                                        [("running", running), ("interrupted", interrupted), ("done", done)] if these) or "none")
+
+    cpu, sample = user_cpu(args, state.get("cpu"))
     busy, gpu_text = gpu_busy(args)
     sessions, ssh_text = ssh_sessions(args)
-    if busy or sessions:
+    heavy = cpu is not None and cpu > args.cpu_threshold
+    if busy or sessions or heavy:
         last_active = now
-        reasons += ["gpu"] * busy + ["ssh"] * bool(sessions)
+        reasons += ["gpu"] * busy + ["ssh"] * bool(sessions) + ["cpu"] * heavy
     idle = max(0, now - last_active)
-    if minutes == 0:
-        verdict, why = "keep", "disabled"
-    elif idle >= minutes * 60:
-        verdict, why = "stop", "idle_for_the_limit"
+    # A finished --stop-when-done job shortens the wait to a minute; the limit may be shorter still.
+    waits = [minutes * 60] * bool(minutes) + [DONE_GRACE] * bool(done)
+    wait = min(waits) if waits else None
+    if wait is None:
+        verdict, reason = "keep", "disabled"
+    elif idle >= wait:
+        verdict, reason = "stop", "job_done:" + names(done) if wait == DONE_GRACE and done else "idle_for_the_limit"
     else:
-        verdict, why = "keep", "active:" + ",".join(reasons) if reasons else "idle_under_the_limit"
+        verdict, reason = "keep", "active:" + ",".join(reasons) if reasons else "idle_under_the_limit"
+    heartbeat_text = heartbeat(args, metadata, int(bool(reasons)))
 
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
     with open(args.state + ".new", "w", encoding="utf-8") as handle:
-        json.dump({"last_active": last_active, "limit": minutes}, handle)
+        os.fchmod(handle.fileno(), 0o644)  # `npm run status` reads it over SSH as the notebook user
+        json.dump({"checked_at": now, "verdict": verdict, "reason": reason, "idle_seconds": round(idle), "limit": minutes,
+                   "minutes_left": None if wait is None else max(0, math.ceil((wait - idle) / 60)),
+                   "running_jobs": names(running).split(",") if running else [], "cpu_percent": None if cpu is None else round(cpu, 1),
+                   "last_active": last_active, "cpu": sample}, handle)
     os.replace(args.state + ".new", args.state)
 
     action = (" action=dry-run" if args.dry_run else " action=poweroff") if verdict == "stop" else ""
-    print("gpu-notebook-idle: verdict=%s idle=%dm limit=%dm(%s) now=%s last_active=%s %s %s %s reason=%s%s" % (
-        verdict, idle // 60, minutes, source, iso(now), iso(last_active),
-        jupyter_text, gpu_text, ssh_text, why, action), flush=True)
+    print("gpu-notebook-idle: verdict=%s idle=%dm limit=%dm(%s) now=%s last_active=%s %s cpu=%s %s %s %s %s reason=%s%s" % (
+        verdict, idle // 60, minutes, source, iso(now), iso(last_active), jobs_text,
+        "first_sample" if cpu is None else "%.0f%%(%s)" % (cpu, args.user), jupyter_text, gpu_text, ssh_text,
+        heartbeat_text, reason, action), flush=True)
     if verdict == "stop" and not args.dry_run:
         subprocess.run(["systemctl", "poweroff"], check=True, timeout=60)
 
 
-def ensure_token(args):
-    # Made on the instance, never in user data; 0600 for the notebook user (root reads it anyway).
-    if read(args.token_file):
-        return
-    user = pwd.getpwnam(args.owner)
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.token_file)))
-    with os.fdopen(handle, "w") as out:
-        out.write(secrets.token_hex(32) + "\n")
-    os.chown(temporary, user.pw_uid, user.pw_gid)
-    os.replace(temporary, args.token_file)  # mkstemp made it 0600
-    print("gpu-notebook-idle: created the idle watcher's Jupyter token %s" % args.token_file)
-
-
 def main(argv):
+    # Option texts live in comments: the instance gets this file without them (EC2's 16 KB of user data).
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("check", help="observe, log the verdict, power off when idle")
-    run.add_argument("--jupyter-url", required=True, help="e.g. https://127.0.0.1:8888/")
-    run.add_argument("--token-file", required=True)
-    run.add_argument("--cafile", help="certificate to trust for https")
-    run.add_argument("--state", required=True, help="state file, on /run so each boot resets it")
-    run.add_argument("--idle-minutes", type=int, help="limit; default: the instance tag " + TAG)
-    run.add_argument("--imds-url", default="http://169.254.169.254")
-    run.add_argument("--gpu-threshold", type=float, default=5.0, help="busy above this %% (default 5)")
+    run = commands.add_parser("check")  # observe, log the verdict, send the heartbeat, power off when idle
+    # The unit renders these: paths, the notebook user, the tag, the default limit (until the tag has
+    # been read once), the heartbeat's names.
+    for name in ("jupyter-url token-file state tag user job-runner jobs-dir run-dir namespace metric dimension").split():
+        run.add_argument("--" + name, required=True)
+    run.add_argument("--default-minutes", type=int, required=True)
+    run.add_argument("--cafile")  # the certificate to trust for https
+    run.add_argument("--idle-minutes", type=int)  # the limit; default: the instance tag
+    run.add_argument("--gpu-threshold", type=float, default=5.0)  # a GPU is busy above this %
+    # The user's processes are busy above this % of one core since the last run (a minute): an idle
+    # Jupyter, kernel and shell use well under 2%, while data preparation, a download or a training
+    # loop started by hand use tens of percent; 10% (6 CPU-seconds a minute) keeps a wide margin.
+    run.add_argument("--cpu-threshold", type=float, default=10.0)
     run.add_argument("--ssh-port", type=int, default=22)
-    run.add_argument("--now", type=float, help="current time in epoch seconds (tests)")
-    run.add_argument("--dry-run", action="store_true", help="print the verdict, never power off")
+    run.add_argument("--imds-url", default="http://169.254.169.254")
+    run.add_argument("--dry-run", action="store_true")  # print the verdict and the heartbeat call, never act
+    # For tests: a fixed clock, a boot time, a CloudWatch endpoint.
+    for name in ("now", "boot-time"):
+        run.add_argument("--" + name, type=float)
+    run.add_argument("--monitoring-url")
     run.set_defaults(run=check)
-    token = commands.add_parser("ensure-token", help="create the Jupyter token if missing")
-    token.add_argument("--token-file", required=True)
-    token.add_argument("--owner", required=True, help="user the notebook server runs as")
-    token.set_defaults(run=ensure_token)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -1,13 +1,17 @@
 #!/bin/bash
 # First boot, run by cloud-init: finds the AMI's Python environment, installs JupyterLab into it
 # only when it is missing, points the service's launcher at it and starts the notebook service.
-# Usage: prepare-jupyter.sh USER
+# Usage: prepare-jupyter.sh USER NOTEBOOK_DIR LAUNCHER UNIT  (the paths and unit boot.ts defines)
 set -euo pipefail
 
+if [ "$#" -ne 4 ]; then
+    echo "usage: $0 USER NOTEBOOK_DIR LAUNCHER UNIT" >&2
+    exit 2
+fi
 user="$1"
-home=$(getent passwd "$user" | cut -d: -f6)
-notebooks="$home/notebooks"
-launcher=/usr/local/lib/gpu-notebook/jupyter-lab
+notebooks="$2"
+launcher="$3"
+unit="$4"
 
 # The Deep Learning AMIs keep PyTorch in /opt/pytorch; older ones used conda.
 python=""
@@ -36,5 +40,5 @@ ln -sfn "$bindir/jupyter-lab" "$launcher"
 install -d -o "$user" -g "$user" -m 0750 "$notebooks"
 
 systemctl daemon-reload
-systemctl enable --now gpu-notebook-jupyter.service
+systemctl enable --now "$unit"
 echo "gpu-notebook: notebook service started for $user in $notebooks"

@@ -202,6 +202,20 @@ function hexId(prefix: string, name: string, length = 17): string {
     return `${prefix}-${digest(name).toString("hex").slice(0, length)}`;
 }
 
+/** The account the mocks' ARNs name (AWS's documentation account). */
+export const FAKE_ACCOUNT = "123456789012";
+
+/** The name Pulumi gives a resource that names none: the resource's name and a random suffix. */
+export function fakeAutoName(name: string): string {
+    return `${name}-${hexId("n", name, 7).slice(2)}`;
+}
+
+/** What the provider computes for an auto-named resource: its name and its ARN. */
+function autoNamed(name: string, arnOf: (named: string) => string): Record<string, string> {
+    const named = fakeAutoName(name);
+    return { id: named, name: named, arn: arnOf(named) };
+}
+
 /** A stable fake of random output: the real provider keeps its value in state, so reruns agree. */
 function stableText(name: string, length: number): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -477,9 +491,19 @@ export class MockCloud implements pulumi.runtime.Mocks {
             case "aws:ec2/instance:Instance":
                 return {
                     id: hexId("i", args.name),
+                    arn: `arn:aws:ec2:${this.world.region}:${FAKE_ACCOUNT}:instance/${hexId("i", args.name)}`,
                     privateIp: "172.31.0.10",
                     instanceState: "running",
                 };
+            // Named resources get the provider's auto-name (the resource name plus a suffix) and an ARN.
+            case "aws:iam/role:Role":
+                return autoNamed(args.name, (named) => `arn:aws:iam::${FAKE_ACCOUNT}:role/${named}`);
+            case "aws:iam/instanceProfile:InstanceProfile":
+                return autoNamed(args.name, (named) => `arn:aws:iam::${FAKE_ACCOUNT}:instance-profile/${named}`);
+            case "aws:lambda/function:Function":
+                return autoNamed(args.name, (named) => `arn:aws:lambda:${this.world.region}:${FAKE_ACCOUNT}:function:${named}`);
+            case "aws:cloudwatch/metricAlarm:MetricAlarm":
+                return autoNamed(args.name, (named) => `arn:aws:cloudwatch:${this.world.region}:${FAKE_ACCOUNT}:alarm:${named}`);
             default:
                 return {};
         }
