@@ -50,6 +50,23 @@ describe("project files", () => {
         }
     });
 
+    it("Pulumi.yaml's top level holds only what the CLI's project schema allows", () => {
+        // From project.json: the properties the schema names (it allows others at the top level,
+        // but a misspelt one would silently do nothing) and, under options, only refresh: always.
+        const known = ["name", "description", "author", "website", "license", "runtime", "main", "config", "stackConfigDir",
+            "backend", "options", "template", "plugins"];
+        assert.deepStrictEqual(Object.keys(project).filter((key) => !known.includes(key)), []);
+        assert.deepStrictEqual(project.options, { refresh: "always" });
+    });
+
+    it("every pulumi up, preview and destroy refreshes first, so a plain pulumi up starts a machine idle stop stopped", () => {
+        assert.strictEqual(project.options?.refresh, "always");
+        // The scripts rely on it rather than passing --refresh themselves.
+        for (const script of ["scripts/power", "scripts/up"]) {
+            assert.doesNotMatch(read(script), /--refresh/, `${script} leaves the refresh to Pulumi.yaml`);
+        }
+    });
+
     it("Pulumi.yaml's defaults are the defaults the code applies", () => {
         // The CLI hands Pulumi.yaml defaults to the program; they must mean what no value means.
         const fromCli: Record<string, string> = { allowedCidrs: '["198.51.100.7/32"]' };
@@ -62,9 +79,10 @@ describe("project files", () => {
         assert.throws(() => parseConfig({ allowedCidrs: JSON.stringify(project.config.allowedCidrs.default) }), /allowedCidrs is not set/);
     });
 
-    it("Pulumi.dev.yaml sets a region and only keys the program reads", () => {
+    it("Pulumi.dev.yaml leaves the region to the user's AWS setup and sets only keys the program reads", () => {
         const stack = parse(read("Pulumi.dev.yaml"));
-        assert.ok(stack.config["aws:region"]);
+        // A region here would override AWS_REGION and the profile's; npm run up pins the user's own.
+        assert.ok(!("aws:region" in (stack.config ?? {})), "no aws:region in Pulumi.dev.yaml");
         assert.doesNotThrow(() => parseConfig({ ...stack.config, "gpu-notebook:allowedCidrs": '["198.51.100.7/32"]' }));
     });
 
