@@ -2,7 +2,6 @@
 // Debian's sshd serves its host key and authorises its login key, local HTTPS servers present its
 // certificate (or another one), and scripts/ssh, copy, tunnel and notebook must verify exactly
 // those. Every server listens on 127.0.0.1 on a free port and is stopped after the suite.
-import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
@@ -10,12 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import * as net from "net";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
-import { parse } from "yaml";
 
-import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
-import { userDataOf } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { deployUnderMocks } from "./support/machine";
+import { VALID_CONFIG } from "./support/program";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
     HttpsFixture, httpsGet, ROOT, RunningScript, runScript, SCRIPTS, Sshd, SSHD, startHttps, startSshd, stopProcess,
@@ -57,18 +54,13 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
 
         // Unexposed, on a free port: notebookUrl is then https://127.0.0.1:<port>/, served below.
         const notebookPort = await freePort();
-        const run = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
-        for (const [name, output] of Object.entries(run.outputs)) {
-            outputs[name] = String(await unwrap(output as pulumi.Output<unknown>));
-        }
+        const machine = await deployUnderMocks({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
+        outputs = machine.outputs;
         outputsFile = outputsWith("outputs", {});
-        const userData = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
-        const tlsKey = userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content;
-        const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
 
-        genuine = await startSshd(path.join(dir, "sshd"), userData.ssh_keys.ed25519_private, loginKey);
-        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
-        notebook = await startHttps(tlsKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
+        genuine = await startSshd(path.join(dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
+        notebook = await startHttps(machine.tlsPrivateKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
 
         baseEnv = { ...process.env };
         // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.

@@ -3,18 +3,16 @@
 // Debian's sshd on 127.0.0.1 presenting the program's host key. The only test-only part is an
 // `ssh` first on PATH that dials 127.0.0.1 and logs in as the local user: the host key is still
 // looked up under the public address (HostKeyAlias), so it is verified exactly as in real use.
-import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 import { userInfo } from "os";
-import { parse } from "yaml";
 
 import { PRIVATE_KEY_OUTPUT, shellWord, sshCommandText } from "../components/ssh-command";
 import { ed25519Material } from "./support/keys";
-import { userDataOf } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { deployUnderMocks } from "./support/machine";
+import { VALID_CONFIG } from "./support/program";
 import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 import { requireCommands } from "./support/system";
@@ -64,23 +62,18 @@ describe("sshCommand: the pasteable SSH command", function () {
         let genuine: Sshd | undefined;
         let impostor: Sshd | undefined;
         let outputs: Record<string, string> = {};
-        let secret = false;
+        let secrets: string[] = [];
 
         before(async function () {
             requireCommands(this, SSHD, "ssh", ...SHELLS);
-            const run = await runProgram(VALID_CONFIG);
-            for (const [name, output] of Object.entries(run.outputs)) {
-                outputs[name] = String(await unwrap(output as pulumi.Output<unknown>));
-            }
-            secret = await pulumi.isSecret(run.outputs.sshCommand);
-            const hostKeys = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance"))).ssh_keys;
-            const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
-
+            const machine = await deployUnderMocks(VALID_CONFIG);
+            outputs = machine.outputs;
+            secrets = machine.secrets;
             const here = new StandInWorld();
             world = here;
-            here.setOutputs(outputs, [PRIVATE_KEY_OUTPUT, "notebookPassword"]);
-            genuine = await startSshd(path.join(here.dir, "sshd"), hostKeys.ed25519_private, loginKey);
-            impostor = await startSshd(path.join(here.dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
+            here.setOutputs(outputs, secrets);
+            genuine = await startSshd(path.join(here.dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+            impostor = await startSshd(path.join(here.dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
             // The user's `pulumi up`, through the stand-in: it leaves the outputs in the local backend.
             for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
                 const result = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
@@ -105,7 +98,7 @@ describe("sshCommand: the pasteable SSH command", function () {
         }
 
         it("is a plain output that holds no key material", () => {
-            assert.strictEqual(secret, false);
+            assert.ok(secrets.includes(PRIVATE_KEY_OUTPUT) && !secrets.includes("sshCommand"), secrets.join());
             assert.doesNotMatch(outputs.sshCommand, /PRIVATE KEY|BEGIN/);
             assert.ok(!outputs.sshCommand.includes(outputs.sshPrivateKey.split("\n")[1]), "no line of the private key");
         });
