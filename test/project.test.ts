@@ -1,11 +1,14 @@
 // The project's own files agree with the code: Pulumi.yaml documents every key with the code's
-// defaults, the README keeps its two commands, and CI runs the README's test command.
+// defaults, the README keeps its two commands and its links, the docs list every key, the figures
+// they quote are the code's, and CI runs the README's test command.
 import * as assert from "assert";
-import { readFileSync } from "fs";
+import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 
-import { CONFIG_KEYS, parseConfig } from "../components/config";
+import { CONFIG_KEYS, DEFAULTS, parseConfig } from "../components/config";
+import { SPOT_TYPICAL_SAVING_PERCENT } from "../components/spot";
+import { SAMPLE_PRICES } from "./support/mocks";
 
 const root = path.join(__dirname, "..");
 const read = (name: string) => readFileSync(path.join(root, name), "utf8");
@@ -93,11 +96,54 @@ describe("project files", () => {
         assert.match(read(".ci/run"), /^npm ci && npm test$/m);
     });
 
-    it("the README's configuration table has a row for every key the program reads", () => {
-        const rows = [...read("README.md").matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]);
-        for (const key of CONFIG_KEYS) {
-            assert.ok(rows.includes(key), `README documents ${key}`);
+    it("the configuration reference has a row for every key the program reads, and no other", () => {
+        const rows = [...read("docs/configuration.md").matchAll(/^\| `(\w+)` \| [^|]+ \| /gm)].map((match) => match[1]);
+        assert.deepStrictEqual([...rows].sort(), [...CONFIG_KEYS].sort());
+    });
+
+    it("every link from the README and the docs to a file or heading here leads somewhere", () => {
+        const documents = ["README.md", ...readdirSync(path.join(root, "docs")).map((name) => `docs/${name}`)];
+        // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+        const anchors = (file: string) => [...read(file).matchAll(/^#+ (.+)$/gm)]
+            .map((match) => match[1].toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-"));
+        let checked = 0;
+        for (const document of documents) {
+            for (const [, target] of read(document).matchAll(/\]\(([^)\s]+)\)/g)) {
+                if (/^[a-z]+:/.test(target)) {
+                    continue;
+                }
+                const [file, anchor] = target.split("#");
+                const resolved = file === "" ? document : path.normalize(path.join(path.dirname(document), file));
+                assert.ok(existsSync(path.join(root, resolved)), `${document} links to ${target}: no file ${resolved}`);
+                if (anchor) {
+                    assert.ok(anchors(resolved).includes(anchor), `${document} links to ${target}: no heading #${anchor} in ${resolved}`);
+                }
+                checked += 1;
+            }
         }
+        assert.ok(checked >= 10, `checked ${checked} links`);
+    });
+
+    it("quotes one spot saving everywhere, the code's, and the sample prices bear it out", () => {
+        const places = ["README.md", "Pulumi.yaml", ...readdirSync(path.join(root, "docs")).map((name) => `docs/${name}`)];
+        const figures = places.flatMap((file) => [...read(file).matchAll(/(\d+(?:[-–]\d+)?)% (?:cheaper|less)/g)].map((match) => `${file}: ${match[1]}`));
+        assert.ok(figures.some((figure) => figure.startsWith("Pulumi.yaml")) && figures.some((figure) => figure.startsWith("docs/costs.md")), figures.join("; "));
+        assert.deepStrictEqual(figures.filter((figure) => !figure.endsWith(`: ${SPOT_TYPICAL_SAVING_PERCENT}`)), []);
+        const sample = SAMPLE_PRICES["us-east-1"][DEFAULTS.instanceType];
+        const saving = 100 * (1 - sample.spot / sample.onDemand);
+        assert.ok(Math.abs(saving - SPOT_TYPICAL_SAVING_PERCENT) <= 5, `sample spot saving ${saving.toFixed(1)}%`);
+    });
+
+    it("the quick start quotes the default machine's price as the price data has it", () => {
+        const price = SAMPLE_PRICES["us-east-1"][DEFAULTS.instanceType].onDemand;
+        assert.ok(read("README.md").includes(`\`${DEFAULTS.instanceType}\` (one NVIDIA T4), costs $${price} an hour`));
+    });
+
+    it("asks for the Node.js that @pulumi/pulumi requires, in package.json and the README", () => {
+        const required = JSON.parse(read("node_modules/@pulumi/pulumi/package.json")).engines.node as string;
+        assert.strictEqual(JSON.parse(read("package.json")).engines.node, required);
+        const major = /^>=(\d+)/.exec(required)?.[1];
+        assert.ok(read("README.md").includes(`**Node.js ${major} or newer**`), `README asks for Node.js ${major} or newer`);
     });
 
     it("package.json wires the commands and pins TypeScript 5", () => {
