@@ -67,6 +67,18 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
             assert.strictEqual(here.calls().pop()?.backend, "file://~", "the user's own call used the same backend");
         });
 
+        it("after it, `npm run pulumi -- stack output` passes through to the same CLI and backend", async () => {
+            const here = world();
+            here.setOutputs({ publicIp: "203.0.113.11" }, []);
+            ok(await script(here, "up"), here);
+            here.forgetCalls();
+            const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "publicIp"],
+                { cwd: here.project, env: here.env(), encoding: "utf8" });
+            assert.strictEqual(viaNpm.status, 0, viaNpm.stderr);
+            assert.strictEqual(viaNpm.stdout, "203.0.113.11\n");
+            assert.deepStrictEqual(here.callLines(), ["stack output publicIp | backend=file://~"]);
+        });
+
         it("keeps the backend the user is logged in to, and logs in nowhere", async () => {
             const here = world();
             const theirs = `file://${here.dir}/their-state`;
