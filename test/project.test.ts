@@ -8,6 +8,7 @@ import { parse } from "yaml";
 
 import { CONFIG_KEYS, DEFAULTS, parseConfig } from "../components/config";
 import { SPOT_TYPICAL_SAVING_PERCENT } from "../components/spot";
+import { DEFAULT_REGION } from "../scripts/stack-file";
 import { SAMPLE_PRICES } from "./support/mocks";
 
 const root = path.join(__dirname, "..");
@@ -137,6 +138,10 @@ describe("project files", () => {
     it("the quick start quotes the default machine's price as the price data has it", () => {
         const price = SAMPLE_PRICES["us-east-1"][DEFAULTS.instanceType].onDemand;
         assert.ok(read("README.md").includes(`\`${DEFAULTS.instanceType}\` (one NVIDIA T4), costs $${price} an hour`));
+    });
+
+    it("npm run plan shows the region npm run up sets when the AWS setup names none", () => {
+        assert.strictEqual(/^DEFAULT_REGION=(\S+)$/m.exec(read("scripts/up"))?.[1], DEFAULT_REGION);
     });
 
     it("asks for the Node.js that @pulumi/pulumi requires, in package.json and the README", () => {
