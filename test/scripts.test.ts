@@ -305,6 +305,43 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
     });
 });
 
+describe("scripts/lib/connect.sh: which failures get the unreachable hint", () => {
+    /** Runs a stand-in for ssh that prints `message` and exits with `status`, through run_reaching_machine. */
+    function failWith(message: string, status = 255) {
+        const script = '. scripts/lib/common.sh && . scripts/lib/connect.sh && run_reaching_machine sh -c \'echo "$1" >&2; exit "$2"\' _ "$@"';
+        return spawnSync("bash", ["-c", script, "_", message, String(status)], { cwd: ROOT, encoding: "utf8" });
+    }
+
+    // OpenSSH's words on Linux and macOS, as ssh, scp and rsync pass them on.
+    const unreachable = [
+        "ssh: connect to host 203.0.113.5 port 22: Connection timed out",
+        "ssh: connect to host 203.0.113.5 port 22: Operation timed out",
+        "ssh: connect to host 203.0.113.5 port 22: Connection refused",
+        "ssh: connect to host 203.0.113.5 port 22: No route to host",
+        "ssh: connect to host 203.0.113.5 port 22: Network is unreachable",
+        "ssh: Could not resolve hostname notebook.example: Name or service not known",
+        "Connection timed out during banner exchange",
+        "kex_exchange_identification: read: Connection reset by peer",
+    ];
+    for (const message of unreachable) {
+        it(`"${message}" ends with the hint, and the status is kept`, () => {
+            const result = failWith(message);
+            assert.strictEqual(result.status, 255);
+            assert.ok(result.stderr.startsWith(`${message}\n`), result.stderr);
+            assert.match(result.stderr, UNREACHABLE_HINT);
+        });
+    }
+
+    it("a machine that answered (wrong host key, refused login) or a command that failed gets no hint", () => {
+        for (const [message, status] of [["Host key verification failed.", 255], ["ubuntu@203.0.113.5: Permission denied (publickey).", 255],
+            ["ssh: connect to host 203.0.113.5 port 22: Connection refused", 0], ["python: can't open file 'train.py'", 2]] as const) {
+            const result = failWith(message, status);
+            assert.strictEqual(result.status, status);
+            assert.doesNotMatch(result.stderr, /could not be reached/, message);
+        }
+    });
+});
+
 describe("scripts/ as files", () => {
     // Shell scripts by their first line, so a script in another language can sit beside them.
     const isShell = (file: string) => /^#!\/(usr\/)?bin\/(env )?bash\b|^# shellcheck shell=bash\b/.test(readFileSync(file, "utf8"));

@@ -164,11 +164,13 @@ SSH_UNREACHABLE_PATTERN='connect to host .* port [0-9]+: |Could not resolve host
 run_reaching_machine() {
     local messages status
     messages="$(mktemp)"
-    # stdout stays the terminal (fd 3); only stderr goes through tee, which also keeps a copy.
-    { "$@" 2>&1 1>&3 3>&- | tee "$messages" >&2; } 3>&1 && status=0 || status=${PIPESTATUS[0]}
+    # stdout stays where it was (fd 3); only stderr goes through tee, which also keeps a copy. The
+    # status travels in a file: a pipeline's own status would depend on the caller's pipefail.
+    { { "$@" && echo 0 >"$messages.status" || echo "$?" >"$messages.status"; } 2>&1 1>&3 3>&- | tee "$messages" >&2; } 3>&1
+    status="$(cat "$messages.status")"
     if [ "$status" -ne 0 ] && grep -Eq "$SSH_UNREACHABLE_PATTERN" "$messages"; then
         unreachable_hint
     fi
-    rm -f "$messages"
+    rm -f "$messages" "$messages.status"
     return "$status"
 }
