@@ -4,7 +4,7 @@
 // see afterwards.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdirSync, writeFileSync } from "fs";
+import { mkdirSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as path from "path";
 
@@ -53,30 +53,59 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
     }
 
     describe("npm run up", () => {
-        it("logs in to the local backend when none is, says so, and a plain `pulumi stack output` afterwards finds the stack", async () => {
-            const here = world();
-            here.setOutputs({ publicIp: "203.0.113.10", sshUser: "ubuntu" }, []);
-            const result = ok(await script(here, "up", ["--yes"]), here);
-            assert.match(result.stdout, /not logged in to a Pulumi backend; running 'pulumi login --local'/);
-            assert.ok(here.callLines().includes("login --local | backend=none"), here.callLines().join("\n"));
-            assert.strictEqual(here.callLines().filter((line) => line.startsWith("up ")).join(), "up --yes | backend=file://~");
+        describe("the first run, on a fresh stack with nothing set up", () => {
+            let here: StandInWorld;
+            let first: ScriptResult;
+            let calls: string[] = [];
 
-            const own = ownPulumi(here, ["stack", "output", "publicIp"]);
-            assert.strictEqual(own.status, 0, own.stderr);
-            assert.strictEqual(own.stdout, "203.0.113.10\n");
-            assert.strictEqual(here.calls().pop()?.backend, "file://~", "the user's own call used the same backend");
-        });
+            before(async () => {
+                here = world();
+                here.setOutputs({
+                    publicIp: "203.0.113.10", sshUser: "ubuntu",
+                    sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----",
+                    sshKnownHosts: "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandIn",
+                }, ["sshPrivateKey"]);
+                first = ok(await script(here, "up", ["--yes"]), here);
+                calls = here.callLines();
+            });
 
-        it("after it, `npm run pulumi -- stack output` passes through to the same CLI and backend", async () => {
-            const here = world();
-            here.setOutputs({ publicIp: "203.0.113.11" }, []);
-            ok(await script(here, "up"), here);
-            here.forgetCalls();
-            const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "publicIp"],
-                { cwd: here.project, env: here.env(), encoding: "utf8" });
-            assert.strictEqual(viaNpm.status, 0, viaNpm.stderr);
-            assert.strictEqual(viaNpm.stdout, "203.0.113.11\n");
-            assert.deepStrictEqual(here.callLines(), ["stack output publicIp | backend=file://~"]);
+            it("logs in to the local backend, says so, and passes its arguments to pulumi up", () => {
+                assert.match(first.stdout, /not logged in to a Pulumi backend; running 'pulumi login --local'/);
+                assert.ok(calls.includes("login --local | backend=none"), calls.join("\n"));
+                assert.deepStrictEqual(calls.filter((line) => line.startsWith("up ")), ["up --yes | backend=file://~"]);
+            });
+
+            it("allows only the detected public address, says so, and writes it to the stack file before pulumi up", () => {
+                assert.match(first.stdout, /allowedCidrs is unset; allowing only the public address you are at now/);
+                assert.match(first.stdout, /allowedCidrs is now 198\.51\.100\.23\/32/);
+                assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
+                assert.ok(calls.indexOf("config set --path allowedCidrs[0] 198.51.100.23/32 | backend=file://~") < calls.indexOf("up --yes | backend=file://~"));
+            });
+
+            it("with no region in the AWS setup, sets us-east-1 in the stack and says so", () => {
+                assert.match(first.stdout, /will run in us-east-1 \(no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile\)/);
+                assert.strictEqual(here.stackConfig("dev")["aws:region"], "us-east-1");
+            });
+
+            it("writes the SSH files after the update, so ssh -F works at once", () => {
+                assert.match(first.stdout, /wrote .*gpu-notebook-dev\.pem, .*gpu-notebook-dev\.known_hosts and .*gpu-notebook-dev\.ssh_config/);
+                assert.strictEqual(statSync(path.join(here.home, ".ssh", "gpu-notebook-dev.pem")).mode & 0o777, 0o600);
+            });
+
+            it("leaves the login in place: a plain `pulumi stack output` afterwards finds the stack", () => {
+                const own = ownPulumi(here, ["stack", "output", "publicIp"]);
+                assert.strictEqual(own.status, 0, own.stderr);
+                assert.strictEqual(own.stdout, "203.0.113.10\n");
+                assert.strictEqual(here.callLines().pop(), "stack output publicIp | backend=file://~", "the user's own call used the same backend");
+            });
+
+            it("and so does `npm run pulumi -- stack output`, through the same CLI", () => {
+                const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "publicIp"],
+                    { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(viaNpm.status, 0, viaNpm.stderr);
+                assert.strictEqual(viaNpm.stdout, "203.0.113.10\n");
+                assert.strictEqual(here.callLines().pop(), "stack output publicIp | backend=file://~");
+            });
         });
 
         it("keeps the backend the user is logged in to, and logs in nowhere", async () => {
@@ -101,16 +130,6 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
             assert.ok(!here.callLines().some((line) => /^(login|stack|config|up)/.test(line)), here.callLines().join("\n"));
         });
 
-        it("allows only the detected public address when allowedCidrs is unset, says so, and writes it to the stack file", async () => {
-            const here = world();
-            const result = ok(await script(here, "up"), here);
-            assert.match(result.stdout, /allowedCidrs is unset; allowing only the public address you are at now/);
-            assert.match(result.stdout, /allowedCidrs is now 198\.51\.100\.23\/32/);
-            assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
-            const calls = here.callLines();
-            assert.ok(calls.indexOf("config set --path allowedCidrs[0] 198.51.100.23/32 | backend=file://~") < calls.indexOf("up | backend=file://~"));
-        });
-
         it("leaves a configured allowedCidrs alone", async () => {
             const here = world();
             writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), "config:\n  gpu-notebook:allowedCidrs:\n    - 10.0.0.0/8\n");
@@ -129,13 +148,6 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         });
 
         describe("region", () => {
-            it("without any region in the AWS setup, sets us-east-1 in the stack and says so", async () => {
-                const here = world();
-                const result = ok(await script(here, "up"), here);
-                assert.match(result.stdout, /will run in us-east-1 \(no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile\)/);
-                assert.strictEqual(here.stackConfig("dev")["aws:region"], "us-east-1");
-            });
-
             it("takes AWS_REGION first, then AWS_DEFAULT_REGION, then the profile's region, and keeps it in the stack", async () => {
                 const cases: [StandInOptions, NodeJS.ProcessEnv, string, RegExp][] = [
                     [{ awsProfileRegion: "ap-south-1" }, { AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-north-1" }, "eu-west-1", /\(AWS_REGION\)/],
@@ -169,24 +181,12 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
                 assert.ok(!here.callLines().some((line) => line.startsWith("config set") || line.startsWith("up")));
             });
         });
-
-        it("writes the SSH files after the update, so ssh -F works at once", async () => {
-            const here = world();
-            here.setOutputs({
-                publicIp: "203.0.113.10", sshUser: "ubuntu", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----",
-                sshKnownHosts: "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandIn",
-            }, ["sshPrivateKey"]);
-            const result = ok(await script(here, "up"), here);
-            assert.match(result.stdout, /wrote .*gpu-notebook-dev\.pem, .*gpu-notebook-dev\.known_hosts and .*gpu-notebook-dev\.ssh_config/);
-        });
     });
 
     it("npm run destroy selects the stack and runs pulumi destroy with the given arguments", async () => {
         const here = world();
-        ok(await script(here, "up"), here);
-        here.forgetCalls();
         ok(await script(here, "destroy", ["--yes"]), here);
-        assert.deepStrictEqual(here.callLines().filter((line) => !line.startsWith("whoami")), [
+        assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login)/.test(line)), [
             "stack select --create dev | backend=file://~",
             "destroy --yes | backend=file://~",
         ]);
