@@ -3,16 +3,17 @@
 // Debian's sshd on 127.0.0.1 presenting the program's host key. The only test-only part is an
 // `ssh` first on PATH that dials 127.0.0.1 and logs in as the local user: the host key is still
 // looked up under the public address (HostKeyAlias), so it is verified exactly as in real use.
+import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 import { userInfo } from "os";
 
-import { PRIVATE_KEY_OUTPUT, shellWord, sshCommandText } from "../components/ssh-command";
+import { PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
 import { ed25519Material } from "./support/keys";
 import { deployUnderMocks } from "./support/machine";
-import { VALID_CONFIG } from "./support/program";
+import { unwrap, VALID_CONFIG } from "./support/program";
 import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 import { requireCommands } from "./support/system";
@@ -44,6 +45,15 @@ describe("sshCommand: the pasteable SSH command", function () {
                 assert.throws(() => sshCommandText({ ...parts, label }), /must match/, label);
             }
             assert.doesNotThrow(() => sshCommandText({ ...parts, label: "gpu-notebook-dev.v2_a" }));
+        });
+
+        it("names the stack fully qualified when the engine names an organization, so it works from any folder", async () => {
+            const mocks = { newResource: () => ({ id: "unused", state: {} }), call: () => ({}) };
+            const args = { label: "gpu-notebook-dev", user: "ubuntu", ip: "203.0.113.10", knownHosts: parts.knownHosts };
+            await pulumi.runtime.setMocks(mocks, "gpu-notebook", "dev", false, "acme");
+            assert.match(await unwrap(sshCommand(args)), / --stack acme\/gpu-notebook\/dev sshPrivateKey /);
+            await pulumi.runtime.setMocks(mocks, "gpu-notebook", "dev", false);
+            assert.match(await unwrap(sshCommand(args)), / --stack dev sshPrivateKey /);
         });
 
         it("quotes any word so bash and zsh both read it back unchanged", function () {
