@@ -2,11 +2,12 @@
 // Reads and validates the stack config, creates the notebook, exports how to reach it.
 import * as pulumi from "@pulumi/pulumi";
 
-import { readConfig } from "./components/config";
+import { readConfig, settingsWarnings } from "./components/config";
 import { GpuNotebook } from "./components/notebook";
 
 async function main() {
     const settings = readConfig();
+    settingsWarnings(settings).forEach((warning) => pulumi.log.warn(warning));
     const notebook = await GpuNotebook.create("notebook", {
         ...settings,
         label: `gpu-notebook-${pulumi.getStack()}`,

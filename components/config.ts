@@ -117,9 +117,8 @@ export const IDLE_STOP_MAX_MINUTES = 720;
 const MAX_BUDGET_USD = 1_000_000;
 const GP3_MAX_GIB = 16384;
 
-/** The command a user runs to allow only the address they are at now. */
-export const ALLOW_MY_IP_COMMAND =
-    `pulumi config set --path 'allowedCidrs[0]' "$(curl -fsS https://checkip.amazonaws.com)/32"`;
+/** How a user allows the address they are at now: the one place that does it is that script. */
+export const ALLOW_MY_IP_COMMAND = "npm run allow-my-ip";
 
 function show(value: unknown): string {
     return JSON.stringify(value);
@@ -171,6 +170,15 @@ function isOpenToWorld(cidr: string): boolean {
     return cidr.endsWith("/0");
 }
 
+/** What deserves a warning in settings that are accepted: ports open to the whole internet. */
+export function settingsWarnings(settings: NotebookSettings): string[] {
+    const open = settings.allowedCidrs.filter(isOpenToWorld);
+    return open.length > 0 && settings.allowOpenAccess
+        ? [`${CONFIG_NAMESPACE}:allowedCidrs includes ${open.join(" and ")}: SSH and the notebook are open to the whole internet ` +
+            `(${CONFIG_NAMESPACE}:allowOpenAccess is true); list your own networks instead (${ALLOW_MY_IP_COMMAND})`]
+        : [];
+}
+
 /**
  * Validates typed settings. Throws one ConfigError listing every bad value, each naming the
  * key, the value and what would be accepted. Returns the settings with CIDRs normalised.
@@ -183,7 +191,8 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
         problems.push(
             `${CONFIG_NAMESPACE}:allowedCidrs is not set. Only the networks you list can reach SSH and the notebook. ` +
             `To allow just the address you are at now, run:\n      ${ALLOW_MY_IP_COMMAND}\n    ` +
-            `(npm run up does this for you when allowedCidrs is unset.)`,
+            `(npm run up does this for you when allowedCidrs is unset; or set networks yourself: ` +
+            `pulumi config set --path 'allowedCidrs[0]' 203.0.113.7/32)`,
         );
     }
     for (const entry of settings.allowedCidrs) {
@@ -221,15 +230,18 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             "an AMI id such as ami-0123456789abcdef0, or leave it unset for the latest Deep Learning AMI"));
     }
 
+    // The real minimum is the AMI's own size, which only the deploy knows (and checks).
     if (settings.diskSizeGb !== undefined &&
-        (!Number.isInteger(settings.diskSizeGb) || settings.diskSizeGb < 8 || settings.diskSizeGb > GP3_MAX_GIB)) {
+        (!Number.isInteger(settings.diskSizeGb) || settings.diskSizeGb < 1 || settings.diskSizeGb > GP3_MAX_GIB)) {
         problems.push(problem("diskSizeGb", settings.diskSizeGb,
-            `a whole number of GiB from 8 to ${GP3_MAX_GIB}, and at least the AMI's own size; leave it unset for a size that fits`));
+            `a whole number of GiB, at least the AMI's own size (the deploy looks it up and says it) and at most ${GP3_MAX_GIB}; ` +
+            "leave it unset for a size that fits"));
     }
 
     const port = settings.notebookPort;
-    if (!Number.isInteger(port) || port < 1024 || port > 65535 || port === 22) {
-        problems.push(problem("notebookPort", port, "a whole number from 1024 to 65535 (not 22, which SSH uses)"));
+    if (!Number.isInteger(port) || port < 1024 || port > 65535) {
+        problems.push(problem("notebookPort", port,
+            "a whole number from 1024 to 65535" + (port === 22 ? " (22 is SSH's port, which the notebook cannot share)" : "")));
     }
 
     if (settings.notebookPassword !== undefined && settings.notebookPassword.length < MIN_PASSWORD_LENGTH) {

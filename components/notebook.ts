@@ -16,6 +16,7 @@ import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
 import { jupyterPasswordHash } from "./password";
+import { sshCommand } from "./ssh-command";
 import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
 
 export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
@@ -76,7 +77,7 @@ export function checkAgainstEnvironment(args: GpuNotebookArgs, env: NotebookEnvi
 export class GpuNotebook extends pulumi.ComponentResource {
     /** Elastic IP: stays the same across stop/start, so the URL and certificate stay valid. */
     readonly publicIp: pulumi.Output<string>;
-    /** `ssh -i ~/.ssh/<label>.pem <user>@<ip>` */
+    /** A command to paste into bash or zsh: fetches the login key, pins the host key, logs in (ssh-command.ts). */
     readonly sshCommand: pulumi.Output<string>;
     /** Login user on the instance. */
     readonly sshUser: pulumi.Output<string>;
@@ -285,9 +286,9 @@ export class GpuNotebook extends pulumi.ComponentResource {
         reportWarnings(this.warnings, this);
 
         this.publicIp = eip.publicIp;
-        this.sshCommand = pulumi.interpolate`ssh -i ~/.ssh/${label}.pem ${settings.sshUser}@${eip.publicIp}`;
         this.sshUser = pulumi.output(settings.sshUser);
         this.sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
+        this.sshCommand = sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: this.sshKnownHosts });
         this.notebookUrl = settings.exposeNotebook
             ? pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`
             : pulumi.output(`https://${TUNNEL_HOST}:${settings.notebookPort}/`);

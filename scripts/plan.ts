@@ -2,60 +2,23 @@
 // the Pulumi CLI or a network. It runs the real program (index.ts) through the same mock engine the
 // tests use; AWS lookups are answered offline with stand-ins, and the plan says which.
 // Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (default: Pulumi.$GPU_NOTEBOOK_STACK.yaml, stack dev)
-import { existsSync, readFileSync } from "fs";
+import { readFileSync } from "fs";
 import * as path from "path";
-import { parse } from "yaml";
 
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
 import { IDLE_STOP_TAG } from "../components/boot";
 import { CONFIG_NAMESPACE, ConfigError } from "../components/config";
 import { SSH_PORT } from "../components/network";
+import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { MockCloud, RecordedResource } from "../test/support/mocks";
 import { runProgram, unwrap } from "../test/support/program";
-
-/** A documentation address (RFC 5737) standing in for the one `npm run up` detects. */
-export const STAND_IN_CIDR = "192.0.2.1/32";
-/** Stands in for a notebookPassword the stack file holds encrypted (the plan cannot decrypt it). */
-const STAND_IN_PASSWORD = "offline-plan-stand-in-password";
+import { readStackConfig, stackNameFor } from "./stack-file";
 
 export interface PlanOptions {
     /** Stack name shown in the plan. */
     stack: string;
-    /** The stack's settings file, Pulumi.<stack>.yaml; missing means no settings. */
+    /** The stack's settings file, Pulumi.<stack>.yaml. */
     configFile: string;
-}
-
-interface StackConfig {
-    config: Record<string, string>;
-    region: string;
-    notes: string[];
-}
-
-/** Reads a Pulumi.<stack>.yaml as the CLI would hand it to the program: every value a string. */
-export function readStackConfig(configFile: string): StackConfig {
-    const notes: string[] = [];
-    const document = existsSync(configFile) ? parse(readFileSync(configFile, "utf8")) ?? {} : {};
-    const entries = Object.entries<unknown>(document.config ?? {});
-    const config: Record<string, string> = {};
-    let region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || "us-east-1";
-    for (const [key, value] of entries) {
-        if (key === "aws:region") {
-            region = String(value);
-        } else if (key.startsWith(`${CONFIG_NAMESPACE}:`)) {
-            const isSecret = typeof value === "object" && value !== null && "secure" in value;
-            if (isSecret) {
-                notes.push(`${key} is encrypted in ${path.basename(configFile)}; the plan uses a stand-in value`);
-            }
-            config[key] = isSecret ? STAND_IN_PASSWORD
-                : typeof value === "string" ? value : JSON.stringify(value);
-        }
-    }
-    const cidrs = config[`${CONFIG_NAMESPACE}:allowedCidrs`];
-    if (cidrs === undefined || cidrs === "[]" || cidrs.trim() === "") {
-        config[`${CONFIG_NAMESPACE}:allowedCidrs`] = JSON.stringify([STAND_IN_CIDR]);
-        notes.push(`allowedCidrs is not set: \`npm run up\` sets it to your public address; the plan shows ${STAND_IN_CIDR} in its place`);
-    }
-    return { config: { ...config, "aws:region": region }, region, notes };
 }
 
 function table(rows: string[][]): string[] {
@@ -149,7 +112,7 @@ function ofType(resources: RecordedResource[], type: string): RecordedResource[]
 
 /** Runs the program offline and renders the plan as text. Throws what the program throws. */
 export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile);
+    const stackConfig = readStackConfig(options.configFile, options.stack);
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
     const run = await runProgram(stackConfig.config, cloud);
@@ -188,7 +151,7 @@ export async function planReport(options: PlanOptions): Promise<string> {
               (alarm ? `; backstop: stop after ${backstopSpan(alarm.inputs)} of running without a heartbeat of activity` : "")
             : "off (idleStopMinutes = 0): the machine runs until you stop it"],
         ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
-        ["spot", spot ? "yes: persistent request, stops on interruption" : "no (on-demand; spot: true is typically 60-70% cheaper)"],
+        ["spot", spot ? "yes: persistent request, stops on interruption" : `no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`],
         ["budget", budget
             ? `$${budget.inputs.limitAmount} a month for the account, emails at 80% and 100% actual and 100% forecast`
             : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
@@ -216,16 +179,34 @@ export async function planReport(options: PlanOptions): Promise<string> {
     ].join("\n");
 }
 
+/** Which file and stack to plan, from the command line and GPU_NOTEBOOK_STACK; nothing guessed. */
+export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env): PlanOptions {
+    const environment = env.GPU_NOTEBOOK_STACK || undefined;
+    const unknown = argv.filter((arg, index) => arg !== "--config-file" && argv[index - 1] !== "--config-file");
+    if (unknown.length > 0) {
+        throw new ConfigError([`unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]`]);
+    }
+    const flag = argv.indexOf("--config-file");
+    if (flag < 0) {
+        const stack = environment ?? "dev";
+        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`) };
+    }
+    const value = argv[flag + 1];
+    if (value === undefined || value.startsWith("-")) {
+        throw new ConfigError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
+    }
+    // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
+    const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), value);
+    return { stack: stackNameFor(configFile, environment), configFile };
+}
+
 async function main(argv: string[]): Promise<number> {
     if (argv.includes("--help") || argv.includes("-h")) {
         console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
         return 0;
     }
-    const stack = process.env.GPU_NOTEBOOK_STACK ?? "dev";
-    const flag = argv.indexOf("--config-file");
-    const configFile = flag >= 0 ? argv[flag + 1] : path.join(__dirname, "..", `Pulumi.${stack}.yaml`);
     try {
-        process.stdout.write(await planReport({ stack, configFile }));
+        process.stdout.write(await planReport(planTarget(argv)));
         return 0;
     } catch (error) {
         if (error instanceof ConfigError) {

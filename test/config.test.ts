@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { ConfigError, DEFAULTS, NotebookSettings, parseConfig, validateSettings } from "../components/config";
+import { ConfigError, DEFAULTS, NotebookSettings, parseConfig, settingsWarnings, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -58,10 +58,12 @@ describe("config", () => {
     });
 
     describe("allowedCidrs", () => {
-        it("when missing, is refused with the exact command that allows your own address", () => {
+        it("when missing, is refused naming the one command that allows your own address", () => {
             const message = refused({});
             assert.match(message, /gpu-notebook:allowedCidrs is not set/);
-            assert.ok(message.includes(`pulumi config set --path 'allowedCidrs[0]' "$(curl -fsS https://checkip.amazonaws.com)/32"`));
+            assert.match(message, /run:\n +npm run allow-my-ip\n/);
+            // ...which exists, as an npm script.
+            assert.ok(require("../package.json").scripts["allow-my-ip"]);
         });
 
         it("when an empty list, is refused like a missing one", () => {
@@ -133,6 +135,17 @@ describe("config", () => {
         it("refuses anything but true or false", () => {
             assert.match(refused({ ...BASE, allowOpenAccess: "yes" }), /gpu-notebook:allowOpenAccess = "yes" is not accepted: true or false/);
         });
+
+        it("accepted with a world CIDR, still warns that SSH and the notebook are open to the whole internet", () => {
+            const warnings = settingsWarnings(parseConfig({ allowedCidrs: '["198.51.100.7/32","0.0.0.0/0","::/0"]', allowOpenAccess: "true" }));
+            assert.deepStrictEqual(warnings.length, 1);
+            assert.match(warnings[0], /gpu-notebook:allowedCidrs includes 0\.0\.0\.0\/0 and ::\/0: SSH and the notebook are open to the whole internet/);
+        });
+
+        it("warns about nothing when set but every network is a real one", () => {
+            assert.deepStrictEqual(settingsWarnings(parseConfig({ ...BASE, allowOpenAccess: "true" })), []);
+            assert.deepStrictEqual(settingsWarnings(parseConfig(BASE)), []);
+        });
     });
 
     describe("exposeNotebook", () => {
@@ -186,19 +199,33 @@ describe("config", () => {
             assert.match(refused({ ...BASE, diskSizeGb: "big" }), /gpu-notebook:diskSizeGb = "big" is not accepted: a whole number/);
         });
 
-        it("refuses a size gp3 cannot have", () => {
-            assert.match(refused({ ...BASE, diskSizeGb: "20000" }), /gpu-notebook:diskSizeGb = 20000 is not accepted: a whole number of GiB from 8 to 16384/);
-            assert.match(refused({ ...BASE, diskSizeGb: "4" }), /gpu-notebook:diskSizeGb = 4 is not accepted/);
+        it("refuses a size gp3 cannot have, up to 16384 GiB", () => {
+            assert.match(refused({ ...BASE, diskSizeGb: "16385" }), /gpu-notebook:diskSizeGb = 16385 is not accepted: .*at most 16384/);
+            assert.strictEqual(parseConfig({ ...BASE, diskSizeGb: "16384" }).diskSizeGb, 16384);
+        });
+
+        it("leaves the lower limit to the AMI's own size, the one minimum that is real, and says so", () => {
+            const message = refused({ ...BASE, diskSizeGb: "-1" });
+            assert.match(message, /gpu-notebook:diskSizeGb = -1 is not accepted: a whole number of GiB, at least the AMI's own size \(the deploy looks it up/);
+            assert.doesNotMatch(message, /from 8\b/);
+            // 1 GiB passes here; the deploy refuses it against the AMI (test/notebook.test.ts).
+            assert.strictEqual(parseConfig({ ...BASE, diskSizeGb: "1" }).diskSizeGb, 1);
         });
     });
 
     describe("notebookPort", () => {
-        for (const port of ["22", "80", "1023", "65536", "0"]) {
-            it(`refuses ${port}`, () => {
-                assert.match(refused({ ...BASE, notebookPort: port }),
-                    new RegExp(`gpu-notebook:notebookPort = ${port} is not accepted: a whole number from 1024 to 65535 \\(not 22`));
+        for (const port of ["80", "1023", "65536", "0"]) {
+            it(`refuses ${port}, without mentioning SSH's port`, () => {
+                const message = refused({ ...BASE, notebookPort: port });
+                assert.match(message, new RegExp(`gpu-notebook:notebookPort = ${port} is not accepted: a whole number from 1024 to 65535$`, "m"));
+                assert.doesNotMatch(message, /\b22\b/);
             });
         }
+
+        it("refuses 22, saying it is SSH's", () => {
+            assert.match(refused({ ...BASE, notebookPort: "22" }),
+                /gpu-notebook:notebookPort = 22 is not accepted: a whole number from 1024 to 65535 \(22 is SSH's port/);
+        });
 
         it("refuses a non-number", () => {
             assert.match(refused({ ...BASE, notebookPort: "http" }), /gpu-notebook:notebookPort = "http" is not accepted: a whole number/);

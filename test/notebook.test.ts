@@ -110,6 +110,14 @@ describe("the notebook stack", () => {
             assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
         });
 
+        it("states the AMI's size as the minimum: one GiB less is refused, the size itself accepted", async () => {
+            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
+            assert.match((await refusal({ ...VALID_CONFIG, diskSizeGb: "119" }, cloud)).message, /gpu-notebook:diskSizeGb = 119 is not accepted: .*needs at least 120 GiB/);
+            const accepted = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
+            await runProgram({ ...VALID_CONFIG, diskSizeGb: "120" }, accepted);
+            assert.strictEqual(accepted.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 120);
+        });
+
         it("logs in with the generated key pair and sits behind the notebook's security group", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
             const instance = cloud.one(INSTANCE);
@@ -179,14 +187,14 @@ describe("the notebook stack", () => {
             assert.ok(cert.subjectAltName?.split(", ").includes(`IP Address:${ip}`), `SAN ${cert.subjectAltName}`);
             assert.strictEqual(cert.checkIP(ip), ip);
             assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${ip}:8888/`);
-            assert.strictEqual(await unwrap(outputs.sshCommand), `ssh -i ~/.ssh/gpu-notebook-dev.pem ubuntu@${ip}`);
+            assert.match(await unwrap(outputs.sshCommand), new RegExp(` -i "\\$HOME/\\.ssh/gpu-notebook-dev\\.pem" .* ubuntu@${ip.replace(/\./g, "\\.")}$`));
         });
 
         it("uses the configured port and user in the URL and SSH command", async () => {
             const { outputs } = await runProgram({ ...VALID_CONFIG, notebookPort: "9999", sshUser: "alice" });
             const ip = await unwrap(outputs.publicIp);
             assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${ip}:9999/`);
-            assert.strictEqual(await unwrap(outputs.sshCommand), `ssh -i ~/.ssh/gpu-notebook-dev.pem alice@${ip}`);
+            assert.match(await unwrap(outputs.sshCommand), new RegExp(` alice@${ip.replace(/\./g, "\\.")}$`));
         });
 
         it("is a server-auth certificate on a P-256 key, valid for years", async () => {

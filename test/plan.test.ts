@@ -5,7 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { planReport, STAND_IN_CIDR } from "../scripts/plan";
+import { ConfigError } from "../components/config";
+import { SPOT_SAVING_PHRASE } from "../components/spot";
+import { planReport, planTarget } from "../scripts/plan";
+import { readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
 
 const root = path.join(__dirname, "..");
 
@@ -41,7 +44,7 @@ describe("npm run plan", () => {
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, /^ {2}idle stop +power off after 60 min without jobs, kernel, GPU, CPU or SSH activity; backstop: stop after 120 min of running without a heartbeat of activity$/m);
-        assert.match(out, /^ {2}spot +no/m);
+        assert.ok(out.includes(`spot           no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`), out);
         assert.match(out, /^ {2}budget +none/m);
         assert.match(out, /^ {2}hourly cost +\$0\.526 for the instance/m);
         assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3 encrypted/m);
@@ -50,7 +53,8 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+$/m);
         assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\)$/m);
         assert.match(out, /^ {2}aws iam InstanceProfile +notebook-instance-profile +puts the role on the instance$/m);
-        assert.match(out, /^Warnings\n {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
+        assert.match(out, /^Warnings\n(  - .*\n)* {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
+        assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: `npm run up` sets your AWS setup's region on the first run; the plan shows us-east-1/m);
         assert.doesNotMatch(out, /PRIVATE KEY|sha256:/, "no secrets");
     });
 
@@ -92,5 +96,100 @@ describe("npm run plan", () => {
         assert.strictEqual(result.status, 1);
         assert.match(result.stderr, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
         assert.strictEqual(result.stdout, "");
+    });
+    describe("reads the stack file as the Pulumi CLI would, and guesses nothing", () => {
+        it("refuses --config-file without a file, and a file that does not exist", () => {
+            assert.throws(() => planTarget(["--config-file"], {}), /--config-file needs a file/);
+            assert.throws(() => planTarget(["--config-file", "--other"], {}), /--config-file needs a file/);
+            assert.throws(() => planTarget(["--stack", "x"], {}), /unknown argument --stack/);
+            assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing"), /Pulumi\.missing\.yaml does not exist/);
+        });
+
+        it("names the stack after the file, or GPU_NOTEBOOK_STACK, and refuses when they disagree or neither says", () => {
+            assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], {}).stack, "course");
+            assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], { GPU_NOTEBOOK_STACK: "course" }).stack, "course");
+            assert.throws(() => planTarget(["--config-file", "/x/Pulumi.course.yaml"], { GPU_NOTEBOOK_STACK: "dev" }),
+                /Pulumi\.course\.yaml is the settings file of stack "course", but GPU_NOTEBOOK_STACK says "dev"/);
+            assert.strictEqual(planTarget(["--config-file", "/x/settings.yaml"], { GPU_NOTEBOOK_STACK: "lab" }).stack, "lab");
+            assert.throws(() => planTarget(["--config-file", "/x/settings.yaml"], {}), /cannot tell which stack \/x\/settings\.yaml belongs to/);
+            const fromEnvironment = planTarget([], { GPU_NOTEBOOK_STACK: "lab" });
+            assert.deepStrictEqual(fromEnvironment, { stack: "lab", configFile: path.join(root, "Pulumi.lab.yaml") });
+            assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
+        });
+
+        it("warns by name about keys in another project's namespace or in none, and leaves them out", async () => {
+            const file = stackFile("Pulumi.typos.yaml", [
+                "config:",
+                "  gpunotebook:instanceType: g5.xlarge",
+                "  idleStopMinutes: 30",
+                "  gpu-notebook:allowedCidrs: [\"198.51.100.0/24\"]",
+                "  aws:region: eu-west-1",
+                "",
+            ].join("\n"));
+            const read = readStackConfig(file, "typos");
+            assert.ok(read.notes.some((note) => /^gpunotebook:instanceType in Pulumi\.typos\.yaml is in the namespace "gpunotebook", which nothing here reads .*did you mean gpu-notebook:instanceType\?$/.test(note)), read.notes.join("\n"));
+            assert.ok(read.notes.some((note) => /^idleStopMinutes in Pulumi\.typos\.yaml has no namespace, so the Pulumi CLI refuses the file; write gpu-notebook:idleStopMinutes/.test(note)), read.notes.join("\n"));
+            assert.deepStrictEqual(Object.keys(read.config).sort(), ["aws:region", "gpu-notebook:allowedCidrs"]);
+            const out = await planReport({ stack: "typos", configFile: file });
+            assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m, "the misspelt key changed nothing");
+            assert.match(out, /^ {2}- gpunotebook:instanceType in Pulumi\.typos\.yaml/m);
+        });
+
+        it("refuses, as the CLI does, values that are not of the type Pulumi.yaml declares", () => {
+            const cases: [string, string][] = [
+                ["allowedCidrs: 198.51.100.7/32", "array<string>"],
+                ["allowedCidrs: [10, 11]", "array<string>"],
+                ["spot: yes", "boolean"],
+                ["spot: True", "boolean"],
+                ["diskSizeGb: 1.5", "integer"],
+                ["diskSizeGb: 0x100", "integer"],
+                ["diskSizeGb: [200]", "integer"],
+                ["alertEmail: [a@example.org]", "string"],
+            ];
+            for (const [line, type] of cases) {
+                const file = stackFile("Pulumi.typed.yaml", `config:\n  gpu-notebook:${line}\n`);
+                const key = line.split(":")[0];
+                assert.throws(() => readStackConfig(file, "typed"),
+                    new RegExp(`Stack 'typed' with configuration key '${key}' must be of type '${type.replace(/[<>]/g, "\\$&")}' \\(Pulumi\\.yaml declares it`), line);
+            }
+        });
+
+        it("accepts what the CLI accepts and hands it over as the CLI does: the text written", () => {
+            const file = stackFile("Pulumi.typed.yaml", [
+                "config:",
+                "  gpu-notebook:allowedCidrs: [\"198.51.100.7/32\"]",
+                "  gpu-notebook:spot: \"true\"",
+                "  gpu-notebook:diskSizeGb: +200",
+                "  gpu-notebook:notebookPort: 09999",
+                "  gpu-notebook:monthlyBudgetUsd: 49.90",
+                "",
+            ].join("\n"));
+            const { config } = readStackConfig(file, "typed");
+            assert.strictEqual(config["gpu-notebook:allowedCidrs"], '["198.51.100.7/32"]');
+            assert.strictEqual(config["gpu-notebook:spot"], "true");
+            assert.strictEqual(config["gpu-notebook:diskSizeGb"], "+200");
+            assert.strictEqual(config["gpu-notebook:notebookPort"], "09999");
+            assert.strictEqual(config["gpu-notebook:monthlyBudgetUsd"], "49.90");
+        });
+
+        it("says in one line where malformed YAML is: file, line and column", () => {
+            // main() prints a ConfigError's lines and exits 1, without a stack trace (the refusal test above).
+            const file = stackFile("Pulumi.broken.yaml", "config:\n  gpu-notebook:allowedCidrs: [\"198.51.100.7/32\"\n  gpu-notebook:spot: true\n");
+            assert.throws(() => readStackConfig(file, "broken"), (error: unknown) => {
+                assert.ok(error instanceof ConfigError);
+                assert.strictEqual(error.problems.length, 1);
+                assert.match(error.problems[0], /^Pulumi\.broken\.yaml:3:\d+: \S[^\n]*$/);
+                return true;
+            });
+        });
+
+        it("shows allowOpenAccess with a world CIDR as a warning", async () => {
+            const file = stackFile("Pulumi.open.yaml", [
+                "config:", "  aws:region: us-east-1", "  gpu-notebook:allowOpenAccess: true",
+                "  gpu-notebook:allowedCidrs:", "    - 0.0.0.0/0", "",
+            ].join("\n"));
+            const out = await planReport({ stack: "open", configFile: file });
+            assert.match(out, /^ {2}- gpu-notebook:allowedCidrs includes 0\.0\.0\.0\/0: SSH and the notebook are open to the whole internet/m);
+        });
     });
 });

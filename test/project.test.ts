@@ -1,11 +1,15 @@
 // The project's own files agree with the code: Pulumi.yaml documents every key with the code's
-// defaults, the README keeps its two commands, and CI runs the README's test command.
+// defaults, the README keeps its two commands and its links, the docs list every key, the figures
+// they quote are the code's, and CI runs the README's test command.
 import * as assert from "assert";
-import { readFileSync } from "fs";
+import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 
-import { CONFIG_KEYS, parseConfig } from "../components/config";
+import { CONFIG_KEYS, DEFAULTS, parseConfig } from "../components/config";
+import { SPOT_TYPICAL_SAVING_PERCENT } from "../components/spot";
+import { DEFAULT_REGION } from "../scripts/stack-file";
+import { SAMPLE_PRICES } from "./support/mocks";
 
 const root = path.join(__dirname, "..");
 const read = (name: string) => readFileSync(path.join(root, name), "utf8");
@@ -50,6 +54,23 @@ describe("project files", () => {
         }
     });
 
+    it("Pulumi.yaml's top level holds only what the CLI's project schema allows", () => {
+        // From project.json: the properties the schema names (it allows others at the top level,
+        // but a misspelt one would silently do nothing) and, under options, only refresh: always.
+        const known = ["name", "description", "author", "website", "license", "runtime", "main", "config", "stackConfigDir",
+            "backend", "options", "template", "plugins"];
+        assert.deepStrictEqual(Object.keys(project).filter((key) => !known.includes(key)), []);
+        assert.deepStrictEqual(project.options, { refresh: "always" });
+    });
+
+    it("every pulumi up, preview and destroy refreshes first, so a plain pulumi up starts a machine idle stop stopped", () => {
+        assert.strictEqual(project.options?.refresh, "always");
+        // The scripts rely on it rather than passing --refresh themselves.
+        for (const script of ["scripts/power", "scripts/up"]) {
+            assert.doesNotMatch(read(script), /--refresh/, `${script} leaves the refresh to Pulumi.yaml`);
+        }
+    });
+
     it("Pulumi.yaml's defaults are the defaults the code applies", () => {
         // The CLI hands Pulumi.yaml defaults to the program; they must mean what no value means.
         const fromCli: Record<string, string> = { allowedCidrs: '["198.51.100.7/32"]' };
@@ -62,9 +83,10 @@ describe("project files", () => {
         assert.throws(() => parseConfig({ allowedCidrs: JSON.stringify(project.config.allowedCidrs.default) }), /allowedCidrs is not set/);
     });
 
-    it("Pulumi.dev.yaml sets a region and only keys the program reads", () => {
+    it("Pulumi.dev.yaml leaves the region to the user's AWS setup and sets only keys the program reads", () => {
         const stack = parse(read("Pulumi.dev.yaml"));
-        assert.ok(stack.config["aws:region"]);
+        // A region here would override AWS_REGION and the profile's; npm run up pins the user's own.
+        assert.ok(!("aws:region" in (stack.config ?? {})), "no aws:region in Pulumi.dev.yaml");
         assert.doesNotThrow(() => parseConfig({ ...stack.config, "gpu-notebook:allowedCidrs": '["198.51.100.7/32"]' }));
     });
 
@@ -75,11 +97,58 @@ describe("project files", () => {
         assert.match(read(".ci/run"), /^npm ci && npm test$/m);
     });
 
-    it("the README's configuration table has a row for every key the program reads", () => {
-        const rows = [...read("README.md").matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]);
-        for (const key of CONFIG_KEYS) {
-            assert.ok(rows.includes(key), `README documents ${key}`);
+    it("the configuration reference has a row for every key the program reads, and no other", () => {
+        const rows = [...read("docs/configuration.md").matchAll(/^\| `(\w+)` \| [^|]+ \| /gm)].map((match) => match[1]);
+        assert.deepStrictEqual([...rows].sort(), [...CONFIG_KEYS].sort());
+    });
+
+    it("every link from the README and the docs to a file or heading here leads somewhere", () => {
+        const documents = ["README.md", ...readdirSync(path.join(root, "docs")).map((name) => `docs/${name}`)];
+        // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+        const anchors = (file: string) => [...read(file).matchAll(/^#+ (.+)$/gm)]
+            .map((match) => match[1].toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-"));
+        let checked = 0;
+        for (const document of documents) {
+            for (const [, target] of read(document).matchAll(/\]\(([^)\s]+)\)/g)) {
+                if (/^[a-z]+:/.test(target)) {
+                    continue;
+                }
+                const [file, anchor] = target.split("#");
+                const resolved = file === "" ? document : path.normalize(path.join(path.dirname(document), file));
+                assert.ok(existsSync(path.join(root, resolved)), `${document} links to ${target}: no file ${resolved}`);
+                if (anchor) {
+                    assert.ok(anchors(resolved).includes(anchor), `${document} links to ${target}: no heading #${anchor} in ${resolved}`);
+                }
+                checked += 1;
+            }
         }
+        assert.ok(checked >= 10, `checked ${checked} links`);
+    });
+
+    it("quotes one spot saving everywhere, the code's, and the sample prices bear it out", () => {
+        const places = ["README.md", "Pulumi.yaml", ...readdirSync(path.join(root, "docs")).map((name) => `docs/${name}`)];
+        const figures = places.flatMap((file) => [...read(file).matchAll(/(\d+(?:[-–]\d+)?)% (?:cheaper|less)/g)].map((match) => `${file}: ${match[1]}`));
+        assert.ok(figures.some((figure) => figure.startsWith("Pulumi.yaml")) && figures.some((figure) => figure.startsWith("docs/costs.md")), figures.join("; "));
+        assert.deepStrictEqual(figures.filter((figure) => !figure.endsWith(`: ${SPOT_TYPICAL_SAVING_PERCENT}`)), []);
+        const sample = SAMPLE_PRICES["us-east-1"][DEFAULTS.instanceType];
+        const saving = 100 * (1 - sample.spot / sample.onDemand);
+        assert.ok(Math.abs(saving - SPOT_TYPICAL_SAVING_PERCENT) <= 5, `sample spot saving ${saving.toFixed(1)}%`);
+    });
+
+    it("the quick start quotes the default machine's price as the price data has it", () => {
+        const price = SAMPLE_PRICES["us-east-1"][DEFAULTS.instanceType].onDemand;
+        assert.ok(read("README.md").includes(`\`${DEFAULTS.instanceType}\` (one NVIDIA T4), costs $${price} an hour`));
+    });
+
+    it("npm run plan shows the region npm run up sets when the AWS setup names none", () => {
+        assert.strictEqual(/^DEFAULT_REGION=(\S+)$/m.exec(read("scripts/up"))?.[1], DEFAULT_REGION);
+    });
+
+    it("asks for the Node.js that @pulumi/pulumi requires, in package.json and the README", () => {
+        const required = JSON.parse(read("node_modules/@pulumi/pulumi/package.json")).engines.node as string;
+        assert.strictEqual(JSON.parse(read("package.json")).engines.node, required);
+        const major = /^>=(\d+)/.exec(required)?.[1];
+        assert.ok(read("README.md").includes(`**Node.js ${major} or newer**`), `README asks for Node.js ${major} or newer`);
     });
 
     it("package.json wires the commands and pins TypeScript 5", () => {

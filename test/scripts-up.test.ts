@@ -1,101 +1,285 @@
-// `npm run up` and `npm run destroy` against a stand-in `pulumi` (and `curl`) on PATH that record
-// what they were asked, so the scripts' decisions are tested without a CLI or the network.
+// The scripts that change the stack (npm run up, destroy, stop/start, allow-my-ip), run in a copy of
+// the project against the recording stand-in `pulumi` (test/support/stand-in/pulumi), with an
+// address service on 127.0.0.1: what they ask Pulumi to do, and what a user's own `pulumi` calls
+// see afterwards.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { mkdirSync, statSync, writeFileSync } from "fs";
+import * as http from "http";
 import * as path from "path";
 
-const root = path.join(__dirname, "..");
+import { parseConfig } from "../components/config";
+import { runScript, ScriptResult, SCRIPTS } from "./support/scripts";
+import { StandInOptions, StandInWorld } from "./support/stand-ins";
 
-interface Stubs {
-    dir: string;
-    log: string;
-}
+const MY_IP = "198.51.100.23";
 
-/** A fake `pulumi` that logs each call (with the backend it saw) and a fake `curl`. */
-function makeStubs(options: { loggedIn: boolean; allowedCidrs: string; publicIp: string }): Stubs {
-    const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-up-"));
-    const log = path.join(dir, "calls.log");
-    const pulumi = `#!/usr/bin/env bash
-echo "pulumi $* | backend=\${PULUMI_BACKEND_URL:-none}" >> "${log}"
-case "$1 $2" in
-  "whoami "*) ${options.loggedIn ? 'echo someone; exit 0' : "exit 1"} ;;
-  "config get") ${options.allowedCidrs ? `echo '${options.allowedCidrs}'; exit 0` : "exit 1"} ;;
-esac
-exit 0
-`;
-    const curl = `#!/usr/bin/env bash
-echo "curl $*" >> "${log}"
-${options.publicIp ? `echo "${options.publicIp}"` : "exit 6"}
-`;
-    for (const [name, text] of [["pulumi", pulumi], ["curl", curl]]) {
-        writeFileSync(path.join(dir, name), text);
-        chmodSync(path.join(dir, name), 0o755);
-    }
-    return { dir, log };
-}
+describe("the scripts that change the stack, against the stand-in pulumi", function () {
+    this.timeout(60_000);
+    let ipService: http.Server;
+    let ipUrl = "";
+    const worlds: StandInWorld[] = [];
 
-function run(script: string, stubs: Stubs, args: string[] = []) {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${stubs.dir}:/usr/bin:/bin` };
-    delete env.PULUMI_BACKEND_URL;
-    const result = spawnSync("bash", [path.join(root, "scripts", script), ...args], { env, encoding: "utf8" });
-    let calls: string[] = [];
-    try {
-        calls = readFileSync(stubs.log, "utf8").trim().split("\n");
-    } catch {
-        // no call logged
-    }
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls };
-}
+    before(async () => {
+        ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
+        await new Promise<void>((resolve) => ipService.listen(0, "127.0.0.1", resolve));
+        ipUrl = `http://127.0.0.1:${(ipService.address() as { port: number }).port}/`;
+    });
 
-describe("npm run up / destroy", () => {
-    const made: Stubs[] = [];
-    const stubs = (options: Parameters<typeof makeStubs>[0]) => {
-        const created = makeStubs(options);
-        made.push(created);
+    after(async () => {
+        worlds.forEach((world) => world.cleanup());
+        await new Promise<void>((resolve) => ipService.close(() => resolve()));
+    });
+
+    function world(options: StandInOptions = {}): StandInWorld {
+        const created = new StandInWorld(options);
+        worlds.push(created);
         return created;
-    };
-    after(() => made.forEach((s) => rmSync(s.dir, { recursive: true, force: true })));
+    }
 
-    it("allows only the detected public address when allowedCidrs is unset, says so, then runs pulumi up", () => {
-        const result = run("up", stubs({ loggedIn: false, allowedCidrs: "", publicIp: "198.51.100.23" }), ["--yes"]);
-        assert.strictEqual(result.status, 0, result.stderr);
-        assert.ok(result.calls.includes("pulumi stack select --create dev | backend=file://~"), result.calls.join("\n"));
-        assert.ok(result.calls.includes("pulumi config set --path allowedCidrs[0] 198.51.100.23/32 | backend=file://~"));
-        assert.strictEqual(result.calls[result.calls.length - 1], "pulumi up --yes | backend=file://~");
-        assert.match(result.stdout, /allowing only your current public address 198\.51\.100\.23\/32/);
-        assert.match(result.stdout, /keeping state locally in ~\/\.pulumi/);
+    /** Runs scripts/<name> of the world's project copy as `npm run` would, from the project folder. */
+    function script(where: StandInWorld, name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
+        return runScript(name, args, where.env({ GPU_NOTEBOOK_IP_URL: ipUrl, ...env }), 30_000, where.project);
+    }
+
+    /** The user's own `pulumi ...` in the same shell afterwards: same home, same PATH, no extras. */
+    function ownPulumi(where: StandInWorld, args: string[]) {
+        return spawnSync("pulumi", args, { cwd: where.project, env: where.env(), encoding: "utf8" });
+    }
+
+    function ok(result: ScriptResult, where: StandInWorld): ScriptResult {
+        assert.strictEqual(result.status, 0, `${result.stdout}\n${result.stderr}\ncalls:\n${where.callLines().join("\n")}`);
+        return result;
+    }
+
+    describe("npm run up", () => {
+        describe("the first run, on a fresh stack with nothing set up", () => {
+            let here: StandInWorld;
+            let first: ScriptResult;
+            let calls: string[] = [];
+
+            before(async () => {
+                here = world();
+                here.setOutputs({
+                    publicIp: "203.0.113.10", sshUser: "ubuntu",
+                    sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----",
+                    sshKnownHosts: "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandIn",
+                }, ["sshPrivateKey"]);
+                first = ok(await script(here, "up", ["--yes"]), here);
+                calls = here.callLines();
+            });
+
+            it("logs in to the local backend, says so, and passes its arguments to pulumi up", () => {
+                assert.match(first.stdout, /not logged in to a Pulumi backend; running 'pulumi login --local'/);
+                assert.ok(calls.includes("login --local | backend=none"), calls.join("\n"));
+                assert.deepStrictEqual(calls.filter((line) => line.startsWith("up ")), ["up --yes | backend=file://~"]);
+            });
+
+            it("allows only the detected public address, says so, and writes it to the stack file before pulumi up", () => {
+                assert.match(first.stdout, /allowedCidrs is unset; allowing only the public address you are at now/);
+                assert.match(first.stdout, /allowedCidrs is now 198\.51\.100\.23\/32/);
+                assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
+                assert.ok(calls.indexOf("config set --path allowedCidrs[0] 198.51.100.23/32 | backend=file://~") < calls.indexOf("up --yes | backend=file://~"));
+            });
+
+            it("with no region in the AWS setup, sets us-east-1 in the stack and says so", () => {
+                assert.match(first.stdout, /will run in us-east-1 \(no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile\)/);
+                assert.strictEqual(here.stackConfig("dev")["aws:region"], "us-east-1");
+            });
+
+            it("writes the SSH files after the update, so ssh -F works at once", () => {
+                assert.match(first.stdout, /wrote .*gpu-notebook-dev\.pem, .*gpu-notebook-dev\.known_hosts and .*gpu-notebook-dev\.ssh_config/);
+                assert.strictEqual(statSync(path.join(here.home, ".ssh", "gpu-notebook-dev.pem")).mode & 0o777, 0o600);
+            });
+
+            it("leaves the login in place: a plain `pulumi stack output` afterwards finds the stack", () => {
+                const own = ownPulumi(here, ["stack", "output", "publicIp"]);
+                assert.strictEqual(own.status, 0, own.stderr);
+                assert.strictEqual(own.stdout, "203.0.113.10\n");
+                assert.strictEqual(here.callLines().pop(), "stack output publicIp | backend=file://~", "the user's own call used the same backend");
+            });
+
+            it("and so does `npm run pulumi -- stack output`, through the same CLI", () => {
+                const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "publicIp"],
+                    { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(viaNpm.status, 0, viaNpm.stderr);
+                assert.strictEqual(viaNpm.stdout, "203.0.113.10\n");
+                assert.strictEqual(here.callLines().pop(), "stack output publicIp | backend=file://~");
+            });
+        });
+
+        it("keeps the backend the user is logged in to, and logs in nowhere", async () => {
+            const here = world();
+            const theirs = `file://${here.dir}/their-state`;
+            assert.strictEqual(ownPulumi(here, ["login", theirs]).status, 0);
+            here.forgetCalls();
+            ok(await script(here, "up"), here);
+            assert.ok(here.callLines().every((line) => line.endsWith(`backend=${theirs}`)), here.callLines().join("\n"));
+            assert.ok(!here.callLines().some((line) => line.startsWith("login")));
+        });
+
+        it("does not switch backends when the user's own login fails, and says how to fix it", async () => {
+            const here = world();
+            mkdirSync(path.join(here.home, ".pulumi"));
+            // Logged in to Pulumi Cloud once, but the token is gone: `pulumi whoami` fails.
+            writeFileSync(path.join(here.home, ".pulumi", "credentials.json"), '{"current": "https://api.pulumi.com"}');
+            const result = await script(here, "up");
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /logged in to a Pulumi backend, but 'pulumi whoami' fails for it/);
+            assert.match(result.stderr, /fix that login \(pulumi login\)/);
+            assert.ok(!here.callLines().some((line) => /^(login|stack|config|up)/.test(line)), here.callLines().join("\n"));
+        });
+
+        it("leaves a configured allowedCidrs alone", async () => {
+            const here = world();
+            writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), "config:\n  gpu-notebook:allowedCidrs:\n    - 10.0.0.0/8\n");
+            ok(await script(here, "up"), here);
+            assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:allowedCidrs"], ["10.0.0.0/8"]);
+            assert.ok(!here.callLines().some((line) => line.includes("allowedCidrs[")));
+        });
+
+        it("stops before pulumi up with what to run when the address cannot be detected", async () => {
+            const here = world();
+            const result = await script(here, "up", [], { GPU_NOTEBOOK_IP_URL: "http://127.0.0.1:9/" });
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /could not be detected/);
+            assert.match(result.stderr, /pulumi config set --path 'allowedCidrs\[0\]'/);
+            assert.ok(!here.callLines().some((line) => line.startsWith("up")));
+        });
+
+        describe("region", () => {
+            it("takes AWS_REGION first, then AWS_DEFAULT_REGION, then the profile's region, and keeps it in the stack", async () => {
+                const cases: [StandInOptions, NodeJS.ProcessEnv, string, RegExp][] = [
+                    [{ awsProfileRegion: "ap-south-1" }, { AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-north-1" }, "eu-west-1", /\(AWS_REGION\)/],
+                    [{ awsProfileRegion: "ap-south-1" }, { AWS_DEFAULT_REGION: "eu-north-1" }, "eu-north-1", /\(AWS_DEFAULT_REGION\)/],
+                    [{ awsProfileRegion: "ap-south-1" }, { AWS_PROFILE: "course" }, "ap-south-1", /\(your AWS profile course\)/],
+                    [{ awsProfileRegion: "" }, {}, "us-east-1", /no region in/],
+                ];
+                for (const [options, env, region, source] of cases) {
+                    const here = world(options);
+                    const result = ok(await script(here, "up", [], env), here);
+                    assert.strictEqual(here.stackConfig("dev")["aws:region"], region, JSON.stringify(env));
+                    assert.match(result.stdout, source);
+                }
+            });
+
+            it("keeps the stack's region on later runs, and says so when the AWS setup now names another", async () => {
+                const here = world();
+                ok(await script(here, "up", [], { AWS_REGION: "eu-west-1" }), here);
+                here.forgetCalls();
+                const later = ok(await script(here, "up", [], { AWS_REGION: "us-west-2" }), here);
+                assert.strictEqual(here.stackConfig("dev")["aws:region"], "eu-west-1");
+                assert.ok(!here.callLines().some((line) => line.startsWith("config set aws:region")));
+                assert.match(later.stdout, /this stack runs in eu-west-1 \(aws:region\), not in us-west-2 \(AWS_REGION\)/);
+            });
+
+            it("refuses a region name that is not one, before anything is set", async () => {
+                const here = world();
+                const result = await script(here, "up", [], { AWS_REGION: "Frankfurt" });
+                assert.strictEqual(result.status, 1);
+                assert.match(result.stderr, /Frankfurt \(AWS_REGION\) is not an AWS region name such as us-east-1/);
+                assert.ok(!here.callLines().some((line) => line.startsWith("config set") || line.startsWith("up")));
+            });
+        });
     });
 
-    it("leaves a configured allowedCidrs alone and asks no one for the address", () => {
-        const result = run("up", stubs({ loggedIn: false, allowedCidrs: '["10.0.0.0/8"]', publicIp: "198.51.100.23" }));
-        assert.strictEqual(result.status, 0, result.stderr);
-        assert.ok(!result.calls.some((call) => call.startsWith("curl")));
-        assert.ok(!result.calls.some((call) => call.includes("config set")));
-        assert.ok(result.calls.some((call) => call.startsWith("pulumi up ")));
-    });
-
-    it("uses the backend the user is logged in to", () => {
-        const result = run("up", stubs({ loggedIn: true, allowedCidrs: '["10.0.0.0/8"]', publicIp: "" }));
-        assert.strictEqual(result.status, 0, result.stderr);
-        assert.ok(result.calls.every((call) => call.endsWith("backend=none")), result.calls.join("\n"));
-    });
-
-    it("stops with instructions when the address cannot be detected", () => {
-        const result = run("up", stubs({ loggedIn: false, allowedCidrs: "[]", publicIp: "" }));
-        assert.strictEqual(result.status, 1);
-        assert.match(result.stderr, /could not be detected/);
-        assert.match(result.stderr, /pulumi config set --path 'allowedCidrs\[0\]'/);
-        assert.ok(!result.calls.some((call) => call.startsWith("pulumi up")));
-    });
-
-    it("destroy selects the stack and runs pulumi destroy with the given arguments", () => {
-        const result = run("destroy", stubs({ loggedIn: false, allowedCidrs: "", publicIp: "" }), ["--yes"]);
-        assert.strictEqual(result.status, 0, result.stderr);
-        assert.deepStrictEqual(result.calls.filter((call) => !call.startsWith("pulumi whoami")), [
-            "pulumi stack select --create dev | backend=file://~",
-            "pulumi destroy --yes | backend=file://~",
+    it("npm run destroy selects the stack and runs pulumi destroy with the given arguments", async () => {
+        const here = world();
+        ok(await script(here, "destroy", ["--yes"]), here);
+        assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login)/.test(line)), [
+            "stack select --create dev | backend=file://~",
+            "destroy --yes | backend=file://~",
         ]);
+    });
+
+    describe("npm run stop / start", () => {
+        it("stop sets running=false and applies it with pulumi up, passing extra arguments on", async () => {
+            const here = world();
+            ok(await script(here, "power", ["stop", "--yes"]), here);
+            assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login)/.test(line)), [
+                "stack select --create dev | backend=file://~",
+                "config set running false | backend=file://~",
+                "up --yes | backend=file://~",
+            ]);
+        });
+
+        it("start sets running=true and applies it; the refresh comes from Pulumi.yaml, not a flag", async () => {
+            const here = world();
+            ok(await script(here, "power", ["start"]), here);
+            assert.deepStrictEqual(here.callLines().slice(-2), ["config set running true | backend=file://~", "up | backend=file://~"]);
+            assert.strictEqual(here.stackConfig("dev")["gpu-notebook:running"], "true");
+        });
+
+        it("explains itself with --help and refuses anything else without calling Pulumi", async () => {
+            const here = world();
+            const help = await script(here, "power", ["--help"]);
+            assert.strictEqual(help.status, 0);
+            assert.match(help.stdout, /npm run stop \/ npm run start/);
+            assert.match(help.stdout, /keeps its disk/);
+            const wrong = await script(here, "power", ["pause"]);
+            assert.strictEqual(wrong.status, 2);
+            assert.match(wrong.stderr, /usage: .* stop\|start/);
+            assert.deepStrictEqual(here.calls(), []);
+        });
+    });
+
+    describe("npm run allow-my-ip", () => {
+        /** Runs allow-my-ip on a stack whose allowedCidrs is `current` (YAML, or undefined: unset). */
+        async function allowMyIp(current: string | undefined, args: string[] = []): Promise<{ result: ScriptResult; changes: string[]; here: StandInWorld }> {
+            const here = world();
+            if (current !== undefined) {
+                writeFileSync(path.join(here.project, "Pulumi.test.yaml"), `config:\n  gpu-notebook:allowedCidrs: ${current}\n`);
+            }
+            const result = ok(await script(here, "allow-my-ip", args, { GPU_NOTEBOOK_STACK: "test" }), here);
+            const changes = here.callLines().filter((line) => /^config (set|rm)/.test(line)).map((line) => line.split(" | ")[0]);
+            return { result, changes, here };
+        }
+
+        it("appends the current address to an allowedCidrs list with one config change", async () => {
+            const { result, changes, here } = await allowMyIp('["10.0.0.0/8"]');
+            assert.deepStrictEqual(changes, [`config set --path allowedCidrs[1] ${MY_IP}/32`]);
+            assert.deepStrictEqual(here.stackConfig("test")["gpu-notebook:allowedCidrs"], ["10.0.0.0/8", `${MY_IP}/32`]);
+            assert.match(result.stdout, /Run npm run up to apply it/);
+        });
+
+        it("changes nothing when the address is already allowed", async () => {
+            const { result, changes } = await allowMyIp(`["10.0.0.0/8", "${MY_IP}/32"]`);
+            assert.deepStrictEqual(changes, []);
+            assert.match(result.stdout, /already allowed; nothing to change/);
+            assert.doesNotMatch(result.stdout, /Run npm run up/);
+        });
+
+        it("with --replace, makes the current address the only allowed network", async () => {
+            const { changes, here } = await allowMyIp('["198.51.100.7/32", "10.0.0.0/8"]', ["--replace"]);
+            assert.deepStrictEqual(changes, ["config rm allowedCidrs", `config set --path allowedCidrs[0] ${MY_IP}/32`]);
+            assert.deepStrictEqual(here.stackConfig("test")["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
+        });
+
+        it("starts a list when allowedCidrs is unset", async () => {
+            const { changes } = await allowMyIp(undefined);
+            assert.deepStrictEqual(changes, [`config set --path allowedCidrs[0] ${MY_IP}/32`]);
+        });
+
+        it("rewrites a comma-separated string as a list, keeping its networks", async () => {
+            const { changes, here } = await allowMyIp('"198.51.100.7/32, 10.0.0.0/8"');
+            assert.deepStrictEqual(changes, [
+                "config rm allowedCidrs",
+                "config set --path allowedCidrs[0] 198.51.100.7/32",
+                "config set --path allowedCidrs[1] 10.0.0.0/8",
+                `config set --path allowedCidrs[2] ${MY_IP}/32`,
+            ]);
+            assert.deepStrictEqual(here.stackConfig("test")["gpu-notebook:allowedCidrs"], ["198.51.100.7/32", "10.0.0.0/8", `${MY_IP}/32`]);
+        });
+    });
+
+    it("the scripts read allowedCidrs as the program does, list or plain text", () => {
+        const texts = ['["198.51.100.7/32","10.0.0.0/8"]', "198.51.100.7/32, 10.0.0.0/8", " 198.51.100.7/32\t10.0.0.0/8,,", "[]", ""];
+        for (const text of texts) {
+            const read = spawnSync("node", [path.join(SCRIPTS, "lib", "config-list.js")], { input: text, encoding: "utf8" });
+            assert.strictEqual(read.status, 0, read.stderr);
+            const byScripts = read.stdout.split("\n").filter((line) => line !== "");
+            const byProgram = text.trim() === "" || text === "[]" ? [] : parseConfig({ allowedCidrs: text }).allowedCidrs;
+            assert.deepStrictEqual(byScripts, byProgram, `allowedCidrs = ${JSON.stringify(text)}`);
+        }
     });
 });

@@ -2,27 +2,26 @@
 // Debian's sshd serves its host key and authorises its login key, local HTTPS servers present its
 // certificate (or another one), and scripts/ssh, copy, tunnel and notebook must verify exactly
 // those. Every server listens on 127.0.0.1 on a free port and is stopped after the suite.
-import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
-import * as http from "http";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import * as net from "net";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
-import { parse } from "yaml";
 
-import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
-import { userDataOf } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { deployUnderMocks } from "./support/machine";
+import { VALID_CONFIG } from "./support/program";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
-    closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
+    closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
     stopProcess,
 } from "./support/scripts";
 
 const STACK = "test";
+/** The hint ssh, copy and notebook end with when the machine does not answer. */
+const UNREACHABLE_HINT = /npm run start(.|\n)*npm run allow-my-ip(.|\n)*first boot/;
 
 /** Whether something accepts connections on 127.0.0.1:port right now. */
 function portOpen(port: number): Promise<boolean> {
@@ -61,18 +60,13 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
 
         // Unexposed, on a free port: notebookUrl is then https://127.0.0.1:<port>/, served below.
         const notebookPort = await freePort();
-        const run = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
-        for (const [name, output] of Object.entries(run.outputs)) {
-            outputs[name] = String(await unwrap(output as pulumi.Output<unknown>));
-        }
+        const machine = await deployUnderMocks({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
+        outputs = machine.outputs;
         outputsFile = outputsWith("outputs", {});
-        const userData = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
-        const tlsKey = userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content;
-        const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
 
-        genuine = await startSshd(path.join(dir, "sshd"), userData.ssh_keys.ed25519_private, loginKey);
-        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
-        notebook = await startHttps(tlsKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
+        genuine = await startSshd(path.join(dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
+        notebook = await startHttps(machine.tlsPrivateKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
 
         baseEnv = { ...process.env };
         // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.
@@ -119,7 +113,22 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             const result = await runScript("ssh", ["touch", marker], envFor({ GPU_NOTEBOOK_SSH_PORT: String(impostor?.port) }));
             assert.strictEqual(result.status, 255, result.stdout);
             assert.match(result.stderr, /Host key verification failed/);
+            assert.doesNotMatch(result.stderr, /could not be reached/, "a machine that answered is not called unreachable");
             assert.strictEqual(existsSync(marker), false, "the command did not run on the impostor");
+        });
+
+        it("ends with what to do when the machine cannot be reached: start it, allow your address, or wait for the first boot", async () => {
+            const result = await runScript("ssh", ["true"], envFor({ GPU_NOTEBOOK_SSH_PORT: String(await freePort()) }));
+            assert.strictEqual(result.status, 255);
+            assert.match(result.stderr, /Connection refused\r?\n(.|\n)*the machine could not be reached/);
+            assert.match(result.stderr, UNREACHABLE_HINT);
+        });
+
+        it("connects with a timeout of at most 10 s, so a stopped machine is reported while you wait", async () => {
+            await runScript("ssh", ["true"], envFor());
+            const config = readFileSync(path.join(home, ".ssh", `gpu-notebook-${STACK}.ssh_config`), "utf8");
+            const seconds = Number(/^\s*ConnectTimeout (\d+)$/m.exec(config)?.[1]);
+            assert.ok(seconds >= 1 && seconds <= 10, `ConnectTimeout ${seconds}`);
         });
 
         it("passes options through to ssh, such as -L", async () => {
@@ -166,6 +175,16 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             assert.strictEqual(result.status, 0, result.stderr);
             assert.strictEqual(readFileSync(path.join(remote, "notes.txt"), "utf8"), "relative to INIT_CWD");
         });
+
+        for (const tool of ["rsync", "scp"]) {
+            it(`ends with the same hint when the machine cannot be reached (${tool})`, async () => {
+                const result = await runScript("copy", [...(tool === "scp" ? ["--scp"] : []), path.join(dir, "a"), ":notebooks/"],
+                    envFor({ GPU_NOTEBOOK_SSH_PORT: String(await freePort()) }));
+                assert.notStrictEqual(result.status, 0);
+                assert.match(result.stderr, /Connection refused/);
+                assert.match(result.stderr, UNREACHABLE_HINT);
+            });
+        }
 
         it("refuses when no path names the machine's side", async () => {
             const result = await runScript("copy", [path.join(dir, "a"), path.join(dir, "b")], envFor());
@@ -262,109 +281,74 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             // How many seconds the first attempt took depends on the machine's load.
             assert.match(result.stderr, /^Waiting for the notebook: \d+ s \(/m);
             assert.match(result.stderr, /the notebook did not answer within 1 s/);
+            assert.match(result.stderr, UNREACHABLE_HINT);
             assert.ok(result.ms < 20_000, `gave up after ${result.ms} ms`);
+        });
+
+        it("with --timeout 5, gives up after about 5 s even when each attempt hangs", async () => {
+            // Accepts connections and never answers: a curl attempt lasts until its own time limit.
+            const held: net.Socket[] = [];
+            const silent = net.createServer((socket) => { held.push(socket); });
+            await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+            try {
+                const file = outputsWith("hanging-notebook", { notebookUrl: `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}/` });
+                const result = await runScript("notebook", ["--no-browser", "--timeout", "5"], envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
+                assert.strictEqual(result.status, 1, result.stdout + result.stderr);
+                assert.match(result.stderr, /the notebook did not answer within 5 s/);
+                // The script starts (reading outputs, writing the certificate) before the wait counts.
+                assert.ok(result.ms >= 4_000 && result.ms < 8_000, `gave up after ${result.ms} ms`);
+            } finally {
+                held.forEach((socket) => socket.destroy());
+                await new Promise((resolve) => silent.close(resolve));
+            }
+        });
+
+        it("checks an exposed notebook's certificate for its public address (reached through the test-only redirect)", async () => {
+            const file = outputsWith("exposed-notebook", { notebookUrl: `https://${outputs.publicIp}:8888/` });
+            const result = await runScript("notebook", ["--no-browser", "--timeout", "20"], envFor({
+                GPU_NOTEBOOK_OUTPUTS_FILE: file, GPU_NOTEBOOK_HTTPS_HOST: "127.0.0.1", GPU_NOTEBOOK_HTTPS_PORT: String(notebook?.port),
+            }));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.ok(result.stdout.includes(`Notebook: https://${outputs.publicIp}:8888/`), result.stdout);
+            assert.match(result.stdout, /The notebook answered after \d+ s\./);
         });
     });
 });
 
-describe("scripts/allow-my-ip (fake Pulumi CLI, address service on 127.0.0.1)", function () {
-    this.timeout(30_000);
-    let dir = "";
-    let ipService: http.Server | undefined;
-    let env: NodeJS.ProcessEnv = {};
-    const MY_IP = "192.0.2.44";
-
-    // Records each call as a JSON line; `config get` answers from a file the test writes.
-    const FAKE_PULUMI = `#!/usr/bin/env bash
-printf '%s\\n' "$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@")" >> "$FAKE_PULUMI_DIR/calls"
-if [ "$1 $2" = "config get" ]; then
-    [ -f "$FAKE_PULUMI_DIR/allowedCidrs" ] || exit 1
-    cat "$FAKE_PULUMI_DIR/allowedCidrs"
-fi
-exit 0
-`;
-
-    function calls(): string[][] {
-        const file = path.join(dir, "calls");
-        return existsSync(file)
-            ? readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as string[])
-            : [];
+describe("scripts/lib/connect.sh: which failures get the unreachable hint", () => {
+    /** Runs a stand-in for ssh that prints `message` and exits with `status`, through run_reaching_machine. */
+    function failWith(message: string, status = 255) {
+        const script = '. scripts/lib/common.sh && . scripts/lib/connect.sh && run_reaching_machine sh -c \'echo "$1" >&2; exit "$2"\' _ "$@"';
+        return spawnSync("bash", ["-c", script, "_", message, String(status)], { cwd: ROOT, encoding: "utf8" });
     }
 
-    function configChanges(): string[][] {
-        return calls().filter((call) => call[0] === "config" && call[1] !== "get");
+    // OpenSSH's words on Linux and macOS, as ssh, scp and rsync pass them on.
+    const unreachable = [
+        "ssh: connect to host 203.0.113.5 port 22: Connection timed out",
+        "ssh: connect to host 203.0.113.5 port 22: Operation timed out",
+        "ssh: connect to host 203.0.113.5 port 22: Connection refused",
+        "ssh: connect to host 203.0.113.5 port 22: No route to host",
+        "ssh: connect to host 203.0.113.5 port 22: Network is unreachable",
+        "ssh: Could not resolve hostname notebook.example: Name or service not known",
+        "Connection timed out during banner exchange",
+        "kex_exchange_identification: read: Connection reset by peer",
+    ];
+    for (const message of unreachable) {
+        it(`"${message}" ends with the hint, and the status is kept`, () => {
+            const result = failWith(message);
+            assert.strictEqual(result.status, 255);
+            assert.ok(result.stderr.startsWith(`${message}\n`), result.stderr);
+            assert.match(result.stderr, UNREACHABLE_HINT);
+        });
     }
 
-    async function allowMyIp(current: string | undefined, args: string[] = []): Promise<ScriptResult> {
-        rmSync(path.join(dir, "calls"), { force: true });
-        rmSync(path.join(dir, "allowedCidrs"), { force: true });
-        if (current !== undefined) {
-            writeFileSync(path.join(dir, "allowedCidrs"), current);
+    it("a machine that answered (wrong host key, refused login) or a command that failed gets no hint", () => {
+        for (const [message, status] of [["Host key verification failed.", 255], ["ubuntu@203.0.113.5: Permission denied (publickey).", 255],
+            ["ssh: connect to host 203.0.113.5 port 22: Connection refused", 0], ["python: can't open file 'train.py'", 2]] as const) {
+            const result = failWith(message, status);
+            assert.strictEqual(result.status, status);
+            assert.doesNotMatch(result.stderr, /could not be reached/, message);
         }
-        const result = await runScript("allow-my-ip", args, env);
-        assert.strictEqual(result.status, 0, result.stderr);
-        return result;
-    }
-
-    before(async function () {
-        requireCommands(this, "curl");
-        dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
-        mkdirSync(path.join(dir, "bin"));
-        writeFileSync(path.join(dir, "bin", "pulumi"), FAKE_PULUMI);
-        chmodSync(path.join(dir, "bin", "pulumi"), 0o755);
-        ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
-        await new Promise<void>((resolve) => ipService?.listen(0, "127.0.0.1", resolve));
-        const port = (ipService.address() as { port: number }).port;
-        env = {
-            ...process.env,
-            PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
-            FAKE_PULUMI_DIR: dir,
-            GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${port}/`,
-            GPU_NOTEBOOK_STACK: STACK,
-        };
-    });
-
-    after(async () => {
-        await new Promise<void>((resolve) => (ipService ? ipService.close(() => resolve()) : resolve()));
-        if (dir) {
-            rmSync(dir, { recursive: true, force: true });
-        }
-    });
-
-    it("appends the current address to an allowedCidrs list with one config change", async () => {
-        const result = await allowMyIp('["198.51.100.7/32"]');
-        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[1]", `${MY_IP}/32`]]);
-        assert.ok(calls().some((call) => call.join(" ") === `stack select --create ${STACK}`), "works on the chosen stack");
-        assert.match(result.stdout, /npm run up/);
-    });
-
-    it("changes nothing when the address is already allowed", async () => {
-        const result = await allowMyIp(`["10.0.0.0/8","${MY_IP}/32"]`);
-        assert.deepStrictEqual(configChanges(), []);
-        assert.match(result.stdout, /already allowed/);
-    });
-
-    it("with --replace, makes the current address the only allowed network", async () => {
-        await allowMyIp('["198.51.100.7/32","10.0.0.0/8"]', ["--replace"]);
-        assert.deepStrictEqual(configChanges(), [
-            ["config", "rm", "allowedCidrs"],
-            ["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`],
-        ]);
-    });
-
-    it("starts a list when allowedCidrs is unset", async () => {
-        await allowMyIp(undefined);
-        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`]]);
-    });
-
-    it("rewrites a comma-separated string as a list, keeping its networks", async () => {
-        await allowMyIp("198.51.100.7/32, 10.0.0.0/8");
-        assert.deepStrictEqual(configChanges(), [
-            ["config", "rm", "allowedCidrs"],
-            ["config", "set", "--path", "allowedCidrs[0]", "198.51.100.7/32"],
-            ["config", "set", "--path", "allowedCidrs[1]", "10.0.0.0/8"],
-            ["config", "set", "--path", "allowedCidrs[2]", `${MY_IP}/32`],
-        ]);
     });
 });
 

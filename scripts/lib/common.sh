@@ -18,7 +18,8 @@ Environment:
                              `pulumi stack output --json --show-secrets`) instead of the Pulumi CLI
   For tests only: GPU_NOTEBOOK_SSH_HOST, GPU_NOTEBOOK_SSH_PORT and GPU_NOTEBOOK_SSH_USER replace
   the address, port and user SSH connects to; the host key is still checked against the stack's
-  sshKnownHosts.
+  sshKnownHosts. GPU_NOTEBOOK_HTTPS_HOST and GPU_NOTEBOOK_HTTPS_PORT do the same for the
+  notebook's HTTPS address; the certificate is still checked against notebookCertificatePem.
 HELP
 }
 

@@ -8,6 +8,9 @@
 
 # The local end of every tunnel: never an address other machines can reach.
 TUNNEL_HOST=127.0.0.1
+# Seconds ssh waits for the machine to accept a connection: long enough for a slow network, short
+# enough that a stopped machine or a closed firewall is reported while the user still waits.
+SSH_CONNECT_TIMEOUT=10
 
 # ~/.ssh/gpu-notebook-<stack><suffix>: where the per-stack files live.
 stack_file() {
@@ -94,7 +97,7 @@ Host $SSH_HOST_ALIAS
     IdentityFile $(ssh_config_path "$key_file")
     IdentitiesOnly yes
     BatchMode yes
-    ConnectTimeout 15
+    ConnectTimeout $SSH_CONNECT_TIMEOUT
     ServerAliveInterval 30
     ServerAliveCountMax 4
 $(connection_reuse_lines)"
@@ -183,4 +186,35 @@ close_tunnel() {
         wait "$TUNNEL_PID" 2>/dev/null || true
         TUNNEL_PID=""
     fi
+}
+
+# What to do when the machine does not answer: the one hint ssh, copy and notebook end with.
+unreachable_hint() {
+    cat >&2 <<'HINT'
+gpu-notebook: the machine could not be reached. Either
+  - it is stopped (idle stop, or npm run stop): start it with npm run start;
+  - the address you are at now is not allowed: npm run allow-my-ip (then npm run up);
+  - it is still on its first boot, which takes a few minutes: try again shortly.
+HINT
+}
+
+# How OpenSSH says it could not connect (refused, timed out, no route, unreachable, a name that
+# does not resolve, or a server not answering the protocol yet), as ssh, scp and rsync print it.
+SSH_UNREACHABLE_PATTERN='connect to host .* port [0-9]+: |Could not resolve hostname|Connection timed out during banner exchange|kex_exchange_identification: '
+
+# Runs "$@" (ssh, scp or rsync through the stack's ssh config) with its own stderr passed through
+# as it comes, and when it failed because the machine could not be reached, ends with
+# unreachable_hint. Returns the command's status.
+run_reaching_machine() {
+    local messages status
+    messages="$(mktemp)"
+    # stdout stays where it was (fd 3); only stderr goes through tee, which also keeps a copy. The
+    # status travels in a file: a pipeline's own status would depend on the caller's pipefail.
+    { { "$@" && echo 0 >"$messages.status" || echo "$?" >"$messages.status"; } 2>&1 1>&3 3>&- | tee "$messages" >&2; } 3>&1
+    status="$(cat "$messages.status")"
+    if [ "$status" -ne 0 ] && grep -Eq "$SSH_UNREACHABLE_PATTERN" "$messages"; then
+        unreachable_hint
+    fi
+    rm -f "$messages" "$messages.status"
+    return "$status"
 }

@@ -18,8 +18,8 @@ load_outputs() {
         GPU_NOTEBOOK_OUTPUTS="$(cat "$GPU_NOTEBOOK_OUTPUTS_FILE")"
         return 0
     fi
-    # use_pulumi reports on stdout; keep stdout for the caller's own output.
-    use_pulumi >&2 || return 1
+    # use_pulumi reports on stdout; keep stdout for the caller's own output. Once per script is enough.
+    [ -n "${PULUMI_BIN:-}" ] || use_pulumi >&2 || return 1
     GPU_NOTEBOOK_OUTPUTS="$(pulumi_cli stack output --json --show-secrets --stack "$GPU_NOTEBOOK_STACK")" || {
         echo "gpu-notebook: could not read the outputs of stack $GPU_NOTEBOOK_STACK (has 'npm run up' run?)" >&2
         return 1

@@ -26,9 +26,10 @@ export class RunningScript {
     readonly exited: Promise<ScriptResult>;
     private readonly started = Date.now();
 
-    constructor(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
-        this.child = spawn("bash", [path.join(SCRIPTS, name), ...args], {
-            env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true,
+    /** `root`: the project the script belongs to (default this checkout; tests may run a copy). */
+    constructor(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, root = ROOT) {
+        this.child = spawn("bash", [path.join(root, "scripts", name), ...args], {
+            env, cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true,
         });
         this.child.stdout?.on("data", (chunk) => { this.stdout += chunk; });
         this.child.stderr?.on("data", (chunk) => { this.stderr += chunk; });
@@ -65,8 +66,8 @@ export class RunningScript {
     }
 }
 
-export function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ScriptResult> {
-    return new RunningScript(name, args, env, timeoutMs).exited;
+export function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000, root = ROOT): Promise<ScriptResult> {
+    return new RunningScript(name, args, env, timeoutMs, root).exited;
 }
 
 /** GET over HTTPS trusting only `ca`; resolves with the body. */

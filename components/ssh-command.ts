@@ -1,0 +1,76 @@
+// The sshCommand stack output: one line to paste into bash or zsh right after `pulumi up`. It
+// fetches the login key from the stack (a secret, so it is never part of the output), writes the
+// machine's known_hosts line (public, so it is part of the output) and logs in with that host key
+// required. Files, not `<(...)`: ssh reads its known_hosts file more than once and cannot read a
+// key from a pipe, so process substitution fails on both.
+import * as pulumi from "@pulumi/pulumi";
+
+/** The stack output that holds the SSH login key (index.ts exports it under this name). */
+export const PRIVATE_KEY_OUTPUT = "sshPrivateKey";
+
+export interface SshCommandParts {
+    /** Names the files: ~/.ssh/<label>.pem (login key) and ~/.ssh/<label>.known_hosts. */
+    label: string;
+    /** The login user on the machine. */
+    user: string;
+    /** The machine's public address. */
+    ip: string;
+    /** `<ip> ssh-ed25519 AAAA…`: the sshKnownHosts line. */
+    knownHosts: string;
+    /** The stack, as `pulumi stack output --stack` takes it (fully qualified when known). */
+    stack: string;
+}
+
+/** `text` as one shell word, the same in bash and zsh: bare when it is plain, else single-quoted. */
+export function shellWord(text: string): string {
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What a label may hold: it becomes part of file names inside double quotes. */
+const LABEL_PATTERN = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * The pasteable command. The key is written with umask 077 in a subshell (the user's own umask is
+ * left alone) and moved into place, so it is never readable by others, even for a moment, and a
+ * key file left with looser modes is replaced rather than reused. Paths use "$HOME", which bash
+ * and zsh both expand everywhere, where `~` after `=` is left to ssh, which reads the passwd
+ * entry instead. HostKeyAlias makes ssh look the host key up under the public address whatever
+ * address it dials, so redirecting the connection (as the tests do) never changes which key is
+ * accepted.
+ */
+export function sshCommandText(parts: SshCommandParts): string {
+    if (!LABEL_PATTERN.test(parts.label)) {
+        throw new Error(`label ${JSON.stringify(parts.label)} must match ${LABEL_PATTERN}: it names files under ~/.ssh`);
+    }
+    const key = `"$HOME/.ssh/${parts.label}.pem"`;
+    const keyNew = `"$HOME/.ssh/${parts.label}.pem.new"`;
+    const knownHosts = `"$HOME/.ssh/${parts.label}.known_hosts"`;
+    return [
+        `(umask 077 && mkdir -p "$HOME/.ssh"`,
+        `&& pulumi stack output --show-secrets --stack ${shellWord(parts.stack)} ${PRIVATE_KEY_OUTPUT} > ${keyNew}`,
+        `&& mv -f ${keyNew} ${key}`,
+        `&& printf '%s\\n' ${shellWord(parts.knownHosts)} > ${knownHosts})`,
+        `&& ssh -i ${key} -o IdentitiesOnly=yes -o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null`,
+        `-o StrictHostKeyChecking=yes -o HostKeyAlias=${shellWord(parts.ip)} ${shellWord(`${parts.user}@${parts.ip}`)}`,
+    ].join(" ");
+}
+
+/** The running stack as `pulumi stack output --stack` finds it from any folder, when the engine says. */
+function stackReference(): string {
+    let organization = "";
+    try {
+        organization = pulumi.getOrganization();
+    } catch {
+        // Older engines and the test mocks name no organization: the stack name alone works in the
+        // project folder, where `pulumi up` ran.
+    }
+    const stack = pulumi.getStack();
+    return organization ? `${organization}/${pulumi.getProject()}/${stack}` : stack;
+}
+
+/** The sshCommand output of a notebook whose host key line is `knownHosts`. */
+export function sshCommand(args: { label: string; user: string; ip: pulumi.Input<string>; knownHosts: pulumi.Input<string> }): pulumi.Output<string> {
+    const stack = stackReference();
+    return pulumi.all([args.ip, args.knownHosts]).apply(([ip, knownHosts]) =>
+        sshCommandText({ label: args.label, user: args.user, ip, knownHosts, stack }));
+}

@@ -1,0 +1,160 @@
+// The README's quick start, followed word for word on a fresh copy of the project, as a newcomer
+// would: a home directory with nothing in it, no Pulumi login, no AWS region, the recording
+// stand-in `pulumi` as the only Pulumi CLI. Each command of the quick start's code blocks is run
+// as written, in order, with bash, in the project folder. What "runs" means:
+//   - `npm ci` is not run: node_modules is linked from this checkout, which is what it installs
+//     (running it would download packages);
+//   - `npm test` is not run: it is the suite this test belongs to;
+//   - every other command runs for real. The stand-in `pulumi up` "deploys" the outputs of the
+//     real program run under the mocks; the machine is Debian's sshd and an HTTPS server on
+//     127.0.0.1 presenting that program's host key and certificate, reached through the scripts'
+//     test-only redirections (GPU_NOTEBOOK_SSH_*, GPU_NOTEBOOK_HTTPS_*), which change where they
+//     connect, never which key or certificate they accept. The address service is on 127.0.0.1.
+// A command this test does not know is a failure: the quick start and this test change together.
+import * as assert from "assert";
+import { spawn } from "child_process";
+import { existsSync, readFileSync, statSync } from "fs";
+import * as http from "http";
+import { userInfo } from "os";
+import * as path from "path";
+
+import { DeployedMachine, deployUnderMocks } from "./support/machine";
+import { VALID_CONFIG } from "./support/program";
+import { HttpsFixture, ROOT, Sshd, SSHD, startHttps, startSshd, stopProcess } from "./support/scripts";
+import { StandInWorld } from "./support/stand-ins";
+import { freePort, requireCommands } from "./support/system";
+
+const MY_IP = "198.51.100.61";
+
+/** The commands of the README's quick start, in order: every line of its sh blocks, split at &&. */
+function quickStartCommands(readme: string): string[] {
+    const start = readme.indexOf("\n## Quick start\n");
+    assert.ok(start >= 0, "the README has a Quick start section");
+    const end = readme.indexOf("\n## ", start + 1);
+    const section = readme.slice(start, end < 0 ? undefined : end);
+    const blocks = [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
+    return blocks.flatMap((block) => block.split("\n"))
+        .map((line) => line.replace(/\s#.*$/, "").trim())
+        .filter((line) => line !== "")
+        .flatMap((line) => line.split("&&").map((command) => command.trim()));
+}
+
+interface Ran { status: number | null; stdout: string; stderr: string }
+
+describe("the README's quick start, followed word for word on a fresh copy", function () {
+    this.timeout(120_000);
+    const commands = quickStartCommands(readFileSync(path.join(ROOT, "README.md"), "utf8"));
+    let world: StandInWorld | undefined;
+    let machine: DeployedMachine;
+    let sshd: Sshd | undefined;
+    let notebook: HttpsFixture | undefined;
+    let ipService: http.Server | undefined;
+    let redirects: NodeJS.ProcessEnv = {};
+
+    before(async function () {
+        requireCommands(this, SSHD, "ssh", "curl", "npm");
+        machine = await deployUnderMocks(VALID_CONFIG);
+        const here = new StandInWorld();
+        world = here;
+        here.setOutputs(machine.outputs, machine.secrets);
+        sshd = await startSshd(path.join(here.dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+        notebook = await startHttps(machine.tlsPrivateKey, machine.outputs.notebookCertificatePem, '{"server":"the notebook"}', await freePort());
+        const service = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
+        ipService = service;
+        await new Promise<void>((resolve) => service.listen(0, "127.0.0.1", resolve));
+        redirects = {
+            GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${(service.address() as { port: number }).port}/`,
+            GPU_NOTEBOOK_SSH_HOST: "127.0.0.1",
+            GPU_NOTEBOOK_SSH_PORT: String(sshd.port),
+            GPU_NOTEBOOK_SSH_USER: userInfo().username,
+            GPU_NOTEBOOK_HTTPS_HOST: "127.0.0.1",
+            GPU_NOTEBOOK_HTTPS_PORT: String(notebook.port),
+        };
+    });
+
+    after(async () => {
+        await stopProcess(sshd?.process);
+        await new Promise<void>((resolve) => (notebook ? notebook.server.close(() => resolve()) : resolve()));
+        await new Promise<void>((resolve) => (ipService ? ipService.close(() => resolve()) : resolve()));
+        world?.cleanup();
+    });
+
+    /** Runs one quick-start command as typed, with bash, in the project folder; `input` is typed into it. */
+    function run(command: string, input = ""): Promise<Ran> {
+        const here = world as StandInWorld;
+        return new Promise((resolve) => {
+            const child = spawn("bash", ["-c", command], { cwd: here.project, env: here.env(redirects), stdio: ["pipe", "pipe", "pipe"] });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (chunk) => { stdout += chunk; });
+            child.stderr.on("data", (chunk) => { stderr += chunk; });
+            const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+            child.on("close", (status) => {
+                clearTimeout(timer);
+                resolve({ status, stdout, stderr });
+            });
+            child.stdin.end(input);
+        });
+    }
+
+    function ok(ran: Ran, command: string): Ran {
+        assert.strictEqual(ran.status, 0, `${command}:\n${ran.stdout}\n${ran.stderr}\ncalls:\n${world?.callLines().join("\n")}`);
+        return ran;
+    }
+
+    /** What following each command proves; a command missing here fails the test below. */
+    const follow: Record<string, (command: string) => Promise<void>> = {
+        "npm run up": async (command) => {
+            const ran = ok(await run(command), command);
+            const here = world as StandInWorld;
+            assert.match(ran.stdout, /running 'pulumi login --local'/);
+            assert.match(ran.stdout, /will run in us-east-1/);
+            assert.match(ran.stdout, new RegExp(`allowedCidrs is now ${MY_IP.replace(/\./g, "\\.")}/32`));
+            const stack = here.stackConfig("dev");
+            assert.strictEqual(stack["aws:region"], "us-east-1");
+            assert.deepStrictEqual(stack["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
+            assert.ok(here.callLines().some((line) => line.startsWith("up ")), "pulumi up ran");
+            const key = path.join(here.home, ".ssh", "gpu-notebook-dev.pem");
+            assert.strictEqual(statSync(key).mode & 0o777, 0o600);
+            for (const suffix of [".known_hosts", ".ssh_config"]) {
+                assert.ok(existsSync(path.join(here.home, ".ssh", `gpu-notebook-dev${suffix}`)), `~/.ssh/gpu-notebook-dev${suffix}`);
+            }
+            // The README's promise: Pulumi's own commands find the stack afterwards.
+            const own = ok(await run("pulumi stack output publicIp"), "pulumi stack output publicIp");
+            assert.strictEqual(own.stdout, `${machine.outputs.publicIp}\n`);
+        },
+        "npm run notebook": async (command) => {
+            const ran = ok(await run(command), command);
+            assert.ok(ran.stdout.includes(`Notebook: ${machine.outputs.notebookUrl}`), ran.stdout);
+            assert.ok(ran.stdout.includes(`Password: ${machine.outputs.notebookPassword}`));
+            assert.match(ran.stdout, /The notebook answered after \d+ s\./);
+        },
+        "npm run ssh": async (command) => {
+            const ran = ok(await run(command, "echo quick-start-shell-as-$(whoami)\n"), command);
+            assert.match(ran.stdout, new RegExp(`quick-start-shell-as-${userInfo().username}`));
+            assert.doesNotMatch(ran.stderr, /continue connecting|Permanently added/);
+        },
+        "npm run destroy": async (command) => {
+            ok(await run(command), command);
+            assert.ok((world as StandInWorld).callLines().some((line) => /^destroy( |$)/.test(line)), "pulumi destroy ran");
+            const own = await run("pulumi stack output publicIp");
+            assert.notStrictEqual(own.status, 0, "nothing is left deployed");
+        },
+    };
+    const notRun: Record<string, string> = {
+        "npm ci": "node_modules is linked from this checkout",
+        "npm test": "it is the suite this test belongs to",
+    };
+
+    it("opens on the steps a newcomer needs: install and create, connect, take down, test", () => {
+        assert.deepStrictEqual(commands, ["npm ci", "npm run up", "npm run notebook", "npm run ssh", "npm run destroy", "npm ci", "npm test"]);
+    });
+
+    it("holds only commands this test knows how to follow", () => {
+        assert.deepStrictEqual(commands.filter((command) => !(command in follow) && !(command in notRun)), []);
+    });
+
+    for (const command of commands.filter((each) => each in follow)) {
+        it(`\`${command}\` works as written`, () => follow[command](command));
+    }
+});

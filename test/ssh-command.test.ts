@@ -1,0 +1,149 @@
+// The sshCommand output, pasted as a user would right after `pulumi up`: into bash and zsh, with a
+// fresh home (no ~/.ssh), the recording stand-in `pulumi` holding the deployed outputs, and
+// Debian's sshd on 127.0.0.1 presenting the program's host key. The only test-only part is an
+// `ssh` first on PATH that dials 127.0.0.1 and logs in as the local user: the host key is still
+// looked up under the public address (HostKeyAlias), so it is verified exactly as in real use.
+import * as pulumi from "@pulumi/pulumi";
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import * as path from "path";
+import { userInfo } from "os";
+
+import { PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
+import { ed25519Material } from "./support/keys";
+import { deployUnderMocks } from "./support/machine";
+import { unwrap, VALID_CONFIG } from "./support/program";
+import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
+import { StandInWorld } from "./support/stand-ins";
+import { requireCommands } from "./support/system";
+
+const SHELLS = ["bash", "zsh"];
+
+describe("sshCommand: the pasteable SSH command", function () {
+    this.timeout(60_000);
+
+    describe("as text", () => {
+        const parts = {
+            label: "gpu-notebook-dev", user: "ubuntu", ip: "203.0.113.10",
+            knownHosts: "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey", stack: "organization/gpu-notebook/dev",
+        };
+
+        it("reads the key from the stack's secret output and inlines only the public host key", () => {
+            const command = sshCommandText(parts);
+            assert.ok(command.includes(`pulumi stack output --show-secrets --stack organization/gpu-notebook/dev ${PRIVATE_KEY_OUTPUT} > "$HOME/.ssh/gpu-notebook-dev.pem.new"`), command);
+            assert.ok(command.includes(`printf '%s\\n' '${parts.knownHosts}' > "$HOME/.ssh/gpu-notebook-dev.known_hosts"`), command);
+            assert.match(command, / -o StrictHostKeyChecking=yes -o HostKeyAlias=203\.0\.113\.10 ubuntu@203\.0\.113\.10$/);
+        });
+
+        it("holds nothing an interactive bash or zsh would expand on paste (history !, comments #) and is one line", () => {
+            assert.doesNotMatch(sshCommandText(parts), /[!#\n]/);
+        });
+
+        it("refuses a label that could not sit inside a file name in double quotes", () => {
+            for (const label of ["dev notebook", 'a"b', "$(x)", ""]) {
+                assert.throws(() => sshCommandText({ ...parts, label }), /must match/, label);
+            }
+            assert.doesNotThrow(() => sshCommandText({ ...parts, label: "gpu-notebook-dev.v2_a" }));
+        });
+
+        it("names the stack fully qualified when the engine names an organization, so it works from any folder", async () => {
+            const mocks = { newResource: () => ({ id: "unused", state: {} }), call: () => ({}) };
+            const args = { label: "gpu-notebook-dev", user: "ubuntu", ip: "203.0.113.10", knownHosts: parts.knownHosts };
+            await pulumi.runtime.setMocks(mocks, "gpu-notebook", "dev", false, "acme");
+            assert.match(await unwrap(sshCommand(args)), / --stack acme\/gpu-notebook\/dev sshPrivateKey /);
+            await pulumi.runtime.setMocks(mocks, "gpu-notebook", "dev", false);
+            assert.match(await unwrap(sshCommand(args)), / --stack dev sshPrivateKey /);
+        });
+
+        it("quotes any word so bash and zsh both read it back unchanged", function () {
+            requireCommands(this, ...SHELLS);
+            const words = ["plain-word_1.2", "with space", "it's", "$HOME", "a*b?", "`x`", "semi;colon", "back\\slash", "~tilde"];
+            for (const shell of SHELLS) {
+                const script = `printf '%s\\n' ${words.map(shellWord).join(" ")}`;
+                const result = spawnSync(shell, ["-c", script], { encoding: "utf8" });
+                assert.deepStrictEqual(result.stdout.split("\n").slice(0, -1), words, `${shell}: ${script}`);
+            }
+        });
+    });
+
+    describe("pasted after pulumi up, against sshd on 127.0.0.1", () => {
+        let world: StandInWorld | undefined;
+        let genuine: Sshd | undefined;
+        let impostor: Sshd | undefined;
+        let outputs: Record<string, string> = {};
+        let secrets: string[] = [];
+
+        before(async function () {
+            requireCommands(this, SSHD, "ssh", ...SHELLS);
+            const machine = await deployUnderMocks(VALID_CONFIG);
+            outputs = machine.outputs;
+            secrets = machine.secrets;
+            const here = new StandInWorld();
+            world = here;
+            here.setOutputs(outputs, secrets);
+            genuine = await startSshd(path.join(here.dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+            impostor = await startSshd(path.join(here.dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
+            // The user's `pulumi up`, through the stand-in: it leaves the outputs in the local backend.
+            for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
+                const result = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(result.status, 0, result.stderr);
+            }
+        });
+
+        after(async () => {
+            await Promise.all([stopProcess(genuine?.process), stopProcess(impostor?.process)]);
+            world?.cleanup();
+        });
+
+        /** Pastes sshCommand into `shell`, then types `input` into the session; ssh dials `port`. */
+        function paste(shell: string, port: number | undefined, input: string) {
+            const dialer = path.join(world!.dir, `dial-${port}`);
+            mkdirSync(dialer, { recursive: true });
+            writeFileSync(path.join(dialer, "ssh"),
+                `#!/bin/sh\nexec /usr/bin/ssh -o HostName=127.0.0.1 -p ${port} -o User=${userInfo().username} "$@"\n`, { mode: 0o755 });
+            const env = world!.env();
+            env.PATH = `${dialer}:${env.PATH}`;
+            return spawnSync(shell, ["-c", outputs.sshCommand], { cwd: world!.project, env, input, encoding: "utf8", timeout: 30_000 });
+        }
+
+        it("is a plain output that holds no key material", () => {
+            assert.ok(secrets.includes(PRIVATE_KEY_OUTPUT) && !secrets.includes("sshCommand"), secrets.join());
+            assert.doesNotMatch(outputs.sshCommand, /PRIVATE KEY|BEGIN/);
+            assert.ok(!outputs.sshCommand.includes(outputs.sshPrivateKey.split("\n")[1]), "no line of the private key");
+        });
+
+        for (const shell of SHELLS) {
+            it(`logs in from ${shell} with nothing set up before, the host key verified and no prompt`, () => {
+                const ssh = path.join(world!.home, ".ssh");
+                rmSync(ssh, { recursive: true, force: true });
+                const result = paste(shell, genuine?.port, "echo logged-in-as-$(whoami)\n");
+                assert.strictEqual(result.status, 0, result.stderr + genuine?.log());
+                assert.match(result.stdout, new RegExp(`logged-in-as-${userInfo().username}`));
+                assert.doesNotMatch(result.stderr, /continue connecting|Permanently added|password|passphrase/i);
+                assert.strictEqual(readFileSync(path.join(ssh, "gpu-notebook-dev.pem"), "utf8").trim(), outputs.sshPrivateKey.trim());
+                assert.strictEqual(statSync(path.join(ssh, "gpu-notebook-dev.pem")).mode & 0o777, 0o600);
+                assert.strictEqual(readFileSync(path.join(ssh, "gpu-notebook-dev.known_hosts"), "utf8"), `${outputs.sshKnownHosts}\n`);
+                assert.ok(world!.callLines().some((line) => line.startsWith(`stack output --show-secrets --stack dev ${PRIVATE_KEY_OUTPUT}`)));
+            });
+        }
+
+        it("replaces a key file another tool left readable by others with a private one", () => {
+            const key = path.join(world!.home, ".ssh", "gpu-notebook-dev.pem");
+            writeFileSync(key, "stale");
+            chmodSync(key, 0o644);
+            const result = paste("bash", genuine?.port, "true\n");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.strictEqual(statSync(key).mode & 0o777, 0o600);
+            assert.ok(!existsSync(`${key}.new`));
+        });
+
+        it("refuses a machine presenting another host key, and runs nothing there", () => {
+            const marker = path.join(world!.dir, "impostor-ran-the-command");
+            const result = paste("zsh", impostor?.port, `touch ${marker}\n`);
+            assert.strictEqual(result.status, 255, result.stdout);
+            assert.match(result.stderr, /Host key verification failed/);
+            assert.strictEqual(existsSync(marker), false);
+        });
+    });
+});

@@ -1,0 +1,115 @@
+// Test-only: a fresh copy of the project with its own home directory and stand-ins for the CLIs
+// the user scripts call (the recording `pulumi` in stand-in/pulumi, and `aws`), so a test can run
+// the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
+// and without touching this checkout's stack files or the real ~/.pulumi.
+import { execFileSync } from "child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parse } from "yaml";
+
+import { ROOT } from "./scripts";
+
+export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
+
+/** One call the stand-in `pulumi` recorded: its arguments, the backend it saw, where it ran. */
+export interface PulumiCall { argv: string[]; backend: string; cwd: string }
+
+/**
+ * Copies what a clone of this repository holds (the files git tracks or would track) into `into`,
+ * with node_modules linked rather than installed: what `git clone` and `npm ci` would leave.
+ */
+export function copyProject(into: string): string {
+    const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
+        .split("\0").filter((file) => file !== "" && existsSync(path.join(ROOT, file)));
+    for (const file of files) {
+        mkdirSync(path.dirname(path.join(into, file)), { recursive: true });
+        copyFileSync(path.join(ROOT, file), path.join(into, file));
+    }
+    symlinkSync(path.join(ROOT, "node_modules"), path.join(into, "node_modules"));
+    return into;
+}
+
+export interface StandInOptions {
+    /** What `aws configure get region` prints; undefined: no aws CLI on PATH at all. */
+    awsProfileRegion?: string;
+}
+
+/** A project copy, a home directory and a PATH whose `pulumi` (and `aws`) are stand-ins. */
+export class StandInWorld {
+    readonly dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-world-"));
+    readonly home = path.join(this.dir, "home");
+    readonly bin = path.join(this.dir, "bin");
+    readonly project = path.join(this.dir, "gpu-notebook");
+    readonly log = path.join(this.dir, "pulumi-calls.log");
+    /** What the stand-in's `up` deploys: set it with setOutputs. */
+    readonly outputsFile = path.join(this.dir, "deployed-outputs.json");
+
+    constructor(options: StandInOptions = {}) {
+        mkdirSync(this.home, { mode: 0o700 });
+        mkdirSync(this.bin);
+        mkdirSync(this.project);
+        copyProject(this.project);
+        symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
+        if (options.awsProfileRegion !== undefined) {
+            writeFileSync(path.join(this.bin, "aws"), [
+                "#!/bin/sh",
+                `[ "$1 $2 $3" = "configure get region" ] || { echo "aws stand-in: unexpected $*" >&2; exit 2; }`,
+                options.awsProfileRegion ? `echo ${options.awsProfileRegion}` : "exit 1",
+                "",
+            ].join("\n"), { mode: 0o755 });
+        }
+        this.setOutputs({}, []);
+    }
+
+    /** The outputs the next `pulumi up` deploys; `secrets` name the secret ones. */
+    setOutputs(values: Record<string, unknown>, secrets: string[]): void {
+        writeFileSync(this.outputsFile, JSON.stringify({ values, secrets }), { mode: 0o600 });
+    }
+
+    /**
+     * The environment of a user at this computer: this home, the stand-ins first on PATH, no
+     * Pulumi backend or AWS region chosen, nothing from npm or the test runner's own session.
+     */
+    env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+        const env: NodeJS.ProcessEnv = {};
+        for (const name of ["LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "TMPDIR", "CI"]) {
+            if (process.env[name] !== undefined) {
+                env[name] = process.env[name];
+            }
+        }
+        return {
+            ...env,
+            HOME: this.home,
+            PATH: [this.bin, path.dirname(process.execPath), "/usr/bin", "/bin"].join(path.delimiter),
+            STAND_IN_LOG: this.log,
+            STAND_IN_OUTPUTS: this.outputsFile,
+            ...extra,
+        };
+    }
+
+    calls(): PulumiCall[] {
+        return existsSync(this.log)
+            ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => JSON.parse(line) as PulumiCall)
+            : [];
+    }
+
+    /** The calls as `argv | backend=...` lines, easy to compare and to print when a test fails. */
+    callLines(): string[] {
+        return this.calls().map((call) => `${call.argv.join(" ")} | backend=${call.backend || "none"}`);
+    }
+
+    forgetCalls(): void {
+        rmSync(this.log, { force: true });
+    }
+
+    /** The `config:` block of the project copy's Pulumi.<stack>.yaml ({} when there is no file). */
+    stackConfig(stack: string): Record<string, unknown> {
+        const file = path.join(this.project, `Pulumi.${stack}.yaml`);
+        return existsSync(file) ? parse(readFileSync(file, "utf8"))?.config ?? {} : {};
+    }
+
+    cleanup(): void {
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
