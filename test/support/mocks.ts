@@ -16,6 +16,8 @@ export interface RecordedResource {
     inputs: Record<string, any>; // any: provider inputs are untyped
     /** Top-level input names that arrived as secrets. */
     secretInputs: string[];
+    /** What the fake provider computed for it (keys, addresses, ids), beyond its inputs. */
+    computed: Record<string, any>; // any: provider outputs are untyped
 }
 
 // How the engine marks a secret value on the wire (pulumi/sdk runtime/rpc.ts specialSigKey).
@@ -426,8 +428,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
         const inputs = reveal(args.inputs);
         const secretInputs = Object.keys(args.inputs ?? {}).filter((key) => isSecretValue(args.inputs[key]));
-        this.resources.push({ type: args.type, name: args.name, inputs, secretInputs });
         const computed = this.computed(args.type, args.name, inputs);
+        this.resources.push({ type: args.type, name: args.name, inputs, secretInputs, computed });
         return { id: computed.id ?? hexId("id", args.name), state: { ...args.inputs, ...computed } };
     }
 
@@ -437,8 +439,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
         switch (type) {
             case "tls:index/privateKey:PrivateKey":
                 return inputs.algorithm === "ED25519"
-                    ? cached(`ed25519:${args.name}`, () => ed25519Material())
-                    : cached(`ecdsa:${args.name}`, () => ecdsaP256Material());
+                    ? cached(`ed25519:${args.name}`, () => ed25519Material(args.name))
+                    : cached(`ecdsa:${args.name}`, () => ecdsaP256Material(args.name));
             case "tls:index/selfSignedCert:SelfSignedCert": {
                 const request = {
                     privateKeyPem: inputs.privateKeyPem,
