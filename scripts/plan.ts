@@ -10,8 +10,10 @@ import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
 import { IDLE_STOP_TAG } from "../components/boot";
 import { CONFIG_NAMESPACE, ConfigError } from "../components/config";
 import { SSH_PORT } from "../components/network";
-import { MockCloud, RecordedResource } from "../test/support/mocks";
-import { runProgram, unwrap } from "../test/support/program";
+import { MockCloud, RecordedResource } from "../components/offline/mock-cloud";
+import { runOffline, unwrap } from "../components/offline/run-program";
+
+import program = require("../index");
 
 /** A documentation address (RFC 5737) standing in for the one `npm run up` detects. */
 export const STAND_IN_CIDR = "192.0.2.1/32";
@@ -131,7 +133,7 @@ export async function planReport(options: PlanOptions): Promise<string> {
     const stackConfig = readStackConfig(options.configFile);
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
-    const run = await runProgram(stackConfig.config, cloud);
+    const run = await runOffline(program, stackConfig.config, cloud);
     const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
     const instance = run.cloud.one("aws:ec2/instance:Instance").inputs;
     const get = (key: string) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`];

@@ -18,8 +18,10 @@ import { jupyterPasswordMatches } from "../components/password";
 import { Chromium, CHROMIUM, navigate, waitFor } from "./support/chromium";
 import { hasSessionCookie, jupyterLogin, request } from "./support/http";
 import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/jupyter";
-import { MockCloud, userDataOf, writtenFiles } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { MockCloud } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands, skipOrFail } from "./support/system";
 
 const REPO = path.join(__dirname, "..");

@@ -6,8 +6,10 @@ import { parse } from "yaml";
 import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
 import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { IDLE_BACKSTOP } from "../components/notebook";
-import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES, userDataOf, writtenFiles } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { refusal, runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf, writtenFiles } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";

@@ -14,8 +14,9 @@ import * as path from "path";
 
 import { INSTANCE_PATHS } from "../components/boot";
 import { startJupyter, JupyterServer } from "./support/jupyter";
-import { userDataOf, writtenFiles } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { unwrap } from "../components/offline/run-program";
+import { runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
 
 

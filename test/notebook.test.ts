@@ -8,8 +8,10 @@ import { parse } from "yaml";
 
 import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
 import { jupyterPasswordMatches } from "../components/password";
-import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf, WrittenFile, writtenFiles } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { refusal, runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
 import { requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";

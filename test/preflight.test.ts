@@ -6,8 +6,10 @@ import { parse } from "yaml";
 import { INSTANCE_PATHS } from "../components/boot";
 import { DATA_VOLUME_TAG } from "../components/aws-data";
 import { decideQuota, vcpuQuotaFor } from "../components/preflight";
-import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud, userDataOf } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { refusal, runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const VOLUME = "aws:ebs/volume:Volume";

@@ -13,9 +13,10 @@ import * as path from "path";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS } from "../components/boot";
-import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
-import { userDataOf } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "../components/offline/key-material";
+import { unwrap } from "../components/offline/run-program";
+import { runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf } from "./support/user-data";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
     HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd, stopProcess,

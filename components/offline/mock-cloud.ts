@@ -1,13 +1,12 @@
-// Pulumi mocks that stand in for AWS, tls and random: they record every resource and invoke, and
-// answer with what the real providers would compute (addresses from 203.0.113.0/24, real keys and
-// certificates). An invoke token without a handler fails the test, so no lookup slips in unmocked.
+// Pulumi mocks that stand in for AWS, tls and random, for `npm run plan` and the tests: they record
+// every resource and invoke, and answer with what the real providers would compute (addresses from
+// 203.0.113.0/24, real keys and certificates). An invoke token without a handler fails the run, so
+// no lookup slips in unmocked.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { parse } from "yaml";
 
-import { INVOKE_TOKENS } from "../../components/aws-data";
-import { decodeUserData } from "../../components/boot";
-import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./keys";
+import { INVOKE_TOKENS } from "../aws-data";
+import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./key-material";
 
 export interface RecordedResource {
     type: string;
@@ -209,26 +208,6 @@ function stableText(name: string, length: number): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const bytes = Buffer.concat([digest(`${name}/1`), digest(`${name}/2`)]);
     return Array.from(bytes.subarray(0, length), (byte) => alphabet[byte % alphabet.length]).join("");
-}
-
-/** One write_files entry of the cloud-config. */
-export interface WrittenFile {
-    path: string;
-    content: string;
-    owner: string;
-    permissions: string;
-    encoding?: string;
-    defer?: boolean;
-}
-
-/** The files a cloud-config text has cloud-init write. */
-export function writtenFiles(userData: string): WrittenFile[] {
-    return parse(userData).write_files as WrittenFile[];
-}
-
-/** The cloud-config text a recorded instance was handed (its userDataBase64, inflated). */
-export function userDataOf(instance: RecordedResource): string {
-    return decodeUserData(instance.inputs.userDataBase64);
 }
 
 /** A documentation address (RFC 5737) per Elastic IP name. */
