@@ -11,7 +11,7 @@ import * as random from "@pulumi/random";
 
 import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
 import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
-import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, problem, validateSettings } from "./config";
+import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, problem, validateSettings } from "./config";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
@@ -85,7 +85,7 @@ export function notebookIdentity(name: string, args: GpuNotebookArgs): NotebookL
 /** Checks settings against what AWS reported, before any resource exists. */
 export function checkAgainstEnvironment(args: GpuNotebookArgs, env: NotebookEnvironment): void {
     if (args.diskSizeGb !== undefined && args.diskSizeGb < env.ami.rootSizeGb) {
-        throw new ConfigError([problem("diskSizeGb", args.diskSizeGb,
+        throw new DeployRefused([problem("diskSizeGb", args.diskSizeGb,
             `the AMI ${env.ami.id} (${env.ami.name}) needs at least ${env.ami.rootSizeGb} GiB; ` +
             `use ${defaultDiskSizeGb(env.ami)} or more, or leave it unset`)]);
     }

@@ -9,18 +9,10 @@ import {
     lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet, lookupSubnetIds, lookupTypesInRegion,
     lookupVcpus, Market, SubnetInfo,
 } from "./aws-data";
-import { CONFIG_NAMESPACE, ConfigError, ConfigKey, GPU_FAMILIES, NotebookSettings, problem } from "./config";
+import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, NotebookSettings, problem } from "./config";
 
 /** How the instance is bought: on-demand, or spot with the spot option; each has its own quotas. */
 export type { Market };
-
-/** Thrown when the account cannot run the notebook as configured; nothing has been created. */
-export class LaunchRefused extends Error {
-    constructor(readonly problems: string[]) {
-        super(`Launch refused, nothing was created:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        this.name = "LaunchRefused";
-    }
-}
 
 export interface VcpuQuota {
     code: string;
@@ -62,7 +54,7 @@ export type QuotaDecision =
     | { kind: "unknown"; warning: string }
     | { kind: "request"; quota: VcpuQuota; value: number; warning: string };
 
-/** Compares the quota with the type's vCPUs; throws LaunchRefused when too low and not requesting. */
+/** Compares the quota with the type's vCPUs; refuses (the account's quota) when too low and not requesting. */
 export function decideQuota(facts: QuotaFacts): QuotaDecision {
     const quota = vcpuQuotaFor(facts.instanceType, facts.market);
     const described = `the AWS quota "${quota.name}" (${quota.code}) in ${facts.region}`;
@@ -91,13 +83,13 @@ export function decideQuota(facts: QuotaFacts): QuotaDecision {
                 `(Quota request history).`,
         };
     }
-    throw new LaunchRefused([
+    throw accountProblem(
         `${needs} of ${described}, but that quota is ${value} vCPUs. Ask AWS for at least ${facts.vcpus}: ` +
         `Service Quotas console → AWS services → Amazon Elastic Compute Cloud (Amazon EC2) → "${quota.name}" → ` +
         `Request increase at account level (${quotaConsoleUrl(facts.region, quota)}), in region ${facts.region}; ` +
         `or let this program file the request: \`pulumi config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true\`. ` +
         `AWS approves increases from minutes to days; then run \`pulumi up\` again.`,
-    ]);
+    );
 }
 
 /** Where the notebook runs. `create` means no usable VPC exists: a minimal public one is made. */
@@ -123,11 +115,16 @@ export interface ZoneFacts {
     typesInRegion?: string[];
 }
 
-function configProblem(key: ConfigKey, value: unknown, accepted: string): ConfigError {
-    return new ConfigError([problem(key, value, accepted)]);
+function configProblem(key: ConfigKey, value: unknown, accepted: string): DeployRefused {
+    return new DeployRefused([problem(key, value, accepted)]);
 }
 
-function offeredNowhere(facts: ZoneFacts): ConfigError {
+/** A refusal no setting can lift: the account has to change first. */
+function accountProblem(message: string): DeployRefused {
+    return new DeployRefused([{ message }]);
+}
+
+function offeredNowhere(facts: ZoneFacts): DeployRefused {
     const families = [...new Set((facts.typesInRegion ?? []).map((type) => type.split(".")[0]))];
     const here = families.length > 0
         ? `GPU families offered in ${facts.region}: ${families.join(", ")} (for example ${facts.typesInRegion?.[0]})`
@@ -142,7 +139,7 @@ function offeredNowhere(facts: ZoneFacts): ConfigError {
  * Chooses the zone. A zone that already holds the notebook's data volume (or its machine) wins
  * over everything the instance type would suggest, so changing the type never moves the data;
  * an explicit subnetId or availabilityZone comes next; otherwise the first zone, by name, that
- * offers the type. Throws a ConfigError when the choice cannot work.
+ * offers the type. Throws a DeployRefused when the choice cannot work.
  */
 export function chooseZone(settings: NotebookSettings, facts: ZoneFacts): { zone: string; reason: string } {
     const { region, instanceType, offeringZones, subnet, existingVolume, existingInstance } = facts;
@@ -211,14 +208,14 @@ export interface VolumeFacts {
 
 /**
  * Checks the data volume settings against the volume that already exists, so no config change
- * deletes or shrinks it. Returns warnings to show; throws a ConfigError when refused.
+ * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused.
  */
 export function checkDataVolume(settings: NotebookSettings, facts: VolumeFacts): string[] {
     const [existing, ...others] = facts.existing;
     if (others.length > 0) {
-        throw new LaunchRefused([`more than one data volume is tagged as this notebook's: ` +
+        throw accountProblem(`more than one data volume is tagged as this notebook's: ` +
             `${facts.existing.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
-            `and remove the tag of the others (or delete them) before running again.`]);
+            `and remove the tag of the others (or delete them) before running again.`);
     }
     if (!existing) {
         if (facts.snapshotSizeGb !== undefined && settings.dataVolumeGb < facts.snapshotSizeGb) {
@@ -277,8 +274,8 @@ async function chooseNetwork(settings: NotebookSettings, region: string, zone: s
         throw ownVpc
             ? configProblem("vpcId", vpcId, `it has no subnet in ${zone}; set ${CONFIG_NAMESPACE}:subnetId to a public subnet of it, ` +
                 `or ${CONFIG_NAMESPACE}:availabilityZone to a zone where it has one`)
-            : new LaunchRefused([`the default VPC ${vpcId} of ${region} has no default subnet in ${zone}. Create it with ` +
-                `\`aws ec2 create-default-subnet --availability-zone ${zone}\`, or set ${CONFIG_NAMESPACE}:subnetId.`]);
+            : accountProblem(`the default VPC ${vpcId} of ${region} has no default subnet in ${zone}. Create it with ` +
+                `\`aws ec2 create-default-subnet --availability-zone ${zone}\`, or set ${CONFIG_NAMESPACE}:subnetId.`);
     }
     return { kind: "existing", vpcId, subnetId };
 }
@@ -346,9 +343,9 @@ export async function preflight(settings: NotebookSettings, identity: NotebookId
                 }
             }
             if (found === undefined) {
-                throw new LaunchRefused([`the default VPC ${defaultVpc} of ${region} has no default subnet in any zone that offers ` +
+                throw accountProblem(`the default VPC ${defaultVpc} of ${region} has no default subnet in any zone that offers ` +
                     `${settings.instanceType} (${offeringZones.join(", ")}). Create one with \`aws ec2 create-default-subnet ` +
-                    `--availability-zone ${offeringZones[0]}\`, or set ${CONFIG_NAMESPACE}:subnetId.`]);
+                    `--availability-zone ${offeringZones[0]}\`, or set ${CONFIG_NAMESPACE}:subnetId.`);
             }
             network = { kind: "existing", vpcId: defaultVpc, subnetId: found };
             reason = `the first zone of ${region} that offers ${settings.instanceType} and has a default subnet`;

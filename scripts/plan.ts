@@ -8,7 +8,7 @@ import { parse } from "yaml";
 
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
 import { IDLE_STOP_TAG } from "../components/boot";
-import { CONFIG_NAMESPACE, ConfigError } from "../components/config";
+import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
 import { SSH_PORT } from "../components/network";
 import { MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { runOffline, unwrap } from "../components/offline/run-program";
@@ -209,7 +209,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(await planReport({ stack, configFile }));
         return 0;
     } catch (error) {
-        if (error instanceof ConfigError) {
+        if (error instanceof DeployRefused) {
             console.error(error.message);
             return 1;
         }

@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { ConfigError, DEFAULTS, NotebookSettings, parseConfig, validateSettings } from "../components/config";
+import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -9,7 +9,9 @@ function refused(raw: Record<string, string>): string {
     try {
         parseConfig(raw);
     } catch (error) {
-        assert.ok(error instanceof ConfigError, `a ConfigError, got ${error}`);
+        assert.ok(error instanceof DeployRefused, `a DeployRefused, got ${error}`);
+        assert.ok(error.problems.every((p) => p.key !== undefined), "every problem names the setting to change");
+        assert.match(error.message, /^Configuration refused, nothing was created:/);
         return error.message;
     }
     assert.fail(`expected ${JSON.stringify(raw)} to be refused`);
@@ -373,6 +375,17 @@ describe("config", () => {
             assert.match(message, /allowedCidrs/);
             assert.match(message, /instanceType/);
             assert.match(message, /notebookPort/);
+        });
+
+        it("names each key once: a value that does not parse is not refused again by the range check", () => {
+            try {
+                parseConfig({ ...BASE, diskSizeGb: "big", notebookPort: "http", idleStopMinutes: "5" });
+                assert.fail("expected a refusal");
+            } catch (error) {
+                assert.ok(error instanceof DeployRefused);
+                assert.deepStrictEqual(error.problems.map((p) => p.key), ["diskSizeGb", "notebookPort", "idleStopMinutes"]);
+                assert.doesNotMatch(error.message, /NaN/);
+            }
         });
 
         it("names an unknown key and suggests the one meant", () => {

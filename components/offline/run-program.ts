@@ -68,7 +68,7 @@ async function collectingWarnings(warnings: string[], work: () => Promise<void>)
 
 /**
  * Runs a program (index.ts's exported function) with the given config and waits until every
- * resource has been registered. Throws what the program throws (for example a ConfigError).
+ * resource has been registered. Throws what the program throws (for example a DeployRefused).
  */
 export async function runOffline<Outputs>(
     program: () => Promise<Outputs>, config: Record<string, string>, cloud: MockCloud,
