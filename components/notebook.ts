@@ -1,8 +1,6 @@
 // The GpuNotebook component: one GPU instance serving Jupyter over HTTPS, its keys, its stable
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
 import * as pulumi from "@pulumi/pulumi";
-import * as budgets from "@pulumi/aws/budgets";
-import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
@@ -12,6 +10,7 @@ import * as random from "@pulumi/random";
 import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
 import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
 import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, problem, validateSettings } from "./config";
+import { createBudget, createIdleBackstop } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
@@ -35,31 +34,6 @@ export interface NotebookEnvironment extends PreflightResult {
     /** The instance's hourly price, or a warning saying why it is unknown. */
     price: HourlyPrice;
 }
-
-/**
- * The CloudWatch backstop for the idle watcher: if the watcher dies, the instance still stops after
- * a longer stretch of near-zero CPU. Twice the idle limit, at least two hours, so it never races
- * the watcher; at most one day, CloudWatch's longest evaluation window.
- */
-export const IDLE_BACKSTOP = {
-    periodSeconds: 300,
-    /** Highest CPU (percent, 5-minute maximum) that still counts as idle; an idle Jupyter sits well below. */
-    cpuThresholdPercent: 2,
-    minMinutes: 120,
-} as const;
-
-/** Minutes of near-zero CPU after which the backstop alarm stops the instance. */
-export function backstopMinutes(idleStopMinutes: number): number {
-    const periodMinutes = IDLE_BACKSTOP.periodSeconds / 60;
-    return Math.max(IDLE_BACKSTOP.minMinutes, Math.ceil((2 * idleStopMinutes) / periodMinutes) * periodMinutes);
-}
-
-/** Budget notifications: actual spend at 80% and 100% of the limit, and a forecast over 100%. */
-export const BUDGET_ALERTS = [
-    { notificationType: "ACTUAL", threshold: 80 },
-    { notificationType: "ACTUAL", threshold: 100 },
-    { notificationType: "FORECASTED", threshold: 100 },
-] as const;
 
 export interface NotebookLabels {
     /** Name tag, and the local key file name. */
@@ -268,43 +242,12 @@ export class GpuNotebook extends pulumi.ComponentResource {
         }, { parent });
 
         if (settings.idleStopMinutes > 0) {
-            const minutes = backstopMinutes(settings.idleStopMinutes);
-            // Every period of the window must be idle.
-            const periods = (minutes * 60) / IDLE_BACKSTOP.periodSeconds;
-            new cloudwatch.MetricAlarm(`${name}-idle-backstop`, {
-                alarmDescription: `gpu-notebook ${label}: stops the instance after ${minutes} minutes below ` +
-                    `${IDLE_BACKSTOP.cpuThresholdPercent}% CPU, in case its idle watcher (${settings.idleStopMinutes} min) is not running`,
-                namespace: "AWS/EC2",
-                metricName: "CPUUtilization",
-                dimensions: { InstanceId: instance.id },
-                statistic: "Maximum",
-                period: IDLE_BACKSTOP.periodSeconds,
-                evaluationPeriods: periods,
-                datapointsToAlarm: periods,
-                comparisonOperator: "LessThanThreshold",
-                threshold: IDLE_BACKSTOP.cpuThresholdPercent,
-                // A stopped instance reports nothing; that is not a reason to act.
-                treatMissingData: "notBreaching",
-                alarmActions: [`arn:aws:automate:${env.region}:ec2:stop`],
-                tags,
-            }, { parent });
+            createIdleBackstop(name, {
+                instanceId: instance.id, idleStopMinutes: settings.idleStopMinutes, label, region: env.region, tags,
+            }, parent);
         }
-
         if (settings.monthlyBudgetUsd !== undefined && settings.alertEmail !== undefined) {
-            const email = settings.alertEmail;
-            new budgets.Budget(`${name}-budget`, {
-                budgetType: "COST",
-                limitAmount: settings.monthlyBudgetUsd.toFixed(2),
-                limitUnit: "USD",
-                timeUnit: "MONTHLY",
-                notifications: BUDGET_ALERTS.map((alert) => ({
-                    ...alert,
-                    comparisonOperator: "GREATER_THAN",
-                    thresholdType: "PERCENTAGE",
-                    subscriberEmailAddresses: [email],
-                })),
-                tags,
-            }, { parent });
+            createBudget(name, { monthlyBudgetUsd: settings.monthlyBudgetUsd, alertEmail: settings.alertEmail, tags }, parent);
         }
 
         this.warnings = [...env.warnings, ...(env.price.warning ? [env.price.warning] : [])];

@@ -5,7 +5,7 @@ import { parse } from "yaml";
 
 import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
 import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
-import { IDLE_BACKSTOP } from "../components/notebook";
+import { IDLE_BACKSTOP } from "../components/cost-controls";
 import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, runProgram, VALID_CONFIG } from "./support/program";
