@@ -5,7 +5,6 @@ import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
-import * as random from "@pulumi/random";
 
 import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
 import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
@@ -14,7 +13,7 @@ import { createBudget, createIdleBackstop } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
-import { jupyterPasswordHash } from "./password";
+import { createNotebookPassword } from "./password";
 import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
 
 export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
@@ -152,13 +151,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
 
-        const password: pulumi.Output<string> = settings.notebookPassword !== undefined
-            ? pulumi.secret(settings.notebookPassword)
-            : new random.RandomPassword(`${name}-password`, { length: 24, special: false }, { parent }).result;
-        // A salt kept in state, so the hash (and with it the user data) is the same on every run.
-        const salt = new random.RandomString(`${name}-password-salt`, { length: 16, special: false }, { parent });
-        const passwordHash = pulumi.secret(pulumi.all([password, salt.result])
-            .apply(([plain, saltText]) => jupyterPasswordHash(plain, saltText)));
+        const password = createNotebookPassword(name, settings.notebookPassword, parent);
 
         const group = createSecurityGroup(name, {
             allowedCidrs: settings.allowedCidrs,
@@ -168,7 +161,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         }, parent);
 
         const userData = pulumi.all([
-            ssh.privateKey.publicKeyOpenssh, passwordHash,
+            ssh.privateKey.publicKeyOpenssh, password.hash,
             notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
             hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh, dataVolume?.id,
         ]).apply(([sshPublicKey, hash, certPem, keyPem, hostPrivateKey, hostPublicKey, dataVolumeId]) => renderUserData({
@@ -267,7 +260,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         this.dataVolumeId = dataVolume ? dataVolume.id : pulumi.output(undefined);
         this.notebookCertificatePem = notebookTls.certificate.certPem;
         this.sshPrivateKey = pulumi.secret(ssh.privateKey.privateKeyOpenssh);
-        this.notebookPassword = pulumi.secret(password);
+        this.notebookPassword = password.password;
         this.estimatedHourlyCostUsd = pulumi.output(env.price.usd);
 
         this.registerOutputs({
