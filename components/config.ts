@@ -77,6 +77,14 @@ export interface NotebookSettings {
     alertEmail?: string;
 }
 
+/** How the instance is bought; each market has its own vCPU quotas and its own price. */
+export type Market = "on-demand" | "spot";
+
+/** The market the settings choose: decided here once for the quota check, the price and the instance. */
+export function marketOf(settings: Pick<NotebookSettings, "spot">): Market {
+    return settings.spot ? "spot" : "on-demand";
+}
+
 /** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
 export const DEFAULTS = {
     allowOpenAccess: false,

@@ -6,15 +6,16 @@ import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 
-import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
+import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, lookupAmi } from "./aws-data";
 import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
-import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, problem, validateSettings } from "./config";
+import { CONFIG_NAMESPACE, DeployRefused, marketOf, NotebookSettings, problem, validateSettings } from "./config";
 import { createBudget, createIdleBackstop } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
+import { preflight, PreflightResult, reportWarnings } from "./preflight";
+import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 
 export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
 
@@ -105,12 +106,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
     static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
         const settings = { ...args, ...validateSettings(args) };
         const identity = notebookIdentity(name, settings);
-        const market: Market = settings.spot ? "spot" : "on-demand";
+        const market = marketOf(settings);
         const [ami, found] = await Promise.all([
             lookupAmi(settings.amiId),
             preflight(settings, { instanceTags: identity.tags, dataVolumeTag: identity.dataVolumeTag, market }),
         ]);
-        const price = await lookupHourlyPrice(settings.instanceType, found.region, settings.spot, `${name}-price-list`);
+        const price = await lookupHourlyPrice(settings.instanceType, found.region, market,
+            () => createPriceListProvider(`${name}-price-list`));
         const env: NotebookEnvironment = { ami, ...found, price };
         checkAgainstEnvironment(settings, env);
         return new GpuNotebook(name, settings, env, opts);

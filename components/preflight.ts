@@ -7,12 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     ExistingInstance, ExistingVolume, lookupDataVolumes, lookupDefaultVpcId, lookupEc2Quota, lookupInstances,
     lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet, lookupSubnetIds, lookupTypesInRegion,
-    lookupVcpus, Market, SubnetInfo,
+    lookupVcpus, SubnetInfo,
 } from "./aws-data";
-import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, NotebookSettings, problem } from "./config";
-
-/** How the instance is bought: on-demand, or spot with the spot option; each has its own quotas. */
-export type { Market };
+import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, Market, NotebookSettings, problem } from "./config";
 
 export interface VcpuQuota {
     code: string;

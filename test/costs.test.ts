@@ -3,9 +3,10 @@
 import * as assert from "assert";
 import { parse } from "yaml";
 
-import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
+import { INVOKE_TOKENS } from "../components/aws-data";
 import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { IDLE_BACKSTOP } from "../components/cost-controls";
+import { PRICE_LIST_REGION } from "../components/pricing";
 import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, runProgram, VALID_CONFIG } from "./support/program";
