@@ -7,7 +7,7 @@ import * as servicequotas from "@pulumi/aws/servicequotas";
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 
 import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, lookupAmi } from "./aws-data";
-import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
+import { IDLE_STOP_TAG, userDataBase64 } from "./boot";
 import { CONFIG_NAMESPACE, DeployRefused, marketOf, NotebookSettings, problem, validateSettings } from "./config";
 import { createBudget, createIdleBackstop } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
@@ -162,22 +162,18 @@ export class GpuNotebook extends pulumi.ComponentResource {
             tags,
         }, parent);
 
-        const userData = pulumi.all([
-            ssh.privateKey.publicKeyOpenssh, password.hash,
-            notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
-            hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh, dataVolume?.id,
-        ]).apply(([sshPublicKey, hash, certPem, keyPem, hostPrivateKey, hostPublicKey, dataVolumeId]) => renderUserData({
+        const userData = userDataBase64({
             sshUser: settings.sshUser,
-            sshPublicKey,
+            sshPublicKey: ssh.privateKey.publicKeyOpenssh,
             notebookPort: settings.notebookPort,
             // Unexposed, only an SSH tunnel reaches Jupyter, even if a security group rule is added by hand.
             listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
-            passwordHash: hash,
-            tlsCertificatePem: certPem,
-            tlsPrivateKeyPem: keyPem,
-            dataVolumeId,
-            sshHostKey: { privateKeyOpenssh: hostPrivateKey, publicKeyOpenssh: hostPublicKey },
-        }));
+            passwordHash: password.hash,
+            tlsCertificatePem: notebookTls.certificate.certPem,
+            tlsPrivateKeyPem: notebookTls.privateKey.privateKeyPem,
+            dataVolumeId: dataVolume?.id,
+            sshHostKey: { privateKeyOpenssh: hostKey.privateKeyOpenssh, publicKeyOpenssh: hostKey.publicKeyOpenssh },
+        });
 
         const instance = new ec2.Instance(`${name}-instance`, {
             ami: env.ami.id,
@@ -185,8 +181,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             keyName: ssh.keyPair.keyName,
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
-            // Holds the TLS and SSH host private keys: a secret, whatever the inputs' secrecy.
-            userDataBase64: pulumi.secret(userData.apply(encodeUserData)),
+            userDataBase64: userData,
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
             // needs a fresh instance to take effect rather than a stop/start that ignores it.
             userDataReplaceOnChange: true,
