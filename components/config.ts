@@ -195,11 +195,18 @@ function isOpenToWorld(cidr: string): boolean {
     return cidr.endsWith("/0");
 }
 
+// Settings validateSettings returned (frozen, so they stay valid): handed back in, they are not checked again.
+const validated = new WeakSet<NotebookSettings>();
+
 /**
  * Validates typed settings. Throws one DeployRefused listing every bad value, each naming the
- * key, the value and what would be accepted. Returns the settings with CIDRs normalised.
+ * key, the value and what would be accepted. Returns the settings with CIDRs normalised, frozen;
+ * given settings it returned before, it returns them as they are.
  */
 export function validateSettings(settings: NotebookSettings): NotebookSettings {
+    if (validated.has(settings)) {
+        return settings;
+    }
     const problems: Problem[] = [];
     const cidrs: string[] = [];
 
@@ -307,7 +314,9 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
     if (problems.length > 0) {
         throw new DeployRefused(problems);
     }
-    return { ...settings, allowedCidrs: cidrs };
+    const valid = Object.freeze({ ...settings, allowedCidrs: Object.freeze(cidrs) as string[] });
+    validated.add(valid);
+    return valid;
 }
 
 /** An AWS id: prefix, dash, 8 or 17 lower-case hex digits. */

@@ -51,6 +51,14 @@ export function createSecurityGroup(name: string, args: AccessArgs, parent: pulu
     return group;
 }
 
+/** The subnet a notebook launches in, and what must exist before its machine can reach the internet. */
+export interface NotebookNetwork {
+    vpcId: pulumi.Input<string>;
+    subnetId: pulumi.Input<string>;
+    /** Resources the machine waits for (the route to the internet of a created VPC). */
+    routing: pulumi.Resource[];
+}
+
 /** Address range of the VPC created when the region has no default VPC (one /24 is used). */
 export const CREATED_VPC_CIDR = "10.80.0.0/16";
 export const CREATED_SUBNET_CIDR = "10.80.0.0/24";
@@ -60,8 +68,7 @@ export const CREATED_SUBNET_CIDR = "10.80.0.0/24";
  * zone, an internet gateway and a default route to it. Instances get a public address at launch
  * (as in a default VPC), so first-boot installs work before the Elastic IP is associated.
  */
-export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource):
-    { vpcId: pulumi.Output<string>; subnetId: pulumi.Output<string>; routing: pulumi.Resource[] } {
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource): NotebookNetwork {
     const network = new ec2.Vpc(`${name}-vpc`, {
         cidrBlock: CREATED_VPC_CIDR,
         enableDnsSupport: true,
