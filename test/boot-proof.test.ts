@@ -46,7 +46,7 @@ interface Rendered {
 
 /** Runs the program under the mocks with the Elastic IP 127.0.0.1, so the certificate is valid here. */
 async function render(config: Record<string, string>): Promise<Rendered> {
-    const { cloud, outputs } = await runProgram(config, new MockCloud(undefined, undefined, { elasticIp: "127.0.0.1" }));
+    const { cloud, outputs } = await runProgram(config, new MockCloud({ world: { elasticIp: "127.0.0.1" } }));
     return {
         userData: userDataOf(cloud.one(INSTANCE_TYPE)),
         password: await unwrap(outputs.notebookPassword),

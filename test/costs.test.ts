@@ -7,9 +7,9 @@ import { INVOKE_TOKENS } from "../components/aws-data";
 import { bootFile, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { IDLE_BACKSTOP } from "../components/cost-controls";
 import { PRICE_LIST_REGION } from "../components/pricing";
-import { DEFAULT_FAKE_AMI, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import { MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
-import { refusal, runProgram, VALID_CONFIG } from "./support/program";
+import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { userDataOf, writtenFiles } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
@@ -27,7 +27,7 @@ function cloudIn(region: string): MockCloud {
 describe("cost controls", () => {
     describe("idle stop", () => {
         it("hands the limit to the instance as the tag the watcher reads, and enables tags in metadata", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes: "45" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, idleStopMinutes: "45" });
             const instance = cloud.one(INSTANCE).inputs;
             assert.strictEqual(instance.tags[IDLE_STOP_TAG], "45");
             assert.strictEqual(instance.metadataOptions.instanceMetadataTags, "enabled");
@@ -35,16 +35,17 @@ describe("cost controls", () => {
         });
 
         it("changing idleStopMinutes changes only the tag and the alarm, never the user data", async () => {
-            const first = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "60" })).cloud.one(INSTANCE).inputs;
-            const second = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "0" })).cloud.one(INSTANCE).inputs;
-            assert.strictEqual(second.userData, first.userData, "the instance is not replaced");
+            const first = (await runShared(VALID_CONFIG)).cloud.one(INSTANCE).inputs;
+            const second = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "0" })).cloud.one(INSTANCE).inputs;
+            assert.ok(first.userDataBase64, "the instance has user data");
+            assert.strictEqual(second.userDataBase64, first.userDataBase64, "the instance is not replaced");
             const withoutTag = (inputs: Record<string, any>) => ({ ...inputs, tags: { ...inputs.tags, [IDLE_STOP_TAG]: "" } }); // any: provider inputs
             assert.deepStrictEqual(withoutTag(second), withoutTag(first));
             assert.strictEqual(second.tags[IDLE_STOP_TAG], "0");
         });
 
         it("installs the watcher, its every-minute timer and its unit, and enables the timer", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const userData = userDataOf(cloud.one(INSTANCE));
             const files = writtenFiles(userData);
             const watcher = files.find((file) => file.path === INSTANCE_PATHS.idleWatcher);
@@ -77,34 +78,34 @@ describe("cost controls", () => {
         });
 
         it("watches the instance the program created", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.one(ALARM).inputs.dimensions.InstanceId, await unwrap(outputs.instanceId));
         });
 
         it("scales with a longer limit, up to CloudWatch's one-day window", async () => {
-            const fiveHours = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "300" })).cloud.one(ALARM).inputs;
+            const fiveHours = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "300" })).cloud.one(ALARM).inputs;
             assert.strictEqual(fiveHours.evaluationPeriods * fiveHours.period, 600 * 60);
-            const longest = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "720" })).cloud.one(ALARM).inputs;
+            const longest = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "720" })).cloud.one(ALARM).inputs;
             assert.strictEqual(longest.evaluationPeriods * longest.period, 24 * 3600);
         });
 
         it("is absent when idle stop is disabled", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes: "0" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, idleStopMinutes: "0" });
             assert.strictEqual(cloud.ofType(ALARM).length, 0);
         });
     });
 
     describe("running", () => {
         it("keeps the instance running by default", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const state = cloud.one(INSTANCE_STATE).inputs;
             assert.strictEqual(state.state, "running");
             assert.strictEqual(state.instanceId, await unwrap(outputs.instanceId));
         });
 
         it("running=false stops the same instance, keeping it, its disk and its address", async () => {
-            const running = await runProgram(VALID_CONFIG);
-            const stopped = await runProgram({ ...VALID_CONFIG, running: "false" });
+            const running = await runShared(VALID_CONFIG);
+            const stopped = await runShared({ ...VALID_CONFIG, running: "false" });
             assert.strictEqual(stopped.cloud.one(INSTANCE_STATE).inputs.state, "stopped");
             assert.deepStrictEqual(stopped.cloud.one(INSTANCE).inputs, running.cloud.one(INSTANCE).inputs, "the instance itself is untouched");
             assert.deepStrictEqual(stopped.cloud.one("aws:ec2/eip:Eip").inputs, running.cloud.one("aws:ec2/eip:Eip").inputs);
@@ -115,12 +116,12 @@ describe("cost controls", () => {
 
     describe("spot", () => {
         it("is off by default: on-demand, no market options", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceMarketOptions, undefined);
         });
 
         it("asks for a persistent spot request that stops on interruption", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, spot: "true" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, spot: "true" });
             assert.deepStrictEqual(cloud.one(INSTANCE).inputs.instanceMarketOptions, {
                 marketType: "spot",
                 spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
@@ -131,12 +132,12 @@ describe("cost controls", () => {
 
     describe("the budget", () => {
         it("is not created without monthlyBudgetUsd", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.ofType(BUDGET).length, 0);
         });
 
         it("is a monthly USD cost budget with actual and forecast alerts to alertEmail", async () => {
-            const { cloud } = await runProgram({ ...BUDGET_CONFIG, monthlyBudgetUsd: "49.5" });
+            const { cloud } = await runShared({ ...BUDGET_CONFIG, monthlyBudgetUsd: "49.5" });
             const budget = cloud.one(BUDGET).inputs;
             assert.strictEqual(budget.budgetType, "COST");
             assert.strictEqual(budget.limitAmount, "49.50");
@@ -155,21 +156,20 @@ describe("cost controls", () => {
             const cloud = new MockCloud();
             const error = await refusal({ ...VALID_CONFIG, monthlyBudgetUsd: "40" }, cloud);
             assert.match(error.message, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(registered(cloud), []);
         });
 
         it("refuses a malformed email before creating anything", async () => {
             const cloud = new MockCloud();
             const error = await refusal({ ...BUDGET_CONFIG, alertEmail: "student at example.org" }, cloud);
             assert.match(error.message, /gpu-notebook:alertEmail = "student at example.org" is not accepted/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(registered(cloud), []);
         });
     });
 
     describe("estimatedHourlyCostUsd", () => {
         it("is the on-demand price from the Price List API, asked through a us-east-1 provider", async () => {
-            const cloud = new MockCloud();
-            const { outputs, warnings } = await runProgram(VALID_CONFIG, cloud);
+            const { cloud, outputs, warnings } = await runShared(VALID_CONFIG);
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g4dn.xlarge"].onDemand);
             assert.deepStrictEqual(warnings, []);
             const lookup = cloud.calls.find((call) => call.token === INVOKE_TOKENS.getProduct);
@@ -186,7 +186,7 @@ describe("cost controls", () => {
         });
 
         it("follows the instance type", async () => {
-            const { outputs } = await runProgram({ ...VALID_CONFIG, instanceType: "g5.xlarge" });
+            const { outputs } = await runShared({ ...VALID_CONFIG, instanceType: "g5.xlarge" });
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g5.xlarge"].onDemand);
         });
 
@@ -201,8 +201,7 @@ describe("cost controls", () => {
         });
 
         it("is the latest spot price for spot, from the stack's region", async () => {
-            const cloud = new MockCloud();
-            const { outputs } = await runProgram({ ...VALID_CONFIG, spot: "true" }, cloud);
+            const { cloud, outputs } = await runShared({ ...VALID_CONFIG, spot: "true" });
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g4dn.xlarge"].spot);
             const lookup = cloud.calls.find((call) => call.token === INVOKE_TOKENS.getSpotPrice);
             assert.strictEqual(lookup?.inputs.instanceType, "g4dn.xlarge");
@@ -211,10 +210,12 @@ describe("cost controls", () => {
         });
 
         it("when the lookup is denied, warns and deploys anyway without a price", async () => {
-            const cloud = new MockCloud(DEFAULT_FAKE_AMI, {
-                [INVOKE_TOKENS.getProduct]: () => {
-                    throw new Error("operation error Pricing: GetProducts, StatusCode: 400, api error AccessDeniedException: " +
-                        "User is not authorized to perform: pricing:GetProducts");
+            const cloud = new MockCloud({
+                invokes: {
+                    [INVOKE_TOKENS.getProduct]: () => {
+                        throw new Error("operation error Pricing: GetProducts, StatusCode: 400, api error AccessDeniedException: " +
+                            "User is not authorized to perform: pricing:GetProducts");
+                    },
                 },
             });
             const { outputs, warnings } = await runProgram(VALID_CONFIG, cloud);
@@ -226,8 +227,8 @@ describe("cost controls", () => {
         });
 
         it("when the spot price lookup fails, warns and names its permission", async () => {
-            const cloud = new MockCloud(DEFAULT_FAKE_AMI, {
-                [INVOKE_TOKENS.getSpotPrice]: () => { throw new Error("UnauthorizedOperation"); },
+            const cloud = new MockCloud({
+                invokes: { [INVOKE_TOKENS.getSpotPrice]: () => { throw new Error("UnauthorizedOperation"); } },
             });
             const { outputs, warnings } = await runProgram({ ...VALID_CONFIG, spot: "true" }, cloud);
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), undefined);

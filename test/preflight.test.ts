@@ -18,7 +18,7 @@ const QUOTA = "aws:servicequotas/serviceQuota:ServiceQuota";
 const SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup";
 
 function account(world: Partial<FakeAws>): MockCloud {
-    return new MockCloud(DEFAULT_FAKE_AMI, {}, world);
+    return new MockCloud({ world });
 }
 
 function created(cloud: MockCloud) {
@@ -263,7 +263,7 @@ describe("launch checks", () => {
             const changes: [string, Record<string, string>, MockCloud][] = [
                 ["instanceType", { ...VALID_CONFIG, instanceType: "g6.2xlarge" }, account({})],
                 ["user data", { ...VALID_CONFIG, notebookPort: "9443" }, account({})],
-                ["AMI", VALID_CONFIG, new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" }, {}, {})],
+                ["AMI", VALID_CONFIG, new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" } })],
             ];
             for (const [what, config, cloud] of changes) {
                 const next = await runProgram(config, cloud.deployedBy(first.cloud));

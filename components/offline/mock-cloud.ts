@@ -225,6 +225,15 @@ function cached<T>(key: string, make: () => T): T {
     return materialCache.get(key) as T;
 }
 
+export interface MockCloudOptions {
+    /** The AMI every AMI lookup finds. Default DEFAULT_FAKE_AMI. */
+    ami?: FakeAmi;
+    /** Invoke handlers that replace the fake account's, such as a lookup that is denied. */
+    invokes?: Record<string, InvokeHandler>;
+    /** How the fake account differs from defaultWorld(). */
+    world?: Partial<FakeAws>;
+}
+
 export class MockCloud implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly calls: RecordedCall[] = [];
@@ -240,14 +249,17 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     readonly world: FakeAws;
 
-    constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}, world: Partial<FakeAws> = {}) {
-        this.world = { ...defaultWorld(), ...world };
+    readonly ami: FakeAmi;
+
+    constructor(options: MockCloudOptions = {}) {
+        this.ami = options.ami ?? DEFAULT_FAKE_AMI;
+        this.world = { ...defaultWorld(), ...options.world };
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...this.awsLookups(),
             [INVOKE_TOKENS.getProduct]: (inputs) => this.productResult(inputs),
             [INVOKE_TOKENS.getSpotPrice]: (inputs) => this.spotPriceResult(inputs),
-            ...extraInvokes,
+            ...options.invokes,
         };
     }
 

@@ -27,3 +27,22 @@ export async function refusal(config: Record<string, string>, cloud = new MockCl
     }
     throw new Error(`expected the program to refuse config ${JSON.stringify(config)}`);
 }
+
+const sharedRuns = new Map<string, Promise<StackRun>>();
+
+/**
+ * The run of a config against the default fake account, made once per test process and shared by
+ * every test that reads it, instead of a whole program run per test. Read it; never change it.
+ */
+export function runShared(config: Record<string, string>): Promise<StackRun> {
+    const key = JSON.stringify(Object.entries(config).sort());
+    if (!sharedRuns.has(key)) {
+        sharedRuns.set(key, runProgram(config));
+    }
+    return sharedRuns.get(key) as Promise<StackRun>;
+}
+
+/** What a run registered besides the stack itself: after a refusal, nothing at all, providers included. */
+export function registered(cloud: MockCloud): string[] {
+    return cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack").map((resource) => `${resource.type} ${resource.name}`);
+}
