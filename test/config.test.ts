@@ -116,9 +116,10 @@ describe("config", () => {
             assert.match(refused({ allowedCidrs: '["10.0.0.0/8","10.0.0.0/8"]' }), /10\.0\.0\.0\/8 is listed twice/);
         });
 
-        it("refuses more networks than a security group can hold", () => {
-            const many = Array.from({ length: 31 }, (_, i) => `10.0.${i}.0/24`);
-            assert.match(refused({ allowedCidrs: JSON.stringify(many) }), /at most 30 networks/);
+        it("accepts 30 networks and refuses 31, more than a security group can hold", () => {
+            const networks = (count: number) => JSON.stringify(Array.from({ length: count }, (_, i) => `10.0.${i}.0/24`));
+            assert.strictEqual(parseConfig({ allowedCidrs: networks(30) }).allowedCidrs.length, 30);
+            assert.match(refused({ allowedCidrs: networks(31) }), /gpu-notebook:allowedCidrs = "31 entries" is not accepted: at most 30 networks/);
         });
 
         it("accepts a comma-separated string and normalises IPv6", () => {
@@ -188,9 +189,11 @@ describe("config", () => {
             assert.match(refused({ ...BASE, diskSizeGb: "big" }), /gpu-notebook:diskSizeGb = "big" is not accepted: a whole number/);
         });
 
-        it("refuses a size gp3 cannot have", () => {
-            assert.match(refused({ ...BASE, diskSizeGb: "20000" }), /gpu-notebook:diskSizeGb = 20000 is not accepted: a whole number of GiB from 8 to 16384/);
-            assert.match(refused({ ...BASE, diskSizeGb: "4" }), /gpu-notebook:diskSizeGb = 4 is not accepted/);
+        it("accepts 8 and 16384 GiB and refuses 7 and 16385, sizes gp3 cannot have", () => {
+            assert.strictEqual(parseConfig({ ...BASE, diskSizeGb: "8" }).diskSizeGb, 8);
+            assert.strictEqual(parseConfig({ ...BASE, diskSizeGb: "16384" }).diskSizeGb, 16384);
+            assert.match(refused({ ...BASE, diskSizeGb: "16385" }), /gpu-notebook:diskSizeGb = 16385 is not accepted: a whole number of GiB from 8 to 16384/);
+            assert.match(refused({ ...BASE, diskSizeGb: "7" }), /gpu-notebook:diskSizeGb = 7 is not accepted: a whole number of GiB from 8 to 16384/);
         });
     });
 
@@ -213,10 +216,11 @@ describe("config", () => {
     });
 
     describe("notebookPassword", () => {
-        it("refuses a short password without printing it", () => {
-            const message = refused({ ...BASE, notebookPassword: "hunter2" });
-            assert.match(message, /gpu-notebook:notebookPassword \(a secret of 7 characters\) is not accepted: at least 12 characters/);
-            assert.ok(!message.includes("hunter2"));
+        it("refuses 11 characters without printing them, and accepts 12", () => {
+            const message = refused({ ...BASE, notebookPassword: "hunter2hunt" });
+            assert.match(message, /gpu-notebook:notebookPassword \(a secret of 11 characters\) is not accepted: at least 12 characters/);
+            assert.ok(!message.includes("hunter2hunt"));
+            assert.strictEqual(parseConfig({ ...BASE, notebookPassword: "hunter2hunte" }).notebookPassword, "hunter2hunte");
         });
     });
 
@@ -228,6 +232,11 @@ describe("config", () => {
         it("refuses a name Linux would not accept", () => {
             assert.match(refused({ ...BASE, sshUser: "Bad User" }), /gpu-notebook:sshUser = "Bad User" is not accepted/);
         });
+
+        it("accepts a 32-character name and refuses 33", () => {
+            assert.strictEqual(parseConfig({ ...BASE, sshUser: "a".repeat(32) }).sshUser, "a".repeat(32));
+            assert.match(refused({ ...BASE, sshUser: "a".repeat(33) }), /gpu-notebook:sshUser = "a{33}" is not accepted/);
+        });
     });
 
     describe("dataVolumeGb", () => {
@@ -235,13 +244,15 @@ describe("config", () => {
             assert.match(refused({ ...BASE, dataVolumeGb: "lots" }), /gpu-notebook:dataVolumeGb = "lots" is not accepted: a whole number/);
         });
 
-        it("refuses a negative size", () => {
-            assert.match(refused({ ...BASE, dataVolumeGb: "-5" }),
-                /gpu-notebook:dataVolumeGb = -5 is not accepted: a whole number of GiB from 1 to 16384 for the volume that keeps ~\/notebooks, or 0 for none/);
+        it("refuses -1, below 0 for none", () => {
+            assert.match(refused({ ...BASE, dataVolumeGb: "-1" }),
+                /gpu-notebook:dataVolumeGb = -1 is not accepted: a whole number of GiB from 1 to 16384 for the volume that keeps ~\/notebooks, or 0 for none/);
         });
 
-        it("refuses a size gp3 cannot have", () => {
-            assert.match(refused({ ...BASE, dataVolumeGb: "20000" }), /gpu-notebook:dataVolumeGb = 20000 is not accepted: a whole number of GiB from 1 to 16384/);
+        it("accepts 1 and 16384 GiB and refuses 16385, a size gp3 cannot have", () => {
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "1" }).dataVolumeGb, 1);
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "16384" }).dataVolumeGb, 16384);
+            assert.match(refused({ ...BASE, dataVolumeGb: "16385" }), /gpu-notebook:dataVolumeGb = 16385 is not accepted: a whole number of GiB from 1 to 16384/);
         });
 
         it("accepts 0 as no data volume, unlike diskSizeGb's 0", () => {
@@ -298,7 +309,7 @@ describe("config", () => {
             }
         });
 
-        for (const minutes of ["5", "721", "-1"]) {
+        for (const minutes of ["9", "721", "-1", "1"]) {
             it(`refuses ${minutes}, naming the accepted range and 0`, () => {
                 assert.match(refused({ ...BASE, idleStopMinutes: minutes }),
                     new RegExp(`gpu-notebook:idleStopMinutes = ${minutes} is not accepted: a whole number of minutes from 10 to 720, or 0 to never stop`));
@@ -363,9 +374,24 @@ describe("config", () => {
                 /gpu-notebook:monthlyBudgetUsd = "-5" is not accepted/);
         });
 
-        it("refuses an amount over the ceiling", () => {
-            assert.match(refused({ ...BASE, monthlyBudgetUsd: "2000000", alertEmail: "student@example.org" }),
-                /gpu-notebook:monthlyBudgetUsd = 2000000 is not accepted: an amount in USD above 0 and at most 1000000/);
+        it("accepts 0.01 and 1000000, and refuses 1000000.01, over the ceiling", () => {
+            const budget = (amount: string) => ({ ...BASE, monthlyBudgetUsd: amount, alertEmail: "student@example.org" });
+            assert.strictEqual(parseConfig(budget("0.01")).monthlyBudgetUsd, 0.01);
+            assert.strictEqual(parseConfig(budget("1000000")).monthlyBudgetUsd, 1000000);
+            assert.match(refused(budget("1000000.01")),
+                /gpu-notebook:monthlyBudgetUsd = 1000000.01 is not accepted: an amount in USD above 0 and at most 1000000/);
+        });
+    });
+
+    describe("validation", () => {
+        it("checks settings once: validated settings come back as they are, frozen", () => {
+            const settings = parseConfig(BASE);
+            assert.strictEqual(validateSettings(settings), settings);
+            assert.ok(Object.isFrozen(settings) && Object.isFrozen(settings.allowedCidrs), "nobody can make them invalid afterwards");
+        });
+
+        it("checks a changed copy of validated settings again", () => {
+            assert.throws(() => validateSettings({ ...parseConfig(BASE), notebookPort: 22 }), /gpu-notebook:notebookPort = 22 is not accepted/);
         });
     });
 
