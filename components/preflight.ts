@@ -19,7 +19,7 @@ export interface VcpuQuota {
 
 /**
  * The EC2 Service Quotas quota that counts the vCPUs of a GPU type: the G and VT families share
- * one, the P families another, and spot has its own pair.
+ * one, the P families another, and spot has its own pair. Exported for tests.
  */
 export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
     const isP = instanceType.startsWith("p");
@@ -33,7 +33,7 @@ export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
         : { code: "L-DB2E81BA", name: "Running On-Demand G and VT instances" };
 }
 
-export function quotaConsoleUrl(region: string, quota: VcpuQuota): string {
+function quotaConsoleUrl(region: string, quota: VcpuQuota): string {
     return `https://${region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/${quota.code}`;
 }
 
@@ -52,7 +52,7 @@ export type QuotaDecision =
     | { kind: "unknown"; warning: string }
     | { kind: "request"; quota: VcpuQuota; value: number; warning: string };
 
-/** Compares the quota with the type's vCPUs; refuses (the account's quota) when too low and not requesting. */
+/** Compares the quota with the type's vCPUs; refuses (the account's quota) when too low and not requesting. Exported for tests. */
 export function decideQuota(facts: QuotaFacts): QuotaDecision {
     const quota = vcpuQuotaFor(facts.instanceType, facts.market);
     const described = `the AWS quota "${quota.name}" (${quota.code}) in ${facts.region}`;
@@ -223,7 +223,7 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
  * Chooses the zone and the network: the bound zone (boundZone) if there is one, else the first
  * zone, by name, that offers the type and, in the default VPC, has a default subnet; then the
  * subnet (subnetId's, else the VPC's first in that zone, by id), or a VPC to create when the
- * region has none. Refuses when the choice cannot work.
+ * region has none. Refuses when the choice cannot work. Exported for tests.
  */
 export function choosePlacement(settings: NotebookSettings, facts: AccountFacts): Placement {
     const { region, offeringZones, subnet, vpc, subnetsByZone } = facts;
@@ -264,7 +264,7 @@ export function choosePlacement(settings: NotebookSettings, facts: AccountFacts)
 
 /**
  * Checks the data volume settings against the volume that already exists, so no config change
- * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused.
+ * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused. Exported for tests.
  */
 export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountFacts, "volumes" | "instances" | "snapshotSizeGb">): string[] {
     const [existing, ...others] = facts.volumes;
@@ -307,7 +307,7 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
     return [];
 }
 
-/** The root disk size: diskSizeGb, or one that fits the AMI; refuses a diskSizeGb the AMI does not fit in. */
+/** The root disk size: diskSizeGb, or one that fits the AMI; refuses a diskSizeGb the AMI does not fit in. Exported for tests. */
 export function rootDiskSize(settings: NotebookSettings, ami: AmiInfo): number {
     if (settings.diskSizeGb === undefined) {
         return defaultDiskSizeGb(ami);
@@ -332,7 +332,7 @@ export interface PreflightResult {
 }
 
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
-export function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts): PreflightResult {
+function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts): PreflightResult {
     const warnings = checkDataVolume(settings, facts);
     const placement = choosePlacement(settings, facts);
     const quotaDecision = decideQuota({
