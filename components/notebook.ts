@@ -148,7 +148,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
     private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag } } = prepared;
-        const { region, ami, rootDiskGb, placement, quotaRequest: quota, warnings } = prepared.account;
+        const { region, ami, rootDiskGb, placement, quotaRequest, warnings } = prepared.account;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
 
@@ -157,10 +157,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
             : (shared.createdNetwork?.(placement.zone) ?? createPublicVpc(name, placement.zone, tags, parent));
 
         // Filed only when the quota is too low and requestQuotaIncrease is set; AWS decides.
-        const quotaRequest = quota && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
+        const quotaIncrease = quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
             serviceCode: "ec2",
-            quotaCode: quota.quota.code,
-            value: quota.value,
+            quotaCode: quotaRequest.quota.code,
+            value: quotaRequest.value,
         }, { parent });
 
         // Depends on nothing of the machine: see data-volume.ts.
@@ -240,7 +240,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(quotaRequest ? [quotaRequest] : [])],
+            dependsOn: [...network.routing, ...(quotaIncrease ? [quotaIncrease] : [])],
         });
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);
