@@ -81,7 +81,7 @@ const CREATED_SUBNET_CIDR = "10.80.0.0/24";
  * zone, an internet gateway and a default route to it. Instances get a public address at launch
  * (as in a default VPC), so first-boot installs work before the Elastic IP is associated.
  */
-export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource): NotebookNetwork {
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent?: pulumi.Resource): NotebookNetwork {
     const network = new ec2.Vpc(`${name}-vpc`, {
         cidrBlock: CREATED_VPC_CIDR,
         enableDnsSupport: true,

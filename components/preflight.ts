@@ -327,6 +327,11 @@ export interface PreflightResult {
     /** Root disk size in GiB. */
     rootDiskGb: number;
     placement: Placement;
+    /**
+     * The GPU vCPU quota the notebook counts against, the vCPUs it needs and the quota's value:
+     * what a stack of several notebooks adds up per quota.
+     */
+    vcpus: { quota: VcpuQuota; needed: number; current: AccountFacts["quota"] };
     quotaRequest?: { quota: VcpuQuota; value: number };
     warnings: string[];
 }
@@ -347,7 +352,8 @@ function decideLaunch(settings: NotebookSettings, market: Market, facts: Account
         quotaRequest = { quota: quotaDecision.quota, value: quotaDecision.value };
     }
     const rootDiskGb = rootDiskSize(settings, facts.ami);
-    return { region: facts.region, ami: facts.ami, rootDiskGb, placement, quotaRequest, warnings };
+    const vcpus = { quota: vcpuQuotaFor(settings.instanceType, market), needed: facts.vcpus, current: facts.quota };
+    return { region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings };
 }
 
 /** How preflight finds what an earlier run of this notebook left in the account. */
