@@ -8,26 +8,9 @@ import { GpuNotebook } from "./components/notebook";
 async function main() {
     const settings = readConfig();
     settingsWarnings(settings).forEach((warning) => pulumi.log.warn(warning));
-    const notebook = await GpuNotebook.create("notebook", {
-        ...settings,
-        label: `gpu-notebook-${pulumi.getStack()}`,
-    });
-    return {
-        publicIp: notebook.publicIp,
-        sshCommand: notebook.sshCommand,
-        sshUser: notebook.sshUser,
-        sshKnownHosts: notebook.sshKnownHosts,
-        notebookUrl: notebook.notebookUrl,
-        instanceId: notebook.instanceId,
-        amiId: notebook.amiId,
-        instanceType: notebook.instanceType,
-        availabilityZone: notebook.availabilityZone,
-        dataVolumeId: notebook.dataVolumeId,
-        notebookCertificatePem: notebook.notebookCertificatePem,
-        sshPrivateKey: notebook.sshPrivateKey,
-        notebookPassword: notebook.notebookPassword,
-        estimatedHourlyCostUsd: notebook.estimatedHourlyCostUsd,
-    };
+    const prepared = await GpuNotebook.prepare("notebook", { settings, label: `gpu-notebook-${pulumi.getStack()}` });
+    const notebook = await GpuNotebook.create(prepared);
+    return notebook.outputs;
 }
 
 // The Pulumi engine calls the exported function and turns its result into stack outputs;

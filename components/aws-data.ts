@@ -1,11 +1,8 @@
-// Every AWS lookup the program makes, behind one small module, so the test mocks know exactly
-// which invoke tokens exist (an unknown token fails the tests).
-import * as pulumi from "@pulumi/pulumi";
+// The AWS lookups the program makes before it creates anything (the price's are in pricing.ts),
+// and the one list of invoke tokens the offline mocks answer (an unknown token fails the run).
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import { getRegion } from "@pulumi/aws/getRegion";
-import * as pricing from "@pulumi/aws/pricing";
-import { Provider } from "@pulumi/aws/provider";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 
 /** The invoke tokens this module uses; the mocks answer exactly these. */
@@ -41,9 +38,9 @@ export interface AmiInfo {
 }
 
 /** Root disk room beyond the AMI for packages, datasets and checkpoints, in GiB. */
-export const ROOT_DISK_HEADROOM_GB = 50;
+const ROOT_DISK_HEADROOM_GB = 50;
 /** The smallest default root disk, in GiB. */
-export const MIN_DEFAULT_DISK_GB = 150;
+const MIN_DEFAULT_DISK_GB = 150;
 
 /** Root disk size used when diskSizeGb is unset: the AMI plus headroom, at least 150 GiB. */
 export function defaultDiskSizeGb(ami: AmiInfo): number {
@@ -101,7 +98,7 @@ export async function lookupTypesInRegion(families: readonly string[]): Promise<
 }
 
 /** The first `lines` non-empty lines of a failed lookup's message, on one line, for a warning. */
-function failureText(error: unknown, lines = 3): string {
+export function failureText(error: unknown, lines = 3): string {
     const text = error instanceof Error ? error.message : String(error);
     return text.split("\n").map((line) => line.trim()).filter((line) => line.length > 0).slice(0, lines).join(" ");
 }
@@ -202,96 +199,4 @@ export async function lookupSnapshotSizeGb(snapshotId: string): Promise<number> 
 export async function lookupRegion(): Promise<string> {
     const result = await getRegion({});
     return result.region ?? result.name;
-}
-
-/** The Price List API answers only in us-east-1 and ap-south-1, whatever region the stack uses. */
-export const PRICE_LIST_REGION = "us-east-1";
-
-export type Market = "on-demand" | "spot";
-
-/** An instance's hourly price, or why it is not known; a missing price never stops a deploy. */
-export interface HourlyPrice {
-    market: Market;
-    /** USD per hour for the instance alone (disk and address are extra). */
-    usd?: number;
-    /** Where the number came from, for the plan and the logs. */
-    source: string;
-    /** Set when the lookup failed; the deploy goes on without a price. */
-    warning?: string;
-}
-
-/** Price List filters that single out Linux, shared-tenancy, on-demand use of one instance type. */
-export function onDemandPriceFilters(instanceType: string, region: string): pricing.GetProductArgs["filters"] {
-    return Object.entries({
-        instanceType,
-        regionCode: region,
-        operatingSystem: "Linux",
-        tenancy: "Shared",
-        preInstalledSw: "NA",
-        licenseModel: "No License required",
-        capacitystatus: "Used",
-        marketoption: "OnDemand",
-    }).map(([field, value]) => ({ field, value }));
-}
-
-/** The USD hourly rate in a Price List product document (terms.OnDemand.*.priceDimensions.*). */
-export function onDemandUsdPerHour(productJson: string): number {
-    const product = JSON.parse(productJson) as {
-        terms?: { OnDemand?: Record<string, { priceDimensions?: Record<string, { unit?: string; pricePerUnit?: { USD?: string } }> }> };
-    };
-    for (const offer of Object.values(product.terms?.OnDemand ?? {})) {
-        for (const dimension of Object.values(offer.priceDimensions ?? {})) {
-            const usd = Number(dimension.pricePerUnit?.USD);
-            if (dimension.unit === "Hrs" && Number.isFinite(usd) && usd > 0) {
-                return usd;
-            }
-        }
-    }
-    throw new Error("the Price List product has no hourly on-demand USD price");
-}
-
-/**
- * Looks up what the instance costs per hour: the Price List API for on-demand, the latest spot
- * price history entry for spot. A failed lookup (typically missing pricing:GetProducts or
- * ec2:DescribeSpotPriceHistory permissions) becomes a warning, never a failed deploy.
- * `providerName` names the AWS provider made for the Price List region (on-demand only).
- */
-export async function lookupHourlyPrice(
-    instanceType: string, region: string, spot: boolean, providerName: string,
-): Promise<HourlyPrice> {
-    const market: Market = spot ? "spot" : "on-demand";
-    try {
-        if (spot) {
-            const result = await ec2.getSpotPrice({
-                instanceType,
-                filters: [{ name: "product-description", values: ["Linux/UNIX"] }],
-            });
-            const usd = Number(result.spotPrice);
-            if (!Number.isFinite(usd) || usd <= 0) {
-                throw new Error(`spot price history returned ${JSON.stringify(result.spotPrice)}`);
-            }
-            return { market, usd, source: `spot price history, ${result.availabilityZone ?? region} at ${result.spotPriceTimestamp}` };
-        }
-        const product = await pricing.getProduct({
-            serviceCode: "AmazonEC2",
-            filters: onDemandPriceFilters(instanceType, region),
-        }, { provider: priceListProvider(providerName) });
-        return { market, usd: onDemandUsdPerHour(product.result), source: `AWS Price List, ${region} on-demand Linux` };
-    } catch (error) {
-        const permission = spot ? "ec2:DescribeSpotPriceHistory" : "pricing:GetProducts";
-        return {
-            market,
-            source: "unknown",
-            warning: `could not look up the ${market} price of ${instanceType} in ${region}, so ` +
-                `estimatedHourlyCostUsd is not set (the deploy goes on; the lookup needs ${permission}): ${failureText(error)}`,
-        };
-    }
-}
-
-/** An AWS provider for the Price List API's region, with the stack's profile if one is set. */
-export function priceListProvider(name: string): Provider {
-    // An explicit provider does not inherit the stack's aws:* settings; carry over the profile so the
-    // lookup uses the same credentials as everything else.
-    const profile = new pulumi.Config("aws").get("profile");
-    return new Provider(name, { region: PRICE_LIST_REGION, ...(profile ? { profile } : {}) });
 }

@@ -1,8 +1,9 @@
 // Renders the instance's cloud-config user data from the real files under components/boot/.
 // Pure and deterministic: the same inputs give the same bytes, so an unchanged config never
-// touches the instance.
+// touches the instance. userDataBase64, at the end, wires the renderer to the resources' outputs.
 import { readFileSync } from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { gzip, ungzip } from "pako";
 import { stringify } from "yaml";
 
@@ -321,4 +322,19 @@ export function encodeUserData(text: string): string {
 /** The cloud-config text inside encodeUserData's output (for tests and for reading a deploy). */
 export function decodeUserData(base64: string): string {
     return Buffer.from(ungzip(Buffer.from(base64, "base64"))).toString("utf8");
+}
+
+/** A BootInput whose values may still be on their way from resources (keys, certificate, volume). */
+export type DeferredBootInput = {
+    [K in keyof BootInput]: BootInput[K] extends object
+        ? { [F in keyof BootInput[K]]: pulumi.Input<BootInput[K][F]> }
+        : pulumi.Input<BootInput[K]>;
+};
+
+/**
+ * The instance's userDataBase64, rendered once every input is known. A secret whatever the
+ * inputs' secrecy: it holds the TLS and SSH host private keys.
+ */
+export function userDataBase64(input: DeferredBootInput): pulumi.Output<string> {
+    return pulumi.secret(pulumi.output(input).apply((known) => encodeUserData(renderUserData(known as BootInput))));
 }

@@ -12,7 +12,7 @@ export const GPU_FAMILIES = [
 ] as const;
 
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
-export const MAX_ALLOWED_CIDRS = 30;
+const MAX_ALLOWED_CIDRS = 30;
 
 /** Settings a notebook is built from: every field already validated and defaulted. */
 export interface NotebookSettings {
@@ -77,7 +77,15 @@ export interface NotebookSettings {
     alertEmail?: string;
 }
 
-/** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
+/** How the instance is bought; each market has its own vCPU quotas and its own price. */
+export type Market = "on-demand" | "spot";
+
+/** The market the settings choose: decided here once for the quota check, the price and the instance. */
+export function marketOf(settings: Pick<NotebookSettings, "spot">): Market {
+    return settings.spot ? "spot" : "on-demand";
+}
+
+/** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). Exported for tests. */
 export const DEFAULTS = {
     allowOpenAccess: false,
     instanceType: "g4dn.xlarge",
@@ -91,7 +99,7 @@ export const DEFAULTS = {
     spot: false,
 } as const;
 
-/** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
+/** Every key this program reads; anything else in the namespace is a typo worth stopping for. Exported for tests. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
@@ -100,20 +108,36 @@ export const CONFIG_KEYS = [
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
-/** Thrown when configuration is refused; the message holds one line per bad value. */
-export class ConfigError extends Error {
-    constructor(readonly problems: string[]) {
-        super(`Configuration refused, nothing was created:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        this.name = "ConfigError";
+/** One reason a deploy is refused, as a sentence a user can act on. */
+export interface Problem {
+    /**
+     * The setting to change (a key of this namespace, or an unknown one). Absent when the AWS
+     * account, not a setting, stands in the way: a quota, a missing default subnet, stray tags.
+     */
+    key?: string;
+    message: string;
+}
+
+/**
+ * Thrown before anything is created when the notebook cannot be deployed as configured; the
+ * message holds one line per problem. Its heading tells the user where to look: "Configuration
+ * refused" when every problem names a setting to change, "Launch refused" when the account must
+ * change first (the error is then named LaunchRefused).
+ */
+export class DeployRefused extends Error {
+    constructor(readonly problems: Problem[]) {
+        const account = problems.some((p) => p.key === undefined);
+        super(`${account ? "Launch" : "Configuration"} refused, nothing was created:\n${problems.map((p) => `  - ${p.message}`).join("\n")}`);
+        this.name = account ? "LaunchRefused" : "ConfigError";
     }
 }
 
 const MIN_PASSWORD_LENGTH = 12;
 
 /** Idle stop limits, in minutes: long enough to boot and log in, short enough to matter. */
-export const IDLE_STOP_MIN_MINUTES = 10;
+const IDLE_STOP_MIN_MINUTES = 10;
 /** At most 12 hours, so the CloudWatch backstop (twice as long) fits in its one-day window. */
-export const IDLE_STOP_MAX_MINUTES = 720;
+const IDLE_STOP_MAX_MINUTES = 720;
 const MAX_BUDGET_USD = 1_000_000;
 const GP3_MAX_GIB = 16384;
 
@@ -125,12 +149,12 @@ function show(value: unknown): string {
 }
 
 /** The one sentence every refused value gets: key, value, and what would be accepted. */
-export function problem(key: ConfigKey, value: unknown, accepted: string): string {
-    return `${CONFIG_NAMESPACE}:${key} = ${show(value)} is not accepted: ${accepted}`;
+export function problem(key: ConfigKey, value: unknown, accepted: string): Problem {
+    return { key, message: `${CONFIG_NAMESPACE}:${key} = ${show(value)} is not accepted: ${accepted}` };
 }
 
 /** Validates one CIDR; returns its canonical form, or a sentence saying what is wrong. */
-export function checkCidr(text: string): { cidr: string } | { error: string } {
+function checkCidr(text: string): { cidr: string } | { error: string } {
     const trimmed = text.trim();
     if (!trimmed.includes("/")) {
         const single = ipaddr.isValid(trimmed) ? ipaddr.parse(trimmed) : undefined;
@@ -179,21 +203,29 @@ export function settingsWarnings(settings: NotebookSettings): string[] {
         : [];
 }
 
+// Settings validateSettings returned (frozen, so they stay valid): handed back in, they are not checked again.
+const validated = new WeakSet<NotebookSettings>();
+
 /**
- * Validates typed settings. Throws one ConfigError listing every bad value, each naming the
- * key, the value and what would be accepted. Returns the settings with CIDRs normalised.
+ * Validates typed settings. Throws one DeployRefused listing every bad value, each naming the
+ * key, the value and what would be accepted. Returns the settings with CIDRs normalised, frozen;
+ * given settings it returned before, it returns them as they are.
  */
 export function validateSettings(settings: NotebookSettings): NotebookSettings {
-    const problems: string[] = [];
+    if (validated.has(settings)) {
+        return settings;
+    }
+    const problems: Problem[] = [];
     const cidrs: string[] = [];
 
     if (settings.allowedCidrs.length === 0) {
-        problems.push(
-            `${CONFIG_NAMESPACE}:allowedCidrs is not set. Only the networks you list can reach SSH and the notebook. ` +
-            `To allow just the address you are at now, run:\n      ${ALLOW_MY_IP_COMMAND}\n    ` +
-            `(npm run up does this for you when allowedCidrs is unset; or set networks yourself: ` +
-            `pulumi config set --path 'allowedCidrs[0]' 203.0.113.7/32)`,
-        );
+        problems.push({
+            key: "allowedCidrs",
+            message: `${CONFIG_NAMESPACE}:allowedCidrs is not set. Only the networks you list can reach SSH and the notebook. ` +
+                `To allow just the address you are at now, run:\n      ${ALLOW_MY_IP_COMMAND}\n    ` +
+                `(npm run up does this for you when allowedCidrs is unset; or set networks yourself: ` +
+                `pulumi config set --path 'allowedCidrs[0]' 203.0.113.7/32)`,
+        });
     }
     for (const entry of settings.allowedCidrs) {
         const checked = checkCidr(entry);
@@ -246,9 +278,12 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
 
     if (settings.notebookPassword !== undefined && settings.notebookPassword.length < MIN_PASSWORD_LENGTH) {
         // The value itself is a secret: name the key and the length, never the password.
-        problems.push(`${CONFIG_NAMESPACE}:notebookPassword (a secret of ${settings.notebookPassword.length} characters) ` +
-            `is not accepted: at least ${MIN_PASSWORD_LENGTH} characters, because the notebook runs code for whoever logs in; ` +
-            `or leave it unset and one is generated`);
+        problems.push({
+            key: "notebookPassword",
+            message: `${CONFIG_NAMESPACE}:notebookPassword (a secret of ${settings.notebookPassword.length} characters) ` +
+                `is not accepted: at least ${MIN_PASSWORD_LENGTH} characters, because the notebook runs code for whoever logs in; ` +
+                `or leave it unset and one is generated`,
+        });
     }
 
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(settings.sshUser) || settings.sshUser === "root") {
@@ -277,17 +312,23 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
         problems.push(problem("alertEmail", email, "one email address such as you@example.org"));
     }
     if ((budget === undefined) !== (email === undefined)) {
-        problems.push(`${CONFIG_NAMESPACE}:monthlyBudgetUsd and ${CONFIG_NAMESPACE}:alertEmail go together: ` +
-            (budget === undefined
-                ? `alertEmail is set but monthlyBudgetUsd is not; set monthlyBudgetUsd to the monthly amount in USD`
-                : `monthlyBudgetUsd is set but alertEmail is not; set alertEmail to the address budget alerts go to`) +
-            ", or unset both for no budget");
+        problems.push({
+            // The one that is missing.
+            key: budget === undefined ? "monthlyBudgetUsd" : "alertEmail",
+            message: `${CONFIG_NAMESPACE}:monthlyBudgetUsd and ${CONFIG_NAMESPACE}:alertEmail go together: ` +
+                (budget === undefined
+                    ? `alertEmail is set but monthlyBudgetUsd is not; set monthlyBudgetUsd to the monthly amount in USD`
+                    : `monthlyBudgetUsd is set but alertEmail is not; set alertEmail to the address budget alerts go to`) +
+                ", or unset both for no budget",
+        });
     }
 
     if (problems.length > 0) {
-        throw new ConfigError(problems);
+        throw new DeployRefused(problems);
     }
-    return { ...settings, allowedCidrs: cidrs };
+    const valid = Object.freeze({ ...settings, allowedCidrs: Object.freeze(cidrs) as string[] });
+    validated.add(valid);
+    return valid;
 }
 
 /** An AWS id: prefix, dash, 8 or 17 lower-case hex digits. */
@@ -299,8 +340,8 @@ function isAwsId(prefix: string, value: string): boolean {
 const ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+(-[a-z]+-\d+)?[a-z]$/;
 
 /** Data volume and network placement: formats here, agreement with AWS in preflight.ts. */
-function placementProblems(settings: NotebookSettings): string[] {
-    const problems: string[] = [];
+function placementProblems(settings: NotebookSettings): Problem[] {
+    const problems: Problem[] = [];
     const size = settings.dataVolumeGb;
     if (!Number.isInteger(size) || size < 0 || size > GP3_MAX_GIB) {
         problems.push(problem("dataVolumeGb", size,
@@ -326,7 +367,7 @@ function placementProblems(settings: NotebookSettings): string[] {
     return problems;
 }
 
-function parseList(key: ConfigKey, text: string, problems: string[]): string[] {
+function parseList(key: ConfigKey, text: string, problems: Problem[]): string[] {
     const trimmed = text.trim();
     if (trimmed.startsWith("[")) {
         try {
@@ -344,7 +385,7 @@ function parseList(key: ConfigKey, text: string, problems: string[]): string[] {
     return trimmed.split(/[\s,]+/).filter((item) => item.length > 0);
 }
 
-function parseAmount(key: ConfigKey, text: string, problems: string[]): number {
+function parseAmount(key: ConfigKey, text: string, problems: Problem[]): number {
     if (/^\s*\d+(\.\d{1,2})?\s*$/.test(text)) {
         return Number(text);
     }
@@ -352,7 +393,7 @@ function parseAmount(key: ConfigKey, text: string, problems: string[]): number {
     return Number.NaN;
 }
 
-function parseBoolean(key: ConfigKey, text: string, problems: string[]): boolean {
+function parseBoolean(key: ConfigKey, text: string, problems: Problem[]): boolean {
     if (text === "true" || text === "false") {
         return text === "true";
     }
@@ -360,7 +401,7 @@ function parseBoolean(key: ConfigKey, text: string, problems: string[]): boolean
     return false;
 }
 
-function parseInteger(key: ConfigKey, text: string, problems: string[]): number {
+function parseInteger(key: ConfigKey, text: string, problems: Problem[]): number {
     if (/^\s*-?\d+\s*$/.test(text)) {
         return Number(text);
     }
@@ -370,10 +411,10 @@ function parseInteger(key: ConfigKey, text: string, problems: string[]): number 
 
 /**
  * Turns the raw config map (keys with or without the `gpu-notebook:` prefix, values as the
- * Pulumi engine hands them over: strings, lists as JSON) into validated settings.
+ * Pulumi engine hands them over: strings, lists as JSON) into validated settings. Exported for tests.
  */
 export function parseConfig(raw: Record<string, string>): NotebookSettings {
-    const problems: string[] = [];
+    const problems: Problem[] = [];
     const values = new Map<string, string>();
     for (const [fullKey, value] of Object.entries(raw)) {
         const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [CONFIG_NAMESPACE, fullKey];
@@ -382,8 +423,11 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         }
         if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
             const near = CONFIG_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
-            problems.push(`${CONFIG_NAMESPACE}:${key} is not a setting this program reads` +
-                (near ? `; did you mean ${CONFIG_NAMESPACE}:${near}?` : `; known settings: ${CONFIG_KEYS.join(", ")}`));
+            problems.push({
+                key,
+                message: `${CONFIG_NAMESPACE}:${key} is not a setting this program reads` +
+                    (near ? `; did you mean ${CONFIG_NAMESPACE}:${near}?` : `; known settings: ${CONFIG_KEYS.join(", ")}`),
+            });
             continue;
         }
         values.set(key, value);
@@ -393,7 +437,7 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         const value = values.get(key);
         return value === undefined || value.trim() === "" ? undefined : value;
     };
-    const optional = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: string[]) => T): T | undefined => {
+    const optional = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: Problem[]) => T): T | undefined => {
         const text = get(key);
         return text === undefined ? undefined : parse(key, text, problems);
     };
@@ -428,17 +472,17 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
         return validateSettings(settings);
     }
     // Report parse problems together with the other keys' problems, so one run shows all to fix.
-    const unparsed = problems.map((p) => p.split(" ")[0]);
-    let others: string[] = [];
+    const unparsed = new Set(problems.map((p) => p.key));
+    let others: Problem[] = [];
     try {
         validateSettings(settings);
     } catch (error) {
-        if (!(error instanceof ConfigError)) {
+        if (!(error instanceof DeployRefused)) {
             throw error;
         }
-        others = error.problems.filter((p) => !unparsed.includes(p.split(" ")[0]));
+        others = error.problems.filter((p) => !unparsed.has(p.key));
     }
-    throw new ConfigError([...problems, ...others]);
+    throw new DeployRefused([...problems, ...others]);
 }
 
 /** Reads this project's namespace from the running stack's configuration. */

@@ -13,8 +13,24 @@ export interface AccessArgs {
     tags: Record<string, string>;
 }
 
-function isIpv6(cidr: string): boolean {
-    return cidr.includes(":");
+/** One inbound rule: one port from one network. */
+export interface IngressRule {
+    /** Ends the rule's resource name: port and CIDR, so adding or removing one network leaves the other rules be. */
+    id: string;
+    port: number;
+    /** The network, in the field its address family takes. */
+    source: { cidrIpv4: string } | { cidrIpv6: string };
+    description: string;
+}
+
+/** The inbound rules: every allowed network on every port, nothing else. Exported for tests. */
+export function ingressRules(allowedCidrs: string[], ports: number[]): IngressRule[] {
+    return ports.flatMap((port) => allowedCidrs.map((cidr) => ({
+        id: `${port}-${cidr.replace(/[/:.]/g, "-")}`,
+        port,
+        source: cidr.includes(":") ? { cidrIpv6: cidr } : { cidrIpv4: cidr },
+        description: port === SSH_PORT ? "SSH" : "Jupyter over HTTPS",
+    })));
 }
 
 export function createSecurityGroup(name: string, args: AccessArgs, parent: pulumi.Resource): ec2.SecurityGroup {
@@ -24,19 +40,16 @@ export function createSecurityGroup(name: string, args: AccessArgs, parent: pulu
         vpcId: args.vpcId,
         tags: args.tags,
     }, { parent });
-    for (const port of args.ports) {
-        for (const cidr of args.allowedCidrs) {
-            // The CIDR is part of the name so adding or removing one network leaves the other rules be.
-            new vpc.SecurityGroupIngressRule(`${name}-in-${port}-${cidr.replace(/[/:.]/g, "-")}`, {
-                securityGroupId: group.id,
-                ipProtocol: "tcp",
-                fromPort: port,
-                toPort: port,
-                ...(isIpv6(cidr) ? { cidrIpv6: cidr } : { cidrIpv4: cidr }),
-                description: port === SSH_PORT ? "SSH" : "Jupyter over HTTPS",
-                tags: args.tags,
-            }, { parent });
-        }
+    for (const rule of ingressRules(args.allowedCidrs, args.ports)) {
+        new vpc.SecurityGroupIngressRule(`${name}-in-${rule.id}`, {
+            securityGroupId: group.id,
+            ipProtocol: "tcp",
+            fromPort: rule.port,
+            toPort: rule.port,
+            ...rule.source,
+            description: rule.description,
+            tags: args.tags,
+        }, { parent });
     }
     // Outbound stays open: pip, conda, datasets and the AWS APIs all live on the internet.
     for (const [family, cidr] of [["ipv4", "0.0.0.0/0"], ["ipv6", "::/0"]] as const) {
@@ -51,17 +64,24 @@ export function createSecurityGroup(name: string, args: AccessArgs, parent: pulu
     return group;
 }
 
+/** The subnet a notebook launches in, and what must exist before its machine can reach the internet. */
+export interface NotebookNetwork {
+    vpcId: pulumi.Input<string>;
+    subnetId: pulumi.Input<string>;
+    /** Resources the machine waits for (the route to the internet of a created VPC). */
+    routing: pulumi.Resource[];
+}
+
 /** Address range of the VPC created when the region has no default VPC (one /24 is used). */
-export const CREATED_VPC_CIDR = "10.80.0.0/16";
-export const CREATED_SUBNET_CIDR = "10.80.0.0/24";
+const CREATED_VPC_CIDR = "10.80.0.0/16";
+const CREATED_SUBNET_CIDR = "10.80.0.0/24";
 
 /**
  * A minimal public network for a region without a default VPC: one subnet in the notebook's
  * zone, an internet gateway and a default route to it. Instances get a public address at launch
  * (as in a default VPC), so first-boot installs work before the Elastic IP is associated.
  */
-export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource):
-    { vpcId: pulumi.Output<string>; subnetId: pulumi.Output<string>; routing: pulumi.Resource[] } {
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent?: pulumi.Resource): NotebookNetwork {
     const network = new ec2.Vpc(`${name}-vpc`, {
         cidrBlock: CREATED_VPC_CIDR,
         enableDnsSupport: true,

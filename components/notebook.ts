@@ -1,28 +1,39 @@
 // The GpuNotebook component: one GPU instance serving Jupyter over HTTPS, its keys, its stable
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
+//
+// Made in two steps, so that a stack refuses before it creates anything, however many notebooks
+// it holds: GpuNotebook.prepare validates the settings and checks them against the account
+// (preflight.ts) without creating anything; GpuNotebook.create builds what prepare returned. The
+// constructor is private, so nothing is built from unchecked settings and nothing is checked twice.
 import * as pulumi from "@pulumi/pulumi";
-import * as budgets from "@pulumi/aws/budgets";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
-import * as random from "@pulumi/random";
+import { Provider } from "@pulumi/aws/provider";
 
-import { AmiInfo, DATA_VOLUME_TAG, defaultDiskSizeGb, HourlyPrice, lookupAmi, lookupHourlyPrice } from "./aws-data";
-import { encodeUserData, IDLE_STOP_TAG, renderUserData } from "./boot";
-import { CONFIG_NAMESPACE, ConfigError, NotebookSettings, problem, validateSettings } from "./config";
+import { DATA_VOLUME_TAG } from "./aws-data";
+import { IDLE_STOP_TAG, userDataBase64 } from "./boot";
+import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
+import { createBudget } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
-import { createPublicVpc, createSecurityGroup, SSH_PORT } from "./network";
-import { jupyterPasswordHash } from "./password";
+import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
+import { createNotebookPassword } from "./password";
+import { preflight, PreflightResult, reportWarnings } from "./preflight";
+import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 import { sshCommand } from "./ssh-command";
-import { Market, preflight, PreflightResult, reportWarnings } from "./preflight";
 
-export const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
+const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
 
-/** Arguments of a notebook: the validated settings plus how this notebook is labelled. */
-export interface GpuNotebookArgs extends NotebookSettings {
+export interface GpuNotebookArgs {
+    /**
+     * What to build: config.ts's settings (readConfig), or a caller's own, which are validated here.
+     * Settings with monthlyBudgetUsd make the account's budget as part of this notebook; a stack of
+     * several notebooks makes it once with cost-controls.ts createBudget instead.
+     */
+    settings: NotebookSettings;
     /**
      * Label used for the Name tag and the local key file `~/.ssh/<label>.pem`.
      * Default `gpu-notebook-<stack>-<name>`.
@@ -30,21 +41,16 @@ export interface GpuNotebookArgs extends NotebookSettings {
     label?: string;
 }
 
-/** What the deploy-time lookups found and decided; `GpuNotebook.create` fills it in. */
-export interface NotebookEnvironment extends PreflightResult {
-    ami: AmiInfo;
-    /** The instance's hourly price, or a warning saying why it is unknown. */
-    price: HourlyPrice;
+/** What the notebooks of one stack share, made once by the caller; a lone notebook makes its own. */
+export interface SharedByNotebooks {
+    /** The Price List provider (pricing.ts createPriceListProvider); asked for by on-demand notebooks only. */
+    priceList?: () => Provider;
+    /** The network in a zone, for when the region has no usable VPC (network.ts createPublicVpc makes one). */
+    createdNetwork?: (zone: string) => NotebookNetwork;
 }
 
-/** Budget notifications: actual spend at 80% and 100% of the limit, and a forecast over 100%. */
-export const BUDGET_ALERTS = [
-    { notificationType: "ACTUAL", threshold: 80 },
-    { notificationType: "ACTUAL", threshold: 100 },
-    { notificationType: "FORECASTED", threshold: 100 },
-] as const;
-
-export interface NotebookLabels {
+/** The notebook's label and the tags its resources carry (also how a later run finds them). */
+export interface NotebookNaming {
     /** Name tag, and the local key file name. */
     label: string;
     /** Tags of every resource; the instance's also find it again on a later run. */
@@ -53,102 +59,116 @@ export interface NotebookLabels {
     dataVolumeTag: string;
 }
 
-/** The notebook's label and the tags its resources carry (also how a later run finds them). */
-export function notebookIdentity(name: string, args: GpuNotebookArgs): NotebookLabels {
+function namingOf(name: string, label: string | undefined): NotebookNaming {
     const stack = pulumi.getStack();
     const project = pulumi.getProject();
-    const label = args.label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
-    return {
-        label,
-        tags: { Name: label, project, stack },
-        dataVolumeTag: `${project}/${stack}/${name}`,
-    };
+    const chosen = label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
+    return { label: chosen, tags: { Name: chosen, project, stack }, dataVolumeTag: `${project}/${stack}/${name}` };
 }
 
-/** Checks settings against what AWS reported, before any resource exists. */
-export function checkAgainstEnvironment(args: GpuNotebookArgs, env: NotebookEnvironment): void {
-    if (args.diskSizeGb !== undefined && args.diskSizeGb < env.ami.rootSizeGb) {
-        throw new ConfigError([problem("diskSizeGb", args.diskSizeGb,
-            `the AMI ${env.ami.id} (${env.ami.name}) needs at least ${env.ami.rootSizeGb} GiB; ` +
-            `use ${defaultDiskSizeGb(env.ami)} or more, or leave it unset`)]);
-    }
+// Marks what GpuNotebook.prepare returned; only this module can write it.
+const PREPARED = Symbol("checked by GpuNotebook.prepare");
+
+/** A notebook whose settings are valid and fit the account, ready to build; only GpuNotebook.prepare makes one. */
+export interface PreparedNotebook {
+    readonly [PREPARED]: true;
+    readonly name: string;
+    readonly naming: NotebookNaming;
+    readonly settings: NotebookSettings;
+    readonly market: Market;
+    /** What preflight looked up and decided: region, AMI, zone, network, quota, root disk, warnings. */
+    readonly account: PreflightResult;
 }
 
-export class GpuNotebook extends pulumi.ComponentResource {
+/**
+ * What a notebook exports, each listed once: the stack outputs (index.ts), the component's
+ * registered outputs and a fleet's per-notebook maps are all this object.
+ */
+export interface NotebookOutputs {
     /** Elastic IP: stays the same across stop/start, so the URL and certificate stay valid. */
-    readonly publicIp: pulumi.Output<string>;
+    publicIp: pulumi.Output<string>;
     /** A command to paste into bash or zsh: fetches the login key, pins the host key, logs in (ssh-command.ts). */
-    readonly sshCommand: pulumi.Output<string>;
+    sshCommand: pulumi.Output<string>;
     /** Login user on the instance. */
-    readonly sshUser: pulumi.Output<string>;
+    sshUser: pulumi.Output<string>;
     /** `<ip> ssh-ed25519 AAAA…`: the host key sshd presents, for a known_hosts file. */
-    readonly sshKnownHosts: pulumi.Output<string>;
+    sshKnownHosts: pulumi.Output<string>;
     /**
      * `https://<ip>:<port>/`, or with exposeNotebook false `https://127.0.0.1:<port>/`, the local
      * end of the tunnel `npm run tunnel` opens.
      */
-    readonly notebookUrl: pulumi.Output<string>;
-    readonly instanceId: pulumi.Output<string>;
+    notebookUrl: pulumi.Output<string>;
+    instanceId: pulumi.Output<string>;
     /** The AMI the instance runs (a newer release does not replace it). */
-    readonly amiId: pulumi.Output<string>;
-    readonly instanceType: pulumi.Output<string>;
+    amiId: pulumi.Output<string>;
+    instanceType: pulumi.Output<string>;
     /** The zone the machine and its data volume live in (chosen once, then kept). */
-    readonly availabilityZone: pulumi.Output<string>;
+    availabilityZone: pulumi.Output<string>;
     /** The data volume holding ~/notebooks; undefined when dataVolumeGb is 0. */
-    readonly dataVolumeId: pulumi.Output<string | undefined>;
+    dataVolumeId: pulumi.Output<string | undefined>;
     /** The notebook's self-signed certificate: trust exactly this one in the browser. */
-    readonly notebookCertificatePem: pulumi.Output<string>;
+    notebookCertificatePem: pulumi.Output<string>;
     /** Secret: the SSH private key in OpenSSH format. */
-    readonly sshPrivateKey: pulumi.Output<string>;
+    sshPrivateKey: pulumi.Output<string>;
     /** Secret: the notebook login password. */
-    readonly notebookPassword: pulumi.Output<string>;
+    notebookPassword: pulumi.Output<string>;
     /** USD per hour for the instance at deploy time (on-demand or spot); undefined when the lookup failed. */
-    readonly estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
+    estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
+}
+
+/** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
+export const SECRET_OUTPUTS = ["sshPrivateKey", "notebookPassword"] as const satisfies readonly (keyof NotebookOutputs)[];
+
+export class GpuNotebook extends pulumi.ComponentResource {
+    /** Everything the notebook exports. */
+    readonly outputs: NotebookOutputs;
     /** What the deploy should tell the user (also logged as Pulumi warnings). */
     readonly warnings: string[];
 
     /**
-     * Looks up what the notebook needs from AWS (the AMI) and checks the account (quota, zone,
-     * network, an existing data volume: preflight.ts), then creates the notebook. Every refusal
-     * happens before any resource of this notebook exists.
+     * Validates the settings and checks them against the account (AMI, quota, zone, network, an
+     * existing data volume, the root disk: preflight.ts). Creates nothing; every refusal is thrown
+     * from here, so a stack can prepare all its notebooks before it builds any.
      */
-    static async create(name: string, args: GpuNotebookArgs, opts?: pulumi.ComponentResourceOptions): Promise<GpuNotebook> {
-        const settings = { ...args, ...validateSettings(args) };
-        const identity = notebookIdentity(name, settings);
-        const market: Market = settings.spot ? "spot" : "on-demand";
-        const [ami, found] = await Promise.all([
-            lookupAmi(settings.amiId),
-            preflight(settings, { instanceTags: identity.tags, dataVolumeTag: identity.dataVolumeTag, market }),
-        ]);
-        const price = await lookupHourlyPrice(settings.instanceType, found.region, settings.spot, `${name}-price-list`);
-        const env: NotebookEnvironment = { ami, ...found, price };
-        checkAgainstEnvironment(settings, env);
-        return new GpuNotebook(name, settings, env, opts);
+    static async prepare(name: string, args: GpuNotebookArgs): Promise<PreparedNotebook> {
+        const settings = validateSettings(args.settings);
+        const market = marketOf(settings);
+        const naming = namingOf(name, args.label);
+        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag });
+        return { [PREPARED]: true, name, naming, settings, market, account };
     }
 
-    constructor(name: string, args: GpuNotebookArgs, env: NotebookEnvironment, opts?: pulumi.ComponentResourceOptions) {
-        super(NOTEBOOK_TYPE, name, {}, opts);
-        const settings = { ...args, ...validateSettings(args) };
-        checkAgainstEnvironment(settings, env);
+    /** Builds a prepared notebook, after looking up its price (which never refuses). */
+    static async create(
+        prepared: PreparedNotebook, shared: SharedByNotebooks = {}, opts?: pulumi.ComponentResourceOptions,
+    ): Promise<GpuNotebook> {
+        const { name, settings, market, account } = prepared;
+        const price = await lookupHourlyPrice(settings.instanceType, account.region, market,
+            shared.priceList ?? (() => createPriceListProvider(`${name}-price-list`)));
+        return new GpuNotebook(prepared, price, shared, opts);
+    }
 
-        const { label, tags, dataVolumeTag } = notebookIdentity(name, settings);
+    private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
+        const { name, settings, market, naming: { label, tags, dataVolumeTag } } = prepared;
+        const { ami, rootDiskGb, placement, quotaRequest, warnings } = prepared.account;
+        super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
 
-        const network = env.placement.network.kind === "existing"
-            ? { vpcId: pulumi.output(env.placement.network.vpcId), subnetId: pulumi.output(env.placement.network.subnetId), routing: [] }
-            : createPublicVpc(name, env.placement.zone, tags, parent);
+        const network: NotebookNetwork = placement.network.kind === "existing"
+            ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
+            : (shared.createdNetwork?.(placement.zone) ?? createPublicVpc(name, placement.zone, tags, parent));
 
         // Filed only when the quota is too low and requestQuotaIncrease is set; AWS decides.
-        const quotaRequest = env.quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
+        const quotaIncrease = quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
             serviceCode: "ec2",
-            quotaCode: env.quotaRequest.quota.code,
-            value: env.quotaRequest.value,
+            quotaCode: quotaRequest.quota.code,
+            value: quotaRequest.value,
         }, { parent });
 
         // Depends on nothing of the machine: see data-volume.ts.
         const dataVolume = settings.dataVolumeGb > 0
             ? createDataVolume(name, {
-                zone: env.placement.zone,
+                zone: placement.zone,
                 sizeGb: settings.dataVolumeGb,
                 snapshotId: settings.restoreFromSnapshotId,
                 tags: { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag },
@@ -161,13 +181,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
 
-        const password: pulumi.Output<string> = settings.notebookPassword !== undefined
-            ? pulumi.secret(settings.notebookPassword)
-            : new random.RandomPassword(`${name}-password`, { length: 24, special: false }, { parent }).result;
-        // A salt kept in state, so the hash (and with it the user data) is the same on every run.
-        const salt = new random.RandomString(`${name}-password-salt`, { length: 16, special: false }, { parent });
-        const passwordHash = pulumi.secret(pulumi.all([password, salt.result])
-            .apply(([plain, saltText]) => jupyterPasswordHash(plain, saltText)));
+        const password = createNotebookPassword(name, settings.notebookPassword, parent);
 
         const group = createSecurityGroup(name, {
             allowedCidrs: settings.allowedCidrs,
@@ -176,36 +190,31 @@ export class GpuNotebook extends pulumi.ComponentResource {
             tags,
         }, parent);
 
-        const userData = pulumi.all([
-            ssh.privateKey.publicKeyOpenssh, passwordHash,
-            notebookTls.certificate.certPem, notebookTls.privateKey.privateKeyPem,
-            hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh, dataVolume?.id,
-        ]).apply(([sshPublicKey, hash, certPem, keyPem, hostPrivateKey, hostPublicKey, dataVolumeId]) => renderUserData({
+        const userData = userDataBase64({
             sshUser: settings.sshUser,
-            sshPublicKey,
+            sshPublicKey: ssh.privateKey.publicKeyOpenssh,
             notebookPort: settings.notebookPort,
             // Unexposed, only an SSH tunnel reaches Jupyter, even if a security group rule is added by hand.
             listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
-            passwordHash: hash,
-            tlsCertificatePem: certPem,
-            tlsPrivateKeyPem: keyPem,
-            dataVolumeId,
-            sshHostKey: { privateKeyOpenssh: hostPrivateKey, publicKeyOpenssh: hostPublicKey },
-        }));
+            passwordHash: password.hash,
+            tlsCertificatePem: notebookTls.certificate.certPem,
+            tlsPrivateKeyPem: notebookTls.privateKey.privateKeyPem,
+            dataVolumeId: dataVolume?.id,
+            sshHostKey: { privateKeyOpenssh: hostKey.privateKeyOpenssh, publicKeyOpenssh: hostKey.publicKeyOpenssh },
+        });
 
         // The idle watcher's heartbeat goes out through this role (see idle-backstop.ts). A new
         // profile on an existing instance is an in-place update, never a new machine.
         const profile = createInstanceProfile(name, tags, parent);
 
         const instance = new ec2.Instance(`${name}-instance`, {
-            ami: env.ami.id,
+            ami: ami.id,
             iamInstanceProfile: profile.name,
             instanceType: settings.instanceType,
             keyName: ssh.keyPair.keyName,
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
-            // Holds the TLS and SSH host private keys: a secret, whatever the inputs' secrecy.
-            userDataBase64: pulumi.secret(userData.apply(encodeUserData)),
+            userDataBase64: userData,
             // Boot configuration is applied by cloud-init on first boot only, so a changed one
             // needs a fresh instance to take effect rather than a stop/start that ignores it.
             userDataReplaceOnChange: true,
@@ -214,7 +223,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             },
             rootBlockDevice: {
                 volumeType: "gp3",
-                volumeSize: settings.diskSizeGb ?? defaultDiskSizeGb(env.ami),
+                volumeSize: rootDiskGb,
                 encrypted: true,
                 deleteOnTermination: true,
                 tags,
@@ -223,7 +232,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             instanceInitiatedShutdownBehavior: "stop",
             // A persistent request that stops on interruption: AWS may take the machine back, but the
             // disk stays and the request starts it again when capacity returns.
-            instanceMarketOptions: settings.spot
+            instanceMarketOptions: market === "spot"
                 ? { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } }
                 : undefined,
             // The idle watcher reads its limit from this tag through instance metadata, so a new
@@ -238,7 +247,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(quotaRequest ? [quotaRequest] : [])],
+            dependsOn: [...network.routing, ...(quotaIncrease ? [quotaIncrease] : [])],
         });
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);
@@ -257,66 +266,39 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         if (settings.idleStopMinutes > 0) {
             createIdleBackstop(name, {
-                instanceId: instance.id,
-                instanceArn: instance.arn,
-                idleStopMinutes: settings.idleStopMinutes,
-                label,
-                tags,
+                instanceId: instance.id, instanceArn: instance.arn, idleStopMinutes: settings.idleStopMinutes, label, tags,
             }, parent);
         }
-
         if (settings.monthlyBudgetUsd !== undefined && settings.alertEmail !== undefined) {
-            const email = settings.alertEmail;
-            new budgets.Budget(`${name}-budget`, {
-                budgetType: "COST",
-                limitAmount: settings.monthlyBudgetUsd.toFixed(2),
-                limitUnit: "USD",
-                timeUnit: "MONTHLY",
-                notifications: BUDGET_ALERTS.map((alert) => ({
-                    ...alert,
-                    comparisonOperator: "GREATER_THAN",
-                    thresholdType: "PERCENTAGE",
-                    subscriberEmailAddresses: [email],
-                })),
-                tags,
-            }, { parent });
+            createBudget(name, { monthlyBudgetUsd: settings.monthlyBudgetUsd, alertEmail: settings.alertEmail, tags }, parent);
         }
 
-        this.warnings = [...env.warnings, ...(env.price.warning ? [env.price.warning] : [])];
+        this.warnings = [...warnings, ...(price.warning ? [price.warning] : [])];
         reportWarnings(this.warnings, this);
 
-        this.publicIp = eip.publicIp;
-        this.sshUser = pulumi.output(settings.sshUser);
-        this.sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
-        this.sshCommand = sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: this.sshKnownHosts });
-        this.notebookUrl = settings.exposeNotebook
-            ? pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`
-            : pulumi.output(`https://${TUNNEL_HOST}:${settings.notebookPort}/`);
-        this.instanceId = instance.id;
-        this.amiId = instance.ami;
-        this.instanceType = instance.instanceType;
-        this.availabilityZone = pulumi.output(env.placement.zone);
-        this.dataVolumeId = dataVolume ? dataVolume.id : pulumi.output(undefined);
-        this.notebookCertificatePem = notebookTls.certificate.certPem;
-        this.sshPrivateKey = pulumi.secret(ssh.privateKey.privateKeyOpenssh);
-        this.notebookPassword = pulumi.secret(password);
-        this.estimatedHourlyCostUsd = pulumi.output(env.price.usd);
-
-        this.registerOutputs({
-            estimatedHourlyCostUsd: this.estimatedHourlyCostUsd,
-            publicIp: this.publicIp,
-            sshCommand: this.sshCommand,
-            sshUser: this.sshUser,
-            sshKnownHosts: this.sshKnownHosts,
-            notebookUrl: this.notebookUrl,
-            instanceId: this.instanceId,
-            amiId: this.amiId,
-            instanceType: this.instanceType,
-            availabilityZone: this.availabilityZone,
-            dataVolumeId: this.dataVolumeId,
-            notebookCertificatePem: this.notebookCertificatePem,
-            sshPrivateKey: this.sshPrivateKey,
-            notebookPassword: this.notebookPassword,
-        });
+        const sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
+        const outputs: NotebookOutputs = {
+            publicIp: eip.publicIp,
+            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts }),
+            sshUser: pulumi.output(settings.sshUser),
+            sshKnownHosts,
+            notebookUrl: settings.exposeNotebook
+                ? pulumi.interpolate`https://${eip.publicIp}:${settings.notebookPort}/`
+                : pulumi.output(`https://${TUNNEL_HOST}:${settings.notebookPort}/`),
+            instanceId: instance.id,
+            amiId: instance.ami,
+            instanceType: instance.instanceType,
+            availabilityZone: pulumi.output(placement.zone),
+            dataVolumeId: dataVolume ? dataVolume.id : pulumi.output(undefined),
+            notebookCertificatePem: notebookTls.certificate.certPem,
+            sshPrivateKey: ssh.privateKey.privateKeyOpenssh,
+            notebookPassword: password.password,
+            estimatedHourlyCostUsd: pulumi.output(price.usd),
+        };
+        for (const secret of SECRET_OUTPUTS) {
+            outputs[secret] = pulumi.secret(outputs[secret]);
+        }
+        this.outputs = outputs;
+        this.registerOutputs(outputs);
     }
 }

@@ -1,26 +1,16 @@
 // What gets checked against the AWS account before anything is created, so a launch that cannot
 // work is refused with an explanation instead of failing half-way: the GPU vCPU quota, the zone
-// (one that offers the type and keeps the notebook's data where it is), the network and the data
-// volume. The decisions are pure functions of what the lookups found; `preflight` does the lookups.
+// (one that offers the type and keeps the notebook's data where it is), the network, the data
+// volume and the root disk. `preflight` does the lookups into AccountFacts; every decision is a
+// pure function of those facts (decideLaunch and the functions it calls), tested with tables.
 import * as pulumi from "@pulumi/pulumi";
 
 import {
-    ExistingInstance, ExistingVolume, lookupDataVolumes, lookupDefaultVpcId, lookupEc2Quota, lookupInstances,
-    lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet, lookupSubnetIds, lookupTypesInRegion,
-    lookupVcpus, Market, SubnetInfo,
+    AmiInfo, defaultDiskSizeGb, ExistingInstance, ExistingVolume, lookupAmi, lookupDataVolumes, lookupDefaultVpcId,
+    lookupEc2Quota, lookupInstances, lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet,
+    lookupSubnetIds, lookupTypesInRegion, lookupVcpus, SubnetInfo,
 } from "./aws-data";
-import { CONFIG_NAMESPACE, ConfigError, ConfigKey, GPU_FAMILIES, NotebookSettings, problem } from "./config";
-
-/** How the instance is bought: on-demand, or spot with the spot option; each has its own quotas. */
-export type { Market };
-
-/** Thrown when the account cannot run the notebook as configured; nothing has been created. */
-export class LaunchRefused extends Error {
-    constructor(readonly problems: string[]) {
-        super(`Launch refused, nothing was created:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        this.name = "LaunchRefused";
-    }
-}
+import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, Market, NotebookSettings, problem } from "./config";
 
 export interface VcpuQuota {
     code: string;
@@ -29,7 +19,7 @@ export interface VcpuQuota {
 
 /**
  * The EC2 Service Quotas quota that counts the vCPUs of a GPU type: the G and VT families share
- * one, the P families another, and spot has its own pair.
+ * one, the P families another, and spot has its own pair. Exported for tests.
  */
 export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
     const isP = instanceType.startsWith("p");
@@ -43,7 +33,7 @@ export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
         : { code: "L-DB2E81BA", name: "Running On-Demand G and VT instances" };
 }
 
-export function quotaConsoleUrl(region: string, quota: VcpuQuota): string {
+function quotaConsoleUrl(region: string, quota: VcpuQuota): string {
     return `https://${region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/${quota.code}`;
 }
 
@@ -62,7 +52,7 @@ export type QuotaDecision =
     | { kind: "unknown"; warning: string }
     | { kind: "request"; quota: VcpuQuota; value: number; warning: string };
 
-/** Compares the quota with the type's vCPUs; throws LaunchRefused when too low and not requesting. */
+/** Compares the quota with the type's vCPUs; refuses (the account's quota) when too low and not requesting. Exported for tests. */
 export function decideQuota(facts: QuotaFacts): QuotaDecision {
     const quota = vcpuQuotaFor(facts.instanceType, facts.market);
     const described = `the AWS quota "${quota.name}" (${quota.code}) in ${facts.region}`;
@@ -91,13 +81,13 @@ export function decideQuota(facts: QuotaFacts): QuotaDecision {
                 `(Quota request history).`,
         };
     }
-    throw new LaunchRefused([
+    throw accountProblem(
         `${needs} of ${described}, but that quota is ${value} vCPUs. Ask AWS for at least ${facts.vcpus}: ` +
         `Service Quotas console → AWS services → Amazon Elastic Compute Cloud (Amazon EC2) → "${quota.name}" → ` +
         `Request increase at account level (${quotaConsoleUrl(facts.region, quota)}), in region ${facts.region}; ` +
         `or let this program file the request: \`pulumi config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true\`. ` +
         `AWS approves increases from minutes to days; then run \`pulumi up\` again.`,
-    ]);
+    );
 }
 
 /** Where the notebook runs. `create` means no usable VPC exists: a minimal public one is made. */
@@ -112,40 +102,66 @@ export interface Placement {
     network: Network;
 }
 
-export interface ZoneFacts {
+/** Everything preflight looked up in the account; the decisions below read nothing else. */
+export interface AccountFacts {
+    /** The region the stack deploys to. */
     region: string;
-    instanceType: string;
+    /** The AMI the instance will run. */
+    ami: AmiInfo;
+    /** vCPUs of the instance type: what the GPU quotas count. */
+    vcpus: number;
+    /** The vCPU quota's current value, or why it could not be read. */
+    quota: { value: number } | { unreadable: string };
+    /** Zones of the region that offer the instance type, sorted. */
     offeringZones: string[];
-    subnet?: SubnetInfo;
-    existingVolume?: ExistingVolume;
-    existingInstance?: ExistingInstance;
-    /** GPU types offered somewhere in the region, for the message when this one is offered nowhere. */
+    /** GPU types offered somewhere in the region, looked up only when this one is offered nowhere. */
     typesInRegion?: string[];
+    /** The subnet subnetId names. */
+    subnet?: SubnetInfo;
+    /** Data volumes tagged as this notebook's: what an earlier run made. */
+    volumes: ExistingVolume[];
+    /** Instances tagged as this notebook's. */
+    instances: ExistingInstance[];
+    /** Size of restoreFromSnapshotId, looked up when a volume is to be created from it. */
+    snapshotSizeGb?: number;
+    /**
+     * The VPC to find a subnet in when subnetId is unset: vpcId, else the region's default VPC;
+     * absent when there is neither (a minimal one is then created).
+     */
+    vpc?: { id: string; isDefault: boolean };
+    /** That VPC's subnets (only its default ones, for the default VPC) in each offering zone, sorted by id. */
+    subnetsByZone: Record<string, string[]>;
 }
 
-function configProblem(key: ConfigKey, value: unknown, accepted: string): ConfigError {
-    return new ConfigError([problem(key, value, accepted)]);
+function configProblem(key: ConfigKey, value: unknown, accepted: string): DeployRefused {
+    return new DeployRefused([problem(key, value, accepted)]);
 }
 
-function offeredNowhere(facts: ZoneFacts): ConfigError {
+/** A refusal no setting can lift: the account has to change first. */
+function accountProblem(message: string): DeployRefused {
+    return new DeployRefused([{ message }]);
+}
+
+function offeredNowhere(settings: NotebookSettings, facts: AccountFacts): DeployRefused {
     const families = [...new Set((facts.typesInRegion ?? []).map((type) => type.split(".")[0]))];
     const here = families.length > 0
         ? `GPU families offered in ${facts.region}: ${families.join(", ")} (for example ${facts.typesInRegion?.[0]})`
         : `no supported GPU family is offered in ${facts.region}`;
-    return configProblem("instanceType", facts.instanceType,
+    return configProblem("instanceType", settings.instanceType,
         `it is not offered in any zone of ${facts.region}. ${here}. To find a region that has it: ` +
-        `aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=${facts.instanceType} --region <region> ` +
+        `aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=${settings.instanceType} --region <region> ` +
         `(GPU types are most widely offered in us-east-1, us-east-2 and us-west-2), then \`pulumi config set aws:region <region>\``);
 }
 
 /**
- * Chooses the zone. A zone that already holds the notebook's data volume (or its machine) wins
- * over everything the instance type would suggest, so changing the type never moves the data;
- * an explicit subnetId or availabilityZone comes next; otherwise the first zone, by name, that
- * offers the type. Throws a ConfigError when the choice cannot work.
+ * The zone the notebook is bound to, if anything binds it: a zone that already holds the
+ * notebook's data volume wins over everything, so changing the type never moves the data; an
+ * explicit subnetId or availabilityZone comes next; then the zone its machine already runs in.
+ * Undefined when nothing binds it. Refuses a binding the instance type cannot meet.
  */
-export function chooseZone(settings: NotebookSettings, facts: ZoneFacts): { zone: string; reason: string } {
-    const { region, instanceType, offeringZones, subnet, existingVolume, existingInstance } = facts;
+function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: string; reason: string } | undefined {
+    const { region, offeringZones, subnet, volumes: [existingVolume], instances: [existingInstance] } = facts;
+    const instanceType = settings.instanceType;
     if (settings.availabilityZone !== undefined && !settings.availabilityZone.startsWith(region)) {
         throw configProblem("availabilityZone", settings.availabilityZone,
             `a zone of the stack's region ${region}, such as ${offeringZones[0] ?? `${region}a`}`);
@@ -182,7 +198,7 @@ export function chooseZone(settings: NotebookSettings, facts: ZoneFacts): { zone
         return { zone: existingVolume.zone, reason: `the zone of the notebook's data volume ${existingVolume.id}` };
     }
     if (offeringZones.length === 0) {
-        throw offeredNowhere(facts);
+        throw offeredNowhere(settings, facts);
     }
     if (requested) {
         if (!offeringZones.includes(requested.zone)) {
@@ -200,30 +216,75 @@ export function chooseZone(settings: NotebookSettings, facts: ZoneFacts): { zone
         }
         return { zone: existingInstance.zone, reason: `the zone the notebook's machine ${existingInstance.id} runs in` };
     }
-    return { zone: offeringZones[0], reason: `the first zone of ${region} that offers ${instanceType}` };
+    return undefined;
 }
 
-export interface VolumeFacts {
-    existing: ExistingVolume[];
-    /** Size of restoreFromSnapshotId, when it was looked up. */
-    snapshotSizeGb?: number;
+/**
+ * Chooses the zone and the network: the bound zone (boundZone) if there is one, else the first
+ * zone, by name, that offers the type and, in the default VPC, has a default subnet; then the
+ * subnet (subnetId's, else the VPC's first in that zone, by id), or a VPC to create when the
+ * region has none. Refuses when the choice cannot work. Exported for tests.
+ */
+export function choosePlacement(settings: NotebookSettings, facts: AccountFacts): Placement {
+    const { region, offeringZones, subnet, vpc, subnetsByZone } = facts;
+    const instanceType = settings.instanceType;
+    const bound = boundZone(settings, facts);
+    if (subnet && bound) {
+        return { ...bound, network: { kind: "existing", vpcId: subnet.vpcId, subnetId: subnet.id } };
+    }
+    const firstOffering = { zone: offeringZones[0], reason: `the first zone of ${region} that offers ${instanceType}` };
+    if (vpc === undefined) {
+        return { ...(bound ?? firstOffering), network: { kind: "create" } };
+    }
+    if (bound === undefined && vpc.isDefault) {
+        // A default VPC can lack a subnet in a newer zone: take the first offering zone it covers.
+        const zone = offeringZones.find((candidate) => (subnetsByZone[candidate] ?? []).length > 0);
+        if (zone === undefined) {
+            throw accountProblem(`the default VPC ${vpc.id} of ${region} has no default subnet in any zone that offers ` +
+                `${instanceType} (${offeringZones.join(", ")}). Create one with \`aws ec2 create-default-subnet ` +
+                `--availability-zone ${offeringZones[0]}\`, or set ${CONFIG_NAMESPACE}:subnetId.`);
+        }
+        return {
+            zone,
+            reason: `the first zone of ${region} that offers ${instanceType} and has a default subnet`,
+            network: { kind: "existing", vpcId: vpc.id, subnetId: subnetsByZone[zone][0] },
+        };
+    }
+    const { zone, reason } = bound ?? firstOffering;
+    const [subnetId] = subnetsByZone[zone] ?? [];
+    if (subnetId === undefined) {
+        throw vpc.isDefault
+            ? accountProblem(`the default VPC ${vpc.id} of ${region} has no default subnet in ${zone}. Create it with ` +
+                `\`aws ec2 create-default-subnet --availability-zone ${zone}\`, or set ${CONFIG_NAMESPACE}:subnetId.`)
+            : configProblem("vpcId", vpc.id, `it has no subnet in ${zone}; set ${CONFIG_NAMESPACE}:subnetId to a public subnet of it, ` +
+                `or ${CONFIG_NAMESPACE}:availabilityZone to a zone where it has one`);
+    }
+    return { zone, reason, network: { kind: "existing", vpcId: vpc.id, subnetId } };
 }
 
 /**
  * Checks the data volume settings against the volume that already exists, so no config change
- * deletes or shrinks it. Returns warnings to show; throws a ConfigError when refused.
+ * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused. Exported for tests.
  */
-export function checkDataVolume(settings: NotebookSettings, facts: VolumeFacts): string[] {
-    const [existing, ...others] = facts.existing;
+export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountFacts, "volumes" | "instances" | "snapshotSizeGb">): string[] {
+    const [existing, ...others] = facts.volumes;
     if (others.length > 0) {
-        throw new LaunchRefused([`more than one data volume is tagged as this notebook's: ` +
-            `${facts.existing.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
-            `and remove the tag of the others (or delete them) before running again.`]);
+        throw accountProblem(`more than one data volume is tagged as this notebook's: ` +
+            `${facts.volumes.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
+            `and remove the tag of the others (or delete them) before running again.`);
     }
     if (!existing) {
         if (facts.snapshotSizeGb !== undefined && settings.dataVolumeGb < facts.snapshotSizeGb) {
             throw configProblem("dataVolumeGb", settings.dataVolumeGb,
                 `at least ${facts.snapshotSizeGb}, the size of the snapshot ${settings.restoreFromSnapshotId} (${CONFIG_NAMESPACE}:restoreFromSnapshotId)`);
+        }
+        const [machine] = facts.instances;
+        if (settings.dataVolumeGb > 0 && machine) {
+            // The boot configuration gains the mount, and boot configuration changes replace the machine.
+            return [`Adding a data volume to the running notebook ${machine.id} replaces its machine: files on its ` +
+                `root disk, ~/notebooks included, are NOT carried over. If you have work there, answer "no" now, copy it off ` +
+                `(rsync -a -e "ssh -i <key>" <user>@<ip>:notebooks/ ./notebooks-backup/), run \`pulumi up\` again and copy it back ` +
+                `onto the new ~/notebooks. (${CONFIG_NAMESPACE}:dataVolumeGb = 0 keeps the machine as it is.)`];
         }
         return [];
     }
@@ -246,129 +307,103 @@ export function checkDataVolume(settings: NotebookSettings, facts: VolumeFacts):
     return [];
 }
 
-/** What the preflight found: everything the component needs to build without further lookups. */
+/** The root disk size: diskSizeGb, or one that fits the AMI; refuses a diskSizeGb the AMI does not fit in. Exported for tests. */
+export function rootDiskSize(settings: NotebookSettings, ami: AmiInfo): number {
+    if (settings.diskSizeGb === undefined) {
+        return defaultDiskSizeGb(ami);
+    }
+    if (settings.diskSizeGb < ami.rootSizeGb) {
+        throw configProblem("diskSizeGb", settings.diskSizeGb,
+            `the AMI ${ami.id} (${ami.name}) needs at least ${ami.rootSizeGb} GiB; ` +
+            `use ${defaultDiskSizeGb(ami)} or more, or leave it unset`);
+    }
+    return settings.diskSizeGb;
+}
+
+/** What preflight decided: everything the component needs to build without further lookups. */
 export interface PreflightResult {
     region: string;
+    ami: AmiInfo;
+    /** Root disk size in GiB. */
+    rootDiskGb: number;
     placement: Placement;
+    /**
+     * The GPU vCPU quota the notebook counts against, the vCPUs it needs and the quota's value:
+     * what a stack of several notebooks adds up per quota.
+     */
+    vcpus: { quota: VcpuQuota; needed: number; current: AccountFacts["quota"] };
     quotaRequest?: { quota: VcpuQuota; value: number };
     warnings: string[];
 }
 
-export interface NotebookIdentity {
+/** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
+function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts): PreflightResult {
+    const warnings = checkDataVolume(settings, facts);
+    const placement = choosePlacement(settings, facts);
+    const quotaDecision = decideQuota({
+        instanceType: settings.instanceType, market, region: facts.region, vcpus: facts.vcpus, current: facts.quota,
+        requestIncrease: settings.requestQuotaIncrease,
+    });
+    let quotaRequest: PreflightResult["quotaRequest"];
+    if (quotaDecision.kind !== "enough") {
+        warnings.push(quotaDecision.warning);
+    }
+    if (quotaDecision.kind === "request") {
+        quotaRequest = { quota: quotaDecision.quota, value: quotaDecision.value };
+    }
+    const rootDiskGb = rootDiskSize(settings, facts.ami);
+    const vcpus = { quota: vcpuQuotaFor(settings.instanceType, market), needed: facts.vcpus, current: facts.quota };
+    return { region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings };
+}
+
+/** How preflight finds what an earlier run of this notebook left in the account. */
+export interface EarlierRunTags {
     /** Tags the notebook's instance carries (Name, project, stack). */
     instanceTags: Record<string, string>;
     /** Value of the data volume's tag (DATA_VOLUME_TAG). */
     dataVolumeTag: string;
-    market: Market;
 }
 
-/** Finds the subnet for the chosen zone, or says that a VPC must be created. */
-async function chooseNetwork(settings: NotebookSettings, region: string, zone: string, subnet?: SubnetInfo): Promise<Network> {
-    if (subnet) {
-        return { kind: "existing", vpcId: subnet.vpcId, subnetId: subnet.id };
-    }
-    const vpcId = settings.vpcId ?? await lookupDefaultVpcId();
-    if (vpcId === undefined) {
-        return { kind: "create" };
-    }
-    const ownVpc = settings.vpcId !== undefined;
-    const [subnetId] = await lookupSubnetIds(vpcId, zone, !ownVpc);
-    if (subnetId === undefined) {
-        throw ownVpc
-            ? configProblem("vpcId", vpcId, `it has no subnet in ${zone}; set ${CONFIG_NAMESPACE}:subnetId to a public subnet of it, ` +
-                `or ${CONFIG_NAMESPACE}:availabilityZone to a zone where it has one`)
-            : new LaunchRefused([`the default VPC ${vpcId} of ${region} has no default subnet in ${zone}. Create it with ` +
-                `\`aws ec2 create-default-subnet --availability-zone ${zone}\`, or set ${CONFIG_NAMESPACE}:subnetId.`]);
-    }
-    return { kind: "existing", vpcId, subnetId };
-}
-
-/**
- * Looks up the account's facts and decides quota, zone, network and data volume. Every refusal
- * is thrown from here, before any resource of the notebook exists.
- */
-export async function preflight(settings: NotebookSettings, identity: NotebookIdentity): Promise<PreflightResult> {
+/** Looks up everything decideLaunch needs. A lookup that shows a setting is wrong refuses here. */
+async function lookUpAccount(settings: NotebookSettings, market: Market, earlier: EarlierRunTags): Promise<AccountFacts> {
     const region = await lookupRegion();
-    const warnings: string[] = [];
-
-    const [vcpus, current, offeringZones, subnet, volumes, instances] = await Promise.all([
+    const [ami, vcpus, quota, offeringZones, subnet, volumes, instances, defaultVpcId] = await Promise.all([
+        lookupAmi(settings.amiId),
         lookupVcpus(settings.instanceType),
-        lookupEc2Quota(vcpuQuotaFor(settings.instanceType, identity.market).code),
+        lookupEc2Quota(vcpuQuotaFor(settings.instanceType, market).code),
         lookupOfferingZones(settings.instanceType),
         settings.subnetId !== undefined ? lookupSubnet(settings.subnetId).catch(() => {
             throw configProblem("subnetId", settings.subnetId, `no subnet with that id exists in ${region} for this account; ` +
                 `list yours with \`aws ec2 describe-subnets --region ${region}\``);
         }) : Promise.resolve(undefined),
-        lookupDataVolumes(identity.dataVolumeTag),
-        lookupInstances(identity.instanceTags),
+        lookupDataVolumes(earlier.dataVolumeTag),
+        lookupInstances(earlier.instanceTags),
+        settings.subnetId === undefined && settings.vpcId === undefined ? lookupDefaultVpcId() : Promise.resolve(undefined),
     ]);
+    const vpc = subnet !== undefined ? undefined
+        : settings.vpcId !== undefined ? { id: settings.vpcId, isDefault: false }
+            : defaultVpcId !== undefined ? { id: defaultVpcId, isDefault: true } : undefined;
+    const [snapshotSizeGb, typesInRegion, subnetIds] = await Promise.all([
+        settings.restoreFromSnapshotId !== undefined && volumes.length === 0
+            ? lookupSnapshotSizeGb(settings.restoreFromSnapshotId).catch(() => {
+                throw configProblem("restoreFromSnapshotId", settings.restoreFromSnapshotId,
+                    `no snapshot with that id is visible to this account in ${region}; list yours with ` +
+                    `\`aws ec2 describe-snapshots --owner-ids self --region ${region}\` (a snapshot from another region must be copied here first)`);
+            })
+            : Promise.resolve(undefined),
+        offeringZones.length === 0 ? lookupTypesInRegion(GPU_FAMILIES) : Promise.resolve(undefined),
+        Promise.all(vpc === undefined ? [] : offeringZones.map((zone) => lookupSubnetIds(vpc.id, zone, vpc.isDefault))),
+    ]);
+    const subnetsByZone = Object.fromEntries(subnetIds.map((ids, index) => [offeringZones[index], ids]));
+    return { region, ami, vcpus, quota, offeringZones, typesInRegion, subnet, volumes, instances, snapshotSizeGb, vpc, subnetsByZone };
+}
 
-    const needSnapshot = settings.restoreFromSnapshotId !== undefined && volumes.length === 0;
-    let snapshotSizeGb: number | undefined;
-    if (needSnapshot) {
-        try {
-            snapshotSizeGb = await lookupSnapshotSizeGb(settings.restoreFromSnapshotId as string);
-        } catch {
-            throw configProblem("restoreFromSnapshotId", settings.restoreFromSnapshotId,
-                `no snapshot with that id is visible to this account in ${region}; list yours with ` +
-                `\`aws ec2 describe-snapshots --owner-ids self --region ${region}\` (a snapshot from another region must be copied here first)`);
-        }
-    }
-    warnings.push(...checkDataVolume(settings, { existing: volumes, snapshotSizeGb }));
-    if (volumes.length === 0 && settings.dataVolumeGb > 0 && instances[0]) {
-        // The boot configuration gains the mount, and boot configuration changes replace the machine.
-        warnings.push(`Adding a data volume to the running notebook ${instances[0].id} replaces its machine: files on its ` +
-            `root disk, ~/notebooks included, are NOT carried over. If you have work there, answer "no" now, copy it off ` +
-            `(rsync -a -e "ssh -i <key>" <user>@<ip>:notebooks/ ./notebooks-backup/), run \`pulumi up\` again and copy it back ` +
-            `onto the new ~/notebooks. (${CONFIG_NAMESPACE}:dataVolumeGb = 0 keeps the machine as it is.)`);
-    }
-
-    const typesInRegion = offeringZones.length === 0 ? await lookupTypesInRegion(GPU_FAMILIES) : undefined;
-    const zoneFacts: ZoneFacts = {
-        region, instanceType: settings.instanceType, offeringZones, subnet,
-        existingVolume: volumes[0], existingInstance: instances[0], typesInRegion,
-    };
-    let { zone, reason } = chooseZone(settings, zoneFacts);
-    let network: Network;
-    const freeChoice = !subnet && settings.availabilityZone === undefined && !volumes[0] && !instances[0] &&
-        settings.vpcId === undefined;
-    if (freeChoice) {
-        // A default VPC can lack a subnet in a newer zone: take the first offering zone it covers.
-        const defaultVpc = await lookupDefaultVpcId();
-        network = { kind: "create" };
-        if (defaultVpc !== undefined) {
-            let found: string | undefined;
-            for (const candidate of offeringZones) {
-                [found] = await lookupSubnetIds(defaultVpc, candidate, true);
-                if (found !== undefined) {
-                    zone = candidate;
-                    break;
-                }
-            }
-            if (found === undefined) {
-                throw new LaunchRefused([`the default VPC ${defaultVpc} of ${region} has no default subnet in any zone that offers ` +
-                    `${settings.instanceType} (${offeringZones.join(", ")}). Create one with \`aws ec2 create-default-subnet ` +
-                    `--availability-zone ${offeringZones[0]}\`, or set ${CONFIG_NAMESPACE}:subnetId.`]);
-            }
-            network = { kind: "existing", vpcId: defaultVpc, subnetId: found };
-            reason = `the first zone of ${region} that offers ${settings.instanceType} and has a default subnet`;
-        }
-    } else {
-        network = await chooseNetwork(settings, region, zone, subnet);
-    }
-
-    const quotaDecision = decideQuota({
-        instanceType: settings.instanceType, market: identity.market, region, vcpus, current,
-        requestIncrease: settings.requestQuotaIncrease,
-    });
-    let quotaRequest: PreflightResult["quotaRequest"];
-    if (quotaDecision.kind === "unknown") {
-        warnings.push(quotaDecision.warning);
-    } else if (quotaDecision.kind === "request") {
-        warnings.push(quotaDecision.warning);
-        quotaRequest = { quota: quotaDecision.quota, value: quotaDecision.value };
-    }
-    return { region, placement: { zone, reason, network }, quotaRequest, warnings };
+/**
+ * Looks up the account's facts and decides quota, zone, network, data volume and root disk.
+ * Every refusal is thrown from here, before any resource exists.
+ */
+export async function preflight(settings: NotebookSettings, market: Market, earlier: EarlierRunTags): Promise<PreflightResult> {
+    return decideLaunch(settings, market, await lookUpAccount(settings, market, earlier));
 }
 
 /** Shows preflight warnings in the `pulumi up` output. */

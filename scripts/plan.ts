@@ -4,20 +4,23 @@
 // Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (default: Pulumi.$GPU_NOTEBOOK_STACK.yaml, stack dev)
 import { readFileSync } from "fs";
 import * as path from "path";
+import { parse } from "yaml";
 
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
-import { IDLE_STOP_TAG } from "../components/boot";
-import { CONFIG_NAMESPACE, ConfigError } from "../components/config";
+import { decodeUserData, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
 import { SSH_PORT } from "../components/network";
+import { MockCloud, RecordedCall, RecordedResource } from "../components/offline/mock-cloud";
+import { RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
-import { MockCloud, RecordedResource } from "../test/support/mocks";
-import { runProgram, unwrap } from "../test/support/program";
 import { readStackConfig, stackNameFor } from "./stack-file";
+
+import program = require("../index");
 
 export interface PlanOptions {
     /** Stack name shown in the plan. */
     stack: string;
-    /** The stack's settings file, Pulumi.<stack>.yaml. */
+    /** The stack's settings file, Pulumi.<stack>.yaml; missing means no settings. */
     configFile: string;
 }
 
@@ -35,6 +38,36 @@ function shortType(type: string): string {
     return `${provider} ${module.split("/")[0]} ${kind}`;
 }
 
+/** What the plan is read from: the program's recorded run, never fixed text about what it should do. */
+export interface PlanRecord {
+    resources: RecordedResource[];
+    options: RecordedOptions[];
+    calls: RecordedCall[];
+}
+
+function ofType(record: PlanRecord, type: string): RecordedResource[] {
+    return record.resources.filter((resource) => resource.type === type);
+}
+
+/** The resource a recorded id belongs to, by name, or the id itself when none does. */
+function nameOf(record: PlanRecord, type: string, id: string, field = "id"): string {
+    return ofType(record, type).find((resource) => resource.computed[field] === id)?.name ?? id;
+}
+
+function disk(device: { volumeSize?: number; size?: number; volumeType?: string; type?: string; encrypted?: boolean }): string {
+    return `${device.volumeSize ?? device.size} GiB ${device.volumeType ?? device.type}, ${device.encrypted ? "encrypted" : "NOT encrypted"}`;
+}
+
+/** What a spot request does, from its market options; undefined for on-demand. */
+function spotTerms(instance: RecordedResource): string | undefined {
+    const market = instance.inputs.instanceMarketOptions;
+    if (market?.marketType !== "spot") {
+        return undefined;
+    }
+    const behaviour: string = market.spotOptions?.instanceInterruptionBehavior ?? "terminate";
+    return `${market.spotOptions?.spotInstanceType ?? "one-time"} request, ${behaviour}s on interruption`;
+}
+
 /** How long a metric-math alarm waits: its datapoints to alarm times their period. */
 function backstopSpan(alarm: Record<string, any>): string { // any: provider inputs
     return `${(alarm.datapointsToAlarm * alarm.metricQueries[0].metric.period) / 60} min`;
@@ -46,37 +79,76 @@ function permission(statement: { Action: string; Resource: string; Condition?: R
     return `${statement.Action} on ${statement.Resource}${conditions.length > 0 ? ` where ${conditions.join(", ")}` : ""}`;
 }
 
+/** What the backstop alarm does, read from its inputs: the function it calls and after how long. */
+function alarmLine(record: PlanRecord, alarm: RecordedResource): string {
+    const actions: string[] = alarm.inputs.alarmActions ?? [];
+    const called = actions.map((arn) => nameOf(record, "aws:lambda/function:Function", arn, "arn"));
+    return `calls ${called.join(" and ") || "nothing"} after ${backstopSpan(alarm.inputs)} of running without a heartbeat of activity`;
+}
+
+const BUDGET_PERIODS: Record<string, string> = { DAILY: "day", MONTHLY: "month", QUARTERLY: "quarter", ANNUALLY: "year" };
+
+/** "$40.00 a month" */
+function budgetLimit(budget: RecordedResource): string {
+    return `$${budget.inputs.limitAmount} a ${BUDGET_PERIODS[budget.inputs.timeUnit] ?? budget.inputs.timeUnit}`;
+}
+
+function budgetAlerts(budget: RecordedResource): string {
+    const notifications: { notificationType: string; threshold: number }[] = budget.inputs.notifications;
+    const kinds = ["ACTUAL", "FORECASTED"].map((kind) => {
+        const thresholds = notifications.filter((n) => n.notificationType === kind).map((n) => `${n.threshold}%`);
+        return thresholds.length > 0 ? `${thresholds.join(" and ")} ${kind === "ACTUAL" ? "actual" : "forecast"}` : "";
+    });
+    return kinds.filter((kind) => kind !== "").join(" and ");
+}
+
+/** Whether the resource's options keep these outputs secret in the state. */
+function keptSecret(record: PlanRecord, resource: RecordedResource, ...outputs: string[]): boolean {
+    const options = record.options.find((entry) => entry.type === resource.type && entry.name === resource.name);
+    return outputs.every((output) => options?.opts.additionalSecretOutputs?.includes(output) ?? false);
+}
+
 /** One line on what a resource is, from its recorded inputs (never a secret value). */
-function describe(resource: RecordedResource): string {
+export function describeResource(record: PlanRecord, resource: RecordedResource): string {
     const inputs = resource.inputs;
+    const secret = (...outputs: string[]) => keptSecret(record, resource, ...outputs) ? "secret" : "NOT secret";
     switch (resource.type) {
         case "aws:ec2/instance:Instance": {
-            const market = inputs.instanceMarketOptions ? "spot (persistent, stops on interruption)" : "on-demand";
-            return `${inputs.instanceType}, ${market}, ${inputs.rootBlockDevice.volumeSize} GiB gp3 encrypted, IMDSv2 only`;
+            const imds = inputs.metadataOptions?.httpTokens === "required" ? "IMDSv2 only" : "IMDSv1 allowed";
+            const market = spotTerms(resource);
+            return `${inputs.instanceType}, ${market ? `spot (${market})` : "on-demand"}, ${disk(inputs.rootBlockDevice)}, ${imds}`;
         }
         case "aws:ec2/eip:Eip":
             return "Elastic IP: same address across stop/start";
         case "aws:ec2/eipAssociation:EipAssociation":
-            return "attaches the Elastic IP to the instance";
-        case "aws:ec2/keyPair:KeyPair":
-            return "SSH key pair (key generated by Pulumi, kept as a secret)";
+            return `attaches ${nameOf(record, "aws:ec2/eip:Eip", inputs.allocationId, "allocationId")} to ` +
+                `${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)}`;
+        case "aws:ec2/keyPair:KeyPair": {
+            const key = ofType(record, "tls:index/privateKey:PrivateKey").find((candidate) => candidate.computed.publicKeyOpenssh === inputs.publicKey);
+            return key
+                ? `SSH key pair of ${key.name} (generated by Pulumi, its private half ${keptSecret(record, key, "privateKeyOpenssh") ? "secret" : "NOT secret"})`
+                : "SSH key pair of a key made elsewhere";
+        }
         case "aws:ec2/securityGroup:SecurityGroup":
-            return "firewall: only the rules below";
+            return inputs.ingress?.length
+                ? `firewall with ${inputs.ingress.length} inline rule${inputs.ingress.length === 1 ? "" : "s"} and the rules below`
+                : "firewall: only the rules below";
         case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-            return `in: tcp/${inputs.fromPort} from ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
+            return `in: ${inputs.ipProtocol}/${inputs.fromPort} from ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
         case "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
-            return `out: all to ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
+            return `out: ${inputs.ipProtocol === "-1" ? "all" : inputs.ipProtocol} to ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
         case "aws:ebs/volume:Volume":
-            return `data volume for ~/notebooks: ${inputs.size} GiB gp3 encrypted in ${inputs.availabilityZone}` +
-                (inputs.snapshotId ? `, from ${inputs.snapshotId}` : "") + (inputs.finalSnapshot ? ", final snapshot on destroy" : "");
+            return `data volume: ${disk(inputs)}, in ${inputs.availabilityZone}` +
+                (inputs.snapshotId ? `, from ${inputs.snapshotId}` : "") + (inputs.finalSnapshot ? ", final snapshot on destroy" : ", NO snapshot on destroy");
         case "aws:ec2/volumeAttachment:VolumeAttachment":
-            return "attaches the data volume to the instance";
+            return `attaches ${nameOf(record, "aws:ebs/volume:Volume", inputs.volumeId)} to ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)}` +
+                (inputs.stopInstanceBeforeDetaching ? ", stopping it before a detach" : "");
         case "aws:servicequotas/serviceQuota:ServiceQuota":
             return `asks AWS to raise quota ${inputs.quotaCode} to ${inputs.value} vCPUs (AWS decides)`;
         case "aws:ec2transitgateway/instanceState:InstanceState":
-            return `keeps the instance ${inputs.state}`;
+            return `keeps ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)} ${inputs.state}`;
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
-            return `backstop: calls its function after ${backstopSpan(inputs)} of running without a heartbeat of activity`;
+            return `backstop: ${alarmLine(record, resource)}`;
         case "aws:lambda/function:Function":
             return `the backstop's action: stops instance ${inputs.environment.variables.INSTANCE_ID} (${inputs.runtime})`;
         case "aws:lambda/permission:Permission":
@@ -88,17 +160,21 @@ function describe(resource: RecordedResource): string {
         case "aws:iam/instanceProfile:InstanceProfile":
             return "puts the role on the instance";
         case "aws:budgets/budget:Budget":
-            return `$${inputs.limitAmount} a month, alerts to ${inputs.notifications[0].subscriberEmailAddresses.join(", ")}`;
+            return `${budgetLimit(resource)}, alerts to ${inputs.notifications[0]?.subscriberEmailAddresses.join(", ")} at ${budgetAlerts(resource)}`;
         case "tls:index/privateKey:PrivateKey":
-            return `${inputs.algorithm} key (secret)`;
+            return `${inputs.algorithm} key (${secret("privateKeyPem")})`;
         case "tls:index/selfSignedCert:SelfSignedCert":
-            return `notebook certificate for the Elastic IP, ${Math.round(inputs.validityPeriodHours / 24 / 365)} years`;
+            return `notebook certificate for ${[...inputs.ipAddresses, ...inputs.dnsNames].join(", ")}, ` +
+                `${Math.round(inputs.validityPeriodHours / 24 / 365)} years`;
         case "random:index/randomPassword:RandomPassword":
-            return `notebook password, ${inputs.length} characters (secret)`;
+            return `notebook password, ${inputs.length} characters (${secret("result")})`;
         case "random:index/randomString:RandomString":
             return "salt for the password hash";
-        case "pulumi:providers:aws":
-            return `AWS in ${inputs.region}, only to read the Price List`;
+        case "pulumi:providers:aws": {
+            const used = [...new Set(record.calls.filter((call) => call.provider?.includes(`::${resource.name}::`))
+                .map((call) => call.token.split(":").pop()))];
+            return `AWS in ${inputs.region}, ${used.length > 0 ? `only for ${used.join(", ")}` : "unused"}`;
+        }
         case "gpu-notebook:index:GpuNotebook":
             return "the notebook (groups everything below)";
         default:
@@ -106,8 +182,68 @@ function describe(resource: RecordedResource): string {
     }
 }
 
-function ofType(resources: RecordedResource[], type: string): RecordedResource[] {
-    return resources.filter((resource) => resource.type === type);
+/** What index.ts's run set up, and the stack config it ran with: the facts the settings table prints. */
+export interface PlanFacts {
+    record: PlanRecord;
+    /** A value of the stack's config, by key without the namespace. */
+    config: (key: string) => string | undefined;
+    region: string;
+    zone: string;
+    price: number | undefined;
+    /** Root size of the offline stand-in AMI. */
+    standInAmiGb: number;
+}
+
+/** The settings table, every fact read from the recorded run. */
+export function settingsRows(facts: PlanFacts): string[][] {
+    const { record, config } = facts;
+    const instance = ofType(record, "aws:ec2/instance:Instance")[0];
+    const inputs = instance.inputs;
+    const instanceOptions = record.options.find((entry) => entry.type === instance.type && entry.name === instance.name)?.opts;
+    const ports = new Map<number, string[]>();
+    for (const rule of ofType(record, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
+        ports.set(rule.inputs.fromPort, [...(ports.get(rule.inputs.fromPort) ?? []), rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6]);
+    }
+    const access = [...ports.entries()].map(([port, cidrs]) =>
+        `tcp/${port} (${port === SSH_PORT ? "SSH" : "notebook, HTTPS"}) from ${cidrs.join(", ")}`);
+    const idleMinutes = Number(inputs.tags[IDLE_STOP_TAG]);
+    const [alarm] = ofType(record, "aws:cloudwatch/metricAlarm:MetricAlarm");
+    const [budget] = ofType(record, "aws:budgets/budget:Budget");
+    const [state] = ofType(record, "aws:ec2transitgateway/instanceState:InstanceState");
+    const [dataVolume] = ofType(record, "aws:ebs/volume:Volume");
+    const mount = (parse(decodeUserData(inputs.userDataBase64)).runcmd as string[][])
+        .find((command) => command[0] === INSTANCE_PATHS.mountScript);
+    const attached = dataVolume && ofType(record, "aws:ec2/volumeAttachment:VolumeAttachment")
+        .some((attachment) => attachment.inputs.volumeId === dataVolume.computed.id && attachment.inputs.instanceId === instance.computed.id);
+    const keptAmi = instanceOptions?.ignoreChanges?.includes("ami");
+    const spot = spotTerms(instance);
+    return [
+        ["instance type", `${inputs.instanceType}, ${spot ? "spot" : "on-demand"}`],
+        ["AMI", (config("amiId") ? `pinned ${config("amiId")}` : `latest "${DEEP_LEARNING_AMI_NAME}" by Amazon, looked up at deploy`) +
+            (keptAmi ? "; never replaced by a newer one" : "; a newer one REPLACES the machine") +
+            ` (offline stand-in: ${inputs.ami})`],
+        ["root disk", disk(inputs.rootBlockDevice) +
+            (config("diskSizeGb") ? "" : ` (the AMI plus room for work; offline stand-in AMI of ${facts.standInAmiGb} GiB)`)],
+        ["data volume", dataVolume
+            ? `${disk(dataVolume.inputs)}, at ${mount?.[2] ?? "no mount point (NOT mounted)"}; ` +
+              (attached ? "a volume of its own, kept when the machine is replaced" : "NOT attached to the machine") +
+              (dataVolume.inputs.finalSnapshot ? ", snapshotted on destroy" : ", NOT snapshotted on destroy")
+            : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
+        ["zone", `${facts.zone} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
+        ...access.map((line, index) => [index === 0 ? "access" : "", line]),
+        ["idle stop", idleMinutes > 0
+            ? `power off after ${idleMinutes} min without jobs, kernel, GPU, CPU or SSH activity` +
+              (alarm ? `; backstop: ${alarmLine(record, alarm)}` : "")
+            : "off (idleStopMinutes = 0): the machine runs until you stop it"],
+        ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
+        ["spot", spot ? `yes: ${spot}` : `no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`],
+        ["budget", budget
+            ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}`
+            : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
+        ["hourly cost", facts.price === undefined
+            ? "unknown offline for this type and region; looked up from AWS's price data at deploy"
+            : `$${facts.price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${facts.region}; looked up at deploy)`],
+    ];
 }
 
 /** Runs the program offline and renders the plan as text. Throws what the program throws. */
@@ -115,52 +251,18 @@ export async function planReport(options: PlanOptions): Promise<string> {
     const stackConfig = readStackConfig(options.configFile, options.stack);
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
-    const run = await runProgram(stackConfig.config, cloud);
+    const run = await runOffline(program, stackConfig.config, cloud);
     const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
-    const instance = run.cloud.one("aws:ec2/instance:Instance").inputs;
-    const get = (key: string) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`];
-
-    const ports = new Map<number, string[]>();
-    for (const rule of ofType(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
-        ports.set(rule.inputs.fromPort, [...(ports.get(rule.inputs.fromPort) ?? []), rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6]);
-    }
-    const access = [...ports.entries()].map(([port, cidrs]) =>
-        `tcp/${port} (${port === SSH_PORT ? "SSH" : "notebook, HTTPS"}) from ${cidrs.join(", ")}`);
-    const idleMinutes = Number(instance.tags[IDLE_STOP_TAG]);
-    const alarm = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")[0];
-    const budget = ofType(resources, "aws:budgets/budget:Budget")[0];
-    const state = ofType(resources, "aws:ec2transitgateway/instanceState:InstanceState")[0];
-    const dataVolume = ofType(resources, "aws:ebs/volume:Volume")[0];
-    const price = await unwrap(run.outputs.estimatedHourlyCostUsd);
-    const spot = instance.instanceMarketOptions !== undefined;
-
-    const settings: string[][] = [
-        ["instance type", `${instance.instanceType}, ${spot ? "spot" : "on-demand"}`],
-        ["AMI", get("amiId")
-            ? `pinned ${get("amiId")}`
-            : `latest "${DEEP_LEARNING_AMI_NAME}" by Amazon, looked up at deploy; never replaced by a newer one (offline stand-in: ${instance.ami})`],
-        ["root disk", `${instance.rootBlockDevice.volumeSize} GiB gp3, encrypted` +
-            (get("diskSizeGb") ? "" : ` (the AMI plus room for work; offline stand-in AMI of ${run.cloud.ami.rootSizeGb} GiB)`)],
-        ["data volume", dataVolume
-            ? `${dataVolume.inputs.size} GiB gp3, encrypted, at ~/notebooks; kept when the machine is replaced, snapshotted on destroy`
-            : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
-        ["zone", `${await unwrap(run.outputs.availabilityZone)} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
-        ...access.map((line, index) => [index === 0 ? "access" : "", line]),
-        ["idle stop", idleMinutes > 0
-            ? `power off after ${idleMinutes} min without jobs, kernel, GPU, CPU or SSH activity` +
-              (alarm ? `; backstop: stop after ${backstopSpan(alarm.inputs)} of running without a heartbeat of activity` : "")
-            : "off (idleStopMinutes = 0): the machine runs until you stop it"],
-        ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
-        ["spot", spot ? "yes: persistent request, stops on interruption" : `no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`],
-        ["budget", budget
-            ? `$${budget.inputs.limitAmount} a month for the account, emails at 80% and 100% actual and 100% forecast`
-            : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
-        ["hourly cost", price === undefined
-            ? "unknown offline for this type and region; looked up from AWS's price data at deploy"
-            : `$${price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${stackConfig.region}; looked up at deploy)`],
-    ];
-
-    const rows = [["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describe(resource)])];
+    const record: PlanRecord = { resources, options: run.options, calls: run.cloud.calls };
+    const settings = settingsRows({
+        record,
+        config: (key) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`],
+        region: stackConfig.region,
+        zone: await unwrap(run.outputs.availabilityZone),
+        price: await unwrap(run.outputs.estimatedHourlyCostUsd),
+        standInAmiGb: run.cloud.ami.rootSizeGb,
+    });
+    const rows = [["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describeResource(record, resource)])];
     const warnings = [...stackConfig.notes, ...run.warnings];
     return [
         `gpu-notebook plan for stack "${options.stack}" in ${stackConfig.region}`,
@@ -168,7 +270,7 @@ export async function planReport(options: PlanOptions): Promise<string> {
         "AWS lookups were answered with stand-ins, marked as such.",
         "",
         "Settings",
-        ...table(settings.map(([name, value]) => [name, value])),
+        ...table(settings),
         "",
         `Resources \`pulumi up\` would create (${resources.length})`,
         ...table(rows),
@@ -179,12 +281,11 @@ export async function planReport(options: PlanOptions): Promise<string> {
     ].join("\n");
 }
 
-/** Which file and stack to plan, from the command line and GPU_NOTEBOOK_STACK; nothing guessed. */
 export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env): PlanOptions {
     const environment = env.GPU_NOTEBOOK_STACK || undefined;
     const unknown = argv.filter((arg, index) => arg !== "--config-file" && argv[index - 1] !== "--config-file");
     if (unknown.length > 0) {
-        throw new ConfigError([`unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]`]);
+        throw new DeployRefused([{ message: `unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]` }]);
     }
     const flag = argv.indexOf("--config-file");
     if (flag < 0) {
@@ -193,7 +294,7 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const value = argv[flag + 1];
     if (value === undefined || value.startsWith("-")) {
-        throw new ConfigError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
+        throw new DeployRefused([{ message: "--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml" }]);
     }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
     const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), value);
@@ -209,7 +310,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(await planReport(planTarget(argv)));
         return 0;
     } catch (error) {
-        if (error instanceof ConfigError) {
+        if (error instanceof DeployRefused) {
             console.error(error.message);
             return 1;
         }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse, YAMLParseError } from "yaml";
 
-import { CONFIG_NAMESPACE, ConfigError } from "../components/config";
+import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -73,17 +73,22 @@ function isSecure(value: unknown): boolean {
     return typeof value === "object" && value !== null && !Array.isArray(value) && "secure" in value;
 }
 
+/** A refusal of the stack file itself: no setting of the program is at fault, so no key is named. */
+function refused(...messages: string[]): DeployRefused {
+    return new DeployRefused(messages.map((message) => ({ message })));
+}
+
 /** The stack a settings file belongs to: its name says it (Pulumi.<stack>.yaml), or GPU_NOTEBOOK_STACK. */
 export function stackNameFor(configFile: string, fromEnvironment: string | undefined): string {
     const fromFile = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(configFile))?.[1];
     if (fromFile !== undefined && fromEnvironment !== undefined && fromEnvironment !== fromFile) {
-        throw new ConfigError([`${path.basename(configFile)} is the settings file of stack "${fromFile}", ` +
-            `but GPU_NOTEBOOK_STACK says "${fromEnvironment}": unset one of them`]);
+        throw refused(`${path.basename(configFile)} is the settings file of stack "${fromFile}", ` +
+            `but GPU_NOTEBOOK_STACK says "${fromEnvironment}": unset one of them`);
     }
     const stack = fromFile ?? fromEnvironment;
     if (stack === undefined) {
-        throw new ConfigError([`cannot tell which stack ${configFile} belongs to: ` +
-            "name it Pulumi.<stack>.yaml, or set GPU_NOTEBOOK_STACK"]);
+        throw refused(`cannot tell which stack ${configFile} belongs to: ` +
+            "name it Pulumi.<stack>.yaml, or set GPU_NOTEBOOK_STACK");
     }
     return stack;
 }
@@ -93,11 +98,11 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
     const config = (options: Parameters<typeof parse>[2]) => {
         const document: unknown = parse(text, options) ?? {};
         if (typeof document !== "object" || Array.isArray(document)) {
-            throw new ConfigError([`${file}: not a stack settings file (expected a mapping with a config: section)`]);
+            throw refused(`${file}: not a stack settings file (expected a mapping with a config: section)`);
         }
         const section = (document as Record<string, unknown>).config ?? {};
         if (typeof section !== "object" || Array.isArray(section)) {
-            throw new ConfigError([`${file}: config: must be a mapping of key: value`]);
+            throw refused(`${file}: config: must be a mapping of key: value`);
         }
         return section as Record<string, unknown>;
     };
@@ -108,7 +113,7 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
         if (error instanceof YAMLParseError) {
             const [line, column] = error.linePos ? [error.linePos[0].line, error.linePos[0].col] : [0, 0];
             const message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-            throw new ConfigError([`${file}:${line}:${column}: ${message}`]);
+            throw refused(`${file}:${line}:${column}: ${message}`);
         }
         throw error;
     }
@@ -120,7 +125,7 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
  */
 export function readStackConfig(configFile: string, stack: string): StackConfig {
     if (!existsSync(configFile)) {
-        throw new ConfigError([`${configFile} does not exist; name an existing Pulumi.<stack>.yaml`]);
+        throw refused(`${configFile} does not exist; name an existing Pulumi.<stack>.yaml`);
     }
     const name = path.basename(configFile);
     const { typed, asText } = parseStackFile(name, readFileSync(configFile, "utf8"));
@@ -166,7 +171,7 @@ export function readStackConfig(configFile: string, stack: string): StackConfig 
         config[key] = isObject ? JSON.stringify(value) : String(asText[key]);
     }
     if (problems.length > 0) {
-        throw new ConfigError(problems);
+        throw refused(...problems);
     }
     if (region === "") {
         const fromEnvironment = process.env.AWS_REGION ? "AWS_REGION" : process.env.AWS_DEFAULT_REGION ? "AWS_DEFAULT_REGION" : undefined;

@@ -1,13 +1,13 @@
 // Proves the instance's boot configuration with the real parts Debian provides, from what the
-// program renders under the mocks: cloud-init validates the user data, shellcheck passes every
-// shipped script, and a real Jupyter server started from the written files (and from the systemd
-// unit's own command line) serves the notebook over verified TLS, behind the password, to curl-like
-// clients and to headless Chromium.
+// program renders under the mocks: cloud-init validates the user data, and a real Jupyter server
+// started from the written files (and from the systemd unit's own command line) serves the notebook
+// over verified TLS, behind the password, to curl-like clients and to headless Chromium. (shellcheck
+// of every shell script: shell-scripts.test.ts.)
 import { strict as assert } from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import { createHash, X509Certificate } from "crypto";
 import {
-    chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync,
+    chownSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync,
 } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -18,14 +18,14 @@ import { jupyterPasswordMatches } from "../components/password";
 import { Chromium, CHROMIUM, navigate, waitFor } from "./support/chromium";
 import { hasSessionCookie, jupyterLogin, request } from "./support/http";
 import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/jupyter";
-import { MockCloud, userDataOf, writtenFiles } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { MockCloud } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { runProgram, VALID_CONFIG } from "./support/program";
+import { userDataOf, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands, skipOrFail } from "./support/system";
 
 const REPO = path.join(__dirname, "..");
 const ARTIFACTS = path.join(REPO, "test-artifacts", "boot-proof");
-/** Where shipped shell scripts live; every shell script below them is checked, found by content. */
-const SHELL_SCRIPT_DIRS = ["components/boot", "scripts"];
 const INSTANCE_TYPE = "aws:ec2/instance:Instance";
 
 
@@ -44,42 +44,13 @@ interface Rendered {
 
 /** Runs the program under the mocks with the Elastic IP 127.0.0.1, so the certificate is valid here. */
 async function render(config: Record<string, string>): Promise<Rendered> {
-    const { cloud, outputs } = await runProgram(config, new MockCloud(undefined, undefined, { elasticIp: "127.0.0.1" }));
+    const { cloud, outputs } = await runProgram(config, new MockCloud({ world: { elasticIp: "127.0.0.1" } }));
     return {
         userData: userDataOf(cloud.one(INSTANCE_TYPE)),
         password: await unwrap(outputs.notebookPassword),
         certificatePem: await unwrap(outputs.notebookCertificatePem),
         user: config.sshUser ?? "ubuntu",
     };
-}
-
-function isShellScript(file: string): boolean {
-    if (/\.(sh|bash)$/.test(file)) {
-        return true;
-    }
-    const head = readFileSync(file, "utf8").split("\n", 5);
-    return /^#!.*\b(ba|da|k)?sh\b/.test(head[0]) || head.some((line) => /^# shellcheck shell=/.test(line));
-}
-
-function filesBelow(dir: string): string[] {
-    return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-        const full = path.join(dir, entry.name);
-        return entry.isDirectory() ? filesBelow(full) : entry.isFile() ? [full] : [];
-    });
-}
-
-/** Every shell script the product ships, found by name or content (not a list that can go stale). */
-function shippedShellScripts(): string[] {
-    return SHELL_SCRIPT_DIRS.flatMap((dir) => filesBelow(path.join(REPO, dir)))
-        .filter(isShellScript)
-        .map((file) => path.relative(REPO, file))
-        .sort();
-}
-
-/** Runs shellcheck (following sourced files) from the repo root; returns its report, "" when clean. */
-function shellcheck(files: string[], cwd = REPO): { status: number | null; report: string } {
-    const result = spawnSync("shellcheck", ["-x", ...files], { cwd, encoding: "utf8", timeout: 60_000 });
-    return { status: result.status, report: `${result.stdout}${result.stderr}` };
 }
 
 function cloudInitSchema(file: string): { status: number | null; report: string } {
@@ -266,52 +237,6 @@ describe("boot configuration, proven with Debian's real parts", function () {
                 assert.doesNotMatch(report, /deprecat\w*:\s*\S/i, report);
             });
         }
-    });
-
-    describe("shellcheck", function () {
-        before(function () {
-            requireCommands(this, "shellcheck");
-        });
-
-        it("finds the shipped shell scripts by content (boot scripts, scripts/ and scripts/lib/)", () => {
-            const scripts = shippedShellScripts();
-            for (const known of ["components/boot/prepare-jupyter.sh", "scripts/up", "scripts/lib/pulumi.sh"]) {
-                assert.ok(scripts.includes(known), `${known} not found among ${scripts.join(", ")}`);
-            }
-        });
-
-        it("passes every shipped shell script", () => {
-            const { status, report } = shellcheck(shippedShellScripts());
-            assert.equal(status, 0, report);
-        });
-
-        it("passes every shell script the user data writes to the instance", () => {
-            const scripts = writtenFiles(rendered.userData)
-                .filter((file) => /^#!.*\b(ba|da|k)?sh\b/.test(file.content))
-                .map((file) => path.join(root, file.path));
-            assert.ok(scripts.length > 0, "the user data writes no shell script; is prepare-jupyter.sh gone?");
-            const { status, report } = shellcheck(scripts);
-            assert.equal(status, 0, report);
-        });
-
-        it("passes the shell commands the systemd units run", () => {
-            const commands = writtenFiles(rendered.userData)
-                .filter((file) => file.path.startsWith("/etc/systemd/system/"))
-                .flatMap((file) => [...file.content.matchAll(/^Exec\w+=[+!-]*\/bin\/sh -c '([^']+)'$/gm)].map((match) => match[1]));
-            assert.ok(commands.length > 0, "no unit runs a shell command; is the token's ExecStartPre gone?");
-            const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-unit-shell-"));
-            try {
-                const files = commands.map((command, index) => {
-                    const file = path.join(dir, `command-${index}.sh`);
-                    writeFileSync(file, `#!/bin/sh\n${command}\n`);
-                    return file;
-                });
-                const { status, report } = shellcheck(files);
-                assert.equal(status, 0, report);
-            } finally {
-                rmSync(dir, { recursive: true, force: true });
-            }
-        });
     });
 
     describe("Jupyter from the written files", function () {

@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { ConfigError, DEFAULTS, NotebookSettings, parseConfig, settingsWarnings, validateSettings } from "../components/config";
+import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, settingsWarnings, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -9,7 +9,9 @@ function refused(raw: Record<string, string>): string {
     try {
         parseConfig(raw);
     } catch (error) {
-        assert.ok(error instanceof ConfigError, `a ConfigError, got ${error}`);
+        assert.ok(error instanceof DeployRefused, `a DeployRefused, got ${error}`);
+        assert.ok(error.problems.every((p) => p.key !== undefined), "every problem names the setting to change");
+        assert.match(error.message, /^Configuration refused, nothing was created:/);
         return error.message;
     }
     assert.fail(`expected ${JSON.stringify(raw)} to be refused`);
@@ -116,9 +118,10 @@ describe("config", () => {
             assert.match(refused({ allowedCidrs: '["10.0.0.0/8","10.0.0.0/8"]' }), /10\.0\.0\.0\/8 is listed twice/);
         });
 
-        it("refuses more networks than a security group can hold", () => {
-            const many = Array.from({ length: 31 }, (_, i) => `10.0.${i}.0/24`);
-            assert.match(refused({ allowedCidrs: JSON.stringify(many) }), /at most 30 networks/);
+        it("accepts 30 networks and refuses 31, more than a security group can hold", () => {
+            const networks = (count: number) => JSON.stringify(Array.from({ length: count }, (_, i) => `10.0.${i}.0/24`));
+            assert.strictEqual(parseConfig({ allowedCidrs: networks(30) }).allowedCidrs.length, 30);
+            assert.match(refused({ allowedCidrs: networks(31) }), /gpu-notebook:allowedCidrs = "31 entries" is not accepted: at most 30 networks/);
         });
 
         it("accepts a comma-separated string and normalises IPv6", () => {
@@ -132,10 +135,6 @@ describe("config", () => {
     });
 
     describe("allowOpenAccess", () => {
-        it("refuses anything but true or false", () => {
-            assert.match(refused({ ...BASE, allowOpenAccess: "yes" }), /gpu-notebook:allowOpenAccess = "yes" is not accepted: true or false/);
-        });
-
         it("accepted with a world CIDR, still warns that SSH and the notebook are open to the whole internet", () => {
             const warnings = settingsWarnings(parseConfig({ allowedCidrs: '["198.51.100.7/32","0.0.0.0/0","::/0"]', allowOpenAccess: "true" }));
             assert.deepStrictEqual(warnings.length, 1);
@@ -149,10 +148,6 @@ describe("config", () => {
     });
 
     describe("exposeNotebook", () => {
-        it("refuses anything but true or false", () => {
-            assert.match(refused({ ...BASE, exposeNotebook: "no" }), /gpu-notebook:exposeNotebook = "no" is not accepted: true or false/);
-        });
-
         it("refuses a non-boolean handed to the component directly, saying what each value means", () => {
             // As JavaScript or YAML callers of the component could: nothing else checks the type there.
             const settings = { ...parseConfig(BASE), exposeNotebook: "false" } as unknown as NotebookSettings;
@@ -163,6 +158,31 @@ describe("config", () => {
         it("accepts false", () => {
             assert.strictEqual(parseConfig({ ...BASE, exposeNotebook: "false" }).exposeNotebook, false);
         });
+    });
+
+    describe("values of the wrong form", () => {
+        const table: [string, string, string][] = [
+            ["allowOpenAccess", "yes", "true or false"],
+            ["exposeNotebook", "no", "true or false"],
+            ["requestQuotaIncrease", "please", "true or false"],
+            ["running", "off", "true or false"],
+            ["spot", "maybe", "true or false"],
+            ["diskSizeGb", "big", "a whole number"],
+            ["notebookPort", "http", "a whole number"],
+            ["dataVolumeGb", "lots", "a whole number"],
+            ["idleStopMinutes", "1h", "a whole number"],
+            ["amiId", "ubuntu-latest", "an AMI id such as ami-0123456789abcdef0"],
+            ["restoreFromSnapshotId", "my-backup", "a snapshot id such as snap-0123456789abcdef0"],
+            ["availabilityZone", "us-east-1", "an availability zone name of the stack's region, such as us-east-1b"],
+            ["subnetId", "vpc-0123456789abcdef0", "a subnet id such as subnet-0123456789abcdef0"],
+            ["vpcId", "default", "a VPC id such as vpc-0123456789abcdef0"],
+        ];
+        for (const [key, value, accepted] of table) {
+            it(`refuses ${key} = ${JSON.stringify(value)}, naming the key, the value and what is accepted`, () => {
+                const message = refused({ ...BASE, [key]: value });
+                assert.ok(message.includes(`gpu-notebook:${key} = ${JSON.stringify(value)} is not accepted: ${accepted}`), message);
+            });
+        }
     });
 
     describe("instanceType", () => {
@@ -185,12 +205,6 @@ describe("config", () => {
                 "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g4dn.metal"]) {
                 assert.strictEqual(parseConfig({ ...BASE, instanceType: type }).instanceType, type);
             }
-        });
-    });
-
-    describe("amiId", () => {
-        it("refuses something that is not an AMI id", () => {
-            assert.match(refused({ ...BASE, amiId: "ubuntu-latest" }), /gpu-notebook:amiId = "ubuntu-latest" is not accepted: an AMI id such as ami-0123456789abcdef0/);
         });
     });
 
@@ -238,10 +252,11 @@ describe("config", () => {
     });
 
     describe("notebookPassword", () => {
-        it("refuses a short password without printing it", () => {
-            const message = refused({ ...BASE, notebookPassword: "hunter2" });
-            assert.match(message, /gpu-notebook:notebookPassword \(a secret of 7 characters\) is not accepted: at least 12 characters/);
-            assert.ok(!message.includes("hunter2"));
+        it("refuses 11 characters without printing them, and accepts 12", () => {
+            const message = refused({ ...BASE, notebookPassword: "hunter2hunt" });
+            assert.match(message, /gpu-notebook:notebookPassword \(a secret of 11 characters\) is not accepted: at least 12 characters/);
+            assert.ok(!message.includes("hunter2hunt"));
+            assert.strictEqual(parseConfig({ ...BASE, notebookPassword: "hunter2hunte" }).notebookPassword, "hunter2hunte");
         });
     });
 
@@ -253,20 +268,23 @@ describe("config", () => {
         it("refuses a name Linux would not accept", () => {
             assert.match(refused({ ...BASE, sshUser: "Bad User" }), /gpu-notebook:sshUser = "Bad User" is not accepted/);
         });
+
+        it("accepts a 32-character name and refuses 33", () => {
+            assert.strictEqual(parseConfig({ ...BASE, sshUser: "a".repeat(32) }).sshUser, "a".repeat(32));
+            assert.match(refused({ ...BASE, sshUser: "a".repeat(33) }), /gpu-notebook:sshUser = "a{33}" is not accepted/);
+        });
     });
 
     describe("dataVolumeGb", () => {
-        it("refuses a non-number", () => {
-            assert.match(refused({ ...BASE, dataVolumeGb: "lots" }), /gpu-notebook:dataVolumeGb = "lots" is not accepted: a whole number/);
+        it("refuses -1, below 0 for none", () => {
+            assert.match(refused({ ...BASE, dataVolumeGb: "-1" }),
+                /gpu-notebook:dataVolumeGb = -1 is not accepted: a whole number of GiB from 1 to 16384 for the volume that keeps ~\/notebooks, or 0 for none/);
         });
 
-        it("refuses a negative size", () => {
-            assert.match(refused({ ...BASE, dataVolumeGb: "-5" }),
-                /gpu-notebook:dataVolumeGb = -5 is not accepted: a whole number of GiB from 1 to 16384 for the volume that keeps ~\/notebooks, or 0 for none/);
-        });
-
-        it("refuses a size gp3 cannot have", () => {
-            assert.match(refused({ ...BASE, dataVolumeGb: "20000" }), /gpu-notebook:dataVolumeGb = 20000 is not accepted: a whole number of GiB from 1 to 16384/);
+        it("accepts 1 and 16384 GiB and refuses 16385, a size gp3 cannot have", () => {
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "1" }).dataVolumeGb, 1);
+            assert.strictEqual(parseConfig({ ...BASE, dataVolumeGb: "16384" }).dataVolumeGb, 16384);
+            assert.match(refused({ ...BASE, dataVolumeGb: "16385" }), /gpu-notebook:dataVolumeGb = 16385 is not accepted: a whole number of GiB from 1 to 16384/);
         });
 
         it("accepts 0 as no data volume, unlike diskSizeGb's 0", () => {
@@ -276,11 +294,6 @@ describe("config", () => {
     });
 
     describe("restoreFromSnapshotId", () => {
-        it("refuses something that is not a snapshot id", () => {
-            assert.match(refused({ ...BASE, restoreFromSnapshotId: "my-backup" }),
-                /gpu-notebook:restoreFromSnapshotId = "my-backup" is not accepted: a snapshot id such as snap-0123456789abcdef0/);
-        });
-
         it("refuses a snapshot with nowhere to restore it (dataVolumeGb 0)", () => {
             assert.match(refused({ ...BASE, restoreFromSnapshotId: "snap-0123456789abcdef0", dataVolumeGb: "0" }),
                 /gpu-notebook:restoreFromSnapshotId = "snap-0123456789abcdef0" is not accepted: only with a data volume to restore into; set gpu-notebook:dataVolumeGb/);
@@ -288,31 +301,9 @@ describe("config", () => {
     });
 
     describe("availabilityZone", () => {
-        it("refuses something that is not a zone name", () => {
-            assert.match(refused({ ...BASE, availabilityZone: "us-east-1" }),
-                /gpu-notebook:availabilityZone = "us-east-1" is not accepted: an availability zone name of the stack's region, such as us-east-1b/);
-        });
-
         it("accepts regional and Local Zone names", () => {
             assert.strictEqual(parseConfig({ ...BASE, availabilityZone: "eu-central-1c" }).availabilityZone, "eu-central-1c");
             assert.strictEqual(parseConfig({ ...BASE, availabilityZone: "us-east-1-bos-1a" }).availabilityZone, "us-east-1-bos-1a");
-        });
-    });
-
-    describe("subnetId and vpcId", () => {
-        it("refuses a subnetId that is not a subnet id", () => {
-            assert.match(refused({ ...BASE, subnetId: "vpc-0123456789abcdef0" }),
-                /gpu-notebook:subnetId = "vpc-0123456789abcdef0" is not accepted: a subnet id such as subnet-0123456789abcdef0/);
-        });
-
-        it("refuses a vpcId that is not a VPC id", () => {
-            assert.match(refused({ ...BASE, vpcId: "default" }), /gpu-notebook:vpcId = "default" is not accepted: a VPC id such as vpc-0123456789abcdef0/);
-        });
-    });
-
-    describe("requestQuotaIncrease", () => {
-        it("refuses anything but true or false", () => {
-            assert.match(refused({ ...BASE, requestQuotaIncrease: "please" }), /gpu-notebook:requestQuotaIncrease = "please" is not accepted: true or false/);
         });
     });
 
@@ -323,16 +314,12 @@ describe("config", () => {
             }
         });
 
-        for (const minutes of ["5", "721", "-1"]) {
+        for (const minutes of ["9", "721", "-1", "1"]) {
             it(`refuses ${minutes}, naming the accepted range and 0`, () => {
                 assert.match(refused({ ...BASE, idleStopMinutes: minutes }),
                     new RegExp(`gpu-notebook:idleStopMinutes = ${minutes} is not accepted: a whole number of minutes from 10 to 720, or 0 to never stop`));
             });
         }
-
-        it("refuses a non-number", () => {
-            assert.match(refused({ ...BASE, idleStopMinutes: "1h" }), /gpu-notebook:idleStopMinutes = "1h" is not accepted: a whole number/);
-        });
     });
 
     describe("running and spot", () => {
@@ -340,14 +327,6 @@ describe("config", () => {
             const settings = parseConfig({ ...BASE, running: "false", spot: "true" });
             assert.strictEqual(settings.running, false);
             assert.strictEqual(settings.spot, true);
-        });
-
-        it("refuses a running that is not true or false", () => {
-            assert.match(refused({ ...BASE, running: "off" }), /gpu-notebook:running = "off" is not accepted: true or false/);
-        });
-
-        it("refuses a spot that is not true or false", () => {
-            assert.match(refused({ ...BASE, spot: "maybe" }), /gpu-notebook:spot = "maybe" is not accepted: true or false/);
         });
     });
 
@@ -388,9 +367,24 @@ describe("config", () => {
                 /gpu-notebook:monthlyBudgetUsd = "-5" is not accepted/);
         });
 
-        it("refuses an amount over the ceiling", () => {
-            assert.match(refused({ ...BASE, monthlyBudgetUsd: "2000000", alertEmail: "student@example.org" }),
-                /gpu-notebook:monthlyBudgetUsd = 2000000 is not accepted: an amount in USD above 0 and at most 1000000/);
+        it("accepts 0.01 and 1000000, and refuses 1000000.01, over the ceiling", () => {
+            const budget = (amount: string) => ({ ...BASE, monthlyBudgetUsd: amount, alertEmail: "student@example.org" });
+            assert.strictEqual(parseConfig(budget("0.01")).monthlyBudgetUsd, 0.01);
+            assert.strictEqual(parseConfig(budget("1000000")).monthlyBudgetUsd, 1000000);
+            assert.match(refused(budget("1000000.01")),
+                /gpu-notebook:monthlyBudgetUsd = 1000000.01 is not accepted: an amount in USD above 0 and at most 1000000/);
+        });
+    });
+
+    describe("validation", () => {
+        it("checks settings once: validated settings come back as they are, frozen", () => {
+            const settings = parseConfig(BASE);
+            assert.strictEqual(validateSettings(settings), settings);
+            assert.ok(Object.isFrozen(settings) && Object.isFrozen(settings.allowedCidrs), "nobody can make them invalid afterwards");
+        });
+
+        it("checks a changed copy of validated settings again", () => {
+            assert.throws(() => validateSettings({ ...parseConfig(BASE), notebookPort: 22 }), /gpu-notebook:notebookPort = 22 is not accepted/);
         });
     });
 
@@ -400,6 +394,17 @@ describe("config", () => {
             assert.match(message, /allowedCidrs/);
             assert.match(message, /instanceType/);
             assert.match(message, /notebookPort/);
+        });
+
+        it("names each key once: a value that does not parse is not refused again by the range check", () => {
+            try {
+                parseConfig({ ...BASE, diskSizeGb: "big", notebookPort: "http", idleStopMinutes: "5" });
+                assert.fail("expected a refusal");
+            } catch (error) {
+                assert.ok(error instanceof DeployRefused);
+                assert.deepStrictEqual(error.problems.map((p) => p.key), ["diskSizeGb", "notebookPort", "idleStopMinutes"]);
+                assert.doesNotMatch(error.message, /NaN/);
+            }
         });
 
         it("names an unknown key and suggests the one meant", () => {

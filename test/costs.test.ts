@@ -7,12 +7,15 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 
-import { INVOKE_TOKENS, PRICE_LIST_REGION } from "../components/aws-data";
+import { INVOKE_TOKENS } from "../components/aws-data";
 import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS, shippedBootFile } from "../components/boot";
 import { BACKSTOP_EXPRESSION, backstopMinutes, IDLE_BACKSTOP } from "../components/idle-backstop";
-import { DEFAULT_FAKE_AMI, FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES, userDataOf, writtenFiles } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { PRICE_LIST_REGION } from "../components/pricing";
+import { FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
+import { userDataOf, writtenFiles } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
@@ -34,7 +37,7 @@ function cloudIn(region: string): MockCloud {
 describe("cost controls", () => {
     describe("idle stop", () => {
         it("hands the limit to the instance as the tag the watcher reads, and enables tags in metadata", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes: "45" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, idleStopMinutes: "45" });
             const instance = cloud.one(INSTANCE).inputs;
             assert.strictEqual(instance.tags[IDLE_STOP_TAG], "45");
             assert.strictEqual(instance.metadataOptions.instanceMetadataTags, "enabled");
@@ -42,16 +45,17 @@ describe("cost controls", () => {
         });
 
         it("changing idleStopMinutes changes only the tag and the alarm, never the user data", async () => {
-            const first = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "60" })).cloud.one(INSTANCE).inputs;
-            const second = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "0" })).cloud.one(INSTANCE).inputs;
-            assert.strictEqual(second.userData, first.userData, "the instance is not replaced");
+            const first = (await runShared(VALID_CONFIG)).cloud.one(INSTANCE).inputs;
+            const second = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "0" })).cloud.one(INSTANCE).inputs;
+            assert.ok(first.userDataBase64, "the instance has user data");
+            assert.strictEqual(second.userDataBase64, first.userDataBase64, "the instance is not replaced");
             const withoutTag = (inputs: Record<string, any>) => ({ ...inputs, tags: { ...inputs.tags, [IDLE_STOP_TAG]: "" } }); // any: provider inputs
             assert.deepStrictEqual(withoutTag(second), withoutTag(first));
             assert.strictEqual(second.tags[IDLE_STOP_TAG], "0");
         });
 
         it("installs the watcher, its every-minute timer and its unit, and enables the timer", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const userData = userDataOf(cloud.one(INSTANCE));
             const files = writtenFiles(userData);
             const watcher = files.find((file) => file.path === INSTANCE_PATHS.idleWatcher);
@@ -107,7 +111,7 @@ describe("cost controls", () => {
 
         it("reaches the instance through its profile, with or without idle stop", async () => {
             for (const idleStopMinutes of ["60", "0"]) {
-                const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes });
+                const { cloud } = await runShared({ ...VALID_CONFIG, idleStopMinutes });
                 const profile = cloud.one(PROFILE);
                 assert.strictEqual(profile.inputs.role, fakeAutoName(roleFor(cloud, "ec2.amazonaws.com").name));
                 assert.strictEqual(cloud.one(INSTANCE).inputs.iamInstanceProfile, fakeAutoName(profile.name));
@@ -222,15 +226,15 @@ describe("cost controls", () => {
         }
 
         it("scales with a longer limit, up to CloudWatch's one-day window", async () => {
-            const fiveHours = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "300" })).cloud.one(ALARM).inputs;
+            const fiveHours = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "300" })).cloud.one(ALARM).inputs;
             assert.strictEqual(evaluatedMinutes(fiveHours), 600);
-            const longest = (await runProgram({ ...VALID_CONFIG, idleStopMinutes: "720" })).cloud.one(ALARM).inputs;
+            const longest = (await runShared({ ...VALID_CONFIG, idleStopMinutes: "720" })).cloud.one(ALARM).inputs;
             assert.strictEqual(longest.evaluationPeriods * IDLE_BACKSTOP.periodSeconds, 24 * 3600);
             assert.strictEqual(evaluatedMinutes(longest), 1430);
         });
 
         it("is absent when idle stop is disabled, and so is its function", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, idleStopMinutes: "0" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, idleStopMinutes: "0" });
             for (const type of [ALARM, FUNCTION, PERMISSION]) {
                 assert.strictEqual(cloud.ofType(type).length, 0, type);
             }
@@ -238,7 +242,7 @@ describe("cost controls", () => {
         });
 
         it("names every metric and dimension the watcher's unit publishes", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const unit = writtenFiles(userDataOf(cloud.one(INSTANCE))).find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
             const heartbeat = cloud.one(ALARM).inputs.metricQueries[1].metric;
             assert.match(unit, new RegExp(` --namespace ${heartbeat.namespace} --metric ${heartbeat.metricName} --dimension ${Object.keys(heartbeat.dimensions)[0]}$`, "m"));
@@ -248,15 +252,15 @@ describe("cost controls", () => {
 
     describe("running", () => {
         it("keeps the instance running by default", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const state = cloud.one(INSTANCE_STATE).inputs;
             assert.strictEqual(state.state, "running");
             assert.strictEqual(state.instanceId, await unwrap(outputs.instanceId));
         });
 
         it("running=false stops the same instance, keeping it, its disk and its address", async () => {
-            const running = await runProgram(VALID_CONFIG);
-            const stopped = await runProgram({ ...VALID_CONFIG, running: "false" });
+            const running = await runShared(VALID_CONFIG);
+            const stopped = await runShared({ ...VALID_CONFIG, running: "false" });
             assert.strictEqual(stopped.cloud.one(INSTANCE_STATE).inputs.state, "stopped");
             assert.deepStrictEqual(stopped.cloud.one(INSTANCE).inputs, running.cloud.one(INSTANCE).inputs, "the instance itself is untouched");
             assert.deepStrictEqual(stopped.cloud.one("aws:ec2/eip:Eip").inputs, running.cloud.one("aws:ec2/eip:Eip").inputs);
@@ -267,12 +271,12 @@ describe("cost controls", () => {
 
     describe("spot", () => {
         it("is off by default: on-demand, no market options", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceMarketOptions, undefined);
         });
 
         it("asks for a persistent spot request that stops on interruption", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, spot: "true" });
+            const { cloud } = await runShared({ ...VALID_CONFIG, spot: "true" });
             assert.deepStrictEqual(cloud.one(INSTANCE).inputs.instanceMarketOptions, {
                 marketType: "spot",
                 spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" },
@@ -283,12 +287,12 @@ describe("cost controls", () => {
 
     describe("the budget", () => {
         it("is not created without monthlyBudgetUsd", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.ofType(BUDGET).length, 0);
         });
 
         it("is a monthly USD cost budget with actual and forecast alerts to alertEmail", async () => {
-            const { cloud } = await runProgram({ ...BUDGET_CONFIG, monthlyBudgetUsd: "49.5" });
+            const { cloud } = await runShared({ ...BUDGET_CONFIG, monthlyBudgetUsd: "49.5" });
             const budget = cloud.one(BUDGET).inputs;
             assert.strictEqual(budget.budgetType, "COST");
             assert.strictEqual(budget.limitAmount, "49.50");
@@ -307,21 +311,20 @@ describe("cost controls", () => {
             const cloud = new MockCloud();
             const error = await refusal({ ...VALID_CONFIG, monthlyBudgetUsd: "40" }, cloud);
             assert.match(error.message, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(registered(cloud), []);
         });
 
         it("refuses a malformed email before creating anything", async () => {
             const cloud = new MockCloud();
             const error = await refusal({ ...BUDGET_CONFIG, alertEmail: "student at example.org" }, cloud);
             assert.match(error.message, /gpu-notebook:alertEmail = "student at example.org" is not accepted/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(registered(cloud), []);
         });
     });
 
     describe("estimatedHourlyCostUsd", () => {
         it("is the on-demand price from the Price List API, asked through a us-east-1 provider", async () => {
-            const cloud = new MockCloud();
-            const { outputs, warnings } = await runProgram(VALID_CONFIG, cloud);
+            const { cloud, outputs, warnings } = await runShared(VALID_CONFIG);
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g4dn.xlarge"].onDemand);
             assert.deepStrictEqual(warnings, []);
             const lookup = cloud.calls.find((call) => call.token === INVOKE_TOKENS.getProduct);
@@ -338,7 +341,7 @@ describe("cost controls", () => {
         });
 
         it("follows the instance type", async () => {
-            const { outputs } = await runProgram({ ...VALID_CONFIG, instanceType: "g5.xlarge" });
+            const { outputs } = await runShared({ ...VALID_CONFIG, instanceType: "g5.xlarge" });
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g5.xlarge"].onDemand);
         });
 
@@ -353,8 +356,7 @@ describe("cost controls", () => {
         });
 
         it("is the latest spot price for spot, from the stack's region", async () => {
-            const cloud = new MockCloud();
-            const { outputs } = await runProgram({ ...VALID_CONFIG, spot: "true" }, cloud);
+            const { cloud, outputs } = await runShared({ ...VALID_CONFIG, spot: "true" });
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), SAMPLE_PRICES["us-east-1"]["g4dn.xlarge"].spot);
             const lookup = cloud.calls.find((call) => call.token === INVOKE_TOKENS.getSpotPrice);
             assert.strictEqual(lookup?.inputs.instanceType, "g4dn.xlarge");
@@ -363,10 +365,12 @@ describe("cost controls", () => {
         });
 
         it("when the lookup is denied, warns and deploys anyway without a price", async () => {
-            const cloud = new MockCloud(DEFAULT_FAKE_AMI, {
-                [INVOKE_TOKENS.getProduct]: () => {
-                    throw new Error("operation error Pricing: GetProducts, StatusCode: 400, api error AccessDeniedException: " +
-                        "User is not authorized to perform: pricing:GetProducts");
+            const cloud = new MockCloud({
+                invokes: {
+                    [INVOKE_TOKENS.getProduct]: () => {
+                        throw new Error("operation error Pricing: GetProducts, StatusCode: 400, api error AccessDeniedException: " +
+                            "User is not authorized to perform: pricing:GetProducts");
+                    },
                 },
             });
             const { outputs, warnings } = await runProgram(VALID_CONFIG, cloud);
@@ -378,8 +382,8 @@ describe("cost controls", () => {
         });
 
         it("when the spot price lookup fails, warns and names its permission", async () => {
-            const cloud = new MockCloud(DEFAULT_FAKE_AMI, {
-                [INVOKE_TOKENS.getSpotPrice]: () => { throw new Error("UnauthorizedOperation"); },
+            const cloud = new MockCloud({
+                invokes: { [INVOKE_TOKENS.getSpotPrice]: () => { throw new Error("UnauthorizedOperation"); } },
             });
             const { outputs, warnings } = await runProgram({ ...VALID_CONFIG, spot: "true" }, cloud);
             assert.strictEqual(await unwrap(outputs.estimatedHourlyCostUsd), undefined);

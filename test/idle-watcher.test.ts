@@ -16,8 +16,9 @@ import * as path from "path";
 
 import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { startJupyter, JupyterServer } from "./support/jupyter";
-import { userDataOf, writtenFiles } from "./support/mocks";
-import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { unwrap } from "../components/offline/run-program";
+import { runShared, VALID_CONFIG } from "./support/program";
+import { userDataOf, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
 
 
@@ -246,9 +247,9 @@ describe("the idle watcher, against a real Jupyter server", function () {
         nobody = { uid: Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })), gid: Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" })) };
 
         // What the program hands the instance.
-        const program = await runProgram(VALID_CONFIG);
-        certPem = await unwrap(program.outputs.notebookCertificatePem);
-        const files = writtenFiles(userDataOf(program.cloud.one("aws:ec2/instance:Instance")));
+        const run = await runShared(VALID_CONFIG);
+        certPem = await unwrap(run.outputs.notebookCertificatePem);
+        const files = writtenFiles(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
         const file = (filePath: string) => {
             const found = files.find((entry) => entry.path === filePath);
             assert.ok(found, `user data writes ${filePath}`);

@@ -4,12 +4,19 @@ import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
 import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
+import { Provider } from "@pulumi/aws/provider";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS, shippedBootFile, USER_DATA_LIMIT_BYTES } from "../components/boot";
+import { parseConfig } from "../components/config";
+import { ingressRules } from "../components/network";
+import { GpuNotebook, SECRET_OUTPUTS, SharedByNotebooks } from "../components/notebook";
 import { jupyterPasswordMatches } from "../components/password";
-import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud, userDataOf, WrittenFile, writtenFiles } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { createPriceListProvider } from "../components/pricing";
+import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "../components/offline/mock-cloud";
+import { runOffline, unwrap } from "../components/offline/run-program";
+import { refusal, registered, runProgram, runShared, StackRun, VALID_CONFIG } from "./support/program";
+import { userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
 import { requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
@@ -22,11 +29,19 @@ function fileAt(userData: string, filePath: string): WrittenFile {
     return file;
 }
 
+// The configurations these tests share a run of (runShared), besides VALID_CONFIG.
+const cidrs = ["198.51.100.7/32", "10.20.0.0/16", "2001:db8::/48"];
+const ownNetworks = { allowedCidrs: JSON.stringify(cidrs), notebookPort: "9443" };
+const alice = { ...VALID_CONFIG, notebookPort: "9999", sshUser: "alice" };
+const bigger = { ...VALID_CONFIG, instanceType: "g5.2xlarge", diskSizeGb: "300" };
+const unexposed = {
+    ...VALID_CONFIG, allowedCidrs: JSON.stringify(["198.51.100.7/32", "2001:db8::/48"]), exposeNotebook: "false", notebookPort: "9443",
+};
+
 describe("the notebook stack", () => {
     describe("network access", () => {
         it("opens exactly the configured CIDRs on SSH and the notebook port, nothing else inbound", async () => {
-            const cidrs = ["198.51.100.7/32", "10.20.0.0/16", "2001:db8::/48"];
-            const { cloud } = await runProgram({ allowedCidrs: JSON.stringify(cidrs), notebookPort: "9443" });
+            const { cloud } = await runShared(ownNetworks);
             const rules = cloud.ofType(INGRESS).map((rule) => ({
                 cidr: rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6,
                 from: rule.inputs.fromPort,
@@ -43,8 +58,12 @@ describe("the notebook stack", () => {
         });
 
         it("puts IPv6 networks in cidrIpv6 and IPv4 networks in cidrIpv4", async () => {
-            const { cloud } = await runProgram({ allowedCidrs: JSON.stringify(["2001:db8::/48", "198.51.100.0/24"]) });
-            for (const rule of cloud.ofType(INGRESS)) {
+            const { cloud } = await runShared(ownNetworks);
+            const rules = cloud.ofType(INGRESS);
+            assert.strictEqual(rules.length, 6, "a rule per network per port");
+            assert.deepStrictEqual(rules.filter((rule) => rule.inputs.cidrIpv6 !== undefined).map((rule) => rule.inputs.cidrIpv6),
+                ["2001:db8::/48", "2001:db8::/48"]);
+            for (const rule of rules) {
                 const v4 = rule.inputs.cidrIpv4 as string | undefined;
                 const v6 = rule.inputs.cidrIpv6 as string | undefined;
                 assert.ok((v4 === undefined) !== (v6 === undefined), "exactly one address family per rule");
@@ -53,8 +72,36 @@ describe("the notebook stack", () => {
             }
         });
 
+        it("decides one rule per network per port, in the field of its address family (table)", () => {
+            const rule = (port: number, cidr: string) => {
+                const found = ingressRules(["198.51.100.7/32", "2001:db8::/48"], [22, 8888]).find((candidate) =>
+                    candidate.port === port && Object.values(candidate.source).includes(cidr));
+                return found && { source: found.source, description: found.description };
+            };
+            const table: [number, string, unknown][] = [
+                [22, "198.51.100.7/32", { source: { cidrIpv4: "198.51.100.7/32" }, description: "SSH" }],
+                [22, "2001:db8::/48", { source: { cidrIpv6: "2001:db8::/48" }, description: "SSH" }],
+                [8888, "198.51.100.7/32", { source: { cidrIpv4: "198.51.100.7/32" }, description: "Jupyter over HTTPS" }],
+                [8888, "2001:db8::/48", { source: { cidrIpv6: "2001:db8::/48" }, description: "Jupyter over HTTPS" }],
+            ];
+            for (const [port, cidr, expected] of table) {
+                assert.deepStrictEqual(rule(port, cidr), expected, `tcp/${port} from ${cidr}`);
+            }
+            assert.strictEqual(ingressRules(["198.51.100.7/32", "2001:db8::/48"], [22, 8888]).length, 4);
+            assert.deepStrictEqual(ingressRules([], [22, 8888]), [], "no network, no rule");
+            assert.deepStrictEqual(ingressRules(["198.51.100.7/32"], []), [], "no port, no rule");
+        });
+
+        it("names each rule by its port and network, so removing one network leaves the others' rules be", () => {
+            const ids = (cidrs: string[]) => ingressRules(cidrs, [22, 8888]).map((rule) => rule.id);
+            const before = ids(["198.51.100.7/32", "10.0.0.0/8", "2001:db8::/48"]);
+            const after = ids(["198.51.100.7/32", "2001:db8::/48"]);
+            assert.deepStrictEqual(after, before.filter((id) => !id.includes("10-0-0-0-8")));
+            assert.strictEqual(new Set(before).size, before.length, "every rule has its own name");
+        });
+
         it("keeps outbound traffic open for package installs", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const egress = cloud.ofType(EGRESS).map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6).sort();
             assert.deepStrictEqual(egress, ["0.0.0.0/0", "::/0"]);
         });
@@ -62,7 +109,7 @@ describe("the notebook stack", () => {
 
     describe("the instance", () => {
         it("is the configured GPU type on the looked-up Deep Learning AMI", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, instanceType: "g5.2xlarge" });
+            const { cloud } = await runShared(bigger);
             const instance = cloud.one(INSTANCE);
             assert.strictEqual(instance.inputs.instanceType, "g5.2xlarge");
             assert.strictEqual(instance.inputs.ami, DEFAULT_FAKE_AMI.id);
@@ -72,19 +119,19 @@ describe("the notebook stack", () => {
         });
 
         it("defaults to g4dn.xlarge, the cheapest GPU type", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceType, "g4dn.xlarge");
         });
 
         it("requires IMDSv2 with a hop limit of 1", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const metadata = cloud.one(INSTANCE).inputs.metadataOptions;
             assert.strictEqual(metadata.httpTokens, "required");
             assert.strictEqual(metadata.httpPutResponseHopLimit, 1);
         });
 
         it("has an encrypted gp3 root disk sized for the AMI plus room for work", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const root = cloud.one(INSTANCE).inputs.rootBlockDevice;
             assert.strictEqual(root.encrypted, true);
             assert.strictEqual(root.volumeType, "gp3");
@@ -92,34 +139,28 @@ describe("the notebook stack", () => {
         });
 
         it("uses diskSizeGb when set", async () => {
-            const { cloud } = await runProgram({ ...VALID_CONFIG, diskSizeGb: "300" });
+            const { cloud } = await runShared(bigger);
             assert.strictEqual(cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 300);
         });
 
-        it("grows the default disk with a larger AMI", async () => {
-            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 180 });
-            await runProgram(VALID_CONFIG, cloud);
-            assert.strictEqual(cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 230);
-        });
-
-        it("refuses a diskSizeGb smaller than the AMI, before creating anything", async () => {
-            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
-            const error = await refusal({ ...VALID_CONFIG, diskSizeGb: "100" }, cloud);
-            assert.match(error.message, /gpu-notebook:diskSizeGb = 100 is not accepted/);
+        it("refuses a diskSizeGb smaller than the AMI before registering anything, the Price List provider included", async () => {
+            const cloud = new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, rootSizeGb: 120 } });
+            const error = await refusal({ ...VALID_CONFIG, diskSizeGb: "119" }, cloud);
+            assert.match(error.message, /gpu-notebook:diskSizeGb = 119 is not accepted/);
             assert.match(error.message, /needs at least 120 GiB/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
+            assert.deepStrictEqual(registered(cloud), []);
         });
 
         it("states the AMI's size as the minimum: one GiB less is refused, the size itself accepted", async () => {
-            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
+            const cloud = new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, rootSizeGb: 120 } });
             assert.match((await refusal({ ...VALID_CONFIG, diskSizeGb: "119" }, cloud)).message, /gpu-notebook:diskSizeGb = 119 is not accepted: .*needs at least 120 GiB/);
-            const accepted = new MockCloud({ ...DEFAULT_FAKE_AMI, rootSizeGb: 120 });
+            const accepted = new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, rootSizeGb: 120 } });
             await runProgram({ ...VALID_CONFIG, diskSizeGb: "120" }, accepted);
             assert.strictEqual(accepted.one(INSTANCE).inputs.rootBlockDevice.volumeSize, 120);
         });
 
         it("logs in with the generated key pair and sits behind the notebook's security group", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const instance = cloud.one(INSTANCE);
             const keyPair = cloud.one("aws:ec2/keyPair:KeyPair");
             const sshKey = cloud.ofType("tls:index/privateKey:PrivateKey").find((key) => key.inputs.algorithm === "ED25519");
@@ -131,29 +172,30 @@ describe("the notebook stack", () => {
             assert.deepStrictEqual(instance.inputs.vpcSecurityGroupIds, [...groupIds]);
         });
 
-        it("associates the Elastic IP with the instance", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+        it("attaches its own Elastic IP to its own instance", async () => {
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const eip = cloud.one("aws:ec2/eip:Eip");
             const association = cloud.one("aws:ec2/eipAssociation:EipAssociation");
             assert.strictEqual(eip.inputs.domain, "vpc");
-            assert.match(association.inputs.allocationId, /^eipalloc-/);
-            assert.match(association.inputs.instanceId, /^i-/);
+            assert.strictEqual(association.inputs.allocationId, eip.computed.allocationId, "this address");
+            assert.strictEqual(association.inputs.instanceId, await unwrap(outputs.instanceId), "this instance");
+            assert.strictEqual(await unwrap(outputs.publicIp), eip.computed.publicIp, "the address the outputs name");
         });
 
         it("stops rather than terminates when shut down from inside", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceInitiatedShutdownBehavior, "stop");
         });
 
         it("is tagged with Name, project, stack and the idle watcher's limit", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual(cloud.one(INSTANCE).inputs.tags,
                 { Name: "gpu-notebook-dev", project: "gpu-notebook", stack: "dev", idleStopMinutes: "60" });
         });
 
         it("is not replaced when a newer AMI is released", async () => {
-            const first = await runProgram(VALID_CONFIG);
-            const newer = new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" });
+            const first = await runShared(VALID_CONFIG);
+            const newer = new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" } });
             const second = await runProgram(VALID_CONFIG, newer);
             const instanceOptions = second.options.find((entry) => entry.type === INSTANCE);
             assert.ok(instanceOptions);
@@ -163,13 +205,13 @@ describe("the notebook stack", () => {
         });
 
         it("is replaced (when its boot configuration changes) by deleting it first, so one machine's quota suffices", async () => {
-            const { options } = await runProgram(VALID_CONFIG);
+            const { options } = await runShared(VALID_CONFIG);
             const instanceOptions = options.find((entry) => entry.type === INSTANCE);
             assert.strictEqual(instanceOptions?.opts.deleteBeforeReplace, true);
         });
 
         it("honours a pinned amiId, and looks up that image", async () => {
-            const cloud = new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0aaaabbbbccccdddd" });
+            const cloud = new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, id: "ami-0aaaabbbbccccdddd" } });
             const run = await runProgram({ ...VALID_CONFIG, amiId: "ami-0aaaabbbbccccdddd" }, cloud);
             const lookup = cloud.calls.find((call) => call.token === "aws:ec2/getAmi:getAmi");
             assert.deepStrictEqual(lookup?.inputs.filters, [{ name: "image-id", values: ["ami-0aaaabbbbccccdddd"] }]);
@@ -180,7 +222,7 @@ describe("the notebook stack", () => {
 
     describe("the certificate and the addresses", () => {
         it("names the Elastic IP in the certificate's SAN, and the URL and SSH command use it", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const ip = await unwrap(outputs.publicIp);
             assert.strictEqual(ip, fakePublicIp(cloud.one("aws:ec2/eip:Eip").name));
             const cert = new X509Certificate(await unwrap(outputs.notebookCertificatePem));
@@ -191,14 +233,14 @@ describe("the notebook stack", () => {
         });
 
         it("uses the configured port and user in the URL and SSH command", async () => {
-            const { outputs } = await runProgram({ ...VALID_CONFIG, notebookPort: "9999", sshUser: "alice" });
+            const { outputs } = await runShared(alice);
             const ip = await unwrap(outputs.publicIp);
             assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${ip}:9999/`);
             assert.match(await unwrap(outputs.sshCommand), new RegExp(` alice@${ip.replace(/\./g, "\\.")}$`));
         });
 
         it("is a server-auth certificate on a P-256 key, valid for years", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const certInputs = cloud.one("tls:index/selfSignedCert:SelfSignedCert").inputs;
             assert.ok(certInputs.allowedUses.includes("server_auth"));
             assert.strictEqual(certInputs.earlyRenewalHours, 0);
@@ -210,8 +252,8 @@ describe("the notebook stack", () => {
     });
 
     describe("the user data", () => {
-        async function renderedFor(config: Record<string, string>): Promise<{ userData: string; password: string; run: Awaited<ReturnType<typeof runProgram>> }> {
-            const run = await runProgram(config);
+        async function renderedFor(config: Record<string, string>): Promise<{ userData: string; password: string; run: StackRun }> {
+            const run = await runShared(config);
             return {
                 userData: userDataOf(run.cloud.one(INSTANCE)),
                 password: await unwrap(run.outputs.notebookPassword),
@@ -286,7 +328,7 @@ describe("the notebook stack", () => {
         });
 
         it("listens on all interfaces on notebookPort with no port fallback and no browser", async () => {
-            const { userData } = await renderedFor({ ...VALID_CONFIG, notebookPort: "9443" });
+            const { userData } = await renderedFor(ownNetworks);
             const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
             for (const line of ['c.ServerApp.ip = "0.0.0.0"', "c.ServerApp.port = 9443", "c.ServerApp.port_retries = 0",
                 "c.ServerApp.open_browser = False"]) {
@@ -295,7 +337,7 @@ describe("the notebook stack", () => {
         });
 
         it("runs JupyterLab as sshUser in ~/notebooks from a unit that restarts and starts at boot", async () => {
-            const { userData } = await renderedFor({ ...VALID_CONFIG, sshUser: "alice" });
+            const { userData } = await renderedFor(alice);
             const unit = fileAt(userData, INSTANCE_PATHS.serviceUnit).content;
             assert.match(unit, /^User=alice$/m);
             assert.match(unit, /^WorkingDirectory=\/home\/alice\/notebooks$/m);
@@ -306,8 +348,8 @@ describe("the notebook stack", () => {
             assert.match(unit, new RegExp(`^ExecStartPre=/usr/bin/test -r ${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
             assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"]);
-            const alice = document.users.find((user: { name?: string }) => user.name === "alice");
-            assert.match(alice.ssh_authorized_keys[0], /^ssh-ed25519 /);
+            const login = document.users.find((user: { name?: string }) => user.name === "alice");
+            assert.match(login.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });
     });
 
@@ -315,7 +357,7 @@ describe("the notebook stack", () => {
         interface HostKeys { ed25519_private: string; ed25519_public: string }
 
         it("hands the instance one Ed25519 host key and has cloud-init delete the AMI's and generate no other type", async () => {
-            const { cloud } = await runProgram(VALID_CONFIG);
+            const { cloud } = await runShared(VALID_CONFIG);
             const document = parse(userDataOf(cloud.one(INSTANCE)));
             assert.deepStrictEqual(Object.keys(document.ssh_keys).sort(), ["ed25519_private", "ed25519_public"]);
             assert.match(document.ssh_keys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
@@ -325,7 +367,7 @@ describe("the notebook stack", () => {
 
         it("exports sshKnownHosts naming the public IP and the very key handed to the instance", async function () {
             requireCommands(this, "ssh-keygen");
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const hostKeys = parse(userDataOf(cloud.one(INSTANCE))).ssh_keys as HostKeys;
             const ip = await unwrap(outputs.publicIp);
             const knownHosts = await unwrap(outputs.sshKnownHosts);
@@ -337,14 +379,14 @@ describe("the notebook stack", () => {
         });
 
         it("is a key of its own, not the login key", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const hostKeys = parse(userDataOf(cloud.one(INSTANCE))).ssh_keys as HostKeys;
             assert.notStrictEqual(hostKeys.ed25519_public, cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey.trim());
             assert.notStrictEqual(hostKeys.ed25519_private, await unwrap(outputs.sshPrivateKey));
         });
 
         it("keeps the host private key out of every output and sends the user data as a secret", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             const instance = cloud.one(INSTANCE);
             const hostKeys = parse(userDataOf(instance)).ssh_keys as HostKeys;
             const hostPrivateKey = hostKeys.ed25519_private.trim();
@@ -360,7 +402,7 @@ describe("the notebook stack", () => {
 
         it("passes cloud-init's own schema validation", async function () {
             requireCommands(this, "cloud-init");
-            const { cloud } = await runProgram({ ...VALID_CONFIG, exposeNotebook: "false" });
+            const { cloud } = await runShared(unexposed);
             const result = withPrivateFile(userDataOf(cloud.one(INSTANCE)),
                 (file) => execFileSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", stdio: "pipe" }));
             assert.match(result, /Valid cloud-config/);
@@ -368,10 +410,8 @@ describe("the notebook stack", () => {
     });
 
     describe("exposeNotebook", () => {
-        const unexposed = { ...VALID_CONFIG, allowedCidrs: JSON.stringify(["198.51.100.7/32", "2001:db8::/48"]), exposeNotebook: "false" };
-
         it("false opens only SSH to the allowed networks", async () => {
-            const { cloud } = await runProgram(unexposed);
+            const { cloud } = await runShared(unexposed);
             const rules = cloud.ofType(INGRESS);
             assert.strictEqual(rules.length, 2, "one rule per network");
             for (const rule of rules) {
@@ -381,13 +421,13 @@ describe("the notebook stack", () => {
         });
 
         it("false binds Jupyter to the instance's 127.0.0.1", async () => {
-            const { cloud } = await runProgram(unexposed);
+            const { cloud } = await runShared(unexposed);
             const config = fileAt(userDataOf(cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.split("\n").includes('c.ServerApp.ip = "127.0.0.1"'), config);
         });
 
         it("false makes notebookUrl the tunnel's local URL, which the certificate is valid for", async () => {
-            const { outputs } = await runProgram({ ...unexposed, notebookPort: "9443" });
+            const { outputs } = await runShared(unexposed);
             assert.strictEqual(await unwrap(outputs.notebookUrl), "https://127.0.0.1:9443/");
             const cert = new X509Certificate(await unwrap(outputs.notebookCertificatePem));
             assert.strictEqual(cert.checkIP("127.0.0.1"), "127.0.0.1");
@@ -396,7 +436,7 @@ describe("the notebook stack", () => {
         });
 
         it("true (the default) serves the public URL and opens the notebook port", async () => {
-            const { cloud, outputs } = await runProgram(VALID_CONFIG);
+            const { cloud, outputs } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual([...new Set(cloud.ofType(INGRESS).map((rule) => rule.inputs.fromPort))].sort(), [22, 8888]);
             assert.strictEqual(await unwrap(outputs.notebookUrl), `https://${await unwrap(outputs.publicIp)}:8888/`);
         });
@@ -404,7 +444,7 @@ describe("the notebook stack", () => {
 
     describe("outputs", () => {
         it("exports every documented output", async () => {
-            const { outputs } = await runProgram(VALID_CONFIG);
+            const { outputs } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
                 "amiId", "availabilityZone", "dataVolumeId", "estimatedHourlyCostUsd", "instanceId", "instanceType",
                 "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshKnownHosts",
@@ -416,7 +456,7 @@ describe("the notebook stack", () => {
         });
 
         it("keeps sshPrivateKey and notebookPassword secret, and no other output holds key material", async () => {
-            const { outputs } = await runProgram(VALID_CONFIG);
+            const { outputs } = await runShared(VALID_CONFIG);
             assert.strictEqual(await pulumi.isSecret(outputs.sshPrivateKey), true);
             assert.strictEqual(await pulumi.isSecret(outputs.notebookPassword), true);
             assert.match(await unwrap(outputs.sshPrivateKey), /BEGIN OPENSSH PRIVATE KEY/);
@@ -436,8 +476,9 @@ describe("the notebook stack", () => {
 
     describe("repeatability", () => {
         it("gives identical resource inputs when run twice with the same config", async () => {
-            const first = await runProgram(VALID_CONFIG);
+            const first = await runShared(VALID_CONFIG);
             const second = await runProgram(VALID_CONFIG);
+            assert.notStrictEqual(second, first, "two runs");
             assert.ok(first.cloud.resources.length > 10);
             assert.deepStrictEqual(second.cloud.resources, first.cloud.resources);
         });
@@ -446,8 +487,50 @@ describe("the notebook stack", () => {
             const cloud = new MockCloud();
             const error = await refusal({ allowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, cloud);
             assert.match(error.message, /allowOpenAccess/);
-            assert.deepStrictEqual(cloud.resources.filter((r) => !r.type.startsWith("pulumi:")), []);
-            assert.deepStrictEqual(cloud.calls, []);
+            assert.deepStrictEqual(registered(cloud), []);
+            assert.deepStrictEqual(cloud.calls, [], "not even a lookup");
+        });
+    });
+
+    describe("several notebooks in one stack (what a fleet builds on)", () => {
+        /** A program that prepares every notebook first, then builds them sharing one Price List provider. */
+        function fleet(entries: Record<string, Record<string, string>>) {
+            return async () => {
+                const prepared = await Promise.all(Object.entries(entries).map(([name, config]) =>
+                    GpuNotebook.prepare(name, { settings: parseConfig({ ...VALID_CONFIG, ...config }) })));
+                let priceList: Provider | undefined;
+                const shared: SharedByNotebooks = { priceList: () => (priceList ??= createPriceListProvider("price-list")) };
+                const notebooks = await Promise.all(prepared.map((notebook) => GpuNotebook.create(notebook, shared)));
+                return {
+                    notebooks: Object.fromEntries(notebooks.map((notebook, index) => [prepared[index].name, notebook.outputs])),
+                    vcpus: prepared.map((notebook) => notebook.account.vcpus),
+                };
+            };
+        }
+
+        it("builds each notebook with its own machine, keys and address, and one Price List provider for all", async () => {
+            const cloud = new MockCloud();
+            const { outputs } = await runOffline(fleet({ alice: {}, bob: { instanceType: "g5.xlarge" } }), {}, cloud);
+            assert.deepStrictEqual(cloud.ofType("pulumi:providers:aws").map((provider) => provider.name), ["price-list"]);
+            assert.deepStrictEqual(cloud.ofType(INSTANCE).map((instance) => `${instance.name} ${instance.inputs.instanceType}`),
+                ["alice-instance g4dn.xlarge", "bob-instance g5.xlarge"]);
+            const [alice, bob] = [outputs.notebooks.alice, outputs.notebooks.bob];
+            assert.notStrictEqual(await unwrap(alice.publicIp), await unwrap(bob.publicIp));
+            assert.notStrictEqual(await unwrap(alice.sshPrivateKey), await unwrap(bob.sshPrivateKey));
+            assert.notStrictEqual(await unwrap(alice.notebookPassword), await unwrap(bob.notebookPassword));
+            assert.strictEqual(await unwrap(bob.estimatedHourlyCostUsd), 1.006, "priced through the shared provider");
+            assert.deepStrictEqual(outputs.vcpus.map((need) => `${need.quota.code} ${need.needed} of ${JSON.stringify(need.current)}`),
+                ["L-DB2E81BA 4 of {\"value\":16}", "L-DB2E81BA 4 of {\"value\":16}"], "what a fleet adds up per quota");
+            for (const secret of SECRET_OUTPUTS) {
+                assert.strictEqual(await pulumi.isSecret(alice[secret]), true, `${secret} is secret`);
+            }
+        });
+
+        it("registers nothing of any notebook when one of them is refused", async () => {
+            const cloud = new MockCloud();
+            const error = await runOffline(fleet({ alice: {}, bob: { availabilityZone: "us-east-1e" } }), {}, cloud).catch((caught) => caught);
+            assert.match(String(error), /gpu-notebook:availabilityZone = "us-east-1e" is not accepted/);
+            assert.deepStrictEqual(registered(cloud), []);
         });
     });
 });

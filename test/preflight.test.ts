@@ -1,13 +1,15 @@
-// Launch checks under mocks: the GPU quota, the zone, the network and the data volume, decided
-// from a fake account before anything is created; and that the data volume survives changes.
+// Launch checks with the whole program under mocks: that preflight's lookups and decisions reach the
+// resources, that a refusal registers nothing, and that the data volume survives changes across runs.
+// The decisions themselves are tested in tables in preflight-decisions.test.ts.
 import * as assert from "assert";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS } from "../components/boot";
 import { DATA_VOLUME_TAG } from "../components/aws-data";
-import { decideQuota, vcpuQuotaFor } from "../components/preflight";
-import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud, userDataOf } from "./support/mocks";
-import { refusal, runProgram, unwrap, VALID_CONFIG } from "./support/program";
+import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud } from "../components/offline/mock-cloud";
+import { unwrap } from "../components/offline/run-program";
+import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
+import { userDataOf } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const VOLUME = "aws:ebs/volume:Volume";
@@ -16,11 +18,7 @@ const QUOTA = "aws:servicequotas/serviceQuota:ServiceQuota";
 const SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup";
 
 function account(world: Partial<FakeAws>): MockCloud {
-    return new MockCloud(DEFAULT_FAKE_AMI, {}, world);
-}
-
-function created(cloud: MockCloud) {
-    return cloud.resources.filter((resource) => !resource.type.startsWith("pulumi:"));
+    return new MockCloud({ world });
 }
 
 describe("launch checks", () => {
@@ -33,12 +31,7 @@ describe("launch checks", () => {
             assert.ok(error.message.includes("Ask AWS for at least 4"));
             assert.ok(error.message.includes("https://us-east-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-DB2E81BA"));
             assert.ok(error.message.includes("pulumi config set gpu-notebook:requestQuotaIncrease true"));
-            assert.deepStrictEqual(created(cloud), []);
-        });
-
-        it("checks the P quota for P types, with their vCPUs", async () => {
-            const error = await refusal({ ...VALID_CONFIG, instanceType: "p4d.24xlarge" }, account({ quotas: { "L-417A185B": 32 } }));
-            assert.ok(error.message.includes(`p4d.24xlarge needs 96 vCPUs of the AWS quota "Running On-Demand P instances" (L-417A185B) in us-east-1, but that quota is 32 vCPUs`), error.message);
+            assert.deepStrictEqual(registered(cloud), []);
         });
 
         it("files the increase for exactly the needed vCPUs with requestQuotaIncrease, and says AWS must approve it", async () => {
@@ -55,13 +48,6 @@ describe("launch checks", () => {
                 "the machine waits for the request to be filed");
         });
 
-        it("files nothing when the quota is already enough, even with requestQuotaIncrease", async () => {
-            const cloud = account({ quotas: { "L-DB2E81BA": 4 } });
-            const { warnings } = await runProgram({ ...VALID_CONFIG, requestQuotaIncrease: "true" }, cloud);
-            assert.deepStrictEqual(cloud.ofType(QUOTA), []);
-            assert.deepStrictEqual(warnings, []);
-        });
-
         it("warns and goes on when the quota cannot be read", async () => {
             const cloud = account({ quotas: { "L-DB2E81BA": "denied" } });
             const { warnings } = await runProgram(VALID_CONFIG, cloud);
@@ -71,15 +57,6 @@ describe("launch checks", () => {
             assert.ok(warning.includes(`"Running On-Demand G and VT instances" (L-DB2E81BA)`));
             assert.ok(warning.includes("servicequotas:GetServiceQuota"));
             assert.ok(warning.includes("needs 4 vCPUs"));
-        });
-
-        it("has the spot quotas ready for spot instances", () => {
-            assert.deepStrictEqual(vcpuQuotaFor("g4dn.xlarge", "spot"), { code: "L-3819A6DF", name: "All G and VT Spot Instance Requests" });
-            assert.deepStrictEqual(vcpuQuotaFor("p5.48xlarge", "spot"), { code: "L-7212CCBC", name: "All P Spot Instance Requests" });
-            assert.deepStrictEqual(vcpuQuotaFor("gr6.4xlarge", "on-demand").code, "L-DB2E81BA");
-            assert.throws(() => decideQuota({
-                instanceType: "g6.xlarge", market: "spot", region: "eu-west-1", vcpus: 4, current: { value: 0 }, requestIncrease: false,
-            }), /"All G and VT Spot Instance Requests" \(L-3819A6DF\) in eu-west-1, but that quota is 0 vCPUs/);
         });
     });
 
@@ -93,39 +70,13 @@ describe("launch checks", () => {
             assert.strictEqual(await unwrap(outputs.availabilityZone), "us-east-1b");
         });
 
-        it("skips an offering zone where the default VPC has no subnet", async () => {
-            const world = { offerings: { "g4dn.xlarge": ["us-east-1b", "us-east-1d"] } };
-            const cloud = account(world);
-            cloud.world.subnets = cloud.world.subnets.filter((subnet) => subnet.zone !== "us-east-1b");
-            await runProgram(VALID_CONFIG, cloud);
-            assert.strictEqual(cloud.one(INSTANCE).inputs.subnetId, defaultSubnetId("us-east-1d"));
-        });
-
         it("refuses a type the region offers nowhere, naming type, region, what is offered and where to look", async () => {
             const cloud = account({ offerings: { "g6e.xlarge": [], "g4dn.xlarge": ["us-east-1a"], "g5.xlarge": ["us-east-1a"] } });
             const error = await refusal({ ...VALID_CONFIG, instanceType: "g6e.xlarge" }, cloud);
             assert.match(error.message, /gpu-notebook:instanceType = "g6e.xlarge" is not accepted: it is not offered in any zone of us-east-1/);
             assert.match(error.message, /GPU families offered in us-east-1: g4dn, g5/);
             assert.match(error.message, /aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=g6e.xlarge/);
-            assert.deepStrictEqual(created(cloud), []);
-        });
-
-        it("honours availabilityZone", async () => {
-            const cloud = account({});
-            const { outputs } = await runProgram({ ...VALID_CONFIG, availabilityZone: "us-east-1f" }, cloud);
-            assert.strictEqual(cloud.one(INSTANCE).inputs.subnetId, defaultSubnetId("us-east-1f"));
-            assert.strictEqual(cloud.one(VOLUME).inputs.availabilityZone, "us-east-1f");
-            assert.strictEqual(await unwrap(outputs.availabilityZone), "us-east-1f");
-        });
-
-        it("refuses an availabilityZone that does not offer the type, listing the zones that do", async () => {
-            const error = await refusal({ ...VALID_CONFIG, availabilityZone: "us-east-1e" });
-            assert.match(error.message, /gpu-notebook:availabilityZone = "us-east-1e" is not accepted: g4dn.xlarge is not offered in us-east-1e; zones of us-east-1 that offer it: us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1f/);
-        });
-
-        it("refuses an availabilityZone of another region", async () => {
-            const error = await refusal({ ...VALID_CONFIG, availabilityZone: "eu-west-1a" });
-            assert.match(error.message, /gpu-notebook:availabilityZone = "eu-west-1a" is not accepted: a zone of the stack's region us-east-1/);
+            assert.deepStrictEqual(registered(cloud), []);
         });
     });
 
@@ -163,8 +114,7 @@ describe("launch checks", () => {
         });
 
         it("creates no VPC when a default VPC exists", async () => {
-            const cloud = account({});
-            await runProgram(VALID_CONFIG, cloud);
+            const { cloud } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual(cloud.ofType("aws:ec2/vpc:Vpc"), []);
             assert.deepStrictEqual(cloud.ofType("aws:ec2/internetGateway:InternetGateway"), []);
         });
@@ -183,30 +133,11 @@ describe("launch checks", () => {
             const error = await refusal({ ...VALID_CONFIG, subnetId: "subnet-0123456789abcdef0" }, account({ subnets: ownSubnets }));
             assert.match(error.message, /gpu-notebook:subnetId = "subnet-0123456789abcdef0" is not accepted: no subnet with that id exists in us-east-1/);
         });
-
-        it("refuses a subnetId and an availabilityZone that disagree", async () => {
-            const error = await refusal({ ...VALID_CONFIG, subnetId: "subnet-0cccccccccccccccc", availabilityZone: "us-east-1c" },
-                account({ subnets: ownSubnets }));
-            assert.match(error.message, /gpu-notebook:availabilityZone = "us-east-1c" is not accepted: the subnet subnet-0cccccccccccccccc \(gpu-notebook:subnetId\) is in us-east-1d/);
-        });
-
-        it("honours vpcId, taking its first subnet by id in the zone", async () => {
-            const cloud = account({ subnets: ownSubnets });
-            await runProgram({ ...VALID_CONFIG, vpcId: OWN_VPC, availabilityZone: "us-east-1c" }, cloud);
-            assert.strictEqual(cloud.one(INSTANCE).inputs.subnetId, "subnet-0bbbbbbbbbbbbbbb1");
-            assert.strictEqual(cloud.one(SECURITY_GROUP).inputs.vpcId, OWN_VPC);
-        });
-
-        it("refuses a vpcId without a subnet in the zone", async () => {
-            const error = await refusal({ ...VALID_CONFIG, vpcId: OWN_VPC, availabilityZone: "us-east-1a" }, account({ subnets: ownSubnets }));
-            assert.match(error.message, /gpu-notebook:vpcId = "vpc-0aaaaaaaaaaaaaaa1" is not accepted: it has no subnet in us-east-1a; set gpu-notebook:subnetId/);
-        });
     });
 
     describe("the data volume", () => {
         it("is a separate encrypted gp3 volume of 100 GiB that takes a final snapshot when deleted", async () => {
-            const cloud = account({});
-            const { options, outputs } = await runProgram(VALID_CONFIG, cloud);
+            const { cloud, options, outputs } = await runShared(VALID_CONFIG);
             const volume = cloud.one(VOLUME);
             assert.strictEqual(volume.inputs.type, "gp3");
             assert.strictEqual(volume.inputs.encrypted, true);
@@ -221,8 +152,7 @@ describe("launch checks", () => {
         });
 
         it("is attached to the machine, the old attachment going first when the machine is replaced", async () => {
-            const cloud = account({});
-            const { options, outputs } = await runProgram(VALID_CONFIG, cloud);
+            const { cloud, options, outputs } = await runShared(VALID_CONFIG);
             const attachment = cloud.one(ATTACHMENT);
             assert.strictEqual(attachment.inputs.volumeId, await unwrap(outputs.dataVolumeId));
             assert.strictEqual(attachment.inputs.instanceId, await unwrap(outputs.instanceId));
@@ -231,7 +161,7 @@ describe("launch checks", () => {
         });
 
         it("is mounted at ~/notebooks by the boot script, before the notebook server is prepared, which needs the mount", async () => {
-            const { cloud, outputs } = await runProgram({ ...VALID_CONFIG, sshUser: "alice" }, account({}));
+            const { cloud, outputs } = await runShared({ ...VALID_CONFIG, sshUser: "alice" });
             const document = parse(userDataOf(cloud.one(INSTANCE)));
             const volumeId = await unwrap(outputs.dataVolumeId);
             assert.deepStrictEqual(document.runcmd.slice(0, 2), [
@@ -246,7 +176,7 @@ describe("launch checks", () => {
         });
 
         it("is not created with dataVolumeGb 0, and notebooks stay on the root disk", async () => {
-            const { cloud, outputs } = await runProgram({ ...VALID_CONFIG, dataVolumeGb: "0" }, account({}));
+            const { cloud, outputs } = await runShared({ ...VALID_CONFIG, dataVolumeGb: "0" });
             assert.deepStrictEqual(cloud.ofType(VOLUME), []);
             assert.deepStrictEqual(cloud.ofType(ATTACHMENT), []);
             const userData = userDataOf(cloud.one(INSTANCE));
@@ -256,12 +186,12 @@ describe("launch checks", () => {
         });
 
         it("keeps identical inputs when instanceType, the boot configuration or the AMI change", async () => {
-            const first = await runProgram(VALID_CONFIG, account({}));
+            const first = await runShared(VALID_CONFIG);
             const volume = first.cloud.one(VOLUME);
             const changes: [string, Record<string, string>, MockCloud][] = [
                 ["instanceType", { ...VALID_CONFIG, instanceType: "g6.2xlarge" }, account({})],
                 ["user data", { ...VALID_CONFIG, notebookPort: "9443" }, account({})],
-                ["AMI", VALID_CONFIG, new MockCloud({ ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" }, {}, {})],
+                ["AMI", VALID_CONFIG, new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" } })],
             ];
             for (const [what, config, cloud] of changes) {
                 const next = await runProgram(config, cloud.deployedBy(first.cloud));
@@ -283,13 +213,6 @@ describe("launch checks", () => {
                 assert.deepStrictEqual(second.cloud.resources, first.cloud.resources);
                 assert.deepStrictEqual(second.warnings, []);
             }
-        });
-
-        it("warns before a data volume is added to a running notebook, since its machine is replaced", async () => {
-            const first = await runProgram({ ...VALID_CONFIG, dataVolumeGb: "0" }, account({}));
-            const { warnings } = await runProgram(VALID_CONFIG, account({}).deployedBy(first.cloud));
-            assert.ok(warnings.some((text) => /Adding a data volume to the running notebook i-\w+ replaces its machine: files on its root disk, ~\/notebooks included, are NOT carried over/.test(text)),
-                JSON.stringify(warnings));
         });
 
         it("keeps its zone when a new instanceType would choose another first zone", async () => {
@@ -317,31 +240,8 @@ describe("launch checks", () => {
             assert.strictEqual(existing.one(INSTANCE).inputs.subnetId, first.cloud.one(INSTANCE).inputs.subnetId);
         });
 
-        it("refuses a type not offered in the data volume's zone, and says how to move the data", async () => {
-            const first = await runProgram(VALID_CONFIG, account({ offerings: { "g4dn.xlarge": ["us-east-1c"] } }));
-            const existing = account({ offerings: { "g5.xlarge": ["us-east-1a"] } }).deployedBy(first.cloud);
-            const error = await refusal({ ...VALID_CONFIG, instanceType: "g5.xlarge" }, existing);
-            assert.match(error.message, /gpu-notebook:instanceType = "g5.xlarge" is not accepted: it is not offered in us-east-1c, where the notebook's data volume vol-\w+ \(your ~\/notebooks\) is; it is offered in us-east-1a/);
-            assert.match(error.message, /restoreFromSnapshotId/);
-            assert.deepStrictEqual(created(existing), []);
-        });
-
-        it("refuses an availabilityZone away from the data volume", async () => {
-            const first = await runProgram(VALID_CONFIG, account({}));
-            const error = await refusal({ ...VALID_CONFIG, availabilityZone: "us-east-1b" }, account({}).deployedBy(first.cloud));
-            assert.match(error.message, /the notebook's data volume vol-\w+ \(your ~\/notebooks\) is in us-east-1a, and a volume cannot follow the machine to us-east-1b/);
-        });
-
-        it("refuses dataVolumeGb 0 while the volume holds the notebooks", async () => {
-            const first = await runProgram(VALID_CONFIG, account({}));
-            const error = await refusal({ ...VALID_CONFIG, dataVolumeGb: "0" }, account({}).deployedBy(first.cloud));
-            assert.match(error.message, /gpu-notebook:dataVolumeGb = 0 is not accepted: the notebook has a data volume, vol-\w+ \(100 GiB\), which holds your ~\/notebooks; 0 would delete it/);
-        });
-
-        it("refuses to shrink and grows in place", async () => {
-            const first = await runProgram(VALID_CONFIG, account({}));
-            const shrink = await refusal({ ...VALID_CONFIG, dataVolumeGb: "50" }, account({}).deployedBy(first.cloud));
-            assert.match(shrink.message, /gpu-notebook:dataVolumeGb = 50 is not accepted: 100 or more: the data volume vol-\w+ is 100 GiB and EBS volumes cannot shrink/);
+        it("grows in place: a larger dataVolumeGb changes only the existing volume's size", async () => {
+            const first = await runShared(VALID_CONFIG);
             const grown = account({}).deployedBy(first.cloud);
             await runProgram({ ...VALID_CONFIG, dataVolumeGb: "200" }, grown);
             assert.deepStrictEqual(grown.one(VOLUME).inputs, { ...first.cloud.one(VOLUME).inputs, size: 200 });
@@ -354,20 +254,11 @@ describe("launch checks", () => {
             assert.strictEqual(cloud.one(VOLUME).inputs.size, 100);
         });
 
-        it("refuses a snapshot larger than dataVolumeGb, and one the account cannot see", async () => {
+        it("refuses a snapshot the account cannot see, before registering anything", async () => {
             const cloud = account({ snapshots: { "snap-0123456789abcdef0": 250 } });
-            const small = await refusal({ ...VALID_CONFIG, restoreFromSnapshotId: "snap-0123456789abcdef0" }, cloud);
-            assert.match(small.message, /gpu-notebook:dataVolumeGb = 100 is not accepted: at least 250, the size of the snapshot snap-0123456789abcdef0/);
             const missing = await refusal({ ...VALID_CONFIG, restoreFromSnapshotId: "snap-0fffffffffffffff0" }, cloud);
+            assert.deepStrictEqual(registered(cloud), []);
             assert.match(missing.message, /gpu-notebook:restoreFromSnapshotId = "snap-0fffffffffffffff0" is not accepted: no snapshot with that id is visible to this account in us-east-1/);
-        });
-
-        it("warns that restoreFromSnapshotId does not replace an existing volume", async () => {
-            const first = await runProgram(VALID_CONFIG, account({}));
-            const existing = account({ snapshots: { "snap-0123456789abcdef0": 80 } }).deployedBy(first.cloud);
-            const { warnings } = await runProgram({ ...VALID_CONFIG, restoreFromSnapshotId: "snap-0123456789abcdef0" }, existing);
-            assert.ok(warnings.some((text) => /restoreFromSnapshotId = snap-0123456789abcdef0 is only used when the data volume is created; the existing data volume vol-\w+ is kept unchanged/.test(text)),
-                JSON.stringify(warnings));
         });
     });
 });

@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { CONFIG_KEYS, DEFAULTS, parseConfig } from "../components/config";
 import { SPOT_TYPICAL_SAVING_PERCENT } from "../components/spot";
 import { DEFAULT_REGION } from "../scripts/stack-file";
-import { SAMPLE_PRICES } from "./support/mocks";
+import { SAMPLE_PRICES } from "../components/offline/mock-cloud";
 
 const root = path.join(__dirname, "..");
 const read = (name: string) => readFileSync(path.join(root, name), "utf8");

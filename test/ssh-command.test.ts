@@ -11,9 +11,10 @@ import * as path from "path";
 import { userInfo } from "os";
 
 import { PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
-import { ed25519Material } from "./support/keys";
+import { ed25519Material } from "../components/offline/key-material";
+import { unwrap } from "../components/offline/run-program";
 import { deployUnderMocks } from "./support/machine";
-import { unwrap, VALID_CONFIG } from "./support/program";
+import { VALID_CONFIG } from "./support/program";
 import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 import { requireCommands } from "./support/system";

@@ -6,8 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS } from "../../components/boot";
-import { userDataOf } from "./mocks";
-import { runProgram, unwrap } from "./program";
+import { unwrap } from "../../components/offline/run-program";
+import { runProgram } from "./program";
+import { userDataOf } from "./user-data";
 
 export interface DeployedMachine {
     /** Every stack output as a string. */

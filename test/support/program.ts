@@ -1,120 +1,21 @@
-// Runs the real program (index.ts) in-process under the mocks, with a given stack config, and
-// returns what it recorded: resources, invokes, resource options and the stack outputs.
-import * as pulumi from "@pulumi/pulumi";
-import * as settings from "@pulumi/pulumi/runtime/settings";
-
-import { CONFIG_NAMESPACE } from "../../components/config";
-import { MockCloud } from "./mocks";
+// The real program (index.ts) under the offline engine, as the tests run it, with a config that
+// passes validation for tests to vary one key at a time.
+import { MockCloud } from "../../components/offline/mock-cloud";
+import { ProgramRun, runOffline } from "../../components/offline/run-program";
 
 import main = require("../../index");
-
-export const STACK = "dev";
-
-// Internal to the SDK (not in its typings): resolves when every outstanding RPC, and so every
-// resource registration, has finished. Without it a test could read the records too early.
-const { waitForRPCs } = settings as unknown as { waitForRPCs(): Promise<void> };
 
 /** A config that passes validation; tests override single keys. */
 export const VALID_CONFIG: Record<string, string> = {
     allowedCidrs: JSON.stringify(["198.51.100.7/32"]),
 };
 
-export interface RecordedOptions {
-    type: string;
-    name: string;
-    opts: pulumi.CustomResourceOptions;
-}
-
 export type StackOutputs = Awaited<ReturnType<typeof main>>;
+export type StackRun = ProgramRun<StackOutputs>;
 
-export interface ProgramRun {
-    cloud: MockCloud;
-    outputs: StackOutputs;
-    options: RecordedOptions[];
-    /** What the program logged with pulumi.log.warn (the CLI shows these as warnings). */
-    warnings: string[];
-}
-
-// Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
-const WARNING_PREFIX = /^warning: (\[runtime\] )?/;
-
-/** Resolves an Output's value (mocks never leave values unknown). */
-export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
-    return new Promise((resolve) => pulumi.output(output).apply((value) => {
-        resolve(value as T);
-        return value;
-    }));
-}
-
-/** Sets mocks and config for one run. Keys are given without the project namespace. */
-export async function useMocks(cloud: MockCloud, config: Record<string, string>, secretKeys: string[] = []): Promise<void> {
-    await pulumi.runtime.setMocks(cloud, CONFIG_NAMESPACE, STACK, false);
-    const namespaced: Record<string, string> = {};
-    for (const [key, value] of Object.entries(config)) {
-        namespaced[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
-    }
-    pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
-}
-
-/** Runs `work`, collecting what pulumi.log.warn prints instead of letting it through. */
-async function collectingWarnings(warnings: string[], work: () => Promise<void>): Promise<void> {
-    const consoleWarn = console.warn;
-    console.warn = (...args: unknown[]) => {
-        const text = args.map(String).join(" ");
-        if (WARNING_PREFIX.test(text)) {
-            warnings.push(text.replace(WARNING_PREFIX, ""));
-        } else {
-            consoleWarn(...args);
-        }
-    };
-    try {
-        await work();
-    } finally {
-        console.warn = consoleWarn;
-    }
-}
-
-/**
- * Runs index.ts's program with the given config and waits until every resource has been
- * registered. Throws what the program throws (for example a ConfigError).
- */
-export async function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<ProgramRun> {
-    await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
-    const options: RecordedOptions[] = [];
-    const warnings: string[] = [];
-    let outputs: StackOutputs | undefined;
-    let failure: unknown;
-    // A failure inside an apply (say, user data over EC2's limit) rejects a resource registration
-    // that nothing awaits: the engine would fail the deploy, so the run fails too, with that error.
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown) => rejections.push(reason);
-    process.on("unhandledRejection", onRejection);
-    try {
-        await collectingWarnings(warnings, async () => {
-            await pulumi.runtime.runInPulumiStack(async () => {
-                pulumi.runtime.registerStackTransformation((args) => {
-                    options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
-                    return undefined;
-                });
-                try {
-                    outputs = await main();
-                } catch (error) {
-                    failure = error;
-                }
-                return {};
-            });
-            await waitForRPCs();
-        });
-        // Give rejections of the last registrations the turn they need to be reported.
-        await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-        process.off("unhandledRejection", onRejection);
-    }
-    failure ??= rejections[0];
-    if (failure !== undefined) {
-        throw failure;
-    }
-    return { cloud, outputs: outputs as StackOutputs, options, warnings };
+/** Runs index.ts's program with the given config; throws what the program throws. */
+export function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<StackRun> {
+    return runOffline(main, config, cloud);
 }
 
 /** Runs the program and returns the error it refused with; fails if it did not refuse. */
@@ -125,4 +26,23 @@ export async function refusal(config: Record<string, string>, cloud = new MockCl
         return error as Error;
     }
     throw new Error(`expected the program to refuse config ${JSON.stringify(config)}`);
+}
+
+const sharedRuns = new Map<string, Promise<StackRun>>();
+
+/**
+ * The run of a config against the default fake account, made once per test process and shared by
+ * every test that reads it, instead of a whole program run per test. Read it; never change it.
+ */
+export function runShared(config: Record<string, string>): Promise<StackRun> {
+    const key = JSON.stringify(Object.entries(config).sort());
+    if (!sharedRuns.has(key)) {
+        sharedRuns.set(key, runProgram(config));
+    }
+    return sharedRuns.get(key) as Promise<StackRun>;
+}
+
+/** What a run registered besides the stack itself: after a refusal, nothing at all, providers included. */
+export function registered(cloud: MockCloud): string[] {
+    return cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack").map((resource) => `${resource.type} ${resource.name}`);
 }

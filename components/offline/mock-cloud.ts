@@ -1,13 +1,12 @@
-// Pulumi mocks that stand in for AWS, tls and random: they record every resource and invoke, and
-// answer with what the real providers would compute (addresses from 203.0.113.0/24, real keys and
-// certificates). An invoke token without a handler fails the test, so no lookup slips in unmocked.
+// Pulumi mocks that stand in for AWS, tls and random, for `npm run plan` and the tests: they record
+// every resource and invoke, and answer with what the real providers would compute (addresses from
+// 203.0.113.0/24, real keys and certificates). An invoke token without a handler fails the run, so
+// no lookup slips in unmocked.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { parse } from "yaml";
 
-import { INVOKE_TOKENS } from "../../components/aws-data";
-import { decodeUserData } from "../../components/boot";
-import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./keys";
+import { INVOKE_TOKENS } from "../aws-data";
+import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./key-material";
 
 export interface RecordedResource {
     type: string;
@@ -16,6 +15,8 @@ export interface RecordedResource {
     inputs: Record<string, any>; // any: provider inputs are untyped
     /** Top-level input names that arrived as secrets. */
     secretInputs: string[];
+    /** What the fake provider computed for it (keys, addresses, ids), beyond its inputs. */
+    computed: Record<string, any>; // any: provider outputs are untyped
 }
 
 // How the engine marks a secret value on the wire (pulumi/sdk runtime/rpc.ts specialSigKey).
@@ -27,7 +28,7 @@ function isSecretValue(value: unknown): value is { value: unknown } {
 }
 
 /** Unwraps secret markers at any depth, as a provider receives them. */
-export function reveal(value: unknown): any { // any: mirrors whatever shape it is given
+function reveal(value: unknown): any { // any: mirrors whatever shape it is given
     if (isSecretValue(value)) {
         return reveal(value.value);
     }
@@ -111,10 +112,10 @@ export function defaultSubnetId(zone: string): string {
 
 const US_EAST_1_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"];
 /** Like real GPU types, not offered in every zone (us-east-1e has none here). */
-export const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
+const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
 
 /** A fresh-ish account: a default VPC, enough G quota for a small type, no P quota, nothing deployed yet. */
-export function defaultWorld(): FakeAws {
+function defaultWorld(): FakeAws {
     return {
         region: "us-east-1",
         zones: US_EAST_1_ZONES,
@@ -129,7 +130,7 @@ export function defaultWorld(): FakeAws {
 }
 
 /** vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. */
-export function fakeVcpus(instanceType: string): number {
+function fakeVcpus(instanceType: string): number {
     const size = instanceType.split(".")[1];
     if (size === "metal") {
         return 192;
@@ -165,7 +166,7 @@ export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; sp
 };
 
 /** A Price List API product document shaped like the real one (only the parts anyone reads). */
-export function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
+function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
     const sku = hexId("SKU", `${instanceType}/${region}`, 16).toUpperCase().slice(4);
     return JSON.stringify({
         product: {
@@ -223,26 +224,6 @@ function stableText(name: string, length: number): string {
     return Array.from(bytes.subarray(0, length), (byte) => alphabet[byte % alphabet.length]).join("");
 }
 
-/** One write_files entry of the cloud-config. */
-export interface WrittenFile {
-    path: string;
-    content: string;
-    owner: string;
-    permissions: string;
-    encoding?: string;
-    defer?: boolean;
-}
-
-/** The files a cloud-config text has cloud-init write. */
-export function writtenFiles(userData: string): WrittenFile[] {
-    return parse(userData).write_files as WrittenFile[];
-}
-
-/** The cloud-config text a recorded instance was handed (its userDataBase64, inflated). */
-export function userDataOf(instance: RecordedResource): string {
-    return decodeUserData(instance.inputs.userDataBase64);
-}
-
 /** A documentation address (RFC 5737) per Elastic IP name. */
 export function fakePublicIp(name: string): string {
     return `203.0.113.${(digest(name)[0] % 250) + 1}`;
@@ -256,6 +237,15 @@ function cached<T>(key: string, make: () => T): T {
         materialCache.set(key, make());
     }
     return materialCache.get(key) as T;
+}
+
+export interface MockCloudOptions {
+    /** The AMI every AMI lookup finds. Default DEFAULT_FAKE_AMI. */
+    ami?: FakeAmi;
+    /** Invoke handlers that replace the fake account's, such as a lookup that is denied. */
+    invokes?: Record<string, InvokeHandler>;
+    /** How the fake account differs from defaultWorld(). */
+    world?: Partial<FakeAws>;
 }
 
 export class MockCloud implements pulumi.runtime.Mocks {
@@ -273,14 +263,17 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     readonly world: FakeAws;
 
-    constructor(readonly ami: FakeAmi = DEFAULT_FAKE_AMI, extraInvokes: Record<string, InvokeHandler> = {}, world: Partial<FakeAws> = {}) {
-        this.world = { ...defaultWorld(), ...world };
+    readonly ami: FakeAmi;
+
+    constructor(options: MockCloudOptions = {}) {
+        this.ami = options.ami ?? DEFAULT_FAKE_AMI;
+        this.world = { ...defaultWorld(), ...options.world };
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...this.awsLookups(),
             [INVOKE_TOKENS.getProduct]: (inputs) => this.productResult(inputs),
             [INVOKE_TOKENS.getSpotPrice]: (inputs) => this.spotPriceResult(inputs),
-            ...extraInvokes,
+            ...options.invokes,
         };
     }
 
@@ -440,8 +433,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
         const inputs = reveal(args.inputs);
         const secretInputs = Object.keys(args.inputs ?? {}).filter((key) => isSecretValue(args.inputs[key]));
-        this.resources.push({ type: args.type, name: args.name, inputs, secretInputs });
         const computed = this.computed(args.type, args.name, inputs);
+        this.resources.push({ type: args.type, name: args.name, inputs, secretInputs, computed });
         return { id: computed.id ?? hexId("id", args.name), state: { ...args.inputs, ...computed } };
     }
 
@@ -451,8 +444,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
         switch (type) {
             case "tls:index/privateKey:PrivateKey":
                 return inputs.algorithm === "ED25519"
-                    ? cached(`ed25519:${args.name}`, () => ed25519Material())
-                    : cached(`ecdsa:${args.name}`, () => ecdsaP256Material());
+                    ? cached(`ed25519:${args.name}`, () => ed25519Material(args.name))
+                    : cached(`ecdsa:${args.name}`, () => ecdsaP256Material(args.name));
             case "tls:index/selfSignedCert:SelfSignedCert": {
                 const request = {
                     privateKeyPem: inputs.privateKeyPem,

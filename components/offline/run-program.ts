@@ -1,0 +1,112 @@
+// Runs a Pulumi program in-process under the mocks, with a given stack config, and returns what it
+// recorded: resources, invokes, resource options, warnings and the program's outputs. `npm run plan`
+// runs index.ts through it; so do the tests.
+import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+
+import { CONFIG_NAMESPACE } from "../config";
+import { MockCloud } from "./mock-cloud";
+
+export const STACK = "dev";
+
+// Internal to the SDK (not in its typings): resolves when every outstanding RPC, and so every
+// resource registration, has finished. Without it a caller could read the records too early.
+const { waitForRPCs } = settings as unknown as { waitForRPCs(): Promise<void> };
+
+export interface RecordedOptions {
+    type: string;
+    name: string;
+    opts: pulumi.CustomResourceOptions;
+}
+
+export interface ProgramRun<Outputs> {
+    cloud: MockCloud;
+    outputs: Outputs;
+    options: RecordedOptions[];
+    /** What the program logged with pulumi.log.warn (the CLI shows these as warnings). */
+    warnings: string[];
+}
+
+// Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
+const WARNING_PREFIX = /^warning: (\[runtime\] )?/;
+
+/** Resolves an Output's value (mocks never leave values unknown). */
+export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(output).apply((value) => {
+        resolve(value as T);
+        return value;
+    }));
+}
+
+/** Sets mocks and config for one run. Keys are given without the project namespace. */
+async function useMocks(cloud: MockCloud, config: Record<string, string>, secretKeys: string[] = []): Promise<void> {
+    await pulumi.runtime.setMocks(cloud, CONFIG_NAMESPACE, STACK, false);
+    const namespaced: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config)) {
+        namespaced[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = value;
+    }
+    pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
+}
+
+/** Runs `work`, collecting what pulumi.log.warn prints instead of letting it through. */
+async function collectingWarnings(warnings: string[], work: () => Promise<void>): Promise<void> {
+    const consoleWarn = console.warn;
+    console.warn = (...args: unknown[]) => {
+        const text = args.map(String).join(" ");
+        if (WARNING_PREFIX.test(text)) {
+            warnings.push(text.replace(WARNING_PREFIX, ""));
+        } else {
+            consoleWarn(...args);
+        }
+    };
+    try {
+        await work();
+    } finally {
+        console.warn = consoleWarn;
+    }
+}
+
+/**
+ * Runs a program (index.ts's exported function) with the given config and waits until every
+ * resource has been registered. Throws what the program throws (for example a DeployRefused).
+ */
+export async function runOffline<Outputs>(
+    program: () => Promise<Outputs>, config: Record<string, string>, cloud: MockCloud,
+): Promise<ProgramRun<Outputs>> {
+    await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
+    const options: RecordedOptions[] = [];
+    const warnings: string[] = [];
+    let outputs: Outputs | undefined;
+    let failure: unknown;
+    // A failure inside an apply (say, user data over EC2's limit) rejects a resource registration
+    // that nothing awaits: the engine would fail the deploy, so the run fails too, with that error.
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+        await collectingWarnings(warnings, async () => {
+            await pulumi.runtime.runInPulumiStack(async () => {
+                pulumi.runtime.registerStackTransformation((args) => {
+                    options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
+                    return undefined;
+                });
+                try {
+                    outputs = await program();
+                } catch (error) {
+                    failure = error;
+                }
+                return {};
+            });
+            await waitForRPCs();
+        });
+        // Give rejections of the last registrations the turn they need to be reported.
+        await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
+    failure ??= rejections[0];
+    if (failure !== undefined) {
+        throw failure;
+    }
+    return { cloud, outputs: outputs as Outputs, options, warnings };
+}

@@ -1,0 +1,62 @@
+// Every shell script the product has passes shellcheck: the user's scripts (scripts/, scripts/lib/),
+// the boot scripts (components/boot/) and any shell script the user data writes that is not one
+// of those verbatim. Found by name or first lines, not by a list that can go stale.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+
+import { runShared, VALID_CONFIG } from "./support/program";
+import { requireCommands } from "./support/system";
+import { userDataOf, writtenFiles } from "./support/user-data";
+
+const REPO = path.join(__dirname, "..");
+const SHELL_SCRIPT_DIRS = ["components/boot", "scripts"];
+
+function isShellScript(text: string, name: string): boolean {
+    const head = text.split("\n", 5);
+    return /\.(sh|bash)$/.test(name) || /^#!.*\b(ba|da|k)?sh\b/.test(head[0]) || head.some((line) => /^# shellcheck shell=/.test(line));
+}
+
+function filesBelow(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+        const full = path.join(dir, entry.name);
+        return entry.isDirectory() ? filesBelow(full) : entry.isFile() ? [full] : [];
+    });
+}
+
+describe("shell scripts", () => {
+    it("every one the product has or writes to the instance passes shellcheck, following what it sources", async function () {
+        requireCommands(this, "shellcheck");
+        const shipped = SHELL_SCRIPT_DIRS.flatMap((dir) => filesBelow(path.join(REPO, dir)))
+            .filter((file) => isShellScript(readFileSync(file, "utf8"), file));
+        const relative = shipped.map((file) => path.relative(REPO, file));
+        for (const known of ["components/boot/prepare-jupyter.sh", "components/boot/mount-data-volume.sh", "scripts/up", "scripts/power",
+            "scripts/lib/pulumi.sh"]) {
+            assert.ok(relative.includes(known), `${known} is found among ${relative.join(", ")}`);
+        }
+        const shippedTexts = new Set(shipped.map((file) => readFileSync(file, "utf8")));
+        const { cloud } = await runShared(VALID_CONFIG);
+        const files = writtenFiles(userDataOf(cloud.one("aws:ec2/instance:Instance")));
+        const written = files.filter((file) => isShellScript(file.content, file.path));
+        assert.ok(written.length > 0, "the user data writes shell scripts (prepare-jupyter.sh at least)");
+        // The shell commands the systemd units run (`/bin/sh -c '…'`) are shell scripts too.
+        const unitCommands = files.filter((file) => file.path.startsWith("/etc/systemd/system/"))
+            .flatMap((file) => [...file.content.matchAll(/^Exec\w+=[+!-]*\/bin\/sh -c '([^']+)'$/gm)]
+                .map((match, index) => ({ path: `${path.basename(file.path)}-${index}.sh`, content: `#!/bin/sh\n${match[1]}\n` })));
+        assert.ok(unitCommands.length > 0, "a unit runs a shell command (the token's ExecStartPre at least)");
+        const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-shellcheck-"));
+        try {
+            const rendered = [...written.filter((file) => !shippedTexts.has(file.content)), ...unitCommands].map((file, index) => {
+                const copy = path.join(dir, `${index}-${path.basename(file.path)}`);
+                writeFileSync(copy, file.content);
+                return copy;
+            });
+            const result = spawnSync("shellcheck", ["-x", ...relative, ...rendered], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+            assert.strictEqual(result.status, 0, `${result.stdout}${result.stderr}`);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
