@@ -10,11 +10,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import * as http from "http";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
-import { parse } from "yaml";
 
-import { INSTANCE_PATHS } from "../components/boot";
+import { machineKeys } from "./support/fleet";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./support/keys";
-import { userDataOf } from "./support/mocks";
 import { runProgram, unwrap, VALID_CONFIG } from "./support/program";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
@@ -60,17 +58,15 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             outputs[name] = String(await unwrap(output as pulumi.Output<unknown>));
         }
         outputsFile = outputsWith("outputs", {});
-        const userData = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
-        const tlsKey = userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content;
-        const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
-
-        genuine = await startSshd(path.join(dir, "sshd"), userData.ssh_keys.ed25519_private, loginKey);
-        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
-        notebook = await startHttps(tlsKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
+        const machine = machineKeys(run);
+        genuine = await startSshd(path.join(dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
+        notebook = await startHttps(machine.tlsPrivateKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
 
         baseEnv = { ...process.env };
-        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.
-        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY"]) {
+        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser;
+        // a notebook name is refused by a stack with one notebook.
+        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY", "GPU_NOTEBOOK_NAME"]) {
             delete baseEnv[name];
         }
         Object.assign(baseEnv, {
