@@ -5,7 +5,9 @@
 // folder that logs in on its own; notebooks, stop and start read the stack config through a
 // stand-in Pulumi CLI. Every server listens on 127.0.0.1 on a free port and is stopped after.
 import * as assert from "assert";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { spawnSync } from "child_process";
+import { X509Certificate } from "crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
@@ -163,6 +165,122 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             assert.ok(result.stdout.includes(`Password: ${secrets.notebookPassword}`));
             assert.strictEqual(readFileSync(sshFile("-alice.crt"), "utf8"), fleet.single.alice.notebookCertificatePem);
             assert.ok(aliceNotebook !== undefined && aliceNotebook.requests > 0, "the request reached alice's notebook");
+        });
+    });
+
+    describe("handout", () => {
+        const pem = (name: string) => String(fleet.single[name].notebookCertificatePem);
+        const secretsOf = (name: string) => (fleet.outputs.notebookSecrets as Record<string, Record<string, string>>)[name];
+
+        /** ssh with nothing but the handout's config, run in its folder, to the sshd standing in for `machine`. */
+        function sshFromHandout(folder: string, machine: string, command: string) {
+            return spawnSync("ssh", ["-F", "ssh_config", "-o", "HostName=127.0.0.1", "-p", String(sshd[machine].port),
+                "-l", userInfo().username, `gpu-notebook-${STACK}-alice`, command], {
+                cwd: folder, encoding: "utf8", timeout: 30_000, env: { ...baseEnv, HOME: path.join(dir, "student-home") },
+            });
+        }
+
+        it("writes a private folder with the URL, password, certificate and fingerprint, key, known_hosts and ssh config", async () => {
+            const out = path.join(dir, "handouts-one");
+            const result = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            const folder = path.join(out, `${STACK}-alice`);
+            const mode = (file: string) => statSync(path.join(folder, file)).mode & 0o777;
+            const read = (file: string) => readFileSync(path.join(folder, file), "utf8");
+            assert.strictEqual(mode("."), 0o700);
+            assert.deepStrictEqual(readdirSync(folder).sort(), ["README.txt", "certificate-sha256.txt", "known_hosts",
+                "notebook.crt", "password.txt", "ssh-key.pem", "ssh_config", "url.txt"]);
+            assert.strictEqual(read("password.txt").trim(), secretsOf("alice").notebookPassword);
+            assert.strictEqual(read("ssh-key.pem").trim(), secretsOf("alice").sshPrivateKey.trim());
+            assert.strictEqual(mode("password.txt"), 0o600);
+            assert.strictEqual(mode("ssh-key.pem"), 0o600);
+            assert.strictEqual(read("url.txt").trim(), fleet.single.alice.notebookUrl);
+            assert.strictEqual(read("notebook.crt"), pem("alice"));
+            const fingerprint = new X509Certificate(pem("alice")).fingerprint256;
+            assert.strictEqual(read("certificate-sha256.txt").trim(), fingerprint);
+            assert.strictEqual(read("known_hosts").trim(), fleet.single.alice.sshKnownHosts);
+            const readme = read("README.txt");
+            assert.ok(readme.includes(fingerprint), "the README shows the fingerprint to compare");
+            assert.ok(readme.includes(`ssh -F ssh_config gpu-notebook-${STACK}-alice`));
+            // alice's notebook is reached through SSH only: the README says how.
+            assert.ok(readme.includes(`-L 127.0.0.1:${aliceNotebook?.port}:127.0.0.1:${aliceNotebook?.port}`), readme);
+            assert.match(readme, /switches itself off after 60 minutes without activity/);
+            assert.ok(!readme.includes(secretsOf("alice").notebookPassword), "the password is in password.txt only");
+            assert.match(result.stdout, new RegExp(`wrote ${folder} for alice\\. It holds secrets \\(password\\.txt and ssh-key\\.pem`));
+        });
+
+        it("its ssh config logs in from the folder, even moved elsewhere, and refuses a machine with another host key", async () => {
+            const out = path.join(dir, "handouts-moved");
+            const result = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            const moved = path.join(dir, "unzipped-by-alice");
+            renameSync(path.join(out, `${STACK}-alice`), moved);
+            const login = sshFromHandout(moved, "alice", "echo from-the-handout");
+            assert.strictEqual(login.status, 0, login.stderr + sshd.alice.log());
+            assert.strictEqual(login.stdout, "from-the-handout\n");
+            const marker = path.join(dir, "impostor-ran-the-handout-command");
+            const impostor = sshFromHandout(moved, "bob", `touch ${marker}`);
+            assert.strictEqual(impostor.status, 255);
+            assert.match(impostor.stderr, /Host key verification failed/);
+            assert.strictEqual(existsSync(marker), false);
+        });
+
+        it("leaves a folder that is not empty alone unless --force", async () => {
+            const out = path.join(dir, "handouts-again");
+            const folder = path.join(out, `${STACK}-bob`);
+            mkdirSync(folder, { recursive: true });
+            writeFileSync(path.join(folder, "password.txt"), "given out last week");
+            const refused = await runScript("handout", ["--notebook", "bob", "--out", out], envFor("bob"));
+            assertRefused(refused, /is not empty; .* rewrite its files with --force/);
+            assert.strictEqual(readFileSync(path.join(folder, "password.txt"), "utf8"), "given out last week");
+            const forced = await runScript("handout", ["--notebook", "bob", "--out", out, "--force"], envFor("bob"));
+            assert.strictEqual(forced.status, 0, forced.stderr);
+            assert.strictEqual(readFileSync(path.join(folder, "password.txt"), "utf8").trim(), secretsOf("bob").notebookPassword);
+        });
+
+        it("--all writes one folder per notebook, each with its own idle stop", async () => {
+            const out = path.join(dir, "handouts-all");
+            const result = await runScript("handout", ["--all", "--out", out], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.deepStrictEqual(readdirSync(out).sort(), [`${STACK}-alice`, `${STACK}-bob`]);
+            const bobReadme = readFileSync(path.join(out, `${STACK}-bob`, "README.txt"), "utf8");
+            assert.match(bobReadme, /switches itself off after 30 minutes without activity/);
+            assert.ok(bobReadme.includes(String(fleet.single.bob.notebookUrl)));
+            assert.ok(bobReadme.includes("npm run start -- --notebook bob"));
+        });
+
+        it("without --notebook or --all, refuses and lists the notebooks, writing nothing", async () => {
+            const out = path.join(dir, "handouts-none");
+            const result = await runScript("handout", ["--out", out], envFor("alice"));
+            assertRefused(result, /stack test has 2 notebooks \(alice, bob\)/);
+            assert.strictEqual(existsSync(out), false);
+        });
+    });
+
+    describe("notebooks", () => {
+        it("lists each notebook's type, state from the stack config, price and URL, and what they cost together", async () => {
+            const result = await runScript("notebooks", [], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            const lines = result.stdout.split("\n");
+            const row = (name: string) => lines.find((line) => line.startsWith(`${name} `))?.split(/\s{2,}/);
+            assert.deepStrictEqual(row("alice"), ["alice", "g4dn.xlarge", "stopped", "$0.526", String(fleet.single.alice.notebookUrl)]);
+            assert.deepStrictEqual(row("bob"), ["bob", "g5.xlarge", "running", "$1.006", String(fleet.single.bob.notebookUrl)]);
+            assert.match(result.stdout, /Together: \$1\.532 per hour while all run; \$1\.006 per hour for the 1 set to run\./);
+        });
+
+        it("says which notebooks of the config are not deployed yet", async () => {
+            pulumiCli.setConfig({ ...stackConfig, notebooks: { ...(stackConfig.notebooks as object), carol: {} } });
+            const result = await runScript("notebooks", [], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stdout, /In the config but not deployed yet: carol \(npm run up creates them\)\./);
+        });
+
+        it("lists the one notebook of a stack without notebooks, by the top-level running", async () => {
+            pulumiCli.setConfig({ allowedCidrs: ["198.51.100.7/32"], running: "false" });
+            const result = await runScript("notebooks", [], envFor("alice", { GPU_NOTEBOOK_OUTPUTS_FILE: singleFile }));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stdout, /one notebook \(its config has no notebooks; the scripts need no --notebook\)/);
+            assert.match(result.stdout, /^-\s+g4dn\.xlarge\s+stopped\s+\$0\.526\s+https:\/\/127\.0\.0\.1:/m);
         });
     });
 });
