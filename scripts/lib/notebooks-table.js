@@ -2,7 +2,7 @@
 // config --json>} on stdin; the stack's name is the first argument.
 "use strict";
 
-const fs = require("fs");
+const { readJson, runCommand } = require("./cli");
 const { notebookNames } = require("./stack-output");
 const { StackConfig } = require("./stack-config");
 
@@ -57,13 +57,10 @@ function render(stack, outputs, config) {
 }
 
 if (require.main === module) {
-    try {
-        const { outputs, config } = JSON.parse(fs.readFileSync(0, "utf8"));
-        console.log(render(process.argv[2], outputs, new StackConfig(config)));
-    } catch (error) {
-        console.error(`gpu-notebook: ${error.message}`);
-        process.exit(1);
-    }
+    runCommand(([stack]) => {
+        const { outputs, config } = readJson("the stack outputs and config");
+        console.log(render(stack, outputs, new StackConfig(config)));
+    });
 }
 
 module.exports = { render };

@@ -11,7 +11,7 @@
 //                                                   then one network a line
 "use strict";
 
-const fs = require("fs");
+const { readJson, runCommand } = require("./cli");
 const { chooseNotebook } = require("./stack-output");
 
 /** The project's config namespace (Pulumi.yaml's name; a test keeps them equal). */
@@ -108,16 +108,8 @@ function splitList(text) {
     return trimmed.split(/[\s,]+/);
 }
 
-function parseListing(text) {
-    try {
-        return JSON.parse(text);
-    } catch (error) {
-        throw new Error(`the stack config is not JSON (${error.message})`);
-    }
-}
-
 function main(args) {
-    const config = new StackConfig(parseListing(fs.readFileSync(0, "utf8")));
+    const config = new StackConfig(readJson("the stack config"));
     const [query, ...rest] = args;
     // A notebook's name ("" in single mode), or for names-setting a key.
     const argument = rest[0] || "";
@@ -145,12 +137,7 @@ function main(args) {
 }
 
 if (require.main === module) {
-    try {
-        main(process.argv.slice(2));
-    } catch (error) {
-        console.error(`gpu-notebook: ${error.message}`);
-        process.exit(1);
-    }
+    runCommand(main);
 }
 
 module.exports = { DEFAULTS, NAMESPACE, StackConfig };

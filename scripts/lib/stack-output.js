@@ -9,7 +9,7 @@
 //   node stack-output.js --names                      prints the fleet's notebook names, one a line
 "use strict";
 
-const fs = require("fs");
+const { readJson, runCommand } = require("./cli");
 
 /** The notebooks' names, sorted; null for a stack with a single notebook (no `notebooks`). */
 function notebookNames(outputs) {
@@ -52,16 +52,8 @@ function selectNotebook(outputs, requested, option, stack) {
     return { ...outputs.notebooks[name], ...secrets, notebookName: name };
 }
 
-function parseOutputs(text) {
-    try {
-        return JSON.parse(text);
-    } catch (error) {
-        throw new Error(`the stack outputs are not JSON (${error.message})`);
-    }
-}
-
 function main(args) {
-    const outputs = parseOutputs(fs.readFileSync(0, "utf8"));
+    const outputs = readJson("the stack outputs");
     if (args[0] === "--select") {
         const [, requested, option, stack] = args;
         process.stdout.write(JSON.stringify(selectNotebook(outputs, requested, option, stack)));
@@ -93,12 +85,7 @@ function outputText(outputs, name) {
 }
 
 if (require.main === module) {
-    try {
-        main(process.argv.slice(2));
-    } catch (error) {
-        console.error(`gpu-notebook: ${error.message}`);
-        process.exit(1);
-    }
+    runCommand(main);
 }
 
 module.exports = { chooseNotebook, notebookNames, selectNotebook };
