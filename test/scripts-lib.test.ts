@@ -1,9 +1,13 @@
 // The decisions inside the scripts' readers (scripts/lib/stack-output.js, stack-config.js), as
 // table tests: which notebook a name picks, and which setting applies to a notebook of a fleet.
 import * as assert from "assert";
+import { readFileSync } from "fs";
+import * as path from "path";
+import { parse } from "yaml";
 
 import { CONFIG_NAMESPACE, DEFAULTS } from "../components/config";
 import { configListing } from "./support/fake-pulumi";
+import { SAMPLE_PRICES } from "./support/mocks";
 
 type Outputs = Record<string, unknown>;
 
@@ -114,5 +118,29 @@ describe("scripts/lib: a notebook's settings in the stack config", () => {
     it("refuses, saying why, a notebooks value the CLI hid because it holds a secret", () => {
         const hidden = new stackConfig.StackConfig({ [`${CONFIG_NAMESPACE}:notebooks`]: { secret: true } });
         assert.throws(() => hidden.notebookNames(), { message: /gpu-notebook:notebooks holds a secret and was read without --show-secrets/ });
+    });
+});
+
+describe("README: a notebook per person", () => {
+    const section = readFileSync(path.join(__dirname, "..", "README.md"), "utf8").split("## A notebook per person")[1] ?? "";
+
+    it("has a class example the scripts read as three notebooks, carol with networks of her own", () => {
+        const yaml = /```yaml\n([\s\S]*?)```/.exec(section);
+        assert.ok(yaml, "the section shows a Pulumi.<stack>.yaml");
+        const config = Object.fromEntries(Object.entries(parse(yaml[1]).config as Record<string, unknown>)
+            .filter(([key]) => key.startsWith(`${CONFIG_NAMESPACE}:`))
+            .map(([key, value]) => [key.slice(CONFIG_NAMESPACE.length + 1), value]));
+        const stack = configOf(config);
+        assert.deepStrictEqual(stack.notebookNames(), ["alice", "bob", "carol"]);
+        assert.strictEqual(stack.allowedCidrs("alice").origin, "inherited");
+        assert.strictEqual(stack.allowedCidrs("carol").origin, "list");
+    });
+
+    it("prices the class with the hourly prices the offline plan uses", () => {
+        const prices = SAMPLE_PRICES["us-east-1"];
+        assert.ok(section.includes(`2 × \`g4dn.xlarge\` at $${prices["g4dn.xlarge"].onDemand}`));
+        assert.ok(section.includes(`\`g5.xlarge\` is $${prices["g5.xlarge"].onDemand} per hour`));
+        const instances = 2 * prices["g4dn.xlarge"].onDemand + prices["g5.xlarge"].onDemand;
+        assert.ok(section.includes(`63 h × $${instances.toFixed(3)} = $${(63 * instances).toFixed(2)}`));
     });
 });
