@@ -180,11 +180,19 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             });
         }
 
-        it("writes a private folder with the URL, password, certificate and fingerprint, key, known_hosts and ssh config", async () => {
+        // One handout for alice, which the first two tests read.
+        let written: ScriptResult;
+        let folder = "";
+        before(async () => {
             const out = path.join(dir, "handouts-one");
-            const result = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
+            folder = path.join(out, `${STACK}-alice`);
+            pulumiCli.setConfig(stackConfig);
+            written = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
+        });
+
+        it("writes a private folder with the URL, password, certificate and fingerprint, key, known_hosts and ssh config", () => {
+            const result = written;
             assert.strictEqual(result.status, 0, result.stderr);
-            const folder = path.join(out, `${STACK}-alice`);
             const mode = (file: string) => statSync(path.join(folder, file)).mode & 0o777;
             const read = (file: string) => readFileSync(path.join(folder, file), "utf8");
             assert.strictEqual(mode("."), 0o700);
@@ -209,12 +217,10 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             assert.match(result.stdout, new RegExp(`wrote ${folder} for alice\\. It holds secrets \\(password\\.txt and ssh-key\\.pem`));
         });
 
-        it("its ssh config logs in from the folder, even moved elsewhere, and refuses a machine with another host key", async () => {
-            const out = path.join(dir, "handouts-moved");
-            const result = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
-            assert.strictEqual(result.status, 0, result.stderr);
+        it("its ssh config logs in from the folder, even moved elsewhere, and refuses a machine with another host key", () => {
+            assert.strictEqual(written.status, 0, written.stderr);
             const moved = path.join(dir, "unzipped-by-alice");
-            renameSync(path.join(out, `${STACK}-alice`), moved);
+            renameSync(folder, moved);
             const login = sshFromHandout(moved, "alice", "echo from-the-handout");
             assert.strictEqual(login.status, 0, login.stderr + sshd.alice.log());
             assert.strictEqual(login.stdout, "from-the-handout\n");
