@@ -6,17 +6,16 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
-import { parse } from "yaml";
 
-import { INSTANCE_PATHS } from "../components/boot";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "../components/offline/key-material";
 import { unwrap } from "../components/offline/run-program";
+import { FakePulumi } from "./support/fake-pulumi";
+import { machineKeys } from "./support/fleet";
 import { runProgram, VALID_CONFIG } from "./support/program";
-import { userDataOf } from "./support/user-data";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
     HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd, stopProcess,
@@ -61,17 +60,15 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             outputs[name] = String(await unwrap(output as pulumi.Output<unknown>));
         }
         outputsFile = outputsWith("outputs", {});
-        const userData = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
-        const tlsKey = userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content;
-        const loginKey = run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string;
-
-        genuine = await startSshd(path.join(dir, "sshd"), userData.ssh_keys.ed25519_private, loginKey);
-        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, loginKey);
-        notebook = await startHttps(tlsKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
+        const machine = machineKeys(run);
+        genuine = await startSshd(path.join(dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
+        impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
+        notebook = await startHttps(machine.tlsPrivateKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
 
         baseEnv = { ...process.env };
-        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.
-        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY"]) {
+        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser;
+        // a notebook name is refused by a stack with one notebook.
+        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY", "GPU_NOTEBOOK_NAME"]) {
             delete baseEnv[name];
         }
         Object.assign(baseEnv, {
@@ -262,37 +259,18 @@ describe("scripts/allow-my-ip (fake Pulumi CLI, address service on 127.0.0.1)", 
     this.timeout(30_000);
     let dir = "";
     let ipService: http.Server | undefined;
+    let pulumiCli: FakePulumi;
     let env: NodeJS.ProcessEnv = {};
     const MY_IP = "192.0.2.44";
 
-    // Records each call as a JSON line; `config get` answers from a file the test writes.
-    const FAKE_PULUMI = `#!/usr/bin/env bash
-printf '%s\\n' "$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@")" >> "$FAKE_PULUMI_DIR/calls"
-if [ "$1 $2" = "config get" ]; then
-    [ -f "$FAKE_PULUMI_DIR/allowedCidrs" ] || exit 1
-    cat "$FAKE_PULUMI_DIR/allowedCidrs"
-fi
-exit 0
-`;
-
-    function calls(): string[][] {
-        const file = path.join(dir, "calls");
-        return existsSync(file)
-            ? readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as string[])
-            : [];
+    /** Runs allow-my-ip on a stack with `config`; returns what it printed, with the CLI's record. */
+    function allowMyIp(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
+        pulumiCli.setConfig(config);
+        return runScript("allow-my-ip", args, env);
     }
 
-    function configChanges(): string[][] {
-        return calls().filter((call) => call[0] === "config" && call[1] !== "get");
-    }
-
-    async function allowMyIp(current: string | undefined, args: string[] = []): Promise<ScriptResult> {
-        rmSync(path.join(dir, "calls"), { force: true });
-        rmSync(path.join(dir, "allowedCidrs"), { force: true });
-        if (current !== undefined) {
-            writeFileSync(path.join(dir, "allowedCidrs"), current);
-        }
-        const result = await runScript("allow-my-ip", args, env);
+    async function allowMyIpOk(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
+        const result = await allowMyIp(config, args);
         assert.strictEqual(result.status, 0, result.stderr);
         return result;
     }
@@ -300,19 +278,17 @@ exit 0
     before(async function () {
         requireCommands(this, "curl");
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
-        mkdirSync(path.join(dir, "bin"));
-        writeFileSync(path.join(dir, "bin", "pulumi"), FAKE_PULUMI);
-        chmodSync(path.join(dir, "bin", "pulumi"), 0o755);
+        pulumiCli = new FakePulumi(dir);
         ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
         await new Promise<void>((resolve) => ipService?.listen(0, "127.0.0.1", resolve));
         const port = (ipService.address() as { port: number }).port;
         env = {
             ...process.env,
-            PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
-            FAKE_PULUMI_DIR: dir,
+            PATH: pulumiCli.path(),
             GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${port}/`,
             GPU_NOTEBOOK_STACK: STACK,
         };
+        delete env.GPU_NOTEBOOK_NAME;
     });
 
     after(async () => {
@@ -323,39 +299,86 @@ exit 0
     });
 
     it("appends the current address to an allowedCidrs list with one config change", async () => {
-        const result = await allowMyIp('["198.51.100.7/32"]');
-        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[1]", `${MY_IP}/32`]]);
-        assert.ok(calls().some((call) => call.join(" ") === `stack select --create ${STACK}`), "works on the chosen stack");
+        const result = await allowMyIpOk({ allowedCidrs: ["198.51.100.7/32"] });
+        assert.deepStrictEqual(pulumiCli.configChanges(), [["config", "set", "--path", "allowedCidrs[1]", `${MY_IP}/32`]]);
+        assert.ok(pulumiCli.calls().some((call) => call.join(" ") === `stack select --create ${STACK}`), "works on the chosen stack");
         assert.match(result.stdout, /npm run up/);
     });
 
     it("changes nothing when the address is already allowed", async () => {
-        const result = await allowMyIp(`["10.0.0.0/8","${MY_IP}/32"]`);
-        assert.deepStrictEqual(configChanges(), []);
+        const result = await allowMyIpOk({ allowedCidrs: ["10.0.0.0/8", `${MY_IP}/32`] });
+        assert.deepStrictEqual(pulumiCli.configChanges(), []);
         assert.match(result.stdout, /already allowed/);
     });
 
     it("with --replace, makes the current address the only allowed network", async () => {
-        await allowMyIp('["198.51.100.7/32","10.0.0.0/8"]', ["--replace"]);
-        assert.deepStrictEqual(configChanges(), [
-            ["config", "rm", "allowedCidrs"],
+        await allowMyIpOk({ allowedCidrs: ["198.51.100.7/32", "10.0.0.0/8"] }, ["--replace"]);
+        assert.deepStrictEqual(pulumiCli.configChanges(), [
+            ["config", "rm", "--path", "allowedCidrs"],
             ["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`],
         ]);
     });
 
     it("starts a list when allowedCidrs is unset", async () => {
-        await allowMyIp(undefined);
-        assert.deepStrictEqual(configChanges(), [["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`]]);
+        await allowMyIpOk({});
+        assert.deepStrictEqual(pulumiCli.configChanges(), [["config", "set", "--path", "allowedCidrs[0]", `${MY_IP}/32`]]);
     });
 
     it("rewrites a comma-separated string as a list, keeping its networks", async () => {
-        await allowMyIp("198.51.100.7/32, 10.0.0.0/8");
-        assert.deepStrictEqual(configChanges(), [
-            ["config", "rm", "allowedCidrs"],
+        await allowMyIpOk({ allowedCidrs: "198.51.100.7/32, 10.0.0.0/8" });
+        assert.deepStrictEqual(pulumiCli.configChanges(), [
+            ["config", "rm", "--path", "allowedCidrs"],
             ["config", "set", "--path", "allowedCidrs[0]", "198.51.100.7/32"],
             ["config", "set", "--path", "allowedCidrs[1]", "10.0.0.0/8"],
             ["config", "set", "--path", "allowedCidrs[2]", `${MY_IP}/32`],
         ]);
+    });
+
+    describe("in a stack with notebooks", () => {
+        const CLASS = { allowedCidrs: ["10.0.0.0/8"], notebooks: { alice: { allowedCidrs: ["198.51.100.7/32"] }, bob: {} } };
+
+        it("with --notebook, appends to that notebook's own list only", async () => {
+            await allowMyIpOk(CLASS, ["--notebook", "alice"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(),
+                [["config", "set", "--path", "notebooks.alice.allowedCidrs[1]", `${MY_IP}/32`]]);
+        });
+
+        it("gives a notebook without its own list one that starts from the top-level networks it inherited, and says so", async () => {
+            const result = await allowMyIpOk(CLASS, ["--notebook", "bob"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(), [
+                ["config", "set", "--path", "notebooks.bob.allowedCidrs[0]", "10.0.0.0/8"],
+                ["config", "set", "--path", "notebooks.bob.allowedCidrs[1]", `${MY_IP}/32`],
+            ]);
+            assert.match(result.stdout, /bob had no allowedCidrs of its own and used the top-level ones \(10\.0\.0\.0\/8\)/);
+            assert.match(result.stdout, /later changes to the top-level allowedCidrs no longer reach it/);
+        });
+
+        it("changes nothing when the inherited networks already allow the address", async () => {
+            const result = await allowMyIpOk({ ...CLASS, allowedCidrs: [`${MY_IP}/32`] }, ["--notebook", "bob"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+            assert.match(result.stdout, /already allowed to reach bob/);
+        });
+
+        it("refuses to guess the notebook, listing them, and changes nothing", async () => {
+            const result = await allowMyIp(CLASS);
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /stack test has 2 notebooks \(alice, bob\); choose one with --notebook NAME/);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+        });
+
+        it("refuses a name the stack does not have, listing the ones it has", async () => {
+            const result = await allowMyIp(CLASS, ["--notebook", "carol"]);
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /--notebook carol: stack test has no notebook carol; its notebooks: alice, bob/);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+        });
+    });
+
+    it("refuses --notebook on a stack with a single notebook, changing nothing", async () => {
+        const result = await allowMyIp({ allowedCidrs: ["10.0.0.0/8"] }, ["--notebook", "alice"]);
+        assert.strictEqual(result.status, 1, result.stdout);
+        assert.match(result.stderr, /--notebook alice: stack test has a single notebook .*run without --notebook/);
+        assert.deepStrictEqual(pulumiCli.configChanges(), []);
     });
 });
 

@@ -101,6 +101,12 @@ export interface FakeAws {
      * Suites that serve the notebook locally use 127.0.0.1, so its certificate is valid there.
      */
     elasticIp?: string;
+    /**
+     * Sets what this cloud computes for a resource (ids, addresses, keys, passwords) apart from
+     * what another cloud computes for the same name, as two real deployments differ: a suite
+     * that runs the program once per notebook of a fleet gets distinct notebooks. Default: none.
+     */
+    deployment?: string;
 }
 
 export const DEFAULT_VPC_ID = "vpc-0d0d0d0d0d0d0d0d0";
@@ -426,7 +432,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     // any: state shapes differ per resource type
     private computed(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-        const args = { name };
+        const args = { name: this.world.deployment ? `${this.world.deployment}-${name}` : name };
         switch (type) {
             case "tls:index/privateKey:PrivateKey":
                 return inputs.algorithm === "ED25519"
