@@ -20,7 +20,7 @@ import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { preflight, PreflightResult, reportWarnings } from "./preflight";
+import { ELASTIC_IP_QUOTA, preflight, PreflightOptions, PreflightResult, reportWarnings, vcpuQuotaFor } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 
 const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
@@ -45,6 +45,11 @@ export interface SharedByNotebooks {
     priceList?: () => Provider;
     /** The network in a zone, for when the region has no usable VPC (network.ts createPublicVpc makes one). */
     createdNetwork?: (zone: string) => NotebookNetwork;
+    /**
+     * The stack's requests for more quota, by quota code (notebooks prepared with QuotaCheck "the
+     * stack"): a machine waits for its vCPU quota's, an Elastic IP for the addresses'.
+     */
+    quotaRequests?: Partial<Record<string, pulumi.Resource>>;
 }
 
 /** The notebook's label and the tags its resources carry (also how a later run finds them). */
@@ -57,10 +62,15 @@ export interface NotebookNaming {
     dataVolumeTag: string;
 }
 
+/** The label of a notebook given none: `gpu-notebook-<stack>-<name>`, also the scripts' file names for it. */
+export function defaultLabel(name: string): string {
+    return `${CONFIG_NAMESPACE}-${pulumi.getStack()}-${name}`;
+}
+
 function namingOf(name: string, label: string | undefined): NotebookNaming {
     const stack = pulumi.getStack();
     const project = pulumi.getProject();
-    const chosen = label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
+    const chosen = label ?? defaultLabel(name);
     return { label: chosen, tags: { Name: chosen, project, stack }, dataVolumeTag: `${project}/${stack}/${name}` };
 }
 
@@ -126,13 +136,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
     /**
      * Validates the settings and checks them against the account (AMI, quota, zone, network, an
      * existing data volume, the root disk: preflight.ts). Creates nothing; every refusal is thrown
-     * from here, so a stack can prepare all its notebooks before it builds any.
+     * from here, so a stack can prepare all its notebooks before it builds any. A stack of several
+     * (fleet.ts) checks the vCPU quota for all of them together and shares the account's lookups.
      */
-    static async prepare(name: string, args: GpuNotebookArgs): Promise<PreparedNotebook> {
+    static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
         const settings = validateSettings(args.settings);
         const market = marketOf(settings);
         const naming = namingOf(name, args.label);
-        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag });
+        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag }, options);
         return { [PREPARED]: true, name, naming, settings, market, account };
     }
 
@@ -162,6 +173,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             quotaCode: quota.quota.code,
             value: quota.value,
         }, { parent });
+        const vcpuRequest = quotaRequest || shared.quotaRequests?.[vcpuQuotaFor(settings.instanceType, market).code];
 
         // Depends on nothing of the machine: see data-volume.ts.
         const dataVolume = settings.dataVolumeGb > 0
@@ -176,7 +188,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const ssh = createSshKeys(name, tags, parent);
         const hostKey = createSshHostKey(name, parent);
         // Allocated before the instance exists, so the certificate can name the address.
-        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
+        const addressRequest = shared.quotaRequests?.[ELASTIC_IP_QUOTA.code];
+        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent, dependsOn: addressRequest && [addressRequest] });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
 
         const password = createNotebookPassword(name, settings.notebookPassword, parent);
@@ -240,7 +253,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(quotaRequest ? [quotaRequest] : [])],
+            dependsOn: [...network.routing, ...(vcpuRequest ? [vcpuRequest] : [])],
         });
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);

@@ -9,9 +9,12 @@ import { parse } from "yaml";
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
 import { IDLE_STOP_TAG } from "../components/boot";
 import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
+import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
-import { MockCloud, RecordedResource } from "../components/offline/mock-cloud";
-import { runOffline, unwrap } from "../components/offline/run-program";
+import { NotebookOutputs } from "../components/notebook";
+import { Ec2Quota, ELASTIC_IP_QUOTA, vcpuQuotaFor } from "../components/preflight";
+import { fakeVcpus, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
+import { ProgramRun, runOffline, unwrap } from "../components/offline/run-program";
 
 import program = require("../index");
 
@@ -40,16 +43,24 @@ export function readStackConfig(configFile: string): StackConfig {
     const entries = Object.entries<unknown>(document.config ?? {});
     const config: Record<string, string> = {};
     let region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || "us-east-1";
+    // A secret is `{secure: ...}` in place of its value, at the top or inside an object (a
+    // notebook's own password in `notebooks`).
+    const decrypted = (value: unknown, where: string): unknown => {
+        if (typeof value !== "object" || value === null) {
+            return value;
+        }
+        if ("secure" in value) {
+            notes.push(`${where} is encrypted in ${path.basename(configFile)}; the plan uses a stand-in value`);
+            return STAND_IN_PASSWORD;
+        }
+        return Array.isArray(value) ? value : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, decrypted(item, `${where}.${key}`)]));
+    };
     for (const [key, value] of entries) {
         if (key === "aws:region") {
             region = String(value);
         } else if (key.startsWith(`${CONFIG_NAMESPACE}:`)) {
-            const isSecret = typeof value === "object" && value !== null && "secure" in value;
-            if (isSecret) {
-                notes.push(`${key} is encrypted in ${path.basename(configFile)}; the plan uses a stand-in value`);
-            }
-            config[key] = isSecret ? STAND_IN_PASSWORD
-                : typeof value === "string" ? value : JSON.stringify(value);
+            const plain = decrypted(value, key);
+            config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
         }
     }
     const cidrs = config[`${CONFIG_NAMESPACE}:allowedCidrs`];
@@ -128,22 +139,33 @@ function ofType(resources: RecordedResource[], type: string): RecordedResource[]
     return resources.filter((resource) => resource.type === type);
 }
 
-/** Runs the program offline and renders the plan as text. Throws what the program throws. */
-export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile);
-    const cloud = new MockCloud();
-    cloud.region = stackConfig.region;
-    const run = await runOffline(program, stackConfig.config, cloud);
-    const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
-    const instance = run.cloud.one("aws:ec2/instance:Instance").inputs;
-    const get = (key: string) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`];
+/** The parts of a run the plan reads. */
+interface PlanInput<Outputs> {
+    run: ProgramRun<Outputs>;
+    /** What `pulumi up` would create: every recorded resource but the stack. */
+    resources: RecordedResource[];
+    stackConfig: StackConfig;
+}
 
+/** The inbound rules of some resources, by port: `tcp/22 (SSH) from 198.51.100.7/32`. */
+function accessLines(resources: RecordedResource[]): string[] {
     const ports = new Map<number, string[]>();
     for (const rule of ofType(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
         ports.set(rule.inputs.fromPort, [...(ports.get(rule.inputs.fromPort) ?? []), rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6]);
     }
-    const access = [...ports.entries()].map(([port, cidrs]) =>
+    return [...ports.entries()].map(([port, cidrs]) =>
         `tcp/${port} (${port === SSH_PORT ? "SSH" : "notebook, HTTPS"}) from ${cidrs.join(", ")}`);
+}
+
+function resourceTable(resources: RecordedResource[]): string[] {
+    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describe(resource)])]);
+}
+
+/** A stack of one notebook: its settings, then every resource. */
+async function singleSections({ run, resources, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
+    const instance = run.cloud.one("aws:ec2/instance:Instance").inputs;
+    const get = (key: string) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`];
+    const access = accessLines(resources);
     const idleMinutes = Number(instance.tags[IDLE_STOP_TAG]);
     const alarm = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")[0];
     const budget = ofType(resources, "aws:budgets/budget:Budget")[0];
@@ -177,19 +199,109 @@ export async function planReport(options: PlanOptions): Promise<string> {
             ? "unknown offline for this type and region; looked up from AWS's price data at deploy"
             : `$${price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${stackConfig.region}; looked up at deploy)`],
     ];
+    return [
+        "Settings",
+        ...table(settings),
+        "",
+        `Resources \`pulumi up\` would create (${resources.length})`,
+        ...resourceTable(resources),
+    ];
+}
 
-    const rows = [["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describe(resource)])];
+// Resource internals the SDK does not type: a resource's logical name.
+interface NamedResource { __name?: string }
+
+/**
+ * A stack with `notebooks`: one line per notebook, what they share, then one notebook's
+ * resources as an example, so the plan stays readable for a class of fifty.
+ */
+async function fleetSections({ run, resources, stackConfig }: PlanInput<FleetOutputs>): Promise<string[]> {
+    const notebooks = await unwrap(run.outputs.notebooks);
+    const names = Object.keys(notebooks);
+    // Each notebook's resources are its component's children: names alone can mislead (alice, alice-2).
+    const owner = new Map(run.options.map((entry) => [`${entry.type} ${entry.name}`, (entry.opts.parent as NamedResource | undefined)?.__name]));
+    const ownerOf = (resource: RecordedResource) => owner.get(`${resource.type} ${resource.name}`);
+    const isNotebook = (resource: RecordedResource) => resource.type === "gpu-notebook:index:GpuNotebook" && names.includes(resource.name);
+    const of = (name: string) => resources.filter((resource) => ownerOf(resource) === name || (isNotebook(resource) && resource.name === name));
+    const shared = resources.filter((resource) => !isNotebook(resource) && !names.includes(ownerOf(resource) ?? ""));
+
+    const rows = names.map((name) => {
+        const own = of(name);
+        const instance = ofType(own, "aws:ec2/instance:Instance")[0].inputs;
+        const dataVolume = ofType(own, "aws:ebs/volume:Volume")[0];
+        const rules = ofType(own, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+        const networks = new Set(rules.map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6));
+        const ports = [...new Set(rules.map((rule) => rule.inputs.fromPort))].join(",");
+        const idle = Number(instance.tags[IDLE_STOP_TAG]);
+        const price = notebooks[name].estimatedHourlyCostUsd;
+        return [
+            name,
+            instance.instanceType,
+            instance.instanceMarketOptions ? "spot" : "on-demand",
+            notebooks[name].availabilityZone,
+            String(instance.rootBlockDevice.volumeSize),
+            dataVolume ? String(dataVolume.inputs.size) : "none",
+            `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`,
+            idle > 0 ? `${idle} min` : "off",
+            ofType(own, "aws:ec2transitgateway/instanceState:InstanceState")[0]?.inputs.state ?? "",
+            price === undefined ? "unknown" : price.toFixed(3),
+        ];
+    });
+    const total = await unwrap(run.outputs.estimatedHourlyCostUsd);
+    const vcpus = new Map<string, { quota: Ec2Quota; count: number }>();
+    for (const instance of ofType(resources, "aws:ec2/instance:Instance")) {
+        const { instanceType, instanceMarketOptions } = instance.inputs;
+        const quota = vcpuQuotaFor(instanceType, instanceMarketOptions ? "spot" : "on-demand");
+        vcpus.set(quota.code, { quota, count: (vcpus.get(quota.code)?.count ?? 0) + fakeVcpus(instanceType) });
+    }
+    const addresses = ofType(resources, "aws:ec2/eip:Eip").length;
+    const [example] = names;
+    const exampleResources = of(example);
+    return [
+        `Notebooks (${names.length}): root and data disks in GiB, encrypted gp3; prices are offline samples of AWS's, looked up at deploy`,
+        ...table([
+            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT", "DATA", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
+            ...rows,
+            ["all", "", "", "", "", "", "", "", "", total === undefined ? "unknown" : total.toFixed(3)],
+        ]),
+        "",
+        "Quotas the account needs (unknown offline; `npm run up` checks them before it creates anything)",
+        ...[...vcpus.values()].map(({ quota, count }) => `  ${count} vCPUs of "${quota.name}" (${quota.code})`),
+        `  ${addresses} Elastic IPs of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), besides those the account holds; AWS allows 5 unless raised`,
+        `  A new account has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, or ask in the Service Quotas console.`,
+        "",
+        `Shared by the notebooks (${shared.length})`,
+        ...(shared.length > 0 ? resourceTable(shared) : ["  nothing: each notebook stands alone"]),
+        "",
+        `Each notebook's resources: ${example}'s, ${exampleResources.length} of the ${resources.length} \`pulumi up\` would create`,
+        ...resourceTable(exampleResources),
+    ];
+}
+
+/** Runs the program offline and renders the plan as text. Throws what the program throws. */
+export async function planReport(options: PlanOptions): Promise<string> {
+    const stackConfig = readStackConfig(options.configFile);
+    const cloud = new MockCloud();
+    cloud.region = stackConfig.region;
+    if (stackConfig.config[`${CONFIG_NAMESPACE}:notebooks`]) {
+        // The account's quotas are unknown offline, and a class's needs exceed a new account's at
+        // once: the plan shows what the class would create, and what quotas it needs, instead of
+        // the refusal a stand-in new account would give.
+        cloud.world.quotas = Object.fromEntries(Object.keys(cloud.world.quotas).map((code) => [code, Number.MAX_SAFE_INTEGER]));
+    }
+    const run = await runOffline(program, stackConfig.config, cloud);
+    const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
+    const input = { run, resources, stackConfig };
+    const sections = "notebooks" in run.outputs
+        ? await fleetSections(input as PlanInput<FleetOutputs>)
+        : await singleSections(input as PlanInput<NotebookOutputs>);
     const warnings = [...stackConfig.notes, ...run.warnings];
     return [
         `gpu-notebook plan for stack "${options.stack}" in ${stackConfig.region}`,
         "Offline: the program ran under Pulumi's mock engine (no AWS account, no Pulumi CLI, no network);",
         "AWS lookups were answered with stand-ins, marked as such.",
         "",
-        "Settings",
-        ...table(settings.map(([name, value]) => [name, value])),
-        "",
-        `Resources \`pulumi up\` would create (${resources.length})`,
-        ...table(rows),
+        ...sections,
         "",
         warnings.length > 0 ? "Warnings" : "Warnings: none",
         ...warnings.map((warning) => `  - ${warning}`),
@@ -202,6 +314,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
         return 0;
     }
+    // The SDK records a stack trace for every resource and every promise it makes, and ts-node
+    // maps each through source maps; nothing reads them offline, and for a class of fifty they
+    // take most of the run. A refusal is printed by its message, which needs no stack.
+    Error.stackTraceLimit = 0;
     const stack = process.env.GPU_NOTEBOOK_STACK ?? "dev";
     const flag = argv.indexOf("--config-file");
     const configFile = flag >= 0 ? argv[flag + 1] : path.join(__dirname, "..", `Pulumi.${stack}.yaml`);

@@ -184,8 +184,13 @@ describe("preflight decisions", () => {
 
     describe("the GPU vCPU quota (decideQuota)", () => {
         const base: QuotaFacts = {
-            instanceType: "g4dn.xlarge", market: "on-demand", region: "us-east-1", vcpus: 4, current: { value: 4 }, requestIncrease: false,
+            demands: [{ instanceType: "g4dn.xlarge", vcpus: 4 }], market: "on-demand", region: "us-east-1", current: { value: 4 }, requestIncrease: false,
         };
+        const CLASS: QuotaFacts["demands"] = [
+            { notebook: "alice", instanceType: "g4dn.xlarge", vcpus: 4 },
+            { notebook: "bob", instanceType: "g4dn.xlarge", vcpus: 4 },
+            { notebook: "carol", instanceType: "g5.2xlarge", vcpus: 8 },
+        ];
         const table: [string, Partial<QuotaFacts>, string | RegExp][] = [
             ["exactly the type's vCPUs is enough", {}, "enough"],
             ["one vCPU less is refused, naming the quota, its value and the need", { current: { value: 3 } },
@@ -193,10 +198,18 @@ describe("preflight decisions", () => {
             ["one vCPU less with requestQuotaIncrease files a request for the need", { current: { value: 3 }, requestIncrease: true }, "request L-DB2E81BA 4"],
             ["enough with requestQuotaIncrease files nothing", { requestIncrease: true }, "enough"],
             ["an unreadable quota warns and goes on", { current: { unreadable: "AccessDenied" } }, "unknown"],
-            ["P types count against the P quota", { instanceType: "p4d.24xlarge", vcpus: 96, current: { value: 32 } },
+            ["P types count against the P quota", { demands: [{ instanceType: "p4d.24xlarge", vcpus: 96 }], current: { value: 32 } },
                 /p4d\.24xlarge needs 96 vCPUs of the AWS quota "Running On-Demand P instances" \(L-417A185B\) in us-east-1, but that quota is 32 vCPUs/],
             ["spot G types count against the spot G quota", { market: "spot", region: "eu-west-1", current: { value: 0 } },
                 /"All G and VT Spot Instance Requests" \(L-3819A6DF\) in eu-west-1, but that quota is 0 vCPUs/],
+            ["a class's notebooks together: exactly their sum is enough", { demands: CLASS, current: { value: 16 } }, "enough"],
+            ["a class's notebooks together: one vCPU below their sum is refused with the total, the quota and every notebook",
+                { demands: CLASS, current: { value: 15 } },
+                /notebooks alice \(g4dn\.xlarge\), bob \(g4dn\.xlarge\) and carol \(g5\.2xlarge\) need 16 vCPUs together of the AWS quota "Running On-Demand G and VT instances" \(L-DB2E81BA\) in us-east-1, but that quota is 15 vCPUs\. Ask AWS for at least 16/],
+            ["a class's notebooks together with requestQuotaIncrease: one request, for their sum", { demands: CLASS, current: { value: 8 }, requestIncrease: true },
+                "request L-DB2E81BA 16"],
+            ["one named notebook is named alone", { demands: [CLASS[2]], current: { value: 4 } },
+                /notebook carol \(g5\.2xlarge\) needs 8 vCPUs of the AWS quota/],
         ];
         for (const [sentence, changes, expected] of table) {
             it(sentence, () => {

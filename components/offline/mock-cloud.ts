@@ -101,12 +101,14 @@ export interface FakeAws {
      * Suites that serve the notebook locally use 127.0.0.1, so its certificate is valid there.
      */
     elasticIp?: string;
-    /**
-     * Sets what this cloud computes for a resource (ids, addresses, keys, passwords) apart from
-     * what another cloud computes for the same name, as two real deployments differ: a suite
-     * that runs the program once per notebook of a fleet gets distinct notebooks. Default: none.
-     */
-    deployment?: string;
+    /** Elastic IPs the account holds in the region. */
+    addresses: FakeAddress[];
+}
+
+export interface FakeAddress {
+    allocationId: string;
+    publicIp: string;
+    tags: Record<string, string>;
 }
 
 export const DEFAULT_VPC_ID = "vpc-0d0d0d0d0d0d0d0d0";
@@ -126,12 +128,13 @@ export function defaultWorld(): FakeAws {
         region: "us-east-1",
         zones: US_EAST_1_ZONES,
         offerings: {},
-        quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0 },
+        quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0, "L-0263D0A3": 5 },
         defaultVpcId: DEFAULT_VPC_ID,
         subnets: US_EAST_1_ZONES.map((zone) => ({ id: defaultSubnetId(zone), vpcId: DEFAULT_VPC_ID, zone, defaultForAz: true })),
         volumes: [],
         instances: [],
         snapshots: {},
+        addresses: [],
     };
 }
 
@@ -259,7 +262,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     constructor(options: MockCloudOptions = {}) {
         this.ami = options.ami ?? DEFAULT_FAKE_AMI;
-        this.world = { ...defaultWorld(), ...options.world };
+        // A copy: deployedBy adds to the account's lists, which must not change the caller's.
+        this.world = { ...defaultWorld(), ...structuredClone(options.world) };
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...this.awsLookups(),
@@ -337,6 +341,11 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 ids: world.instances.filter((instance) => Object.entries(inputs.instanceTags ?? {})
                     .every(([key, value]) => instance.tags[key] === value)).map((instance) => instance.id),
             }),
+            [INVOKE_TOKENS.getEips]: (inputs) => {
+                const found = world.addresses.filter((address) => matches(tagFields(address.tags), inputs.filters) &&
+                    Object.entries(inputs.tags ?? {}).every(([key, value]) => address.tags[key] === value));
+                return { id: world.region, allocationIds: found.map((address) => address.allocationId), publicIps: found.map((address) => address.publicIp) };
+            },
             [INVOKE_TOKENS.getInstance]: (inputs) => {
                 const instance = world.instances.find((candidate) => candidate.id === inputs.instanceId);
                 if (!instance) {
@@ -349,7 +358,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     /**
      * What a previous run left in the account, as the lookups of the next run see it: its data
-     * volume and its machine, with the zones and inputs the previous run gave them.
+     * volumes, machines and Elastic IPs, with the zones and inputs the previous run gave them.
      */
     deployedBy(previous: MockCloud): this {
         for (const volume of previous.ofType("aws:ebs/volume:Volume")) {
@@ -363,12 +372,15 @@ export class MockCloud implements pulumi.runtime.Mocks {
         }
         for (const instance of previous.ofType("aws:ec2/instance:Instance")) {
             const subnet = previous.world.subnets.find((candidate) => candidate.id === instance.inputs.subnetId);
-            const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet")[0];
+            const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet").find((candidate) => hexId("subnet", candidate.name) === instance.inputs.subnetId);
             this.world.instances.push({
                 id: hexId("i", instance.name),
                 zone: subnet?.zone ?? createdSubnet?.inputs.availabilityZone,
                 tags: instance.inputs.tags,
             });
+        }
+        for (const address of previous.ofType("aws:ec2/eip:Eip")) {
+            this.world.addresses.push({ allocationId: address.computed.allocationId, publicIp: address.computed.publicIp, tags: address.inputs.tags });
         }
         return this;
     }
@@ -432,7 +444,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     // any: state shapes differ per resource type
     private computed(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-        const args = { name: this.world.deployment ? `${this.world.deployment}-${name}` : name };
+        const args = { name };
         switch (type) {
             case "tls:index/privateKey:PrivateKey":
                 return inputs.algorithm === "ED25519"

@@ -1,25 +1,13 @@
-// Stack outputs of a fleet (config `notebooks`) for the script suites, made from real program
-// runs: until the program has fleet mode, the single-notebook program runs under the mocks once
-// per notebook, each as a deployment of its own (so keys, addresses and passwords differ), and
-// the runs are put together in the fleet's output shape. Once the program makes fleets, build
-// Fleet from one fleet run instead; the suites only read Fleet.
+// A stack with config `notebooks` (a fleet) for the script suites: one real run of the program
+// under the mocks, its outputs as `pulumi stack output --json --show-secrets` prints them, and the
+// keys each notebook's machine was given, for the local servers that stand in for the machines.
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS } from "../../components/boot";
-import { MockCloud } from "../../components/offline/mock-cloud";
-import { unwrap } from "../../components/offline/run-program";
-import { runProgram, StackRun, VALID_CONFIG } from "./program";
+import { ProgramRun, unwrap } from "../../components/offline/run-program";
+import { runFleet, VALID_CONFIG } from "./program";
 import { userDataOf, writtenFiles } from "./user-data";
-
-/** What a fleet's public `notebooks` map holds per notebook. */
-export const FLEET_PUBLIC_OUTPUTS = [
-    "publicIp", "notebookUrl", "sshCommand", "sshUser", "sshKnownHosts", "instanceId", "instanceType",
-    "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd",
-] as const;
-
-/** What a fleet's secret `notebookSecrets` map holds per notebook. */
-export const FLEET_SECRET_OUTPUTS = ["notebookPassword", "sshPrivateKey"] as const;
 
 /** Stack outputs as `pulumi stack output --json --show-secrets` prints them. */
 export type OutputValues = Record<string, unknown>;
@@ -34,22 +22,33 @@ export interface MachineKeys {
     tlsPrivateKey: string;
 }
 
-/** The keys a run gave its machine, read from what the mocks recorded. */
-export function machineKeys(run: StackRun): MachineKeys {
-    const userData = userDataOf(run.cloud.one("aws:ec2/instance:Instance"));
+/**
+ * The keys a run gave a notebook's machine, read from what the mocks recorded: the run's only
+ * machine, or in a fleet the machine of the notebook named `notebook`.
+ */
+export function machineKeys(run: ProgramRun<object>, notebook?: string): MachineKeys {
+    const named = (type: string, suffix: string) => notebook === undefined
+        ? run.cloud.one(type)
+        : run.cloud.ofType(type).find((resource) => resource.name === `${notebook}-${suffix}`);
+    const instance = named("aws:ec2/instance:Instance", "instance");
+    const keyPair = named("aws:ec2/keyPair:KeyPair", "key");
+    if (!instance || !keyPair) {
+        throw new Error(`the run made no machine for notebook ${notebook}`);
+    }
+    const userData = userDataOf(instance);
     const tls = writtenFiles(userData).find((file) => file.path === INSTANCE_PATHS.keyFile);
     if (!tls) {
         throw new Error(`the user data writes no ${INSTANCE_PATHS.keyFile}`);
     }
     return {
         hostPrivateKey: parse(userData).ssh_keys.ed25519_private,
-        loginPublicKey: run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string,
+        loginPublicKey: keyPair.inputs.publicKey as string,
         tlsPrivateKey: tls.content,
     };
 }
 
 /** A run's stack outputs with their values, secrets revealed. */
-export async function outputValues(run: StackRun): Promise<OutputValues> {
+export async function outputValues(run: ProgramRun<object>): Promise<OutputValues> {
     const values: OutputValues = {};
     for (const [name, output] of Object.entries(run.outputs)) {
         values[name] = await unwrap(output as pulumi.Output<unknown>);
@@ -60,36 +59,23 @@ export async function outputValues(run: StackRun): Promise<OutputValues> {
 export interface Fleet {
     /** The fleet stack's outputs: `notebooks`, `notebookSecrets` and the total hourly price. */
     outputs: OutputValues;
-    /** Each notebook's outputs as a stack with that one notebook would have them. */
+    /** Each notebook's public and secret outputs together, under the names a stack of one notebook gives them. */
     single: Record<string, OutputValues>;
     machines: Record<string, MachineKeys>;
 }
 
-/** Picks `keys` out of `values`, leaving out those it does not have. */
-function pick(values: OutputValues, keys: readonly string[]): OutputValues {
-    return Object.fromEntries(keys.filter((key) => values[key] !== undefined).map((key) => [key, values[key]]));
-}
-
 /**
- * A fleet with one notebook per entry: `entries` maps a notebook's name to its own config keys,
- * over `defaults` (the top-level config every entry inherits).
+ * One run of the program with config `notebooks`: `entries` maps a notebook's name to its own
+ * keys, over `defaults` (the top-level config every entry inherits).
  */
-export async function buildFleet(entries: Record<string, Record<string, string>>, defaults = VALID_CONFIG): Promise<Fleet> {
-    const fleet: Fleet = { outputs: {}, single: {}, machines: {} };
-    const notebooks: Record<string, OutputValues> = {};
-    const secrets: Record<string, OutputValues> = {};
-    let total: number | undefined = 0;
-    // One at a time: the mocks and the config are the process's.
-    for (const [name, config] of Object.entries(entries)) {
-        const run = await runProgram({ ...defaults, ...config }, new MockCloud({ world: { deployment: name } }));
-        const values = await outputValues(run);
-        fleet.single[name] = values;
-        fleet.machines[name] = machineKeys(run);
-        notebooks[name] = pick(values, FLEET_PUBLIC_OUTPUTS);
-        secrets[name] = pick(values, FLEET_SECRET_OUTPUTS);
-        const price = values.estimatedHourlyCostUsd;
-        total = typeof price === "number" && total !== undefined ? total + price : undefined;
+export async function buildFleet(entries: Record<string, Record<string, unknown>>, defaults = VALID_CONFIG): Promise<Fleet> {
+    const run = await runFleet(entries, defaults);
+    const outputs = await outputValues(run);
+    const fleet: Fleet = { outputs, single: {}, machines: {} };
+    const byName = (map: string) => outputs[map] as Record<string, OutputValues>;
+    for (const name of Object.keys(entries)) {
+        fleet.single[name] = { ...byName("notebooks")[name], ...byName("notebookSecrets")[name] };
+        fleet.machines[name] = machineKeys(run, name);
     }
-    fleet.outputs = { notebooks, notebookSecrets: secrets, ...(total === undefined ? {} : { estimatedHourlyCostUsd: total }) };
     return fleet;
 }
