@@ -39,9 +39,9 @@ export interface AmiInfo {
 }
 
 /** Root disk room beyond the AMI for packages, datasets and checkpoints, in GiB. */
-export const ROOT_DISK_HEADROOM_GB = 50;
+const ROOT_DISK_HEADROOM_GB = 50;
 /** The smallest default root disk, in GiB. */
-export const MIN_DEFAULT_DISK_GB = 150;
+const MIN_DEFAULT_DISK_GB = 150;
 
 /** Root disk size used when diskSizeGb is unset: the AMI plus headroom, at least 150 GiB. */
 export function defaultDiskSizeGb(ami: AmiInfo): number {

@@ -12,7 +12,7 @@ export const GPU_FAMILIES = [
 ] as const;
 
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
-export const MAX_ALLOWED_CIDRS = 30;
+const MAX_ALLOWED_CIDRS = 30;
 
 /** Settings a notebook is built from: every field already validated and defaulted. */
 export interface NotebookSettings {
@@ -85,7 +85,7 @@ export function marketOf(settings: Pick<NotebookSettings, "spot">): Market {
     return settings.spot ? "spot" : "on-demand";
 }
 
-/** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). */
+/** The defaults the code applies; Pulumi.yaml documents the same values (a test keeps them equal). Exported for tests. */
 export const DEFAULTS = {
     allowOpenAccess: false,
     instanceType: "g4dn.xlarge",
@@ -99,7 +99,7 @@ export const DEFAULTS = {
     spot: false,
 } as const;
 
-/** Every key this program reads; anything else in the namespace is a typo worth stopping for. */
+/** Every key this program reads; anything else in the namespace is a typo worth stopping for. Exported for tests. */
 export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
@@ -153,9 +153,9 @@ export class DeployRefused extends Error {
 const MIN_PASSWORD_LENGTH = 12;
 
 /** Idle stop limits, in minutes: long enough to boot and log in, short enough to matter. */
-export const IDLE_STOP_MIN_MINUTES = 10;
+const IDLE_STOP_MIN_MINUTES = 10;
 /** At most 12 hours, so the CloudWatch backstop (twice as long) fits in its one-day window. */
-export const IDLE_STOP_MAX_MINUTES = 720;
+const IDLE_STOP_MAX_MINUTES = 720;
 const MAX_BUDGET_USD = 1_000_000;
 const GP3_MAX_GIB = 16384;
 
@@ -173,7 +173,7 @@ export function problem(key: ConfigKey, value: unknown, accepted: string): Probl
 }
 
 /** Validates one CIDR; returns its canonical form, or a sentence saying what is wrong. */
-export function checkCidr(text: string): { cidr: string } | { error: string } {
+function checkCidr(text: string): { cidr: string } | { error: string } {
     const trimmed = text.trim();
     if (!trimmed.includes("/")) {
         const single = ipaddr.isValid(trimmed) ? ipaddr.parse(trimmed) : undefined;
@@ -715,7 +715,7 @@ export function notebookProblems(found: NotebookProblems[]): Problem[] {
     ];
 }
 
-/** A stack of one notebook's settings from the raw config map (see parseStackConfig); refuses `notebooks`. */
+/** A stack of one notebook's settings from the raw config map (see parseStackConfig); refuses `notebooks`. Exported for tests. */
 export function parseConfig(raw: Record<string, string>): NotebookSettings {
     const stack = parseStackConfig(raw);
     if (stack.kind !== "single") {

@@ -7,7 +7,7 @@ import * as cloudwatch from "@pulumi/aws/cloudwatch";
 /**
  * The CloudWatch backstop for the idle watcher: if the watcher dies, the instance still stops after
  * a longer stretch of near-zero CPU. Twice the idle limit, at least two hours, so it never races
- * the watcher; at most one day, CloudWatch's longest evaluation window.
+ * the watcher; at most one day, CloudWatch's longest evaluation window. Exported for tests.
  */
 export const IDLE_BACKSTOP = {
     periodSeconds: 300,

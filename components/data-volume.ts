@@ -10,7 +10,7 @@ import * as ec2 from "@pulumi/aws/ec2";
  * The device name the attachment asks for. On the Nitro types this product runs, the volume
  * shows up as an NVMe device whatever this says; the boot script finds it by its volume id.
  */
-export const DATA_VOLUME_DEVICE_NAME = "/dev/sdf";
+const DATA_VOLUME_DEVICE_NAME = "/dev/sdf";
 
 export interface DataVolumeArgs {
     /** Availability zone; must be the instance's. Chosen stably by preflight.ts. */

@@ -12,7 +12,7 @@ import { createBudget } from "./cost-controls";
 import { createVpcWithRoute, NotebookNetwork, PublicVpc, zoneSubnetCidr } from "./network";
 import { defaultLabel, GpuNotebook, NotebookOutputs, PreparedNotebook, SECRET_OUTPUTS, SharedByNotebooks } from "./notebook";
 import {
-    decideAddresses, decideQuota, ELASTIC_IP_QUOTA, Ec2Quota, QuotaDecision, reportWarnings, sharedLookups, vcpuQuotaFor,
+    decideAddresses, decideQuota, ELASTIC_IP_QUOTA, Ec2Quota, QuotaDecision, reportWarnings, sharedLookups,
 } from "./preflight";
 import { createPriceListProvider } from "./pricing";
 
@@ -91,14 +91,14 @@ async function accountLimits(
     const requestIncrease = notebooks[0].settings.requestQuotaIncrease;
     const byQuota = new Map<string, PreparedNotebook[]>();
     for (const notebook of notebooks) {
-        const code = vcpuQuotaFor(notebook.settings.instanceType, notebook.market).code;
+        const code = notebook.account.vcpus.quota.code;
         byQuota.set(code, [...(byQuota.get(code) ?? []), notebook]);
     }
     const decide: (() => QuotaDecision)[] = [...byQuota.values()].map((sharing) => () => decideQuota({
-        demands: sharing.map(({ name, settings, account }) => ({ notebook: name, instanceType: settings.instanceType, vcpus: account.vcpus.count })),
+        demands: sharing.map(({ name, settings, account }) => ({ notebook: name, instanceType: settings.instanceType, vcpus: account.vcpus.needed })),
         market: sharing[0].market,
         region,
-        current: sharing[0].account.vcpus.quota,
+        current: sharing[0].account.vcpus.current,
         requestIncrease,
     }));
     // Every notebook configured keeps an address, those that could not be prepared included.
@@ -125,7 +125,7 @@ async function accountLimits(
 }
 
 /** What the notebooks share, each made once on first use: the Price List provider, a created network. */
-function sharedThings(tags: Record<string, string>, quotaRequests: SharedByNotebooks["quotaRequests"]): SharedByNotebooks {
+function sharedThings(tags: Record<string, string>, quotaIncreases: SharedByNotebooks["quotaIncreases"]): SharedByNotebooks {
     let priceList: Provider | undefined;
     let vpc: PublicVpc | undefined;
     const subnets = new Map<string, NotebookNetwork>();
@@ -137,7 +137,7 @@ function sharedThings(tags: Record<string, string>, quotaRequests: SharedByNoteb
             subnets.set(zone, network);
             return network;
         },
-        quotaRequests,
+        quotaIncreases,
     };
 }
 
@@ -146,12 +146,12 @@ export async function createFleet(fleet: PreparedFleet): Promise<FleetOutputs> {
     const stack = pulumi.getStack();
     const tags = { Name: `${CONFIG_NAMESPACE}-${stack}`, project: pulumi.getProject(), stack };
     reportWarnings(fleet.warnings);
-    const quotaRequests = Object.fromEntries(fleet.quotaRequests.map(({ quota, value }) => [quota.code,
+    const quotaIncreases = Object.fromEntries(fleet.quotaRequests.map(({ quota, value }) => [quota.code,
         new servicequotas.ServiceQuota(`${SHARED}-quota-${quota.code}`, { serviceCode: "ec2", quotaCode: quota.code, value })]));
     if (fleet.budget) {
         createBudget(SHARED, { ...fleet.budget, tags });
     }
-    const shared = sharedThings(tags, quotaRequests);
+    const shared = sharedThings(tags, quotaIncreases);
     const built = await Promise.all(fleet.notebooks.map((notebook) => GpuNotebook.create(notebook, shared)));
     const byName = <Key extends keyof NotebookOutputs>(keys: readonly Key[]) => pulumi.output(Object.fromEntries(built.map((notebook, index) =>
         [fleet.notebooks[index].name, Object.fromEntries(keys.map((key) => [key, notebook.outputs[key]]))]))) as pulumi.Output<Record<string, Values<Key>>>;

@@ -6,7 +6,7 @@ import * as ec2 from "@pulumi/aws/ec2";
 import * as tls from "@pulumi/tls";
 
 /** Ten years: the certificate must outlive the notebook, since renewing it rewrites user data. */
-export const CERTIFICATE_VALIDITY_HOURS = 10 * 365 * 24;
+const CERTIFICATE_VALIDITY_HOURS = 10 * 365 * 24;
 
 export interface SshKeys {
     privateKey: tls.PrivateKey;

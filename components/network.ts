@@ -23,7 +23,7 @@ export interface IngressRule {
     description: string;
 }
 
-/** The inbound rules: every allowed network on every port, nothing else. */
+/** The inbound rules: every allowed network on every port, nothing else. Exported for tests. */
 export function ingressRules(allowedCidrs: string[], ports: number[]): IngressRule[] {
     return ports.flatMap((port) => allowedCidrs.map((cidr) => ({
         id: `${port}-${cidr.replace(/[/:.]/g, "-")}`,
@@ -73,8 +73,8 @@ export interface NotebookNetwork {
 }
 
 /** Address range of the VPC created when the region has no default VPC (one /24 is used). */
-export const CREATED_VPC_CIDR = "10.80.0.0/16";
-export const CREATED_SUBNET_CIDR = "10.80.0.0/24";
+const CREATED_VPC_CIDR = "10.80.0.0/16";
+const CREATED_SUBNET_CIDR = "10.80.0.0/24";
 
 /** A VPC with a route to the internet, in which createPublicVpc and a stack's notebooks get subnets. */
 export interface PublicVpc {
@@ -138,6 +138,6 @@ export function zoneSubnetCidr(zone: string): string {
 }
 
 /** The minimal public network of a lone notebook: the VPC with one subnet, in the notebook's zone. */
-export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent: pulumi.Resource): NotebookNetwork {
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent?: pulumi.Resource): NotebookNetwork {
     return createVpcWithRoute(name, tags, parent).subnet("subnet", zone, CREATED_SUBNET_CIDR);
 }

@@ -49,7 +49,7 @@ export interface SharedByNotebooks {
      * The stack's requests for more quota, by quota code (notebooks prepared with QuotaCheck "the
      * stack"): a machine waits for its vCPU quota's, an Elastic IP for the addresses'.
      */
-    quotaRequests?: Partial<Record<string, pulumi.Resource>>;
+    quotaIncreases?: Partial<Record<string, pulumi.Resource>>;
 }
 
 /** The notebook's label and the tags its resources carry (also how a later run finds them). */
@@ -159,7 +159,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
     private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag } } = prepared;
-        const { region, ami, rootDiskGb, placement, quotaRequest: quota, warnings } = prepared.account;
+        const { region, ami, rootDiskGb, placement, quotaRequest, warnings } = prepared.account;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
 
@@ -168,12 +168,12 @@ export class GpuNotebook extends pulumi.ComponentResource {
             : (shared.createdNetwork?.(placement.zone) ?? createPublicVpc(name, placement.zone, tags, parent));
 
         // Filed only when the quota is too low and requestQuotaIncrease is set; AWS decides.
-        const quotaRequest = quota && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
+        const quotaIncrease = quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
             serviceCode: "ec2",
-            quotaCode: quota.quota.code,
-            value: quota.value,
+            quotaCode: quotaRequest.quota.code,
+            value: quotaRequest.value,
         }, { parent });
-        const vcpuRequest = quotaRequest || shared.quotaRequests?.[vcpuQuotaFor(settings.instanceType, market).code];
+        const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpuQuotaFor(settings.instanceType, market).code];
 
         // Depends on nothing of the machine: see data-volume.ts.
         const dataVolume = settings.dataVolumeGb > 0
@@ -188,8 +188,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const ssh = createSshKeys(name, tags, parent);
         const hostKey = createSshHostKey(name, parent);
         // Allocated before the instance exists, so the certificate can name the address.
-        const addressRequest = shared.quotaRequests?.[ELASTIC_IP_QUOTA.code];
-        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent, dependsOn: addressRequest && [addressRequest] });
+        const addressIncrease = shared.quotaIncreases?.[ELASTIC_IP_QUOTA.code];
+        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent, dependsOn: addressIncrease && [addressIncrease] });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
 
         const password = createNotebookPassword(name, settings.notebookPassword, parent);
@@ -253,7 +253,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(vcpuRequest ? [vcpuRequest] : [])],
+            dependsOn: [...network.routing, ...(vcpuIncrease ? [vcpuIncrease] : [])],
         });
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);

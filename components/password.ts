@@ -19,7 +19,7 @@ function jupyterPasswordHash(password: string, salt: string): string {
     return `sha256:${salt}:${digest}`;
 }
 
-/** The check jupyter_server performs at login, for tests and for users verifying a hash. */
+/** The check jupyter_server performs at login. Exported for tests. */
 export function jupyterPasswordMatches(hash: string, password: string): boolean {
     const [algorithm, salt, digest] = hash.split(":", 3);
     if (algorithm !== "sha256" || salt === undefined || digest === undefined) {

@@ -20,7 +20,7 @@ export interface Ec2Quota {
 
 /**
  * The EC2 Service Quotas quota that counts the vCPUs of a GPU type: the G and VT families share
- * one, the P families another, and spot has its own pair.
+ * one, the P families another, and spot has its own pair. Exported for tests.
  */
 export function vcpuQuotaFor(instanceType: string, market: Market): Ec2Quota {
     const isP = instanceType.startsWith("p");
@@ -37,7 +37,7 @@ export function vcpuQuotaFor(instanceType: string, market: Market): Ec2Quota {
 /** The addresses a region lets an account hold, 5 unless AWS raised it; each notebook keeps one. */
 export const ELASTIC_IP_QUOTA: Ec2Quota = { code: "L-0263D0A3", name: "EC2-VPC Elastic IPs" };
 
-export function quotaConsoleUrl(region: string, quota: Ec2Quota): string {
+function quotaConsoleUrl(region: string, quota: Ec2Quota): string {
     return `https://${region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/${quota.code}`;
 }
 
@@ -312,7 +312,7 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
  * Chooses the zone and the network: the bound zone (boundZone) if there is one, else the first
  * zone, by name, that offers the type and, in the default VPC, has a default subnet; then the
  * subnet (subnetId's, else the VPC's first in that zone, by id), or a VPC to create when the
- * region has none. Refuses when the choice cannot work.
+ * region has none. Refuses when the choice cannot work. Exported for tests.
  */
 export function choosePlacement(settings: NotebookSettings, facts: AccountFacts): Placement {
     const { region, offeringZones, subnet, vpc, subnetsByZone } = facts;
@@ -353,7 +353,7 @@ export function choosePlacement(settings: NotebookSettings, facts: AccountFacts)
 
 /**
  * Checks the data volume settings against the volume that already exists, so no config change
- * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused.
+ * deletes or shrinks it. Returns warnings to show; throws a DeployRefused when refused. Exported for tests.
  */
 export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountFacts, "volumes" | "instances" | "snapshotSizeGb">): string[] {
     const [existing, ...others] = facts.volumes;
@@ -396,7 +396,7 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
     return [];
 }
 
-/** The root disk size: diskSizeGb, or one that fits the AMI; refuses a diskSizeGb the AMI does not fit in. */
+/** The root disk size: diskSizeGb, or one that fits the AMI; refuses a diskSizeGb the AMI does not fit in. Exported for tests. */
 export function rootDiskSize(settings: NotebookSettings, ami: AmiInfo): number {
     if (settings.diskSizeGb === undefined) {
         return defaultDiskSizeGb(ami);
@@ -416,8 +416,11 @@ export interface PreflightResult {
     /** Root disk size in GiB. */
     rootDiskGb: number;
     placement: Placement;
-    /** The instance type's vCPUs and the current value of the quota that counts them. */
-    vcpus: { count: number; quota: QuotaReading };
+    /**
+     * The GPU vCPU quota the notebook counts against, the vCPUs it needs and the quota's value:
+     * what a stack of several notebooks adds up per quota.
+     */
+    vcpus: { quota: Ec2Quota; needed: number; current: QuotaReading };
     /** The vCPU quota increase to file (QuotaCheck "this notebook" only). */
     quotaRequest?: { quota: Ec2Quota; value: number };
     warnings: string[];
@@ -430,7 +433,7 @@ export interface PreflightResult {
 export type QuotaCheck = "this notebook" | "the stack";
 
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
-export function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts, quotaCheck: QuotaCheck): PreflightResult {
+function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts, quotaCheck: QuotaCheck): PreflightResult {
     const warnings = checkDataVolume(settings, facts);
     const placement = choosePlacement(settings, facts);
     let quotaRequest: PreflightResult["quotaRequest"];
@@ -447,7 +450,7 @@ export function decideLaunch(settings: NotebookSettings, market: Market, facts: 
         }
     }
     const rootDiskGb = rootDiskSize(settings, facts.ami);
-    const vcpus = { count: facts.vcpus, quota: facts.quota };
+    const vcpus = { quota: vcpuQuotaFor(settings.instanceType, market), needed: facts.vcpus, current: facts.quota };
     return { region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings };
 }
 

@@ -9,7 +9,7 @@ import { Provider } from "@pulumi/aws/provider";
 import { failureText } from "./aws-data";
 import { Market } from "./config";
 
-/** The Price List API answers only in us-east-1 and ap-south-1, whatever region the stack uses. */
+/** The Price List API answers only in us-east-1 and ap-south-1, whatever region the stack uses. Exported for tests. */
 export const PRICE_LIST_REGION = "us-east-1";
 
 /** An instance's hourly price, or why it is not known; a missing price never stops a deploy. */

@@ -7,14 +7,14 @@ import * as path from "path";
 import { parse } from "yaml";
 
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
-import { IDLE_STOP_TAG } from "../components/boot";
+import { decodeUserData, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
 import { NotebookOutputs } from "../components/notebook";
+import { fakeVcpus, MockCloud, RecordedCall, RecordedResource } from "../components/offline/mock-cloud";
+import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
 import { Ec2Quota, ELASTIC_IP_QUOTA, vcpuQuotaFor } from "../components/preflight";
-import { fakeVcpus, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
-import { ProgramRun, runOffline, unwrap } from "../components/offline/run-program";
 
 import program = require("../index");
 
@@ -85,49 +85,128 @@ function shortType(type: string): string {
     return `${provider} ${module.split("/")[0]} ${kind}`;
 }
 
+/** What the plan is read from: the program's recorded run, never fixed text about what it should do. */
+export interface PlanRecord {
+    resources: RecordedResource[];
+    options: RecordedOptions[];
+    calls: RecordedCall[];
+}
+
+function ofType(record: PlanRecord, type: string): RecordedResource[] {
+    return record.resources.filter((resource) => resource.type === type);
+}
+
+/** The resource a recorded id belongs to, by name, or the id itself when none does. */
+function nameOf(record: PlanRecord, type: string, id: string, field = "id"): string {
+    return ofType(record, type).find((resource) => resource.computed[field] === id)?.name ?? id;
+}
+
+function disk(device: { volumeSize?: number; size?: number; volumeType?: string; type?: string; encrypted?: boolean }): string {
+    return `${device.volumeSize ?? device.size} GiB ${device.volumeType ?? device.type}, ${device.encrypted ? "encrypted" : "NOT encrypted"}`;
+}
+
+/** What a spot request does, from its market options; undefined for on-demand. */
+function spotTerms(instance: RecordedResource): string | undefined {
+    const market = instance.inputs.instanceMarketOptions;
+    if (market?.marketType !== "spot") {
+        return undefined;
+    }
+    const behaviour: string = market.spotOptions?.instanceInterruptionBehavior ?? "terminate";
+    return `${market.spotOptions?.spotInstanceType ?? "one-time"} request, ${behaviour}s on interruption`;
+}
+
+/** What an alarm does to the instance it watches: "stops", "terminates", "reboots". */
+function alarmAction(alarm: RecordedResource): string {
+    const actions: string[] = alarm.inputs.alarmActions ?? [];
+    const verbs = actions.map((action) => /:ec2:(\w+)$/.exec(action)?.[1]).filter((verb): verb is string => verb !== undefined);
+    return verbs.length > 0 ? verbs.map((verb) => `${verb}s`).join(" and ") : "alerts about";
+}
+
+function alarmLine(record: PlanRecord, alarm: RecordedResource): string {
+    const instance = nameOf(record, "aws:ec2/instance:Instance", alarm.inputs.dimensions?.InstanceId);
+    return `${alarmAction(alarm)} ${instance} after ${(alarm.inputs.evaluationPeriods * alarm.inputs.period) / 60} min below ` +
+        `${alarm.inputs.threshold}% CPU`;
+}
+
+const BUDGET_PERIODS: Record<string, string> = { DAILY: "day", MONTHLY: "month", QUARTERLY: "quarter", ANNUALLY: "year" };
+
+/** "$40.00 a month" */
+function budgetLimit(budget: RecordedResource): string {
+    return `$${budget.inputs.limitAmount} a ${BUDGET_PERIODS[budget.inputs.timeUnit] ?? budget.inputs.timeUnit}`;
+}
+
+function budgetAlerts(budget: RecordedResource): string {
+    const notifications: { notificationType: string; threshold: number }[] = budget.inputs.notifications;
+    const kinds = ["ACTUAL", "FORECASTED"].map((kind) => {
+        const thresholds = notifications.filter((n) => n.notificationType === kind).map((n) => `${n.threshold}%`);
+        return thresholds.length > 0 ? `${thresholds.join(" and ")} ${kind === "ACTUAL" ? "actual" : "forecast"}` : "";
+    });
+    return kinds.filter((kind) => kind !== "").join(" and ");
+}
+
+/** Whether the resource's options keep these outputs secret in the state. */
+function keptSecret(record: PlanRecord, resource: RecordedResource, ...outputs: string[]): boolean {
+    const options = record.options.find((entry) => entry.type === resource.type && entry.name === resource.name);
+    return outputs.every((output) => options?.opts.additionalSecretOutputs?.includes(output) ?? false);
+}
+
 /** One line on what a resource is, from its recorded inputs (never a secret value). */
-function describe(resource: RecordedResource): string {
+export function describeResource(record: PlanRecord, resource: RecordedResource): string {
     const inputs = resource.inputs;
+    const secret = (...outputs: string[]) => keptSecret(record, resource, ...outputs) ? "secret" : "NOT secret";
     switch (resource.type) {
         case "aws:ec2/instance:Instance": {
-            const market = inputs.instanceMarketOptions ? "spot (persistent, stops on interruption)" : "on-demand";
-            return `${inputs.instanceType}, ${market}, ${inputs.rootBlockDevice.volumeSize} GiB gp3 encrypted, IMDSv2 only`;
+            const imds = inputs.metadataOptions?.httpTokens === "required" ? "IMDSv2 only" : "IMDSv1 allowed";
+            const market = spotTerms(resource);
+            return `${inputs.instanceType}, ${market ? `spot (${market})` : "on-demand"}, ${disk(inputs.rootBlockDevice)}, ${imds}`;
         }
         case "aws:ec2/eip:Eip":
             return "Elastic IP: same address across stop/start";
         case "aws:ec2/eipAssociation:EipAssociation":
-            return "attaches the Elastic IP to the instance";
-        case "aws:ec2/keyPair:KeyPair":
-            return "SSH key pair (key generated by Pulumi, kept as a secret)";
+            return `attaches ${nameOf(record, "aws:ec2/eip:Eip", inputs.allocationId, "allocationId")} to ` +
+                `${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)}`;
+        case "aws:ec2/keyPair:KeyPair": {
+            const key = ofType(record, "tls:index/privateKey:PrivateKey").find((candidate) => candidate.computed.publicKeyOpenssh === inputs.publicKey);
+            return key
+                ? `SSH key pair of ${key.name} (generated by Pulumi, its private half ${keptSecret(record, key, "privateKeyOpenssh") ? "secret" : "NOT secret"})`
+                : "SSH key pair of a key made elsewhere";
+        }
         case "aws:ec2/securityGroup:SecurityGroup":
-            return "firewall: only the rules below";
+            return inputs.ingress?.length
+                ? `firewall with ${inputs.ingress.length} inline rule${inputs.ingress.length === 1 ? "" : "s"} and the rules below`
+                : "firewall: only the rules below";
         case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-            return `in: tcp/${inputs.fromPort} from ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
+            return `in: ${inputs.ipProtocol}/${inputs.fromPort} from ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
         case "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
-            return `out: all to ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
+            return `out: ${inputs.ipProtocol === "-1" ? "all" : inputs.ipProtocol} to ${inputs.cidrIpv4 ?? inputs.cidrIpv6}`;
         case "aws:ebs/volume:Volume":
-            return `data volume for ~/notebooks: ${inputs.size} GiB gp3 encrypted in ${inputs.availabilityZone}` +
-                (inputs.snapshotId ? `, from ${inputs.snapshotId}` : "") + (inputs.finalSnapshot ? ", final snapshot on destroy" : "");
+            return `data volume: ${disk(inputs)}, in ${inputs.availabilityZone}` +
+                (inputs.snapshotId ? `, from ${inputs.snapshotId}` : "") + (inputs.finalSnapshot ? ", final snapshot on destroy" : ", NO snapshot on destroy");
         case "aws:ec2/volumeAttachment:VolumeAttachment":
-            return "attaches the data volume to the instance";
+            return `attaches ${nameOf(record, "aws:ebs/volume:Volume", inputs.volumeId)} to ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)}` +
+                (inputs.stopInstanceBeforeDetaching ? ", stopping it before a detach" : "");
         case "aws:servicequotas/serviceQuota:ServiceQuota":
             return `asks AWS to raise quota ${inputs.quotaCode} to ${inputs.value} vCPUs (AWS decides)`;
         case "aws:ec2transitgateway/instanceState:InstanceState":
-            return `keeps the instance ${inputs.state}`;
+            return `keeps ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)} ${inputs.state}`;
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
-            return `stops the instance after ${(inputs.evaluationPeriods * inputs.period) / 60} min below ${inputs.threshold}% CPU`;
+            return alarmLine(record, resource);
         case "aws:budgets/budget:Budget":
-            return `$${inputs.limitAmount} a month, alerts to ${inputs.notifications[0].subscriberEmailAddresses.join(", ")}`;
+            return `${budgetLimit(resource)}, alerts to ${inputs.notifications[0]?.subscriberEmailAddresses.join(", ")} at ${budgetAlerts(resource)}`;
         case "tls:index/privateKey:PrivateKey":
-            return `${inputs.algorithm} key (secret)`;
+            return `${inputs.algorithm} key (${secret("privateKeyPem")})`;
         case "tls:index/selfSignedCert:SelfSignedCert":
-            return `notebook certificate for the Elastic IP, ${Math.round(inputs.validityPeriodHours / 24 / 365)} years`;
+            return `notebook certificate for ${[...inputs.ipAddresses, ...inputs.dnsNames].join(", ")}, ` +
+                `${Math.round(inputs.validityPeriodHours / 24 / 365)} years`;
         case "random:index/randomPassword:RandomPassword":
-            return `notebook password, ${inputs.length} characters (secret)`;
+            return `notebook password, ${inputs.length} characters (${secret("result")})`;
         case "random:index/randomString:RandomString":
             return "salt for the password hash";
-        case "pulumi:providers:aws":
-            return `AWS in ${inputs.region}, only to read the Price List`;
+        case "pulumi:providers:aws": {
+            const used = [...new Set(record.calls.filter((call) => call.provider?.includes(`::${resource.name}::`))
+                .map((call) => call.token.split(":").pop()))];
+            return `AWS in ${inputs.region}, ${used.length > 0 ? `only for ${used.join(", ")}` : "unused"}`;
+        }
         case "gpu-notebook:index:GpuNotebook":
             return "the notebook (groups everything below)";
         default:
@@ -135,76 +214,97 @@ function describe(resource: RecordedResource): string {
     }
 }
 
-function ofType(resources: RecordedResource[], type: string): RecordedResource[] {
-    return resources.filter((resource) => resource.type === type);
+/** What index.ts's run set up, and the stack config it ran with: the facts the settings table prints. */
+export interface PlanFacts {
+    record: PlanRecord;
+    /** A value of the stack's config, by key without the namespace. */
+    config: (key: string) => string | undefined;
+    region: string;
+    zone: string;
+    price: number | undefined;
+    /** Root size of the offline stand-in AMI. */
+    standInAmiGb: number;
 }
 
-/** The parts of a run the plan reads. */
-interface PlanInput<Outputs> {
-    run: ProgramRun<Outputs>;
-    /** What `pulumi up` would create: every recorded resource but the stack. */
-    resources: RecordedResource[];
-    stackConfig: StackConfig;
-}
-
-/** The inbound rules of some resources, by port: `tcp/22 (SSH) from 198.51.100.7/32`. */
-function accessLines(resources: RecordedResource[]): string[] {
+/** The settings table, every fact read from the recorded run. */
+export function settingsRows(facts: PlanFacts): string[][] {
+    const { record, config } = facts;
+    const instance = ofType(record, "aws:ec2/instance:Instance")[0];
+    const inputs = instance.inputs;
+    const instanceOptions = record.options.find((entry) => entry.type === instance.type && entry.name === instance.name)?.opts;
     const ports = new Map<number, string[]>();
-    for (const rule of ofType(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
+    for (const rule of ofType(record, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
         ports.set(rule.inputs.fromPort, [...(ports.get(rule.inputs.fromPort) ?? []), rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6]);
     }
-    return [...ports.entries()].map(([port, cidrs]) =>
+    const access = [...ports.entries()].map(([port, cidrs]) =>
         `tcp/${port} (${port === SSH_PORT ? "SSH" : "notebook, HTTPS"}) from ${cidrs.join(", ")}`);
-}
-
-function resourceTable(resources: RecordedResource[]): string[] {
-    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describe(resource)])]);
-}
-
-/** A stack of one notebook: its settings, then every resource. */
-async function singleSections({ run, resources, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
-    const instance = run.cloud.one("aws:ec2/instance:Instance").inputs;
-    const get = (key: string) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`];
-    const access = accessLines(resources);
-    const idleMinutes = Number(instance.tags[IDLE_STOP_TAG]);
-    const alarm = ofType(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")[0];
-    const budget = ofType(resources, "aws:budgets/budget:Budget")[0];
-    const state = ofType(resources, "aws:ec2transitgateway/instanceState:InstanceState")[0];
-    const dataVolume = ofType(resources, "aws:ebs/volume:Volume")[0];
-    const price = await unwrap(run.outputs.estimatedHourlyCostUsd);
-    const spot = instance.instanceMarketOptions !== undefined;
-
-    const settings: string[][] = [
-        ["instance type", `${instance.instanceType}, ${spot ? "spot" : "on-demand"}`],
-        ["AMI", get("amiId")
-            ? `pinned ${get("amiId")}`
-            : `latest "${DEEP_LEARNING_AMI_NAME}" by Amazon, looked up at deploy; never replaced by a newer one (offline stand-in: ${instance.ami})`],
-        ["root disk", `${instance.rootBlockDevice.volumeSize} GiB gp3, encrypted` +
-            (get("diskSizeGb") ? "" : ` (the AMI plus room for work; offline stand-in AMI of ${run.cloud.ami.rootSizeGb} GiB)`)],
+    const idleMinutes = Number(inputs.tags[IDLE_STOP_TAG]);
+    const [alarm] = ofType(record, "aws:cloudwatch/metricAlarm:MetricAlarm");
+    const [budget] = ofType(record, "aws:budgets/budget:Budget");
+    const [state] = ofType(record, "aws:ec2transitgateway/instanceState:InstanceState");
+    const [dataVolume] = ofType(record, "aws:ebs/volume:Volume");
+    const mount = (parse(decodeUserData(inputs.userDataBase64)).runcmd as string[][])
+        .find((command) => command[0] === INSTANCE_PATHS.mountScript);
+    const attached = dataVolume && ofType(record, "aws:ec2/volumeAttachment:VolumeAttachment")
+        .some((attachment) => attachment.inputs.volumeId === dataVolume.computed.id && attachment.inputs.instanceId === instance.computed.id);
+    const keptAmi = instanceOptions?.ignoreChanges?.includes("ami");
+    const spot = spotTerms(instance);
+    return [
+        ["instance type", `${inputs.instanceType}, ${spot ? "spot" : "on-demand"}`],
+        ["AMI", (config("amiId") ? `pinned ${config("amiId")}` : `latest "${DEEP_LEARNING_AMI_NAME}" by Amazon, looked up at deploy`) +
+            (keptAmi ? "; never replaced by a newer one" : "; a newer one REPLACES the machine") +
+            ` (offline stand-in: ${inputs.ami})`],
+        ["root disk", disk(inputs.rootBlockDevice) +
+            (config("diskSizeGb") ? "" : ` (the AMI plus room for work; offline stand-in AMI of ${facts.standInAmiGb} GiB)`)],
         ["data volume", dataVolume
-            ? `${dataVolume.inputs.size} GiB gp3, encrypted, at ~/notebooks; kept when the machine is replaced, snapshotted on destroy`
+            ? `${disk(dataVolume.inputs)}, at ${mount?.[2] ?? "no mount point (NOT mounted)"}; ` +
+              (attached ? "a volume of its own, kept when the machine is replaced" : "NOT attached to the machine") +
+              (dataVolume.inputs.finalSnapshot ? ", snapshotted on destroy" : ", NOT snapshotted on destroy")
             : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
-        ["zone", `${await unwrap(run.outputs.availabilityZone)} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
+        ["zone", `${facts.zone} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
         ...access.map((line, index) => [index === 0 ? "access" : "", line]),
         ["idle stop", idleMinutes > 0
             ? `power off after ${idleMinutes} min without kernel, GPU or SSH activity` +
-              (alarm ? `; backstop: stop after ${(alarm.inputs.evaluationPeriods * alarm.inputs.period) / 60} min below ${alarm.inputs.threshold}% CPU` : "")
+              (alarm ? `; backstop: ${alarmLine(record, alarm)}` : "")
             : "off (idleStopMinutes = 0): the machine runs until you stop it"],
         ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
-        ["spot", spot ? "yes: persistent request, stops on interruption" : "no (on-demand; spot: true is typically 60-70% cheaper)"],
+        ["spot", spot ? `yes: ${spot}` : "no (on-demand; spot: true is typically 60-70% cheaper)"],
         ["budget", budget
-            ? `$${budget.inputs.limitAmount} a month for the account, emails at 80% and 100% actual and 100% forecast`
+            ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}`
             : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
-        ["hourly cost", price === undefined
+        ["hourly cost", facts.price === undefined
             ? "unknown offline for this type and region; looked up from AWS's price data at deploy"
-            : `$${price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${stackConfig.region}; looked up at deploy)`],
+            : `$${facts.price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${facts.region}; looked up at deploy)`],
     ];
+}
+
+function resourceTable(record: PlanRecord, resources: RecordedResource[]): string[] {
+    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describeResource(record, resource)])]);
+}
+
+/** What the plan reads of a run: its record, outputs and offline stand-ins, and the stack's config. */
+interface PlanInput<Outputs> {
+    run: ProgramRun<Outputs>;
+    record: PlanRecord;
+    stackConfig: StackConfig;
+}
+
+/** A stack of one notebook: its settings, then every resource. */
+async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
+    const settings = settingsRows({
+        record,
+        config: (key) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`],
+        region: stackConfig.region,
+        zone: await unwrap(run.outputs.availabilityZone),
+        price: await unwrap(run.outputs.estimatedHourlyCostUsd),
+        standInAmiGb: run.cloud.ami.rootSizeGb,
+    });
     return [
         "Settings",
         ...table(settings),
         "",
-        `Resources \`pulumi up\` would create (${resources.length})`,
-        ...resourceTable(resources),
+        `Resources \`pulumi up\` would create (${record.resources.length})`,
+        ...resourceTable(record, record.resources),
     ];
 }
 
@@ -212,69 +312,73 @@ async function singleSections({ run, resources, stackConfig }: PlanInput<Noteboo
 interface NamedResource { __name?: string }
 
 /**
- * A stack with `notebooks`: one line per notebook, what they share, then one notebook's
- * resources as an example, so the plan stays readable for a class of fifty.
+ * A stack with `notebooks`: one line per notebook, the quotas the class needs, what the notebooks
+ * share, then one notebook's resources as an example, so the plan stays readable for fifty.
  */
-async function fleetSections({ run, resources, stackConfig }: PlanInput<FleetOutputs>): Promise<string[]> {
+async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutputs>): Promise<string[]> {
     const notebooks = await unwrap(run.outputs.notebooks);
     const names = Object.keys(notebooks);
-    // Each notebook's resources are its component's children: names alone can mislead (alice, alice-2).
-    const owner = new Map(run.options.map((entry) => [`${entry.type} ${entry.name}`, (entry.opts.parent as NamedResource | undefined)?.__name]));
-    const ownerOf = (resource: RecordedResource) => owner.get(`${resource.type} ${resource.name}`);
+    // A notebook's resources are its component's children; names alone can mislead (alice, alice-2).
+    const owners = new Map(record.options.map((entry) => [`${entry.type} ${entry.name}`, (entry.opts.parent as NamedResource | undefined)?.__name]));
+    const ownerOf = (resource: RecordedResource) => owners.get(`${resource.type} ${resource.name}`);
     const isNotebook = (resource: RecordedResource) => resource.type === "gpu-notebook:index:GpuNotebook" && names.includes(resource.name);
-    const of = (name: string) => resources.filter((resource) => ownerOf(resource) === name || (isNotebook(resource) && resource.name === name));
-    const shared = resources.filter((resource) => !isNotebook(resource) && !names.includes(ownerOf(resource) ?? ""));
+    const of = (name: string): PlanRecord => ({
+        ...record, resources: record.resources.filter((resource) => ownerOf(resource) === name || (isNotebook(resource) && resource.name === name)),
+    });
+    const shared = record.resources.filter((resource) => !isNotebook(resource) && !names.includes(ownerOf(resource) ?? ""));
 
     const rows = names.map((name) => {
         const own = of(name);
-        const instance = ofType(own, "aws:ec2/instance:Instance")[0].inputs;
-        const dataVolume = ofType(own, "aws:ebs/volume:Volume")[0];
+        const [instance] = ofType(own, "aws:ec2/instance:Instance");
+        const [dataVolume] = ofType(own, "aws:ebs/volume:Volume");
+        const [state] = ofType(own, "aws:ec2transitgateway/instanceState:InstanceState");
         const rules = ofType(own, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
         const networks = new Set(rules.map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6));
         const ports = [...new Set(rules.map((rule) => rule.inputs.fromPort))].join(",");
-        const idle = Number(instance.tags[IDLE_STOP_TAG]);
+        const idle = Number(instance.inputs.tags[IDLE_STOP_TAG]);
         const price = notebooks[name].estimatedHourlyCostUsd;
         return [
             name,
-            instance.instanceType,
-            instance.instanceMarketOptions ? "spot" : "on-demand",
+            instance.inputs.instanceType,
+            spotTerms(instance) ? "spot" : "on-demand",
             notebooks[name].availabilityZone,
-            String(instance.rootBlockDevice.volumeSize),
-            dataVolume ? String(dataVolume.inputs.size) : "none",
+            disk(instance.inputs.rootBlockDevice),
+            dataVolume ? disk(dataVolume.inputs) : "none",
             `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`,
             idle > 0 ? `${idle} min` : "off",
-            ofType(own, "aws:ec2transitgateway/instanceState:InstanceState")[0]?.inputs.state ?? "",
+            state?.inputs.state ?? "",
             price === undefined ? "unknown" : price.toFixed(3),
         ];
     });
     const total = await unwrap(run.outputs.estimatedHourlyCostUsd);
+
     const vcpus = new Map<string, { quota: Ec2Quota; count: number }>();
-    for (const instance of ofType(resources, "aws:ec2/instance:Instance")) {
-        const { instanceType, instanceMarketOptions } = instance.inputs;
-        const quota = vcpuQuotaFor(instanceType, instanceMarketOptions ? "spot" : "on-demand");
-        vcpus.set(quota.code, { quota, count: (vcpus.get(quota.code)?.count ?? 0) + fakeVcpus(instanceType) });
+    for (const instance of ofType(record, "aws:ec2/instance:Instance")) {
+        const quota = vcpuQuotaFor(instance.inputs.instanceType, spotTerms(instance) ? "spot" : "on-demand");
+        vcpus.set(quota.code, { quota, count: (vcpus.get(quota.code)?.count ?? 0) + fakeVcpus(instance.inputs.instanceType) });
     }
-    const addresses = ofType(resources, "aws:ec2/eip:Eip").length;
     const [example] = names;
-    const exampleResources = of(example);
+    const exampleRecord = of(example);
     return [
-        `Notebooks (${names.length}): root and data disks in GiB, encrypted gp3; prices are offline samples of AWS's, looked up at deploy`,
+        `Notebooks (${names.length}); prices are offline samples of AWS's, looked up at deploy`,
         ...table([
-            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT", "DATA", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
+            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT DISK", "DATA VOLUME", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
             ...rows,
             ["all", "", "", "", "", "", "", "", "", total === undefined ? "unknown" : total.toFixed(3)],
         ]),
         "",
         "Quotas the account needs (unknown offline; `npm run up` checks them before it creates anything)",
         ...[...vcpus.values()].map(({ quota, count }) => `  ${count} vCPUs of "${quota.name}" (${quota.code})`),
-        `  ${addresses} Elastic IPs of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), besides those the account holds; AWS allows 5 unless raised`,
-        `  A new account has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, or ask in the Service Quotas console.`,
+        `  ${ofType(record, "aws:ec2/eip:Eip").length} Elastic IPs of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), ` +
+            "besides those the account holds; AWS allows 5 unless raised",
+        `  A new account has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, ` +
+            "or ask in the Service Quotas console.",
         "",
         `Shared by the notebooks (${shared.length})`,
-        ...(shared.length > 0 ? resourceTable(shared) : ["  nothing: each notebook stands alone"]),
+        ...(shared.length > 0 ? resourceTable(record, shared) : ["  nothing: each notebook stands alone"]),
         "",
-        `Each notebook's resources: ${example}'s, ${exampleResources.length} of the ${resources.length} \`pulumi up\` would create`,
-        ...resourceTable(exampleResources),
+        `Each notebook's resources: ${example}'s, ${exampleRecord.resources.length} of the ${record.resources.length} \`pulumi up\` would create`,
+        ...resourceTable(record, exampleRecord.resources),
     ];
 }
 
@@ -284,14 +388,14 @@ export async function planReport(options: PlanOptions): Promise<string> {
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
     if (stackConfig.config[`${CONFIG_NAMESPACE}:notebooks`]) {
-        // The account's quotas are unknown offline, and a class's needs exceed a new account's at
-        // once: the plan shows what the class would create, and what quotas it needs, instead of
+        // The account's quotas are unknown offline, and a class needs more than a new account has
+        // at once: the plan shows what the class would create and the quotas it needs, instead of
         // the refusal a stand-in new account would give.
         cloud.world.quotas = Object.fromEntries(Object.keys(cloud.world.quotas).map((code) => [code, Number.MAX_SAFE_INTEGER]));
     }
     const run = await runOffline(program, stackConfig.config, cloud);
     const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
-    const input = { run, resources, stackConfig };
+    const input = { run, record: { resources, options: run.options, calls: run.cloud.calls }, stackConfig };
     const sections = "notebooks" in run.outputs
         ? await fleetSections(input as PlanInput<FleetOutputs>)
         : await singleSections(input as PlanInput<NotebookOutputs>);

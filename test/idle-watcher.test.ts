@@ -15,7 +15,7 @@ import * as path from "path";
 import { INSTANCE_PATHS } from "../components/boot";
 import { startJupyter, JupyterServer } from "./support/jupyter";
 import { unwrap } from "../components/offline/run-program";
-import { runProgram, VALID_CONFIG } from "./support/program";
+import { runShared, VALID_CONFIG } from "./support/program";
 import { userDataOf, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
 
@@ -143,7 +143,7 @@ describe("the idle watcher, against a real Jupyter server", function () {
         const nobody = { uid: Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })), gid: Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" })) };
 
         // What the program hands the instance.
-        const run = await runProgram(VALID_CONFIG);
+        const run = await runShared(VALID_CONFIG);
         certPem = await unwrap(run.outputs.notebookCertificatePem);
         const files = writtenFiles(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
         const file = (filePath: string) => {

@@ -4,13 +4,17 @@ import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
 import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
+import { Provider } from "@pulumi/aws/provider";
 import { parse } from "yaml";
 
 import { INSTANCE_PATHS, USER_DATA_LIMIT_BYTES } from "../components/boot";
+import { parseConfig } from "../components/config";
 import { ingressRules } from "../components/network";
+import { GpuNotebook, SECRET_OUTPUTS, SharedByNotebooks } from "../components/notebook";
 import { jupyterPasswordMatches } from "../components/password";
+import { createPriceListProvider } from "../components/pricing";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "../components/offline/mock-cloud";
-import { unwrap } from "../components/offline/run-program";
+import { runOffline, unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, StackRun, VALID_CONFIG } from "./support/program";
 import { userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
 import { requireCommands, withPrivateFile } from "./support/system";
@@ -459,6 +463,48 @@ describe("the notebook stack", () => {
             assert.match(error.message, /allowOpenAccess/);
             assert.deepStrictEqual(registered(cloud), []);
             assert.deepStrictEqual(cloud.calls, [], "not even a lookup");
+        });
+    });
+
+    describe("several notebooks in one stack (what a fleet builds on)", () => {
+        /** A program that prepares every notebook first, then builds them sharing one Price List provider. */
+        function fleet(entries: Record<string, Record<string, string>>) {
+            return async () => {
+                const prepared = await Promise.all(Object.entries(entries).map(([name, config]) =>
+                    GpuNotebook.prepare(name, { settings: parseConfig({ ...VALID_CONFIG, ...config }) })));
+                let priceList: Provider | undefined;
+                const shared: SharedByNotebooks = { priceList: () => (priceList ??= createPriceListProvider("price-list")) };
+                const notebooks = await Promise.all(prepared.map((notebook) => GpuNotebook.create(notebook, shared)));
+                return {
+                    notebooks: Object.fromEntries(notebooks.map((notebook, index) => [prepared[index].name, notebook.outputs])),
+                    vcpus: prepared.map((notebook) => notebook.account.vcpus),
+                };
+            };
+        }
+
+        it("builds each notebook with its own machine, keys and address, and one Price List provider for all", async () => {
+            const cloud = new MockCloud();
+            const { outputs } = await runOffline(fleet({ alice: {}, bob: { instanceType: "g5.xlarge" } }), {}, cloud);
+            assert.deepStrictEqual(cloud.ofType("pulumi:providers:aws").map((provider) => provider.name), ["price-list"]);
+            assert.deepStrictEqual(cloud.ofType(INSTANCE).map((instance) => `${instance.name} ${instance.inputs.instanceType}`),
+                ["alice-instance g4dn.xlarge", "bob-instance g5.xlarge"]);
+            const [alice, bob] = [outputs.notebooks.alice, outputs.notebooks.bob];
+            assert.notStrictEqual(await unwrap(alice.publicIp), await unwrap(bob.publicIp));
+            assert.notStrictEqual(await unwrap(alice.sshPrivateKey), await unwrap(bob.sshPrivateKey));
+            assert.notStrictEqual(await unwrap(alice.notebookPassword), await unwrap(bob.notebookPassword));
+            assert.strictEqual(await unwrap(bob.estimatedHourlyCostUsd), 1.006, "priced through the shared provider");
+            assert.deepStrictEqual(outputs.vcpus.map((need) => `${need.quota.code} ${need.needed} of ${JSON.stringify(need.current)}`),
+                ["L-DB2E81BA 4 of {\"value\":16}", "L-DB2E81BA 4 of {\"value\":16}"], "what a fleet adds up per quota");
+            for (const secret of SECRET_OUTPUTS) {
+                assert.strictEqual(await pulumi.isSecret(alice[secret]), true, `${secret} is secret`);
+            }
+        });
+
+        it("registers nothing of any notebook when one of them is refused", async () => {
+            const cloud = new MockCloud();
+            const error = await runOffline(fleet({ alice: {}, bob: { availabilityZone: "us-east-1e" } }), {}, cloud).catch((caught) => caught);
+            assert.match(String(error), /gpu-notebook:availabilityZone = "us-east-1e" is not accepted/);
+            assert.deepStrictEqual(registered(cloud), []);
         });
     });
 });

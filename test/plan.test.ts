@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { planReport, STAND_IN_CIDR } from "../scripts/plan";
+import { describeResource, PlanRecord, planReport, settingsRows, STAND_IN_CIDR } from "../scripts/plan";
+import { RecordedResource } from "../components/offline/mock-cloud";
+import { runShared, VALID_CONFIG } from "./support/program";
 
 const root = path.join(__dirname, "..");
 
@@ -35,17 +37,17 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
         assert.match(out, /^ {2}AMI +latest "Deep Learning OSS Nvidia Driver AMI GPU PyTorch \* \(Ubuntu 24\.04\) \*" by Amazon/m);
         assert.match(out, /^ {2}root disk +150 GiB gp3, encrypted/m);
-        assert.match(out, /^ {2}data volume +100 GiB gp3, encrypted, at ~\/notebooks; kept when the machine is replaced, snapshotted on destroy$/m);
+        assert.match(out, /^ {2}data volume +100 GiB gp3, encrypted, at \/home\/ubuntu\/notebooks; a volume of its own, kept when the machine is replaced, snapshotted on destroy$/m);
         assert.match(out, /^ {2}zone +us-east-1a /m);
-        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume for ~\/notebooks: 100 GiB gp3 encrypted in us-east-1a, final snapshot on destroy$/m);
+        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: 100 GiB gp3, encrypted, in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
-        assert.match(out, /^ {2}idle stop +power off after 60 min without kernel, GPU or SSH activity; backstop: stop after 120 min below 2% CPU$/m);
+        assert.match(out, /^ {2}idle stop +power off after 60 min without kernel, GPU or SSH activity; backstop: stops notebook-instance after 120 min below 2% CPU$/m);
         assert.match(out, /^ {2}spot +no/m);
         assert.match(out, /^ {2}budget +none/m);
         assert.match(out, /^ {2}hourly cost +\$0\.526 for the instance/m);
-        assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3 encrypted/m);
-        assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +stops the instance after 120 min/m);
+        assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
+        assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +stops notebook-instance after 120 min below 2% CPU$/m);
         assert.match(out, /^Warnings\n {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
         assert.doesNotMatch(out, /PRIVATE KEY|sha256:/, "no secrets");
     });
@@ -71,8 +73,9 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}instance type +g4dn\.xlarge, spot$/m);
         assert.match(out, /^ {2}idle stop +off \(idleStopMinutes = 0\)/m);
         assert.match(out, /^ {2}running +no: stopped/m);
-        assert.match(out, /^ {2}budget +\$30\.00 a month for the account/m);
-        assert.match(out, /^ {2}aws budgets Budget +notebook-budget +\$30\.00 a month, alerts to student@example\.org$/m);
+        assert.match(out, /^ {2}budget +\$30\.00 a month for the account, emails at 80% and 100% actual and 100% forecast$/m);
+        assert.match(out, /^ {2}aws budgets Budget +notebook-budget +\$30\.00 a month, alerts to student@example\.org at 80% and 100% actual and 100% forecast$/m);
+        assert.match(out, /^ {2}spot +yes: persistent request, stops on interruption$/m);
         assert.doesNotMatch(out, /MetricAlarm/, "no backstop without idle stop");
         assert.match(out, /gpu-notebook:notebookPassword is encrypted in Pulumi\.custom\.yaml/);
         assert.match(out, /hourly cost +unknown offline/);
@@ -87,5 +90,107 @@ describe("npm run plan", () => {
         assert.strictEqual(result.status, 1);
         assert.match(result.stderr, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
         assert.strictEqual(result.stdout, "");
+    });
+
+    describe("reads every fact it prints from what the program recorded", () => {
+        let record: PlanRecord;
+
+        before(async () => {
+            const run = await runShared({ ...VALID_CONFIG, monthlyBudgetUsd: "30", alertEmail: "student@example.org" });
+            record = { resources: run.cloud.resources, options: run.options, calls: run.cloud.calls };
+        });
+
+        const one = (from: PlanRecord, type: string) => from.resources.find((resource) => resource.type === type) as RecordedResource;
+
+        /** The record with one resource's inputs changed (the shared run itself stays as it was). */
+        function withInputs(type: string, change: (inputs: Record<string, any>) => void): PlanRecord { // any: provider inputs
+            return {
+                ...record,
+                resources: record.resources.map((resource) => {
+                    if (resource.type !== type) {
+                        return resource;
+                    }
+                    const inputs = structuredClone(resource.inputs);
+                    change(inputs);
+                    return { ...resource, inputs };
+                }),
+            };
+        }
+
+        function withOptions(type: string, change: Record<string, unknown>): PlanRecord {
+            return {
+                ...record,
+                options: record.options.map((entry) => entry.type === type ? { ...entry, opts: { ...entry.opts, ...change } } : entry),
+            };
+        }
+
+        const INSTANCE = "aws:ec2/instance:Instance";
+        const VOLUME = "aws:ebs/volume:Volume";
+        const flips: [string, string, () => PlanRecord, RegExp, RegExp][] = [
+            ["encryption of the root disk", INSTANCE, () => withInputs(INSTANCE, (inputs) => { inputs.rootBlockDevice.encrypted = false; }),
+                /150 GiB gp3, encrypted,/, /150 GiB gp3, NOT encrypted,/],
+            ["IMDSv2", INSTANCE, () => withInputs(INSTANCE, (inputs) => { inputs.metadataOptions.httpTokens = "optional"; }),
+                /IMDSv2 only$/, /IMDSv1 allowed$/],
+            ["the market", INSTANCE, () => withInputs(INSTANCE, (inputs) => {
+                inputs.instanceMarketOptions = { marketType: "spot", spotOptions: { spotInstanceType: "one-time", instanceInterruptionBehavior: "terminate" } };
+            }), /, on-demand,/, /, spot \(one-time request, terminates on interruption\),/],
+            ["encryption of the data volume", VOLUME, () => withInputs(VOLUME, (inputs) => { inputs.encrypted = false; }),
+                /100 GiB gp3, encrypted,/, /100 GiB gp3, NOT encrypted,/],
+            ["the final snapshot", VOLUME, () => withInputs(VOLUME, (inputs) => { inputs.finalSnapshot = false; }),
+                /, final snapshot on destroy$/, /, NO snapshot on destroy$/],
+            ["what the backstop does", "aws:cloudwatch/metricAlarm:MetricAlarm",
+                () => withInputs("aws:cloudwatch/metricAlarm:MetricAlarm", (inputs) => { inputs.alarmActions = ["arn:aws:automate:us-east-1:ec2:terminate"]; }),
+                /^stops notebook-instance after/, /^terminates notebook-instance after/],
+            ["which instance the address is attached to", "aws:ec2/eipAssociation:EipAssociation",
+                () => withInputs("aws:ec2/eipAssociation:EipAssociation", (inputs) => { inputs.instanceId = "i-0fffffffffffffff0"; }),
+                /to notebook-instance$/, /to i-0fffffffffffffff0$/],
+            ["rules inside the security group", "aws:ec2/securityGroup:SecurityGroup",
+                () => withInputs("aws:ec2/securityGroup:SecurityGroup", (inputs) => { inputs.ingress = [{ fromPort: 0 }]; }),
+                /only the rules below/, /with 1 inline rule and the rules below/],
+            ["the budget's alerts", "aws:budgets/budget:Budget",
+                () => withInputs("aws:budgets/budget:Budget", (inputs) => { inputs.notifications = inputs.notifications.slice(0, 1); }),
+                /at 80% and 100% actual and 100% forecast$/, /at 80% actual$/],
+            ["the password's secrecy in state", "random:index/randomPassword:RandomPassword",
+                () => withOptions("random:index/randomPassword:RandomPassword", { additionalSecretOutputs: [] }), /\(secret\)/, /\(NOT secret\)/],
+            ["what the Price List provider is used for", "pulumi:providers:aws", () => ({ ...record, calls: [] }),
+                /only for getProduct/, /unused/],
+        ];
+        for (const [fact, type, change, before, after] of flips) {
+            it(`follows ${fact} in the resource list`, () => {
+                assert.match(describeResource(record, one(record, type)), before);
+                const changed = change();
+                assert.match(describeResource(changed, one(changed, type)), after);
+            });
+        }
+
+        function setting(from: PlanRecord, name: string): string {
+            const rows = settingsRows({ record: from, config: () => undefined, region: "us-east-1", zone: "us-east-1a", price: 0.526, standInAmiGb: 75 });
+            return rows.find((row) => row[0] === name)?.[1] ?? "";
+        }
+
+        const settingFlips: [string, string, () => PlanRecord, RegExp, RegExp][] = [
+            ["root disk encryption", "root disk", () => withInputs(INSTANCE, (inputs) => { inputs.rootBlockDevice.encrypted = false; }),
+                /^150 GiB gp3, encrypted/, /^150 GiB gp3, NOT encrypted/],
+            ["the AMI kept across releases", "AMI", () => withOptions(INSTANCE, { ignoreChanges: [] }),
+                /never replaced by a newer one/, /a newer one REPLACES the machine/],
+            ["the data volume's snapshot on destroy", "data volume", () => withInputs(VOLUME, (inputs) => { inputs.finalSnapshot = false; }),
+                /, snapshotted on destroy$/, /, NOT snapshotted on destroy$/],
+            ["the data volume's attachment", "data volume", () => ({
+                ...record, resources: record.resources.filter((resource) => resource.type !== "aws:ec2/volumeAttachment:VolumeAttachment"),
+            }), /a volume of its own, kept when the machine is replaced/, /NOT attached to the machine/],
+            ["spot", "spot", () => withInputs(INSTANCE, (inputs) => {
+                inputs.instanceMarketOptions = { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "hibernate" } };
+            }), /^no \(on-demand/, /^yes: persistent request, hibernates on interruption$/],
+            ["the backstop's action", "idle stop", () => withInputs("aws:cloudwatch/metricAlarm:MetricAlarm", (inputs) => { inputs.alarmActions = []; }),
+                /backstop: stops notebook-instance/, /backstop: alerts about notebook-instance/],
+            ["the budget period", "budget", () => withInputs("aws:budgets/budget:Budget", (inputs) => { inputs.timeUnit = "QUARTERLY"; }),
+                /^\$30\.00 a month/, /^\$30\.00 a quarter/],
+        ];
+        for (const [fact, name, change, before, after] of settingFlips) {
+            it(`follows ${fact} in the settings`, () => {
+                assert.match(setting(record, name), before);
+                assert.match(setting(change(), name), after);
+            });
+        }
     });
 });

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 
-import { runProgram, VALID_CONFIG } from "./support/program";
+import { runShared, VALID_CONFIG } from "./support/program";
 import { recordingText, recordRun } from "./support/recording";
 
 const FIXTURES = path.join(__dirname, "fixtures");
@@ -26,7 +26,7 @@ export function fixtureFile(name: string): string {
 describe("what the program deploys, against the recordings", () => {
     for (const [name, config] of Object.entries(RECORDED_CONFIGS)) {
         it(`deploys exactly the recorded resources, options and outputs for the ${name} configuration`, async () => {
-            const text = recordingText(await recordRun(await runProgram(config)));
+            const text = recordingText(await recordRun(await runShared(config)));
             if (RECORD) {
                 writeFileSync(fixtureFile(name), text);
                 console.log(`      re-recorded ${path.relative(process.cwd(), fixtureFile(name))}`);

@@ -28,7 +28,7 @@ function isSecretValue(value: unknown): value is { value: unknown } {
 }
 
 /** Unwraps secret markers at any depth, as a provider receives them. */
-export function reveal(value: unknown): any { // any: mirrors whatever shape it is given
+function reveal(value: unknown): any { // any: mirrors whatever shape it is given
     if (isSecretValue(value)) {
         return reveal(value.value);
     }
@@ -120,10 +120,10 @@ export function defaultSubnetId(zone: string): string {
 
 const US_EAST_1_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"];
 /** Like real GPU types, not offered in every zone (us-east-1e has none here). */
-export const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
+const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
 
 /** A fresh-ish account: a default VPC, enough G quota for a small type, no P quota, nothing deployed yet. */
-export function defaultWorld(): FakeAws {
+function defaultWorld(): FakeAws {
     return {
         region: "us-east-1",
         zones: US_EAST_1_ZONES,
@@ -138,7 +138,10 @@ export function defaultWorld(): FakeAws {
     };
 }
 
-/** vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. */
+/**
+ * vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. The
+ * plan adds them up for the quotas a class needs.
+ */
 export function fakeVcpus(instanceType: string): number {
     const size = instanceType.split(".")[1];
     if (size === "metal") {
@@ -175,7 +178,7 @@ export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; sp
 };
 
 /** A Price List API product document shaped like the real one (only the parts anyone reads). */
-export function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
+function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
     const sku = hexId("SKU", `${instanceType}/${region}`, 16).toUpperCase().slice(4);
     return JSON.stringify({
         product: {

@@ -39,7 +39,7 @@ export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
 }
 
 /** Sets mocks and config for one run. Keys are given without the project namespace. */
-export async function useMocks(cloud: MockCloud, config: Record<string, string>, secretKeys: string[] = []): Promise<void> {
+async function useMocks(cloud: MockCloud, config: Record<string, string>, secretKeys: string[] = []): Promise<void> {
     await pulumi.runtime.setMocks(cloud, CONFIG_NAMESPACE, STACK, false);
     const namespaced: Record<string, string> = {};
     for (const [key, value] of Object.entries(config)) {
