@@ -172,7 +172,7 @@ export function decideAddresses(facts: AddressFacts): QuotaDecision {
         return requestedIncrease(quota, facts.region, value, total, "addresses", "the new notebooks get no address (AddressLimitExceeded)");
     }
     throw accountProblem(
-        `the stack's ${facts.notebooks} notebooks keep an Elastic IP each (their stable address), and ${wanted} of them have none yet; ` +
+        `the stack's ${facts.notebooks} notebooks keep an Elastic IP each (their stable address), and ${wanted} of them ${wanted === 1 ? "has" : "have"} none yet; ` +
         `the account already holds ${held} in ${facts.region}, so it would hold ${total}, over ${described}, which is ${value}. ` +
         `${howToAsk(quota, facts.region, total)} Or release addresses nothing uses: \`aws ec2 describe-addresses --region ` +
         `${facts.region}\` lists them, and one without an AssociationId is attached to nothing.`,

@@ -308,6 +308,12 @@ async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOu
     ];
 }
 
+/** A disk in a notebook's row: its size, and its type and encryption only when not the usual gp3, encrypted. */
+function diskCell(device: { volumeSize?: number; size?: number; volumeType?: string; type?: string; encrypted?: boolean }): string {
+    const type = device.volumeType ?? device.type;
+    return `${device.volumeSize ?? device.size}${type === "gp3" ? "" : ` ${type}`}${device.encrypted ? "" : " NOT encrypted"}`;
+}
+
 // Resource internals the SDK does not type: a resource's logical name.
 interface NamedResource { __name?: string }
 
@@ -342,8 +348,8 @@ async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutput
             instance.inputs.instanceType,
             spotTerms(instance) ? "spot" : "on-demand",
             notebooks[name].availabilityZone,
-            disk(instance.inputs.rootBlockDevice),
-            dataVolume ? disk(dataVolume.inputs) : "none",
+            diskCell(instance.inputs.rootBlockDevice),
+            dataVolume ? diskCell(dataVolume.inputs) : "none",
             `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`,
             idle > 0 ? `${idle} min` : "off",
             state?.inputs.state ?? "",
@@ -360,9 +366,9 @@ async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutput
     const [example] = names;
     const exampleRecord = of(example);
     return [
-        `Notebooks (${names.length}); prices are offline samples of AWS's, looked up at deploy`,
+        `Notebooks (${names.length}): disks in GiB, gp3 and encrypted unless marked; prices are offline samples of AWS's, looked up at deploy`,
         ...table([
-            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT DISK", "DATA VOLUME", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
+            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT", "DATA", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
             ...rows,
             ["all", "", "", "", "", "", "", "", "", total === undefined ? "unknown" : total.toFixed(3)],
         ]),

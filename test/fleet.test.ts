@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { INVOKE_TOKENS } from "../components/aws-data";
 import { DeployRefused, NamedSettings, parseConfig, parseStackConfig } from "../components/config";
 import { FLEET_PUBLIC_OUTPUTS } from "../components/fleet";
+import { zoneSubnetCidr } from "../components/network";
 import { SECRET_OUTPUTS } from "../components/notebook";
 import { FakeAws, MockCloud } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
@@ -285,6 +286,20 @@ describe("config notebooks", () => {
     });
 });
 
+describe("the network a class's notebooks share when the region has no default VPC", () => {
+    it("gives each zone its own /24, numbered by the zone's letter, so adding a notebook in a new zone moves no other subnet", () => {
+        assert.deepStrictEqual(["us-east-1a", "us-east-1b", "us-east-1f", "eu-west-3c"].map(zoneSubnetCidr),
+            ["10.80.0.0/24", "10.80.1.0/24", "10.80.5.0/24", "10.80.2.0/24"]);
+    });
+
+    it("puts Local Zones above the regional zones' range, each on its own /24", () => {
+        const [boston, chicago] = ["us-east-1-bos-1a", "us-east-1-chi-1a"].map((zone) => Number(zoneSubnetCidr(zone).split(".")[2]));
+        assert.ok(boston >= 26 && boston <= 255 && chicago >= 26 && chicago <= 255, `${boston} ${chicago}`);
+        assert.notStrictEqual(boston, chicago);
+        assert.strictEqual(zoneSubnetCidr("us-east-1-bos-1a"), `10.80.${boston}.0/24`, "the same on every run");
+    });
+});
+
 describe("a class's launch checks", () => {
     describe("the GPU vCPU quota, added up over the notebooks", () => {
         it("refuses one vCPU short of the class's total, naming the total, the quota and every notebook, and creates nothing", async () => {
@@ -325,7 +340,7 @@ describe("a class's launch checks", () => {
             assert.strictEqual(again.ofType(INSTANCE).length, 3);
             const more = account(ONE_ADDRESS_HELD).deployedBy(first.cloud);
             const error = await fleetRefusal({ ...CLASS, dave: {} }, BUDGET, more);
-            assert.match(error.message, /the stack's 4 notebooks keep an Elastic IP each .*, and 1 of them have none yet; the account already holds 4 in us-east-1, so it would hold 5/);
+            assert.match(error.message, /the stack's 4 notebooks keep an Elastic IP each .*, and 1 of them has none yet; the account already holds 4 in us-east-1, so it would hold 5/);
         });
 
         it("with requestQuotaIncrease, files one request per quota for the class's totals, and each machine and address waits for its own", async () => {

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { AmiInfo } from "../components/aws-data";
 import { DeployRefused, NotebookSettings, parseConfig } from "../components/config";
 import {
-    AccountFacts, checkDataVolume, choosePlacement, decideQuota, Placement, QuotaFacts, rootDiskSize, vcpuQuotaFor,
+    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideQuota, Placement, QuotaFacts, rootDiskSize, vcpuQuotaFor,
 } from "../components/preflight";
 
 const AMI: AmiInfo = { id: "ami-0123456789abcdef0", name: "Deep Learning AMI", rootSizeGb: 75 };
@@ -229,5 +229,34 @@ describe("preflight decisions", () => {
             assert.strictEqual(vcpuQuotaFor("gr6.4xlarge", "on-demand").code, "L-DB2E81BA");
             assert.strictEqual(vcpuQuotaFor("p4d.24xlarge", "on-demand").code, "L-417A185B");
         });
+    });
+
+    describe("Elastic IPs of a stack's notebooks (decideAddresses)", () => {
+        const base: AddressFacts = {
+            region: "us-east-1", notebooks: 3, held: { count: 2, ownedByNotebooks: 0 }, quota: { value: 5 }, requestIncrease: false,
+        };
+        const table: [string, Partial<AddressFacts>, string | RegExp][] = [
+            ["the addresses held and the new ones exactly at the quota is enough", {}, "enough"],
+            ["one more than the quota is refused with the numbers", { held: { count: 3, ownedByNotebooks: 0 } },
+                /3 of them have none yet; the account already holds 3 in us-east-1, so it would hold 6, over the AWS quota "EC2-VPC Elastic IPs" \(L-0263D0A3\) in us-east-1, which is 5\. Ask AWS for at least 6/],
+            ["the notebooks' own addresses are not counted twice: a re-run over the quota adds none", { held: { count: 7, ownedByNotebooks: 3 } }, "enough"],
+            ["a new notebook beside its class's addresses counts one", { notebooks: 4, held: { count: 5, ownedByNotebooks: 3 } },
+                /1 of them has none yet; the account already holds 5 in us-east-1, so it would hold 6/],
+            ["with requestQuotaIncrease, one more than the quota files a request for the total", { held: { count: 3, ownedByNotebooks: 0 }, requestIncrease: true },
+                "request L-0263D0A3 6"],
+            ["addresses that cannot be listed warn and go on", { held: { unreadable: "UnauthorizedOperation" } }, "unknown"],
+            ["a quota that cannot be read warns and goes on", { quota: { unreadable: "AccessDenied" } }, "unknown"],
+        ];
+        for (const [sentence, changes, expected] of table) {
+            it(sentence, () => {
+                const result = outcome(() => decideAddresses({ ...base, ...changes }));
+                if (expected instanceof RegExp) {
+                    refused(expected)(result);
+                } else {
+                    assert.ok(typeof result !== "string", result as string);
+                    assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
+                }
+            });
+        }
     });
 });
