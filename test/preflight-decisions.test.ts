@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { AmiInfo } from "../components/aws-data";
 import { DeployRefused, NotebookSettings, parseConfig } from "../components/config";
 import {
-    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideQuota, Placement, QuotaFacts, rootDiskSize, vcpuQuotaFor,
+    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideQuota, Placement, QuotaDecision, QuotaFacts, rootDiskSize, vcpuQuotaFor,
 } from "../components/preflight";
 
 const AMI: AmiInfo = { id: "ami-0123456789abcdef0", name: "Deep Learning AMI", rootSizeGb: 75 };
@@ -43,6 +43,17 @@ function outcome<T>(decide: () => T): T | string {
     } catch (error) {
         assert.ok(error instanceof DeployRefused, `a DeployRefused, got ${error}`);
         return error.message;
+    }
+}
+
+/** A quota decision against a table's expectation: a refusal's text, or the kind (a request's with its quota and value). */
+function expectDecision(decide: () => QuotaDecision, expected: string | RegExp): void {
+    const result = outcome(decide);
+    if (expected instanceof RegExp) {
+        refused(expected)(result);
+    } else {
+        assert.ok(typeof result !== "string", result as string);
+        assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
     }
 }
 
@@ -212,15 +223,7 @@ describe("preflight decisions", () => {
                 /notebook carol \(g5\.2xlarge\) needs 8 vCPUs of the AWS quota/],
         ];
         for (const [sentence, changes, expected] of table) {
-            it(sentence, () => {
-                const result = outcome(() => decideQuota({ ...base, ...changes }));
-                if (expected instanceof RegExp) {
-                    refused(expected)(result);
-                } else {
-                    assert.ok(typeof result !== "string", result as string);
-                    assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
-                }
-            });
+            it(sentence, () => expectDecision(() => decideQuota({ ...base, ...changes }), expected));
         }
 
         it("picks the quota by family and market", () => {
@@ -248,15 +251,7 @@ describe("preflight decisions", () => {
             ["a quota that cannot be read warns and goes on", { quota: { unreadable: "AccessDenied" } }, "unknown"],
         ];
         for (const [sentence, changes, expected] of table) {
-            it(sentence, () => {
-                const result = outcome(() => decideAddresses({ ...base, ...changes }));
-                if (expected instanceof RegExp) {
-                    refused(expected)(result);
-                } else {
-                    assert.ok(typeof result !== "string", result as string);
-                    assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
-                }
-            });
+            it(sentence, () => expectDecision(() => decideAddresses({ ...base, ...changes }), expected));
         }
     });
 });
