@@ -12,7 +12,8 @@ import { DeployRefused, NamedSettings, parseConfig, parseStackConfig } from "../
 import { FLEET_PUBLIC_OUTPUTS } from "../components/fleet";
 import { zoneSubnetCidr } from "../components/network";
 import { SECRET_OUTPUTS } from "../components/notebook";
-import { FakeAws, MockCloud } from "../components/offline/mock-cloud";
+import { jupyterPasswordMatches } from "../components/password";
+import { FakeAws, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { FleetRun, registered, runFleet, VALID_CONFIG } from "./support/program";
 import { recordRun } from "./support/recording";
@@ -343,21 +344,6 @@ describe("a class's launch checks", () => {
             assert.match(error.message, /the stack's 4 notebooks keep an Elastic IP each .*, and 1 of them has none yet; the account already holds 4 in us-east-1, so it would hold 5/);
         });
 
-        it("with requestQuotaIncrease, files one request per quota for the class's totals, and each machine and address waits for its own", async () => {
-            const cloud = account({ quotas: { "L-DB2E81BA": 4, "L-0263D0A3": 2 } });
-            const { warnings, options } = await runFleet(CLASS, { ...VALID_CONFIG, requestQuotaIncrease: "true" }, cloud);
-            const requests = cloud.ofType(QUOTA).map((request) => [request.name, request.inputs.quotaCode, request.inputs.value]);
-            assert.deepStrictEqual(requests.sort(), [["shared-quota-L-0263D0A3", "L-0263D0A3", 3], ["shared-quota-L-DB2E81BA", "L-DB2E81BA", 12]]);
-            assert.ok(warnings.some((warning) => warning.includes("from 4 to 12 vCPUs")), warnings.join("\n"));
-            assert.ok(warnings.some((warning) => warning.includes("from 2 to 3 addresses")), warnings.join("\n"));
-            const waitsFor = (type: string, name: string) => (options.find((entry) => entry.type === type && entry.name === name)?.opts.dependsOn as unknown as { __name: string }[])
-                .map((resource) => resource.__name);
-            for (const name of Object.keys(CLASS)) {
-                assert.ok(waitsFor(INSTANCE, `${name}-instance`).includes("shared-quota-L-DB2E81BA"), `${name}'s machine waits for the vCPU request`);
-                assert.deepStrictEqual(waitsFor("aws:ec2/eip:Eip", `${name}-ip`), ["shared-quota-L-0263D0A3"]);
-            }
-        });
-
         it("warns and goes on when the addresses cannot be listed", async () => {
             const cloud = new MockCloud({
                 world: { quotas: { "L-DB2E81BA": 16, "L-0263D0A3": 5 } },
@@ -378,9 +364,30 @@ describe("a class's launch checks", () => {
         assert.deepStrictEqual(registered(cloud), []);
     });
 
-    it("shares one created network when the region has no default VPC: a subnet in each zone used", async () => {
-        const cloud = account({ defaultVpcId: undefined, offerings: { "g5.xlarge": ["us-east-1b"] }, quotas: { "L-DB2E81BA": 16, "L-0263D0A3": 5 } });
-        await runFleet(CLASS, VALID_CONFIG, cloud);
+});
+
+describe("a class in a new account: no default VPC, too little quota, alice with her own password", () => {
+    const ALICE_PASSWORD = "alice-chose-this-one";
+    let run: Promise<FleetRun> | undefined;
+    const theNewAccount = () => (run ??= runFleet({ ...CLASS, alice: { notebookPassword: ALICE_PASSWORD } }, { ...VALID_CONFIG, requestQuotaIncrease: "true" },
+        account({ defaultVpcId: undefined, offerings: { "g5.xlarge": ["us-east-1b"] }, quotas: { "L-DB2E81BA": 4, "L-0263D0A3": 2 } })));
+
+    it("with requestQuotaIncrease, files one request per quota for the class's totals, and each machine and address waits for its own", async () => {
+        const { cloud, warnings, options } = await theNewAccount();
+        const requests = cloud.ofType(QUOTA).map((request) => [request.name, request.inputs.quotaCode, request.inputs.value]);
+        assert.deepStrictEqual(requests.sort(), [["shared-quota-L-0263D0A3", "L-0263D0A3", 3], ["shared-quota-L-DB2E81BA", "L-DB2E81BA", 12]]);
+        assert.ok(warnings.some((warning) => warning.includes("from 4 to 12 vCPUs")), warnings.join("\n"));
+        assert.ok(warnings.some((warning) => warning.includes("from 2 to 3 addresses")), warnings.join("\n"));
+        const waitsFor = (type: string, name: string) => (options.find((entry) => entry.type === type && entry.name === name)?.opts.dependsOn as unknown as { __name: string }[])
+            .map((resource) => resource.__name);
+        for (const name of Object.keys(CLASS)) {
+            assert.ok(waitsFor(INSTANCE, `${name}-instance`).includes("shared-quota-L-DB2E81BA"), `${name}'s machine waits for the vCPU request`);
+            assert.deepStrictEqual(waitsFor("aws:ec2/eip:Eip", `${name}-ip`), ["shared-quota-L-0263D0A3"]);
+        }
+    });
+
+    it("shares one created network: one VPC, a subnet in each zone the notebooks use", async () => {
+        const { cloud } = await theNewAccount();
         assert.strictEqual(cloud.one("aws:ec2/vpc:Vpc").name, "shared-vpc");
         const subnets = Object.fromEntries(cloud.ofType("aws:ec2/subnet:Subnet").map((subnet) => [subnet.inputs.availabilityZone, [subnet.name, subnet.inputs.cidrBlock]]));
         assert.deepStrictEqual(subnets, {
@@ -390,5 +397,18 @@ describe("a class's launch checks", () => {
         const subnetOf = (name: string) => cloud.ofType(INSTANCE).find((instance) => instance.name === `${name}-instance`)?.inputs.subnetId;
         assert.strictEqual(subnetOf("alice"), subnetOf("bob"));
         assert.notStrictEqual(subnetOf("alice"), subnetOf("carol"));
+    });
+
+    it("gives alice the password she set, as a secret nothing else holds, and the others generated ones", async () => {
+        const { cloud, outputs, warnings } = await theNewAccount();
+        const secrets = await unwrap(outputs.notebookSecrets);
+        assert.strictEqual(secrets.alice.notebookPassword, ALICE_PASSWORD);
+        assert.notStrictEqual(secrets.bob.notebookPassword, ALICE_PASSWORD);
+        assert.deepStrictEqual(cloud.ofType("random:index/randomPassword:RandomPassword").map((password) => password.name).sort(), ["bob-password", "carol-password"]);
+        const aliceUserData = userDataOf(cloud.ofType(INSTANCE).find((instance) => instance.name === "alice-instance") as RecordedResource);
+        const hash = /sha256:[A-Za-z0-9]+:[0-9a-f]{64}/.exec(aliceUserData)?.[0];
+        assert.ok(hash && jupyterPasswordMatches(hash, ALICE_PASSWORD), "alice's machine checks her password by its hash");
+        const everywhere = JSON.stringify([cloud.resources.map((resource) => resource.inputs), await unwrap(outputs.notebooks), warnings]);
+        assert.ok(!everywhere.includes(ALICE_PASSWORD), "her password is in no resource, public output or warning");
     });
 });
