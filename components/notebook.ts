@@ -20,7 +20,7 @@ import { attachDataVolume, createDataVolume } from "./data-volume";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { ELASTIC_IP_QUOTA, preflight, PreflightOptions, PreflightResult, reportWarnings, vcpuQuotaFor } from "./preflight";
+import { ELASTIC_IP_QUOTA, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 
 const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
@@ -159,7 +159,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
     private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag } } = prepared;
-        const { region, ami, rootDiskGb, placement, quotaRequest, warnings } = prepared.account;
+        const { region, ami, rootDiskGb, placement, vcpus, quotaRequest, warnings } = prepared.account;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
 
@@ -173,7 +173,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             quotaCode: quotaRequest.quota.code,
             value: quotaRequest.value,
         }, { parent });
-        const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpuQuotaFor(settings.instanceType, market).code];
+        const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpus.quota.code];
 
         // Depends on nothing of the machine: see data-volume.ts.
         const dataVolume = settings.dataVolumeGb > 0
