@@ -22,6 +22,7 @@ export const INVOKE_TOKENS = {
     getInstance: "aws:ec2/getInstance:getInstance",
     getProduct: "aws:pricing/getProduct:getProduct",
     getSpotPrice: "aws:ec2/getSpotPrice:getSpotPrice",
+    getEips: "aws:ec2/getEips:getEips",
 } as const;
 
 /**
@@ -199,4 +200,24 @@ export async function lookupSnapshotSizeGb(snapshotId: string): Promise<number> 
 export async function lookupRegion(): Promise<string> {
     const result = await getRegion({});
     return result.region ?? result.name;
+}
+
+/** The Elastic IPs the account holds in the region, and how many of them a stack's notebooks hold already. */
+export type HeldAddresses = { count: number; ownedByNotebooks: number } | { unreadable: string };
+
+/**
+ * Counts the account's Elastic IPs in the current region, and those tagged with the stack's tags
+ * and one of the given Name tags (notebook labels): the addresses those notebooks already have.
+ * A failed lookup (say, without ec2:DescribeAddresses) is returned as the reason.
+ */
+export async function lookupElasticIps(stackTags: Record<string, string>, names: string[]): Promise<HeldAddresses> {
+    try {
+        const [all, owned] = await Promise.all([
+            ec2.getEips({}),
+            ec2.getEips({ tags: stackTags, filters: [{ name: "tag:Name", values: names }] }),
+        ]);
+        return { count: all.publicIps.length, ownedByNotebooks: owned.publicIps.length };
+    } catch (error) {
+        return { unreadable: failureText(error, 1) || "unknown error" };
+    }
 }

@@ -105,8 +105,24 @@ export const CONFIG_KEYS = [
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
     "idleStopMinutes", "running", "spot", "monthlyBudgetUsd", "alertEmail",
     "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
+    "notebooks",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
+
+/**
+ * Keys of the whole account, or of the stack's one network: top-level only, never in an entry of
+ * `notebooks`. One budget covers the account; a quota request is the account's; the notebooks of
+ * a stack share its network.
+ */
+export const ACCOUNT_KEYS = ["monthlyBudgetUsd", "alertEmail", "requestQuotaIncrease", "vpcId", "subnetId"] as const;
+type AccountKey = (typeof ACCOUNT_KEYS)[number];
+
+/** Keys an entry of `notebooks` may set for its notebook alone: every key but the account's. */
+export const PER_NOTEBOOK_KEYS = CONFIG_KEYS.filter((key): key is Exclude<ConfigKey, AccountKey | "notebooks"> =>
+    key !== "notebooks" && !(ACCOUNT_KEYS as readonly string[]).includes(key));
+
+/** A notebook's name in `notebooks`: it ends resource names, tags and local file names. */
+export const NOTEBOOK_NAME = /^[a-z][a-z0-9-]{0,19}$/;
 
 /** One reason a deploy is refused, as a sentence a user can act on. */
 export interface Problem {
@@ -116,6 +132,8 @@ export interface Problem {
      */
     key?: string;
     message: string;
+    /** In a stack with `notebooks`: the notebooks it concerns (absent: the stack, or all of them alike). */
+    notebooks?: string[];
 }
 
 /**
@@ -303,8 +321,19 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             `a whole number of minutes from ${IDLE_STOP_MIN_MINUTES} to ${IDLE_STOP_MAX_MINUTES}, or 0 to never stop an idle machine`));
     }
 
-    const budget = settings.monthlyBudgetUsd;
-    const email = settings.alertEmail;
+    problems.push(...budgetProblems(settings));
+
+    if (problems.length > 0) {
+        throw new DeployRefused(problems);
+    }
+    const valid = Object.freeze({ ...settings, allowedCidrs: Object.freeze(cidrs) as string[] });
+    validated.add(valid);
+    return valid;
+}
+
+/** The account's budget: an amount and where its alerts go, both or neither. */
+function budgetProblems({ monthlyBudgetUsd: budget, alertEmail: email }: Pick<NotebookSettings, "monthlyBudgetUsd" | "alertEmail">): Problem[] {
+    const problems: Problem[] = [];
     if (budget !== undefined && !(Number.isFinite(budget) && budget > 0 && budget <= MAX_BUDGET_USD)) {
         problems.push(problem("monthlyBudgetUsd", budget, `an amount in USD above 0 and at most ${MAX_BUDGET_USD}, such as 50 or 49.99`));
     }
@@ -322,13 +351,7 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
                 ", or unset both for no budget",
         });
     }
-
-    if (problems.length > 0) {
-        throw new DeployRefused(problems);
-    }
-    const valid = Object.freeze({ ...settings, allowedCidrs: Object.freeze(cidrs) as string[] });
-    validated.add(valid);
-    return valid;
+    return problems;
 }
 
 /** An AWS id: prefix, dash, 8 or 17 lower-case hex digits. */
@@ -409,11 +432,119 @@ function parseInteger(key: ConfigKey, text: string, problems: Problem[]): number
     return Number.NaN;
 }
 
+/** Config values by key, as the engine hands them over: text, lists and objects as JSON. */
+type ConfigValues = ReadonlyMap<string, string>;
+
+/** A value, or undefined when unset: an empty string is what Pulumi.yaml's documented "unset" defaults look like. */
+function textOf(values: ConfigValues, key: ConfigKey): string | undefined {
+    const value = values.get(key);
+    return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+function optional<T>(
+    values: ConfigValues, key: ConfigKey, parse: (key: ConfigKey, text: string, problems: Problem[]) => T, problems: Problem[],
+): T | undefined {
+    const text = textOf(values, key);
+    return text === undefined ? undefined : parse(key, text, problems);
+}
+
+function budgetOf(values: ConfigValues, problems: Problem[]): Pick<NotebookSettings, "monthlyBudgetUsd" | "alertEmail"> {
+    const monthlyBudgetUsd = optional(values, "monthlyBudgetUsd", parseAmount, problems);
+    // 0 is Pulumi.yaml's documented "no budget".
+    return { monthlyBudgetUsd: monthlyBudgetUsd === 0 ? undefined : monthlyBudgetUsd, alertEmail: textOf(values, "alertEmail")?.trim() };
+}
+
+/** Settings from config values, defaults applied, not yet validated; a value that cannot be parsed is a problem. */
+function settingsFrom(values: ConfigValues, problems: Problem[]): NotebookSettings {
+    const get = (key: ConfigKey) => textOf(values, key);
+    const read = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: Problem[]) => T) => optional(values, key, parse, problems);
+    const diskSizeGb = read("diskSizeGb", parseInteger);
+    return {
+        allowedCidrs: read("allowedCidrs", parseList) ?? [],
+        allowOpenAccess: read("allowOpenAccess", parseBoolean) ?? DEFAULTS.allowOpenAccess,
+        instanceType: get("instanceType")?.trim() ?? DEFAULTS.instanceType,
+        amiId: get("amiId")?.trim(),
+        // 0 is Pulumi.yaml's documented "choose for me".
+        diskSizeGb: diskSizeGb === 0 ? undefined : diskSizeGb,
+        notebookPort: read("notebookPort", parseInteger) ?? DEFAULTS.notebookPort,
+        notebookPassword: values.get("notebookPassword") || undefined,
+        sshUser: get("sshUser")?.trim() ?? DEFAULTS.sshUser,
+        dataVolumeGb: read("dataVolumeGb", parseInteger) ?? DEFAULTS.dataVolumeGb,
+        restoreFromSnapshotId: get("restoreFromSnapshotId")?.trim(),
+        availabilityZone: get("availabilityZone")?.trim(),
+        subnetId: get("subnetId")?.trim(),
+        vpcId: get("vpcId")?.trim(),
+        requestQuotaIncrease: read("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,
+        exposeNotebook: read("exposeNotebook", parseBoolean) ?? DEFAULTS.exposeNotebook,
+        idleStopMinutes: read("idleStopMinutes", parseInteger) ?? DEFAULTS.idleStopMinutes,
+        running: read("running", parseBoolean) ?? DEFAULTS.running,
+        spot: read("spot", parseBoolean) ?? DEFAULTS.spot,
+        ...budgetOf(values, problems),
+    };
+}
+
+/**
+ * Parses and validates config values: every problem they have, the values that cannot be parsed
+ * first, then the other keys' (so one run shows all to fix); the settings when there is none.
+ */
+function checkSettings(values: ConfigValues): { settings?: NotebookSettings; problems: Problem[] } {
+    const problems: Problem[] = [];
+    const settings = settingsFrom(values, problems);
+    const unparsed = new Set(problems.map((p) => p.key));
+    try {
+        const valid = validateSettings(settings);
+        return problems.length === 0 ? { settings: valid, problems } : { problems };
+    } catch (error) {
+        if (!(error instanceof DeployRefused)) {
+            throw error;
+        }
+        return { problems: [...problems, ...error.problems.filter((p) => !unparsed.has(p.key))] };
+    }
+}
+
+/** A key this program does not read, named as the user wrote it, with the known key it likely misspells. */
+function unknownKey(key: string, known: readonly string[], nameOf: (key: string) => string): Problem {
+    const near = known.find((candidate) => candidate.toLowerCase() === key.toLowerCase());
+    return {
+        key,
+        message: `${nameOf(key)} is not a setting this program reads` +
+            (near ? `; did you mean ${nameOf(near)}?` : `; known settings: ${known.join(", ")}`),
+    };
+}
+
+const topLevelName = (key: string) => `${CONFIG_NAMESPACE}:${key}`;
+
+/** A notebook's entry, or one of its settings, named as `pulumi config set --path` takes it. */
+export function notebookPath(notebook: string, key?: string): string {
+    return `${CONFIG_NAMESPACE}:notebooks.${notebook}${key === undefined ? "" : `.${key}`}`;
+}
+
+/** The account's monthly budget with its alerts, for the whole stack. */
+export interface Budget {
+    monthlyBudgetUsd: number;
+    alertEmail: string;
+}
+
+/** One notebook of a stack with `notebooks`: its entry's keys over the top-level ones, validated. */
+export interface NamedSettings {
+    name: string;
+    /** Its settings; the budget is the stack's (StackSettings budget), never a notebook's. */
+    settings: NotebookSettings;
+    /** The keys its entry sets itself; the others it inherits from the top level. */
+    ownKeys: ReadonlySet<string>;
+}
+
+/** What the stack's config asks for: one notebook (no `notebooks`), or one per entry of `notebooks`. */
+export type StackSettings =
+    | { kind: "single"; settings: NotebookSettings }
+    | { kind: "fleet"; notebooks: NamedSettings[]; budget?: Budget };
+
 /**
  * Turns the raw config map (keys with or without the `gpu-notebook:` prefix, values as the
- * Pulumi engine hands them over: strings, lists as JSON) into validated settings. Exported for tests.
+ * Pulumi engine hands them over: strings, lists and objects as JSON) into validated settings.
+ * Throws one DeployRefused listing every problem, of every notebook.
  */
-export function parseConfig(raw: Record<string, string>): NotebookSettings {
+export function parseStackConfig(raw: Record<string, string>): StackSettings {
     const problems: Problem[] = [];
     const values = new Map<string, string>();
     for (const [fullKey, value] of Object.entries(raw)) {
@@ -422,70 +553,190 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
             continue;
         }
         if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
-            const near = CONFIG_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
-            problems.push({
-                key,
-                message: `${CONFIG_NAMESPACE}:${key} is not a setting this program reads` +
-                    (near ? `; did you mean ${CONFIG_NAMESPACE}:${near}?` : `; known settings: ${CONFIG_KEYS.join(", ")}`),
-            });
+            problems.push(unknownKey(key, CONFIG_KEYS, topLevelName));
             continue;
         }
         values.set(key, value);
     }
-    // An empty string is what Pulumi.yaml's documented "unset" defaults look like.
-    const get = (key: ConfigKey): string | undefined => {
-        const value = values.get(key);
-        return value === undefined || value.trim() === "" ? undefined : value;
-    };
-    const optional = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: Problem[]) => T): T | undefined => {
-        const text = get(key);
-        return text === undefined ? undefined : parse(key, text, problems);
-    };
+    const notebooks = textOf(values, "notebooks");
+    if (notebooks !== undefined) {
+        return parseFleet(values, notebooks, problems);
+    }
+    const checked = checkSettings(values);
+    problems.push(...checked.problems);
+    if (problems.length > 0 || checked.settings === undefined) {
+        throw new DeployRefused(problems);
+    }
+    return { kind: "single", settings: checked.settings };
+}
 
-    const diskSizeGb = optional("diskSizeGb", parseInteger);
-    const monthlyBudgetUsd = optional("monthlyBudgetUsd", parseAmount);
-    const settings: NotebookSettings = {
-        allowedCidrs: optional("allowedCidrs", parseList) ?? [],
-        allowOpenAccess: optional("allowOpenAccess", parseBoolean) ?? DEFAULTS.allowOpenAccess,
-        instanceType: get("instanceType")?.trim() ?? DEFAULTS.instanceType,
-        amiId: get("amiId")?.trim(),
-        // 0 is Pulumi.yaml's documented "choose for me".
-        diskSizeGb: diskSizeGb === 0 ? undefined : diskSizeGb,
-        notebookPort: optional("notebookPort", parseInteger) ?? DEFAULTS.notebookPort,
-        notebookPassword: values.get("notebookPassword") || undefined,
-        sshUser: get("sshUser")?.trim() ?? DEFAULTS.sshUser,
-        dataVolumeGb: optional("dataVolumeGb", parseInteger) ?? DEFAULTS.dataVolumeGb,
-        restoreFromSnapshotId: get("restoreFromSnapshotId")?.trim(),
-        availabilityZone: get("availabilityZone")?.trim(),
-        subnetId: get("subnetId")?.trim(),
-        vpcId: get("vpcId")?.trim(),
-        requestQuotaIncrease: optional("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,
-        exposeNotebook: optional("exposeNotebook", parseBoolean) ?? DEFAULTS.exposeNotebook,
-        idleStopMinutes: optional("idleStopMinutes", parseInteger) ?? DEFAULTS.idleStopMinutes,
-        running: optional("running", parseBoolean) ?? DEFAULTS.running,
-        spot: optional("spot", parseBoolean) ?? DEFAULTS.spot,
-        // 0 is Pulumi.yaml's documented "no budget".
-        monthlyBudgetUsd: monthlyBudgetUsd === 0 ? undefined : monthlyBudgetUsd,
-        alertEmail: get("alertEmail")?.trim(),
-    };
-    if (problems.length === 0) {
-        return validateSettings(settings);
-    }
-    // Report parse problems together with the other keys' problems, so one run shows all to fix.
-    const unparsed = new Set(problems.map((p) => p.key));
-    let others: Problem[] = [];
+function isObject(value: unknown): value is Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Why each account key stays top-level, for the refusal of one inside an entry. */
+const WHY_TOP_LEVEL: Record<AccountKey, string> = {
+    monthlyBudgetUsd: "one budget covers the whole AWS account",
+    alertEmail: "one budget covers the whole AWS account",
+    requestQuotaIncrease: "quotas are the account's, and the stack asks for what all its notebooks need together",
+    vpcId: "the notebooks of a stack share one network",
+    subnetId: "the notebooks of a stack share one network",
+};
+
+/**
+ * An entry's value as the text a top-level key holds: `pulumi config set --path` stores true,
+ * false and whole numbers as JSON booleans and numbers, lists as lists.
+ */
+function entryText(value: unknown): string {
+    return value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The entries of `notebooks` with valid names and object values, sorted by name; the others are problems. */
+function notebookEntries(text: string, problems: Problem[]): [string, Record<string, unknown>][] {
+    let parsed: unknown;
     try {
-        validateSettings(settings);
-    } catch (error) {
-        if (!(error instanceof DeployRefused)) {
-            throw error;
-        }
-        others = error.problems.filter((p) => !unparsed.has(p.key));
+        parsed = JSON.parse(text);
+    } catch {
+        parsed = undefined;
     }
-    throw new DeployRefused([...problems, ...others]);
+    // The value is never shown: a notebook's own password makes all of it a secret.
+    const example = `such as {"alice": {}, "bob": {"instanceType": "g5.xlarge"}}, or one key at a time: ` +
+        `pulumi config set --path 'notebooks.alice.instanceType' g5.xlarge`;
+    if (!isObject(parsed) || Object.keys(parsed).length === 0) {
+        problems.push({
+            key: "notebooks",
+            message: `${CONFIG_NAMESPACE}:notebooks is not accepted: ` + (isObject(parsed)
+                ? `it has no notebook; name at least one (${example}), or remove it for a stack of one notebook: pulumi config rm notebooks`
+                : `an object of notebook names to their settings, ${example}`),
+        });
+        return [];
+    }
+    const entries: [string, Record<string, unknown>][] = [];
+    for (const name of Object.keys(parsed).sort()) {
+        const entry = parsed[name];
+        if (!NOTEBOOK_NAME.test(name)) {
+            problems.push({
+                key: "notebooks", notebooks: [name],
+                message: `${notebookPath(name)} is not accepted: a notebook's name has lowercase letters, digits and hyphens, ` +
+                    `1 to 20 characters, starting with a letter, such as alice or team-3 (it ends resource names, tags and file names)`,
+            });
+        } else if (entry === null || entry === "" || isObject(entry)) {
+            // `alice:` with nothing after it is YAML's null: a notebook with every default, like `alice: {}`.
+            entries.push([name, isObject(entry) ? entry : {}]);
+        } else {
+            problems.push({
+                key: "notebooks", notebooks: [name],
+                message: `${notebookPath(name)} is not accepted: the notebook's own settings, such as {} for every default ` +
+                    `or {"instanceType": "g5.xlarge"}`,
+            });
+        }
+    }
+    return entries;
+}
+
+/** A stack of several notebooks: each entry of `notebooks` over the top-level keys, the budget once. */
+function parseFleet(values: ConfigValues, text: string, problems: Problem[]): StackSettings {
+    const entries = notebookEntries(text, problems);
+    const budgetParse: Problem[] = [];
+    const budget = budgetOf(values, budgetParse);
+    problems.push(...budgetParse, ...budgetProblems(budget).filter((p) => !budgetParse.some((parse) => parse.key === p.key)));
+
+    const inherited = [...values].filter(([key]) => !["notebooks", "monthlyBudgetUsd", "alertEmail"].includes(key));
+    const notebooks: NamedSettings[] = [];
+    const found: NotebookProblems[] = [];
+    for (const [name, entry] of entries) {
+        const own = new Map<string, string>();
+        for (const [key, value] of Object.entries(entry)) {
+            if ((PER_NOTEBOOK_KEYS as readonly string[]).includes(key)) {
+                own.set(key, entryText(value));
+            } else if ((ACCOUNT_KEYS as readonly string[]).includes(key)) {
+                problems.push({
+                    key, notebooks: [name],
+                    message: `${notebookPath(name, key)} = ${show(value)} is not accepted: ${WHY_TOP_LEVEL[key as AccountKey]}, ` +
+                        `so it is set once, at the top level (${CONFIG_NAMESPACE}:${key}), for every notebook`,
+                });
+            } else {
+                problems.push({ ...unknownKey(key, PER_NOTEBOOK_KEYS, (known) => notebookPath(name, known)), notebooks: [name] });
+            }
+        }
+        const checked = checkSettings(new Map([...inherited, ...own]));
+        found.push({ name, ownKeys: new Set(own.keys()), problems: checked.problems });
+        if (checked.settings) {
+            notebooks.push({ name, settings: checked.settings, ownKeys: new Set(own.keys()) });
+        }
+    }
+    problems.push(...notebookProblems(found));
+    if (problems.length > 0) {
+        throw new DeployRefused(problems);
+    }
+    const { monthlyBudgetUsd, alertEmail } = budget;
+    return {
+        kind: "fleet",
+        notebooks,
+        budget: monthlyBudgetUsd !== undefined && alertEmail !== undefined ? { monthlyBudgetUsd, alertEmail } : undefined,
+    };
+}
+
+/** What was found wrong with one notebook of a stack of several. */
+export interface NotebookProblems {
+    name: string;
+    /** The keys its entry sets itself. */
+    ownKeys: ReadonlySet<string>;
+    problems: Problem[];
+}
+
+/** Items as a sentence lists them: "a", "a and b", "a, b and c". */
+export function inWords(items: string[]): string {
+    return items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+/** "notebook alice", "notebooks alice and bob". */
+export function notebooksNamed(names: string[]): string {
+    return `notebook${names.length === 1 ? "" : "s"} ${inWords(names)}`;
+}
+
+/**
+ * The problems of a stack's notebooks as one list. A setting a notebook's entry sets is named by
+ * its path in that entry. A problem of an inherited setting or of the account, which several
+ * notebooks may share, is listed once, after the notebooks it concerns, or without names when
+ * it concerns them all; those come first, as fixing the top level fixes them everywhere.
+ */
+export function notebookProblems(found: NotebookProblems[]): Problem[] {
+    const shared = new Map<string, Problem & { notebooks: string[] }>();
+    const own: Problem[] = [];
+    for (const { name, ownKeys, problems } of found) {
+        for (const each of problems) {
+            const setting = topLevelName(each.key ?? "");
+            if (each.key !== undefined && ownKeys.has(each.key) && each.message.startsWith(setting)) {
+                own.push({ ...each, notebooks: [name], message: notebookPath(name, each.key) + each.message.slice(setting.length) });
+                continue;
+            }
+            const id = `${each.key} ${each.message}`;
+            const same = shared.get(id);
+            if (same) {
+                same.notebooks.push(name);
+            } else {
+                shared.set(id, { ...each, notebooks: [name] });
+            }
+        }
+    }
+    const everywhere = (names: string[]) => names.length === found.length && found.length > 1;
+    return [
+        ...[...shared.values()].map((p) => everywhere(p.notebooks) ? p : { ...p, message: `${notebooksNamed(p.notebooks)}: ${p.message}` }),
+        ...own,
+    ];
+}
+
+/** A stack of one notebook's settings from the raw config map (see parseStackConfig); refuses `notebooks`. Exported for tests. */
+export function parseConfig(raw: Record<string, string>): NotebookSettings {
+    const stack = parseStackConfig(raw);
+    if (stack.kind !== "single") {
+        throw new Error("parseConfig reads the config of a stack of one notebook; this one has notebooks (parseStackConfig reads it)");
+    }
+    return stack.settings;
 }
 
 /** Reads this project's namespace from the running stack's configuration. */
-export function readConfig(): NotebookSettings {
-    return parseConfig(pulumi.runtime.allConfig());
+export function readConfig(): StackSettings {
+    return parseStackConfig(pulumi.runtime.allConfig());
 }

@@ -76,23 +76,26 @@ export interface NotebookNetwork {
 const CREATED_VPC_CIDR = "10.80.0.0/16";
 const CREATED_SUBNET_CIDR = "10.80.0.0/24";
 
+/** A VPC with a route to the internet, in which createPublicVpc and a stack's notebooks get subnets. */
+export interface PublicVpc {
+    vpcId: pulumi.Input<string>;
+    /**
+     * A public subnet in a zone, associated with the VPC's route to the internet; `suffix` ends
+     * the names of both (`<name>-<suffix>`, `<name>-routes-<suffix>`).
+     */
+    subnet(suffix: string, zone: string, cidr: string): NotebookNetwork;
+}
+
 /**
- * A minimal public network for a region without a default VPC: one subnet in the notebook's
- * zone, an internet gateway and a default route to it. Instances get a public address at launch
- * (as in a default VPC), so first-boot installs work before the Elastic IP is associated.
+ * A minimal public network for a region without a default VPC: the VPC, an internet gateway and a
+ * default route to it; subnets come one per zone. Instances get a public address at launch (as in
+ * a default VPC), so first-boot installs work before the Elastic IP is associated.
  */
-export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent?: pulumi.Resource): NotebookNetwork {
+export function createVpcWithRoute(name: string, tags: Record<string, string>, parent?: pulumi.Resource): PublicVpc {
     const network = new ec2.Vpc(`${name}-vpc`, {
         cidrBlock: CREATED_VPC_CIDR,
         enableDnsSupport: true,
         enableDnsHostnames: true,
-        tags,
-    }, { parent });
-    const subnet = new ec2.Subnet(`${name}-subnet`, {
-        vpcId: network.id,
-        cidrBlock: CREATED_SUBNET_CIDR,
-        availabilityZone: zone,
-        mapPublicIpOnLaunch: true,
         tags,
     }, { parent });
     const gateway = new ec2.InternetGateway(`${name}-igw`, { vpcId: network.id, tags }, { parent });
@@ -102,8 +105,39 @@ export function createPublicVpc(name: string, zone: string, tags: Record<string,
         destinationCidrBlock: "0.0.0.0/0",
         gatewayId: gateway.id,
     }, { parent });
-    const association = new ec2.RouteTableAssociation(`${name}-routes-subnet`,
-        { routeTableId: routes.id, subnetId: subnet.id }, { parent });
-    // The machine reaches the internet on first boot only once these exist: it waits for them.
-    return { vpcId: network.id, subnetId: subnet.id, routing: [route, association] };
+    return {
+        vpcId: network.id,
+        subnet(suffix, zone, cidr) {
+            const subnet = new ec2.Subnet(`${name}-${suffix}`, {
+                vpcId: network.id,
+                cidrBlock: cidr,
+                availabilityZone: zone,
+                mapPublicIpOnLaunch: true,
+                tags,
+            }, { parent });
+            const association = new ec2.RouteTableAssociation(`${name}-routes-${suffix}`,
+                { routeTableId: routes.id, subnetId: subnet.id }, { parent });
+            // The machine reaches the internet on first boot only once these exist: it waits for them.
+            return { vpcId: network.id, subnetId: subnet.id, routing: [route, association] };
+        },
+    };
+}
+
+/**
+ * The /24 of CREATED_VPC_CIDR a stack's created network uses in a zone, the same on every run
+ * whichever notebooks are added or removed: numbered by the zone's letter (us-east-1a: 10.80.0.0/24,
+ * us-east-1b: 10.80.1.0/24), a Local Zone (us-east-1-bos-1a) above those by a sum over its name.
+ */
+export function zoneSubnetCidr(zone: string): string {
+    const localZone = /^[a-z]{2}-[a-z]+-\d+-/.test(zone);
+    const third = localZone
+        ? 26 + ([...zone].reduce((sum, char) => sum + char.charCodeAt(0), 0) % 230)
+        : zone.charCodeAt(zone.length - 1) - "a".charCodeAt(0);
+    const [first, second] = CREATED_VPC_CIDR.split(".");
+    return `${first}.${second}.${third}.0/24`;
+}
+
+/** The minimal public network of a lone notebook: the VPC with one subnet, in the notebook's zone. */
+export function createPublicVpc(name: string, zone: string, tags: Record<string, string>, parent?: pulumi.Resource): NotebookNetwork {
+    return createVpcWithRoute(name, tags, parent).subnet("subnet", zone, CREATED_SUBNET_CIDR);
 }

@@ -21,7 +21,7 @@ import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { preflight, PreflightResult, reportWarnings } from "./preflight";
+import { ELASTIC_IP_QUOTA, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 import { sshCommand } from "./ssh-command";
 
@@ -39,6 +39,11 @@ export interface GpuNotebookArgs {
      * Default `gpu-notebook-<stack>-<name>`.
      */
     label?: string;
+    /**
+     * For a notebook of a fleet: its name in the stack's secret map output, where its pasteable
+     * sshCommand fetches the login key. Undefined: the key is the stack output sshPrivateKey.
+     */
+    fleetEntry?: string;
 }
 
 /** What the notebooks of one stack share, made once by the caller; a lone notebook makes its own. */
@@ -47,6 +52,11 @@ export interface SharedByNotebooks {
     priceList?: () => Provider;
     /** The network in a zone, for when the region has no usable VPC (network.ts createPublicVpc makes one). */
     createdNetwork?: (zone: string) => NotebookNetwork;
+    /**
+     * The stack's requests for more quota, by quota code (notebooks prepared with QuotaCheck "the
+     * stack"): a machine waits for its vCPU quota's, an Elastic IP for the addresses'.
+     */
+    quotaIncreases?: Partial<Record<string, pulumi.Resource>>;
 }
 
 /** The notebook's label and the tags its resources carry (also how a later run finds them). */
@@ -57,12 +67,19 @@ export interface NotebookNaming {
     tags: Record<string, string>;
     /** Value of the data volume's DATA_VOLUME_TAG, which finds it again on a later run. */
     dataVolumeTag: string;
+    /** See GpuNotebookArgs.fleetEntry. */
+    fleetEntry?: string;
+}
+
+/** The label of a notebook given none: `gpu-notebook-<stack>-<name>`, also the scripts' file names for it. */
+export function defaultLabel(name: string): string {
+    return `${CONFIG_NAMESPACE}-${pulumi.getStack()}-${name}`;
 }
 
 function namingOf(name: string, label: string | undefined): NotebookNaming {
     const stack = pulumi.getStack();
     const project = pulumi.getProject();
-    const chosen = label ?? `${CONFIG_NAMESPACE}-${stack}-${name}`;
+    const chosen = label ?? defaultLabel(name);
     return { label: chosen, tags: { Name: chosen, project, stack }, dataVolumeTag: `${project}/${stack}/${name}` };
 }
 
@@ -128,13 +145,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
     /**
      * Validates the settings and checks them against the account (AMI, quota, zone, network, an
      * existing data volume, the root disk: preflight.ts). Creates nothing; every refusal is thrown
-     * from here, so a stack can prepare all its notebooks before it builds any.
+     * from here, so a stack can prepare all its notebooks before it builds any. A stack of several
+     * (fleet.ts) checks the vCPU quota for all of them together and shares the account's lookups.
      */
-    static async prepare(name: string, args: GpuNotebookArgs): Promise<PreparedNotebook> {
+    static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
         const settings = validateSettings(args.settings);
         const market = marketOf(settings);
-        const naming = namingOf(name, args.label);
-        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag });
+        const naming = { ...namingOf(name, args.label), fleetEntry: args.fleetEntry };
+        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag }, options);
         return { [PREPARED]: true, name, naming, settings, market, account };
     }
 
@@ -149,8 +167,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
     }
 
     private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
-        const { name, settings, market, naming: { label, tags, dataVolumeTag } } = prepared;
-        const { ami, rootDiskGb, placement, quotaRequest, warnings } = prepared.account;
+        const { name, settings, market, naming: { label, tags, dataVolumeTag, fleetEntry } } = prepared;
+        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings } = prepared.account;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
 
@@ -164,6 +182,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             quotaCode: quotaRequest.quota.code,
             value: quotaRequest.value,
         }, { parent });
+        const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpus.quota.code];
 
         // Depends on nothing of the machine: see data-volume.ts.
         const dataVolume = settings.dataVolumeGb > 0
@@ -178,7 +197,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const ssh = createSshKeys(name, tags, parent);
         const hostKey = createSshHostKey(name, parent);
         // Allocated before the instance exists, so the certificate can name the address.
-        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent });
+        const addressIncrease = shared.quotaIncreases?.[ELASTIC_IP_QUOTA.code];
+        const eip = new ec2.Eip(`${name}-ip`, { domain: "vpc", tags }, { parent, dependsOn: addressIncrease && [addressIncrease] });
         const notebookTls = createNotebookTls(name, eip.publicIp, parent);
 
         const password = createNotebookPassword(name, settings.notebookPassword, parent);
@@ -247,7 +267,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(quotaIncrease ? [quotaIncrease] : [])],
+            dependsOn: [...network.routing, ...(vcpuIncrease ? [vcpuIncrease] : [])],
         });
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);
@@ -279,7 +299,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
         const outputs: NotebookOutputs = {
             publicIp: eip.publicIp,
-            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts }),
+            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts, fleetEntry }),
             sshUser: pulumi.output(settings.sshUser),
             sshKnownHosts,
             notebookUrl: settings.exposeNotebook

@@ -10,9 +10,10 @@ import {
     lookupEc2Quota, lookupInstances, lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet,
     lookupSubnetIds, lookupTypesInRegion, lookupVcpus, SubnetInfo,
 } from "./aws-data";
-import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, Market, NotebookSettings, problem } from "./config";
+import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, inWords, Market, NotebookSettings, problem } from "./config";
 
-export interface VcpuQuota {
+/** An EC2 quota in Service Quotas. */
+export interface Ec2Quota {
     code: string;
     name: string;
 }
@@ -21,7 +22,7 @@ export interface VcpuQuota {
  * The EC2 Service Quotas quota that counts the vCPUs of a GPU type: the G and VT families share
  * one, the P families another, and spot has its own pair. Exported for tests.
  */
-export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
+export function vcpuQuotaFor(instanceType: string, market: Market): Ec2Quota {
     const isP = instanceType.startsWith("p");
     if (market === "spot") {
         return isP
@@ -33,30 +34,86 @@ export function vcpuQuotaFor(instanceType: string, market: Market): VcpuQuota {
         : { code: "L-DB2E81BA", name: "Running On-Demand G and VT instances" };
 }
 
-function quotaConsoleUrl(region: string, quota: VcpuQuota): string {
+/** The addresses a region lets an account hold, 5 unless AWS raised it; each notebook keeps one. */
+export const ELASTIC_IP_QUOTA: Ec2Quota = { code: "L-0263D0A3", name: "EC2-VPC Elastic IPs" };
+
+function quotaConsoleUrl(region: string, quota: Ec2Quota): string {
     return `https://${region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/${quota.code}`;
 }
 
-export interface QuotaFacts {
+/** A quota's current value, or why it could not be read. */
+export type QuotaReading = { value: number } | { unreadable: string };
+
+/** What one notebook counts against its vCPU quota. */
+export interface VcpuDemand {
+    /** The notebook's name, in a stack of several notebooks. */
+    notebook?: string;
     instanceType: string;
+    vcpus: number;
+}
+
+export interface QuotaFacts {
+    /** The notebooks that count against the one quota (vcpuQuotaFor is the same for each). */
+    demands: VcpuDemand[];
     market: Market;
     region: string;
-    vcpus: number;
     /** The quota's current value in vCPUs, or why it could not be read. */
-    current: { value: number } | { unreadable: string };
+    current: QuotaReading;
     requestIncrease: boolean;
 }
 
 export type QuotaDecision =
     | { kind: "enough" }
     | { kind: "unknown"; warning: string }
-    | { kind: "request"; quota: VcpuQuota; value: number; warning: string };
+    | { kind: "request"; quota: Ec2Quota; value: number; warning: string };
 
-/** Compares the quota with the type's vCPUs; refuses (the account's quota) when too low and not requesting. Exported for tests. */
+function describeQuota(quota: Ec2Quota, region: string): string {
+    return `the AWS quota "${quota.name}" (${quota.code}) in ${region}`;
+}
+
+/** The increase this program files when requestQuotaIncrease is set, and what it means for the launch. */
+function requestedIncrease(quota: Ec2Quota, region: string, from: number, to: number, unit: string, until: string): QuotaDecision {
+    return {
+        kind: "request",
+        quota,
+        value: to,
+        warning: `Requesting an increase of ${describeQuota(quota, region)} from ${from} to ${to} ${unit} ` +
+            `(${CONFIG_NAMESPACE}:requestQuotaIncrease is true). AWS must approve it: small increases often within ` +
+            `minutes, sometimes after days, and AWS may ask for a use case by e-mail. Until it is approved ${until}; ` +
+            `run \`pulumi up\` again once it is. Status: ${quotaConsoleUrl(region, quota)} (Quota request history).`,
+    };
+}
+
+/** How to get a quota raised to at least `total`: by hand in the console, or by this program. */
+function howToAsk(quota: Ec2Quota, region: string, total: number): string {
+    return `Ask AWS for at least ${total}: ` +
+        `Service Quotas console → AWS services → Amazon Elastic Compute Cloud (Amazon EC2) → "${quota.name}" → ` +
+        `Request increase at account level (${quotaConsoleUrl(region, quota)}), in region ${region}; ` +
+        `or let this program file the request: \`pulumi config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true\`. ` +
+        `AWS approves increases from minutes to days; then run \`pulumi up\` again.`;
+}
+
+/** "g4dn.xlarge needs 4 vCPUs"; for named notebooks, who needs what, together. */
+function vcpuNeed(demands: VcpuDemand[], total: number): string {
+    const [only] = demands;
+    if (demands.length === 1 && only.notebook === undefined) {
+        return `${only.instanceType} needs ${only.vcpus} vCPUs`;
+    }
+    const who = demands.map((demand) => `${demand.notebook} (${demand.instanceType})`);
+    return demands.length === 1
+        ? `notebook ${who[0]} needs ${total} vCPUs`
+        : `notebooks ${inWords(who)} need ${total} vCPUs together`;
+}
+
+/**
+ * Compares the quota with the vCPUs of every notebook it counts; refuses (the account's quota)
+ * when too low and not requesting, naming the total, the quota and the notebooks.
+ */
 export function decideQuota(facts: QuotaFacts): QuotaDecision {
-    const quota = vcpuQuotaFor(facts.instanceType, facts.market);
-    const described = `the AWS quota "${quota.name}" (${quota.code}) in ${facts.region}`;
-    const needs = `${facts.instanceType} needs ${facts.vcpus} vCPUs`;
+    const quota = vcpuQuotaFor(facts.demands[0].instanceType, facts.market);
+    const described = describeQuota(quota, facts.region);
+    const total = facts.demands.reduce((sum, demand) => sum + demand.vcpus, 0);
+    const needs = vcpuNeed(facts.demands, total);
     if ("unreadable" in facts.current) {
         return {
             kind: "unknown",
@@ -66,27 +123,59 @@ export function decideQuota(facts: QuotaFacts): QuotaDecision {
         };
     }
     const value = facts.current.value;
-    if (value >= facts.vcpus) {
+    if (value >= total) {
         return { kind: "enough" };
     }
     if (facts.requestIncrease) {
+        return requestedIncrease(quota, facts.region, value, total, "vCPUs", "the machine cannot start (VcpuLimitExceeded)");
+    }
+    throw accountProblem(`${needs} of ${described}, but that quota is ${value} vCPUs. ${howToAsk(quota, facts.region, total)}`);
+}
+
+/** What decides whether a stack's notebooks get their Elastic IPs. */
+export interface AddressFacts {
+    region: string;
+    /** The stack's notebooks: each keeps one Elastic IP. */
+    notebooks: number;
+    /** Addresses the account holds in the region (this stack's included), or why they could not be listed. */
+    held: { count: number; ownedByNotebooks: number } | { unreadable: string };
+    quota: QuotaReading;
+    requestIncrease: boolean;
+}
+
+/**
+ * Checks that the account may hold an address for every notebook that has none yet, besides the
+ * ones it holds; a notebook that already has its address needs no new one, so running the same
+ * stack again never counts its own addresses twice.
+ */
+export function decideAddresses(facts: AddressFacts): QuotaDecision {
+    const quota = ELASTIC_IP_QUOTA;
+    const described = describeQuota(quota, facts.region);
+    if ("unreadable" in facts.held || "unreadable" in facts.quota) {
+        const why = "unreadable" in facts.held ? facts.held.unreadable : "unreadable" in facts.quota ? facts.quota.unreadable : "";
         return {
-            kind: "request",
-            quota,
-            value: facts.vcpus,
-            warning: `Requesting an increase of ${described} from ${value} to ${facts.vcpus} vCPUs ` +
-                `(${CONFIG_NAMESPACE}:requestQuotaIncrease is true). AWS must approve it: small increases often within ` +
-                `minutes, sometimes after days, and AWS may ask for a use case by e-mail. Until it is approved the machine ` +
-                `cannot start (VcpuLimitExceeded); run \`pulumi up\` again once it is. Status: ${quotaConsoleUrl(facts.region, quota)} ` +
-                `(Quota request history).`,
+            kind: "unknown",
+            warning: `Could not check ${described} (${why}); continuing without checking it. Each of the ` +
+                `${facts.notebooks} notebooks keeps an Elastic IP, and AWS allows 5 per region unless raised; if the launch fails ` +
+                `with AddressLimitExceeded, see ${quotaConsoleUrl(facts.region, quota)}. Allowing ec2:DescribeAddresses and ` +
+                `servicequotas:GetServiceQuota lets this program check it first.`,
         };
     }
+    const { count: held, ownedByNotebooks } = facts.held;
+    const wanted = facts.notebooks - ownedByNotebooks;
+    const total = held + wanted;
+    const value = facts.quota.value;
+    if (wanted <= 0 || total <= value) {
+        return { kind: "enough" };
+    }
+    if (facts.requestIncrease) {
+        return requestedIncrease(quota, facts.region, value, total, "addresses", "the new notebooks get no address (AddressLimitExceeded)");
+    }
     throw accountProblem(
-        `${needs} of ${described}, but that quota is ${value} vCPUs. Ask AWS for at least ${facts.vcpus}: ` +
-        `Service Quotas console → AWS services → Amazon Elastic Compute Cloud (Amazon EC2) → "${quota.name}" → ` +
-        `Request increase at account level (${quotaConsoleUrl(facts.region, quota)}), in region ${facts.region}; ` +
-        `or let this program file the request: \`pulumi config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true\`. ` +
-        `AWS approves increases from minutes to days; then run \`pulumi up\` again.`,
+        `the stack's ${facts.notebooks} notebooks keep an Elastic IP each (their stable address), and ${wanted} of them ${wanted === 1 ? "has" : "have"} none yet; ` +
+        `the account already holds ${held} in ${facts.region}, so it would hold ${total}, over ${described}, which is ${value}. ` +
+        `${howToAsk(quota, facts.region, total)} Or release addresses nothing uses: \`aws ec2 describe-addresses --region ` +
+        `${facts.region}\` lists them, and one without an AssociationId is attached to nothing.`,
     );
 }
 
@@ -111,7 +200,7 @@ export interface AccountFacts {
     /** vCPUs of the instance type: what the GPU quotas count. */
     vcpus: number;
     /** The vCPU quota's current value, or why it could not be read. */
-    quota: { value: number } | { unreadable: string };
+    quota: QuotaReading;
     /** Zones of the region that offer the instance type, sorted. */
     offeringZones: string[];
     /** GPU types offered somewhere in the region, looked up only when this one is offered nowhere. */
@@ -331,25 +420,34 @@ export interface PreflightResult {
      * The GPU vCPU quota the notebook counts against, the vCPUs it needs and the quota's value:
      * what a stack of several notebooks adds up per quota.
      */
-    vcpus: { quota: VcpuQuota; needed: number; current: AccountFacts["quota"] };
-    quotaRequest?: { quota: VcpuQuota; value: number };
+    vcpus: { quota: Ec2Quota; needed: number; current: QuotaReading };
+    /** The vCPU quota increase to file (QuotaCheck "this notebook" only). */
+    quotaRequest?: { quota: Ec2Quota; value: number };
     warnings: string[];
 }
 
+/**
+ * Who decides on a notebook's vCPU quota: the notebook alone, or the stack, which adds up what
+ * all its notebooks need from each quota (and then files one request per quota).
+ */
+export type QuotaCheck = "this notebook" | "the stack";
+
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
-function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts): PreflightResult {
+function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts, quotaCheck: QuotaCheck): PreflightResult {
     const warnings = checkDataVolume(settings, facts);
     const placement = choosePlacement(settings, facts);
-    const quotaDecision = decideQuota({
-        instanceType: settings.instanceType, market, region: facts.region, vcpus: facts.vcpus, current: facts.quota,
-        requestIncrease: settings.requestQuotaIncrease,
-    });
     let quotaRequest: PreflightResult["quotaRequest"];
-    if (quotaDecision.kind !== "enough") {
-        warnings.push(quotaDecision.warning);
-    }
-    if (quotaDecision.kind === "request") {
-        quotaRequest = { quota: quotaDecision.quota, value: quotaDecision.value };
+    if (quotaCheck === "this notebook") {
+        const quotaDecision = decideQuota({
+            demands: [{ instanceType: settings.instanceType, vcpus: facts.vcpus }], market, region: facts.region, current: facts.quota,
+            requestIncrease: settings.requestQuotaIncrease,
+        });
+        if (quotaDecision.kind !== "enough") {
+            warnings.push(quotaDecision.warning);
+        }
+        if (quotaDecision.kind === "request") {
+            quotaRequest = { quota: quotaDecision.quota, value: quotaDecision.value };
+        }
     }
     const rootDiskGb = rootDiskSize(settings, facts.ami);
     const vcpus = { quota: vcpuQuotaFor(settings.instanceType, market), needed: facts.vcpus, current: facts.quota };
@@ -364,46 +462,79 @@ export interface EarlierRunTags {
     dataVolumeTag: string;
 }
 
+/**
+ * Runs a lookup, or hands back the answer an earlier call with the same key got: the notebooks of
+ * one stack share the answers about the account (region, AMI, quotas, zones, subnets), so a class
+ * of fifty asks AWS once instead of fifty times. Each call of sharedLookups makes a new store.
+ */
+export type Lookups = <T>(key: string, lookup: () => Promise<T>) => Promise<T>;
+
+export function sharedLookups(): Lookups {
+    const answers = new Map<string, Promise<unknown>>();
+    return <T>(key: string, lookup: () => Promise<T>) => {
+        if (!answers.has(key)) {
+            answers.set(key, lookup());
+        }
+        return answers.get(key) as Promise<T>;
+    };
+}
+
+const eachTime: Lookups = (_key, lookup) => lookup();
+
 /** Looks up everything decideLaunch needs. A lookup that shows a setting is wrong refuses here. */
-async function lookUpAccount(settings: NotebookSettings, market: Market, earlier: EarlierRunTags): Promise<AccountFacts> {
-    const region = await lookupRegion();
+async function lookUpAccount(settings: NotebookSettings, market: Market, earlier: EarlierRunTags, once: Lookups): Promise<AccountFacts> {
+    const { instanceType, amiId, subnetId, vpcId, restoreFromSnapshotId } = settings;
+    const quotaCode = vcpuQuotaFor(instanceType, market).code;
+    const region = await once("region", lookupRegion);
     const [ami, vcpus, quota, offeringZones, subnet, volumes, instances, defaultVpcId] = await Promise.all([
-        lookupAmi(settings.amiId),
-        lookupVcpus(settings.instanceType),
-        lookupEc2Quota(vcpuQuotaFor(settings.instanceType, market).code),
-        lookupOfferingZones(settings.instanceType),
-        settings.subnetId !== undefined ? lookupSubnet(settings.subnetId).catch(() => {
-            throw configProblem("subnetId", settings.subnetId, `no subnet with that id exists in ${region} for this account; ` +
+        once(`ami ${amiId}`, () => lookupAmi(amiId)),
+        once(`vcpus ${instanceType}`, () => lookupVcpus(instanceType)),
+        once(`quota ${quotaCode}`, () => lookupEc2Quota(quotaCode)),
+        once(`zones ${instanceType}`, () => lookupOfferingZones(instanceType)),
+        subnetId !== undefined ? once(`subnet ${subnetId}`, () => lookupSubnet(subnetId)).catch(() => {
+            throw configProblem("subnetId", subnetId, `no subnet with that id exists in ${region} for this account; ` +
                 `list yours with \`aws ec2 describe-subnets --region ${region}\``);
         }) : Promise.resolve(undefined),
         lookupDataVolumes(earlier.dataVolumeTag),
         lookupInstances(earlier.instanceTags),
-        settings.subnetId === undefined && settings.vpcId === undefined ? lookupDefaultVpcId() : Promise.resolve(undefined),
+        subnetId === undefined && vpcId === undefined ? once("default VPC", lookupDefaultVpcId) : Promise.resolve(undefined),
     ]);
     const vpc = subnet !== undefined ? undefined
-        : settings.vpcId !== undefined ? { id: settings.vpcId, isDefault: false }
+        : vpcId !== undefined ? { id: vpcId, isDefault: false }
             : defaultVpcId !== undefined ? { id: defaultVpcId, isDefault: true } : undefined;
     const [snapshotSizeGb, typesInRegion, subnetIds] = await Promise.all([
-        settings.restoreFromSnapshotId !== undefined && volumes.length === 0
-            ? lookupSnapshotSizeGb(settings.restoreFromSnapshotId).catch(() => {
-                throw configProblem("restoreFromSnapshotId", settings.restoreFromSnapshotId,
+        restoreFromSnapshotId !== undefined && volumes.length === 0
+            ? once(`snapshot ${restoreFromSnapshotId}`, () => lookupSnapshotSizeGb(restoreFromSnapshotId)).catch(() => {
+                throw configProblem("restoreFromSnapshotId", restoreFromSnapshotId,
                     `no snapshot with that id is visible to this account in ${region}; list yours with ` +
                     `\`aws ec2 describe-snapshots --owner-ids self --region ${region}\` (a snapshot from another region must be copied here first)`);
             })
             : Promise.resolve(undefined),
-        offeringZones.length === 0 ? lookupTypesInRegion(GPU_FAMILIES) : Promise.resolve(undefined),
-        Promise.all(vpc === undefined ? [] : offeringZones.map((zone) => lookupSubnetIds(vpc.id, zone, vpc.isDefault))),
+        offeringZones.length === 0 ? once("GPU types in the region", () => lookupTypesInRegion(GPU_FAMILIES)) : Promise.resolve(undefined),
+        Promise.all(vpc === undefined ? [] : offeringZones.map((zone) =>
+            once(`subnets ${vpc.id} ${zone} ${vpc.isDefault}`, () => lookupSubnetIds(vpc.id, zone, vpc.isDefault)))),
     ]);
     const subnetsByZone = Object.fromEntries(subnetIds.map((ids, index) => [offeringZones[index], ids]));
     return { region, ami, vcpus, quota, offeringZones, typesInRegion, subnet, volumes, instances, snapshotSizeGb, vpc, subnetsByZone };
+}
+
+/** How a notebook is checked when it is one of several. */
+export interface PreflightOptions {
+    /** Default "this notebook". */
+    quotaCheck?: QuotaCheck;
+    /** Default: every lookup asked each time. */
+    lookups?: Lookups;
 }
 
 /**
  * Looks up the account's facts and decides quota, zone, network, data volume and root disk.
  * Every refusal is thrown from here, before any resource exists.
  */
-export async function preflight(settings: NotebookSettings, market: Market, earlier: EarlierRunTags): Promise<PreflightResult> {
-    return decideLaunch(settings, market, await lookUpAccount(settings, market, earlier));
+export async function preflight(
+    settings: NotebookSettings, market: Market, earlier: EarlierRunTags, options: PreflightOptions = {},
+): Promise<PreflightResult> {
+    const facts = await lookUpAccount(settings, market, earlier, options.lookups ?? eachTime);
+    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook");
 }
 
 /** Shows preflight warnings in the `pulumi up` output. */

@@ -7,6 +7,11 @@ import * as pulumi from "@pulumi/pulumi";
 
 /** The stack output that holds the SSH login key (index.ts exports it under this name). */
 export const PRIVATE_KEY_OUTPUT = "sshPrivateKey";
+/** A fleet's secret map output, notebook name → { sshPrivateKey, notebookPassword } (fleet.ts). */
+export const FLEET_SECRETS_OUTPUT = "notebookSecrets";
+
+// Prints argv[1]'s login key from the secret map on stdin. Node is there: the product is an npm project.
+const PICK_FLEET_KEY = `process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]].${PRIVATE_KEY_OUTPUT})`;
 
 export interface SshCommandParts {
     /** Names the files: ~/.ssh/<label>.pem (login key) and ~/.ssh/<label>.known_hosts. */
@@ -19,6 +24,8 @@ export interface SshCommandParts {
     knownHosts: string;
     /** The stack, as `pulumi stack output --stack` takes it (fully qualified when known). */
     stack: string;
+    /** In a fleet, the notebook's name in FLEET_SECRETS_OUTPUT, where its login key is; else undefined. */
+    fleetEntry?: string;
 }
 
 /** `text` as one shell word, the same in bash and zsh: bare when it is plain, else single-quoted. */
@@ -45,9 +52,13 @@ export function sshCommandText(parts: SshCommandParts): string {
     const key = `"$HOME/.ssh/${parts.label}.pem"`;
     const keyNew = `"$HOME/.ssh/${parts.label}.pem.new"`;
     const knownHosts = `"$HOME/.ssh/${parts.label}.known_hosts"`;
+    const stack = shellWord(parts.stack);
+    const fetchKey = parts.fleetEntry === undefined
+        ? `pulumi stack output --show-secrets --stack ${stack} ${PRIVATE_KEY_OUTPUT}`
+        : `pulumi stack output --show-secrets --json --stack ${stack} ${FLEET_SECRETS_OUTPUT} | node -e ${shellWord(PICK_FLEET_KEY)} ${shellWord(parts.fleetEntry)}`;
     return [
         `(umask 077 && mkdir -p "$HOME/.ssh"`,
-        `&& pulumi stack output --show-secrets --stack ${shellWord(parts.stack)} ${PRIVATE_KEY_OUTPUT} > ${keyNew}`,
+        `&& ${fetchKey} > ${keyNew}`,
         `&& mv -f ${keyNew} ${key}`,
         `&& printf '%s\\n' ${shellWord(parts.knownHosts)} > ${knownHosts})`,
         `&& ssh -i ${key} -o IdentitiesOnly=yes -o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null`,
@@ -69,8 +80,10 @@ function stackReference(): string {
 }
 
 /** The sshCommand output of a notebook whose host key line is `knownHosts`. */
-export function sshCommand(args: { label: string; user: string; ip: pulumi.Input<string>; knownHosts: pulumi.Input<string> }): pulumi.Output<string> {
+export function sshCommand(args: {
+    label: string; user: string; ip: pulumi.Input<string>; knownHosts: pulumi.Input<string>; fleetEntry?: string;
+}): pulumi.Output<string> {
     const stack = stackReference();
     return pulumi.all([args.ip, args.knownHosts]).apply(([ip, knownHosts]) =>
-        sshCommandText({ label: args.label, user: args.user, ip, knownHosts, stack }));
+        sshCommandText({ label: args.label, user: args.user, ip, knownHosts, stack, fleetEntry: args.fleetEntry }));
 }

@@ -9,11 +9,14 @@ import { parse } from "yaml";
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
 import { decodeUserData, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
+import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
-import { MockCloud, RecordedCall, RecordedResource } from "../components/offline/mock-cloud";
-import { RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
+import { NotebookOutputs } from "../components/notebook";
+import { fakeVcpus, MockCloud, RecordedCall, RecordedResource } from "../components/offline/mock-cloud";
+import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
+import { Ec2Quota, ELASTIC_IP_QUOTA, vcpuQuotaFor } from "../components/preflight";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
-import { readStackConfig, stackNameFor } from "./stack-file";
+import { readStackConfig, StackConfig, stackNameFor } from "./stack-file";
 
 import program = require("../index");
 
@@ -246,14 +249,19 @@ export function settingsRows(facts: PlanFacts): string[][] {
     ];
 }
 
-/** Runs the program offline and renders the plan as text. Throws what the program throws. */
-export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile, options.stack);
-    const cloud = new MockCloud();
-    cloud.region = stackConfig.region;
-    const run = await runOffline(program, stackConfig.config, cloud);
-    const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
-    const record: PlanRecord = { resources, options: run.options, calls: run.cloud.calls };
+function resourceTable(record: PlanRecord, resources: RecordedResource[]): string[] {
+    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describeResource(record, resource)])]);
+}
+
+/** What the plan reads of a run: its record, outputs and offline stand-ins, and the stack's config. */
+interface PlanInput<Outputs> {
+    run: ProgramRun<Outputs>;
+    record: PlanRecord;
+    stackConfig: StackConfig;
+}
+
+/** A stack of one notebook: its settings, then every resource. */
+async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
     const settings = settingsRows({
         record,
         config: (key) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`],
@@ -262,18 +270,119 @@ export async function planReport(options: PlanOptions): Promise<string> {
         price: await unwrap(run.outputs.estimatedHourlyCostUsd),
         standInAmiGb: run.cloud.ami.rootSizeGb,
     });
-    const rows = [["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describeResource(record, resource)])];
+    return [
+        "Settings",
+        ...table(settings),
+        "",
+        `Resources \`pulumi up\` would create (${record.resources.length})`,
+        ...resourceTable(record, record.resources),
+    ];
+}
+
+/** A disk in a notebook's row: its size, and its type and encryption only when not the usual gp3, encrypted. */
+function diskCell(device: { volumeSize?: number; size?: number; volumeType?: string; type?: string; encrypted?: boolean }): string {
+    const type = device.volumeType ?? device.type;
+    return `${device.volumeSize ?? device.size}${type === "gp3" ? "" : ` ${type}`}${device.encrypted ? "" : " NOT encrypted"}`;
+}
+
+// Resource internals the SDK does not type: a resource's logical name.
+interface NamedResource { __name?: string }
+
+/**
+ * A stack with `notebooks`: one line per notebook, the quotas the class needs, what the notebooks
+ * share, then one notebook's resources as an example, so the plan stays readable for fifty.
+ */
+async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutputs>): Promise<string[]> {
+    const notebooks = await unwrap(run.outputs.notebooks);
+    const names = Object.keys(notebooks);
+    // A notebook's resources are its component's children; names alone can mislead (alice, alice-2).
+    const owners = new Map(record.options.map((entry) => [`${entry.type} ${entry.name}`, (entry.opts.parent as NamedResource | undefined)?.__name]));
+    const ownerOf = (resource: RecordedResource) => owners.get(`${resource.type} ${resource.name}`);
+    const isNotebook = (resource: RecordedResource) => resource.type === "gpu-notebook:index:GpuNotebook" && names.includes(resource.name);
+    const of = (name: string): PlanRecord => ({
+        ...record, resources: record.resources.filter((resource) => ownerOf(resource) === name || (isNotebook(resource) && resource.name === name)),
+    });
+    const shared = record.resources.filter((resource) => !isNotebook(resource) && !names.includes(ownerOf(resource) ?? ""));
+
+    const rows = names.map((name) => {
+        const own = of(name);
+        const [instance] = ofType(own, "aws:ec2/instance:Instance");
+        const [dataVolume] = ofType(own, "aws:ebs/volume:Volume");
+        const [state] = ofType(own, "aws:ec2transitgateway/instanceState:InstanceState");
+        const rules = ofType(own, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+        const networks = new Set(rules.map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6));
+        const ports = [...new Set(rules.map((rule) => rule.inputs.fromPort))].join(",");
+        const idle = Number(instance.inputs.tags[IDLE_STOP_TAG]);
+        const price = notebooks[name].estimatedHourlyCostUsd;
+        return [
+            name,
+            instance.inputs.instanceType,
+            spotTerms(instance) ? "spot" : "on-demand",
+            notebooks[name].availabilityZone,
+            diskCell(instance.inputs.rootBlockDevice),
+            dataVolume ? diskCell(dataVolume.inputs) : "none",
+            `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`,
+            idle > 0 ? `${idle} min` : "off",
+            state?.inputs.state ?? "",
+            price === undefined ? "unknown" : price.toFixed(3),
+        ];
+    });
+    const total = await unwrap(run.outputs.estimatedHourlyCostUsd);
+
+    const vcpus = new Map<string, { quota: Ec2Quota; count: number }>();
+    for (const instance of ofType(record, "aws:ec2/instance:Instance")) {
+        const quota = vcpuQuotaFor(instance.inputs.instanceType, spotTerms(instance) ? "spot" : "on-demand");
+        vcpus.set(quota.code, { quota, count: (vcpus.get(quota.code)?.count ?? 0) + fakeVcpus(instance.inputs.instanceType) });
+    }
+    const [example] = names;
+    const exampleRecord = of(example);
+    return [
+        `Notebooks (${names.length}): disks in GiB, gp3 and encrypted unless marked; prices are offline samples of AWS's, looked up at deploy`,
+        ...table([
+            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT", "DATA", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
+            ...rows,
+            ["all", "", "", "", "", "", "", "", "", total === undefined ? "unknown" : total.toFixed(3)],
+        ]),
+        "",
+        "Quotas the account needs (unknown offline; `npm run up` checks them before it creates anything)",
+        ...[...vcpus.values()].map(({ quota, count }) => `  ${count} vCPUs of "${quota.name}" (${quota.code})`),
+        `  ${ofType(record, "aws:ec2/eip:Eip").length} Elastic IPs of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), ` +
+            "besides those the account holds; AWS allows 5 unless raised",
+        `  A new account has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, ` +
+            "or ask in the Service Quotas console.",
+        "",
+        `Shared by the notebooks (${shared.length})`,
+        ...(shared.length > 0 ? resourceTable(record, shared) : ["  nothing: each notebook stands alone"]),
+        "",
+        `Each notebook's resources: ${example}'s, ${exampleRecord.resources.length} of the ${record.resources.length} \`pulumi up\` would create`,
+        ...resourceTable(record, exampleRecord.resources),
+    ];
+}
+
+/** Runs the program offline and renders the plan as text. Throws what the program throws. */
+export async function planReport(options: PlanOptions): Promise<string> {
+    const stackConfig = readStackConfig(options.configFile, options.stack);
+    const cloud = new MockCloud();
+    cloud.region = stackConfig.region;
+    if (stackConfig.config[`${CONFIG_NAMESPACE}:notebooks`]) {
+        // The account's quotas are unknown offline, and a class needs more than a new account has
+        // at once: the plan shows what the class would create and the quotas it needs, instead of
+        // the refusal a stand-in new account would give.
+        cloud.world.quotas = Object.fromEntries(Object.keys(cloud.world.quotas).map((code) => [code, Number.MAX_SAFE_INTEGER]));
+    }
+    const run = await runOffline(program, stackConfig.config, cloud);
+    const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
+    const input = { run, record: { resources, options: run.options, calls: run.cloud.calls }, stackConfig };
+    const sections = "notebooks" in run.outputs
+        ? await fleetSections(input as PlanInput<FleetOutputs>)
+        : await singleSections(input as PlanInput<NotebookOutputs>);
     const warnings = [...stackConfig.notes, ...run.warnings];
     return [
         `gpu-notebook plan for stack "${options.stack}" in ${stackConfig.region}`,
         "Offline: the program ran under Pulumi's mock engine (no AWS account, no Pulumi CLI, no network);",
         "AWS lookups were answered with stand-ins, marked as such.",
         "",
-        "Settings",
-        ...table(settings),
-        "",
-        `Resources \`pulumi up\` would create (${resources.length})`,
-        ...table(rows),
+        ...sections,
         "",
         warnings.length > 0 ? "Warnings" : "Warnings: none",
         ...warnings.map((warning) => `  - ${warning}`),
@@ -306,6 +415,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
         return 0;
     }
+    // The SDK records a stack trace for every resource and every promise it makes, and ts-node
+    // maps each through source maps; nothing reads them offline, and for a class of fifty they
+    // take most of the run. A refusal is printed by its message, which needs no stack.
+    Error.stackTraceLimit = 0;
     try {
         process.stdout.write(await planReport(planTarget(argv)));
         return 0;

@@ -73,6 +73,23 @@ function isSecure(value: unknown): boolean {
     return typeof value === "object" && value !== null && !Array.isArray(value) && "secure" in value;
 }
 
+/**
+ * An object value with every secret inside it (`{secure: …}`, such as a notebook's own password in
+ * `notebooks`) replaced by the stand-in, each noted by where it is.
+ */
+function withStandIns(value: unknown, where: string, file: string, notes: string[]): unknown {
+    if (typeof value !== "object" || value === null) {
+        return value;
+    }
+    if (isSecure(value)) {
+        notes.push(`${where} is encrypted in ${file}; the plan uses a stand-in value`);
+        return STAND_IN_PASSWORD;
+    }
+    return Array.isArray(value)
+        ? value.map((item, index) => withStandIns(item, `${where}[${index}]`, file, notes))
+        : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withStandIns(item, `${where}.${key}`, file, notes)]));
+}
+
 /** A refusal of the stack file itself: no setting of the program is at fault, so no key is named. */
 function refused(...messages: string[]): DeployRefused {
     return new DeployRefused(messages.map((message) => ({ message })));
@@ -168,7 +185,7 @@ export function readStackConfig(configFile: string, stack: string): StackConfig 
                 `(Pulumi.yaml declares it; ${name} has ${JSON.stringify(value)}): the Pulumi CLI refuses this file too`);
             continue;
         }
-        config[key] = isObject ? JSON.stringify(value) : String(asText[key]);
+        config[key] = isObject ? JSON.stringify(withStandIns(value, key, name, notes)) : String(asText[key]);
     }
     if (problems.length > 0) {
         throw refused(...problems);

@@ -196,6 +196,40 @@ describe("npm run plan", () => {
         });
     });
 
+    it("shows a class as one line per notebook, the quotas it needs, the shared resources and one notebook's resources", async () => {
+        const file = stackFile("Pulumi.class.yaml", [
+            "config:",
+            "  gpu-notebook:allowedCidrs:",
+            "    - 198.51.100.0/24",
+            "  gpu-notebook:monthlyBudgetUsd: 200",
+            "  gpu-notebook:alertEmail: teacher@example.org",
+            "  gpu-notebook:notebooks:",
+            "    alice: {}",
+            "    bob:",
+            "      running: false",
+            "    carol:",
+            "      instanceType: g5.xlarge",
+            "      allowedCidrs: [198.51.100.0/24, 203.0.113.25/32]",
+            "      notebookPassword:",
+            "        secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB",
+            "",
+        ].join("\n"));
+        const out = await planReport({ stack: "class", configFile: file });
+        assert.match(out, /^Notebooks \(3\): disks in GiB, gp3 and encrypted unless marked/m);
+        assert.match(out, /^ {2}alice +g4dn\.xlarge +on-demand +us-east-1a +150 +100 +tcp 22,8888 from 198\.51\.100\.0\/24 +60 min +running +0\.526$/m);
+        assert.match(out, /^ {2}bob +g4dn\.xlarge +on-demand .* +stopped +0\.526$/m);
+        assert.match(out, /^ {2}carol +g5\.xlarge +on-demand .* +tcp 22,8888 from 2 networks +60 min +running +1\.006$/m);
+        assert.match(out, /^ {2}all +2\.058$/m);
+        assert.match(out, /^ {2}12 vCPUs of "Running On-Demand G and VT instances" \(L-DB2E81BA\)$/m);
+        assert.match(out, /^ {2}3 Elastic IPs of "EC2-VPC Elastic IPs" \(L-0263D0A3\)/m);
+        assert.match(out, /^Shared by the notebooks \(2\)\n.*\n {2}aws budgets Budget +shared-budget +\$200\.00 a month.*\n {2}provider aws +shared-price-list +AWS in us-east-1, only for getProduct$/m);
+        assert.match(out, /^Each notebook's resources: alice's, 27 of the 84 `pulumi up` would create$/m);
+        assert.match(out, /^ {2}aws ec2 Instance +alice-instance +g4dn\.xlarge/m);
+        assert.doesNotMatch(out, /bob-instance|carol-instance/, "one notebook's resources, not every one's");
+        assert.match(out, /gpu-notebook:notebooks\.carol\.notebookPassword is encrypted in Pulumi\.class\.yaml; the plan uses a stand-in value/);
+        assert.doesNotMatch(out, /PRIVATE KEY|offline-plan-stand-in-password/, "no secrets");
+    });
+
     describe("reads every fact it prints from what the program recorded", () => {
         let record: PlanRecord;
 

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { AmiInfo } from "../components/aws-data";
 import { DeployRefused, NotebookSettings, parseConfig } from "../components/config";
 import {
-    AccountFacts, checkDataVolume, choosePlacement, decideQuota, Placement, QuotaFacts, rootDiskSize, vcpuQuotaFor,
+    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideQuota, Placement, QuotaDecision, QuotaFacts, rootDiskSize, vcpuQuotaFor,
 } from "../components/preflight";
 
 const AMI: AmiInfo = { id: "ami-0123456789abcdef0", name: "Deep Learning AMI", rootSizeGb: 75 };
@@ -43,6 +43,17 @@ function outcome<T>(decide: () => T): T | string {
     } catch (error) {
         assert.ok(error instanceof DeployRefused, `a DeployRefused, got ${error}`);
         return error.message;
+    }
+}
+
+/** A quota decision against a table's expectation: a refusal's text, or the kind (a request's with its quota and value). */
+function expectDecision(decide: () => QuotaDecision, expected: string | RegExp): void {
+    const result = outcome(decide);
+    if (expected instanceof RegExp) {
+        refused(expected)(result);
+    } else {
+        assert.ok(typeof result !== "string", result as string);
+        assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
     }
 }
 
@@ -184,8 +195,13 @@ describe("preflight decisions", () => {
 
     describe("the GPU vCPU quota (decideQuota)", () => {
         const base: QuotaFacts = {
-            instanceType: "g4dn.xlarge", market: "on-demand", region: "us-east-1", vcpus: 4, current: { value: 4 }, requestIncrease: false,
+            demands: [{ instanceType: "g4dn.xlarge", vcpus: 4 }], market: "on-demand", region: "us-east-1", current: { value: 4 }, requestIncrease: false,
         };
+        const CLASS: QuotaFacts["demands"] = [
+            { notebook: "alice", instanceType: "g4dn.xlarge", vcpus: 4 },
+            { notebook: "bob", instanceType: "g4dn.xlarge", vcpus: 4 },
+            { notebook: "carol", instanceType: "g5.2xlarge", vcpus: 8 },
+        ];
         const table: [string, Partial<QuotaFacts>, string | RegExp][] = [
             ["exactly the type's vCPUs is enough", {}, "enough"],
             ["one vCPU less is refused, naming the quota, its value and the need", { current: { value: 3 } },
@@ -193,21 +209,21 @@ describe("preflight decisions", () => {
             ["one vCPU less with requestQuotaIncrease files a request for the need", { current: { value: 3 }, requestIncrease: true }, "request L-DB2E81BA 4"],
             ["enough with requestQuotaIncrease files nothing", { requestIncrease: true }, "enough"],
             ["an unreadable quota warns and goes on", { current: { unreadable: "AccessDenied" } }, "unknown"],
-            ["P types count against the P quota", { instanceType: "p4d.24xlarge", vcpus: 96, current: { value: 32 } },
+            ["P types count against the P quota", { demands: [{ instanceType: "p4d.24xlarge", vcpus: 96 }], current: { value: 32 } },
                 /p4d\.24xlarge needs 96 vCPUs of the AWS quota "Running On-Demand P instances" \(L-417A185B\) in us-east-1, but that quota is 32 vCPUs/],
             ["spot G types count against the spot G quota", { market: "spot", region: "eu-west-1", current: { value: 0 } },
                 /"All G and VT Spot Instance Requests" \(L-3819A6DF\) in eu-west-1, but that quota is 0 vCPUs/],
+            ["a class's notebooks together: exactly their sum is enough", { demands: CLASS, current: { value: 16 } }, "enough"],
+            ["a class's notebooks together: one vCPU below their sum is refused with the total, the quota and every notebook",
+                { demands: CLASS, current: { value: 15 } },
+                /notebooks alice \(g4dn\.xlarge\), bob \(g4dn\.xlarge\) and carol \(g5\.2xlarge\) need 16 vCPUs together of the AWS quota "Running On-Demand G and VT instances" \(L-DB2E81BA\) in us-east-1, but that quota is 15 vCPUs\. Ask AWS for at least 16/],
+            ["a class's notebooks together with requestQuotaIncrease: one request, for their sum", { demands: CLASS, current: { value: 8 }, requestIncrease: true },
+                "request L-DB2E81BA 16"],
+            ["one named notebook is named alone", { demands: [CLASS[2]], current: { value: 4 } },
+                /notebook carol \(g5\.2xlarge\) needs 8 vCPUs of the AWS quota/],
         ];
         for (const [sentence, changes, expected] of table) {
-            it(sentence, () => {
-                const result = outcome(() => decideQuota({ ...base, ...changes }));
-                if (expected instanceof RegExp) {
-                    refused(expected)(result);
-                } else {
-                    assert.ok(typeof result !== "string", result as string);
-                    assert.strictEqual(result.kind === "request" ? `request ${result.quota.code} ${result.value}` : result.kind, expected);
-                }
-            });
+            it(sentence, () => expectDecision(() => decideQuota({ ...base, ...changes }), expected));
         }
 
         it("picks the quota by family and market", () => {
@@ -216,5 +232,26 @@ describe("preflight decisions", () => {
             assert.strictEqual(vcpuQuotaFor("gr6.4xlarge", "on-demand").code, "L-DB2E81BA");
             assert.strictEqual(vcpuQuotaFor("p4d.24xlarge", "on-demand").code, "L-417A185B");
         });
+    });
+
+    describe("Elastic IPs of a stack's notebooks (decideAddresses)", () => {
+        const base: AddressFacts = {
+            region: "us-east-1", notebooks: 3, held: { count: 2, ownedByNotebooks: 0 }, quota: { value: 5 }, requestIncrease: false,
+        };
+        const table: [string, Partial<AddressFacts>, string | RegExp][] = [
+            ["the addresses held and the new ones exactly at the quota is enough", {}, "enough"],
+            ["one more than the quota is refused with the numbers", { held: { count: 3, ownedByNotebooks: 0 } },
+                /3 of them have none yet; the account already holds 3 in us-east-1, so it would hold 6, over the AWS quota "EC2-VPC Elastic IPs" \(L-0263D0A3\) in us-east-1, which is 5\. Ask AWS for at least 6/],
+            ["the notebooks' own addresses are not counted twice: a re-run over the quota adds none", { held: { count: 7, ownedByNotebooks: 3 } }, "enough"],
+            ["a new notebook beside its class's addresses counts one", { notebooks: 4, held: { count: 5, ownedByNotebooks: 3 } },
+                /1 of them has none yet; the account already holds 5 in us-east-1, so it would hold 6/],
+            ["with requestQuotaIncrease, one more than the quota files a request for the total", { held: { count: 3, ownedByNotebooks: 0 }, requestIncrease: true },
+                "request L-0263D0A3 6"],
+            ["addresses that cannot be listed warn and go on", { held: { unreadable: "UnauthorizedOperation" } }, "unknown"],
+            ["a quota that cannot be read warns and goes on", { quota: { unreadable: "AccessDenied" } }, "unknown"],
+        ];
+        for (const [sentence, changes, expected] of table) {
+            it(sentence, () => expectDecision(() => decideAddresses({ ...base, ...changes }), expected));
+        }
     });
 });

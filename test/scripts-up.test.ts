@@ -186,7 +186,7 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
     it("npm run destroy selects the stack and runs pulumi destroy with the given arguments", async () => {
         const here = world();
         ok(await script(here, "destroy", ["--yes"]), here);
-        assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login)/.test(line)), [
+        assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login|config --json)/.test(line)), [
             "stack select --create dev | backend=file://~",
             "destroy --yes | backend=file://~",
         ]);
@@ -196,7 +196,7 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         it("stop sets running=false and applies it with pulumi up, passing extra arguments on", async () => {
             const here = world();
             ok(await script(here, "power", ["stop", "--yes"]), here);
-            assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login)/.test(line)), [
+            assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login|config --json)/.test(line)), [
                 "stack select --create dev | backend=file://~",
                 "config set running false | backend=file://~",
                 "up --yes | backend=file://~",
@@ -251,7 +251,7 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
 
         it("with --replace, makes the current address the only allowed network", async () => {
             const { changes, here } = await allowMyIp('["198.51.100.7/32", "10.0.0.0/8"]', ["--replace"]);
-            assert.deepStrictEqual(changes, ["config rm allowedCidrs", `config set --path allowedCidrs[0] ${MY_IP}/32`]);
+            assert.deepStrictEqual(changes, ["config rm --path allowedCidrs", `config set --path allowedCidrs[0] ${MY_IP}/32`]);
             assert.deepStrictEqual(here.stackConfig("test")["gpu-notebook:allowedCidrs"], [`${MY_IP}/32`]);
         });
 
@@ -263,7 +263,7 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         it("rewrites a comma-separated string as a list, keeping its networks", async () => {
             const { changes, here } = await allowMyIp('"198.51.100.7/32, 10.0.0.0/8"');
             assert.deepStrictEqual(changes, [
-                "config rm allowedCidrs",
+                "config rm --path allowedCidrs",
                 "config set --path allowedCidrs[0] 198.51.100.7/32",
                 "config set --path allowedCidrs[1] 10.0.0.0/8",
                 `config set --path allowedCidrs[2] ${MY_IP}/32`,

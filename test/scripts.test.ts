@@ -7,15 +7,17 @@ import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as net from "net";
+import * as http from "http";
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "../components/offline/key-material";
+import { FakePulumi } from "./support/fake-pulumi";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
-    closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
+    closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
     stopProcess,
 } from "./support/scripts";
 
@@ -63,14 +65,14 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
         const machine = await deployUnderMocks({ ...VALID_CONFIG, exposeNotebook: "false", notebookPort: String(notebookPort) });
         outputs = machine.outputs;
         outputsFile = outputsWith("outputs", {});
-
         genuine = await startSshd(path.join(dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
         impostor = await startSshd(path.join(dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
         notebook = await startHttps(machine.tlsPrivateKey, outputs.notebookCertificatePem, '{"server":"the notebook"}', notebookPort);
 
         baseEnv = { ...process.env };
-        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser.
-        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY"]) {
+        // npm's INIT_CWD would move scripts/copy; a display would let scripts/notebook open a browser;
+        // a notebook name is refused by a stack with one notebook.
+        for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY", "GPU_NOTEBOOK_NAME"]) {
             delete baseEnv[name];
         }
         Object.assign(baseEnv, {
@@ -349,6 +351,97 @@ describe("scripts/lib/connect.sh: which failures get the unreachable hint", () =
             assert.strictEqual(result.status, status);
             assert.doesNotMatch(result.stderr, /could not be reached/, message);
         }
+    });
+});
+
+describe("scripts/allow-my-ip in a stack of several notebooks (fake Pulumi CLI, address service on 127.0.0.1)", function () {
+    this.timeout(30_000);
+    let dir = "";
+    let ipService: http.Server | undefined;
+    let pulumiCli: FakePulumi;
+    let env: NodeJS.ProcessEnv = {};
+    const MY_IP = "192.0.2.44";
+
+    /** Runs allow-my-ip on a stack with `config`; returns what it printed, with the CLI's record. */
+    function allowMyIp(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
+        pulumiCli.setConfig(config);
+        return runScript("allow-my-ip", args, env);
+    }
+
+    async function allowMyIpOk(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
+        const result = await allowMyIp(config, args);
+        assert.strictEqual(result.status, 0, result.stderr);
+        return result;
+    }
+
+    before(async function () {
+        requireCommands(this, "curl");
+        dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
+        pulumiCli = new FakePulumi(dir);
+        ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
+        await new Promise<void>((resolve) => ipService?.listen(0, "127.0.0.1", resolve));
+        const port = (ipService.address() as { port: number }).port;
+        env = {
+            ...process.env,
+            PATH: pulumiCli.path(),
+            GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${port}/`,
+            GPU_NOTEBOOK_STACK: STACK,
+        };
+        delete env.GPU_NOTEBOOK_NAME;
+    });
+
+    after(async () => {
+        await new Promise<void>((resolve) => (ipService ? ipService.close(() => resolve()) : resolve()));
+        if (dir) {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    describe("in a stack with notebooks", () => {
+        const CLASS = { allowedCidrs: ["10.0.0.0/8"], notebooks: { alice: { allowedCidrs: ["198.51.100.7/32"] }, bob: {} } };
+
+        it("with --notebook, appends to that notebook's own list only", async () => {
+            await allowMyIpOk(CLASS, ["--notebook", "alice"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(),
+                [["config", "set", "--path", "notebooks.alice.allowedCidrs[1]", `${MY_IP}/32`]]);
+        });
+
+        it("gives a notebook without its own list one that starts from the top-level networks it inherited, and says so", async () => {
+            const result = await allowMyIpOk(CLASS, ["--notebook", "bob"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(), [
+                ["config", "set", "--path", "notebooks.bob.allowedCidrs[0]", "10.0.0.0/8"],
+                ["config", "set", "--path", "notebooks.bob.allowedCidrs[1]", `${MY_IP}/32`],
+            ]);
+            assert.match(result.stdout, /bob had no allowedCidrs of its own and used the top-level ones \(10\.0\.0\.0\/8\)/);
+            assert.match(result.stdout, /later changes to the top-level allowedCidrs no longer reach it/);
+        });
+
+        it("changes nothing when the inherited networks already allow the address", async () => {
+            const result = await allowMyIpOk({ ...CLASS, allowedCidrs: [`${MY_IP}/32`] }, ["--notebook", "bob"]);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+            assert.match(result.stdout, /already allowed to reach bob/);
+        });
+
+        it("refuses to guess the notebook, listing them, and changes nothing", async () => {
+            const result = await allowMyIp(CLASS);
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /stack test has 2 notebooks \(alice, bob\); choose one with --notebook NAME/);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+        });
+
+        it("refuses a name the stack does not have, listing the ones it has", async () => {
+            const result = await allowMyIp(CLASS, ["--notebook", "carol"]);
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /--notebook carol: stack test has no notebook carol; its notebooks: alice, bob/);
+            assert.deepStrictEqual(pulumiCli.configChanges(), []);
+        });
+    });
+
+    it("refuses --notebook on a stack with a single notebook, changing nothing", async () => {
+        const result = await allowMyIp({ allowedCidrs: ["10.0.0.0/8"] }, ["--notebook", "alice"]);
+        assert.strictEqual(result.status, 1, result.stdout);
+        assert.match(result.stderr, /--notebook alice: stack test has a single notebook .*run without --notebook/);
+        assert.deepStrictEqual(pulumiCli.configChanges(), []);
     });
 });
 

@@ -10,9 +10,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import * as path from "path";
 import { userInfo } from "os";
 
-import { PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
+import { FLEET_SECRETS_OUTPUT, PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
 import { ed25519Material } from "../components/offline/key-material";
 import { unwrap } from "../components/offline/run-program";
+import { buildFleet } from "./support/fleet";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
@@ -20,6 +21,21 @@ import { StandInWorld } from "./support/stand-ins";
 import { requireCommands } from "./support/system";
 
 const SHELLS = ["bash", "zsh"];
+
+/**
+ * Pastes `command` into `shell` in the stand-in world, then types `input` into the session. An
+ * `ssh` first on PATH dials 127.0.0.1:`port` as this user; HostKeyAlias keeps the host key check
+ * on the machine's public address.
+ */
+function pasteInto(world: StandInWorld, command: string, shell: string, port: number | undefined, input: string) {
+    const dialer = path.join(world.dir, `dial-${port}`);
+    mkdirSync(dialer, { recursive: true });
+    writeFileSync(path.join(dialer, "ssh"),
+        `#!/bin/sh\nexec /usr/bin/ssh -o HostName=127.0.0.1 -p ${port} -o User=${userInfo().username} "$@"\n`, { mode: 0o755 });
+    const env = world.env();
+    env.PATH = `${dialer}:${env.PATH}`;
+    return spawnSync(shell, ["-c", command], { cwd: world.project, env, input, encoding: "utf8", timeout: 30_000 });
+}
 
 describe("sshCommand: the pasteable SSH command", function () {
     this.timeout(60_000);
@@ -97,16 +113,7 @@ describe("sshCommand: the pasteable SSH command", function () {
             world?.cleanup();
         });
 
-        /** Pastes sshCommand into `shell`, then types `input` into the session; ssh dials `port`. */
-        function paste(shell: string, port: number | undefined, input: string) {
-            const dialer = path.join(world!.dir, `dial-${port}`);
-            mkdirSync(dialer, { recursive: true });
-            writeFileSync(path.join(dialer, "ssh"),
-                `#!/bin/sh\nexec /usr/bin/ssh -o HostName=127.0.0.1 -p ${port} -o User=${userInfo().username} "$@"\n`, { mode: 0o755 });
-            const env = world!.env();
-            env.PATH = `${dialer}:${env.PATH}`;
-            return spawnSync(shell, ["-c", outputs.sshCommand], { cwd: world!.project, env, input, encoding: "utf8", timeout: 30_000 });
-        }
+        const paste = (shell: string, port: number | undefined, input: string) => pasteInto(world!, outputs.sshCommand, shell, port, input);
 
         it("is a plain output that holds no key material", () => {
             assert.ok(secrets.includes(PRIVATE_KEY_OUTPUT) && !secrets.includes("sshCommand"), secrets.join());
@@ -145,6 +152,51 @@ describe("sshCommand: the pasteable SSH command", function () {
             assert.strictEqual(result.status, 255, result.stdout);
             assert.match(result.stderr, /Host key verification failed/);
             assert.strictEqual(existsSync(marker), false);
+        });
+    });
+
+    describe("pasted for one notebook of a fleet, against sshd on 127.0.0.1", () => {
+        let world: StandInWorld | undefined;
+        let alice: Sshd | undefined;
+        let notebooks: Record<string, Record<string, string>> = {};
+        let keys: Record<string, Record<string, string>> = {};
+
+        before(async function () {
+            requireCommands(this, SSHD, "ssh", ...SHELLS);
+            const fleet = await buildFleet({ alice: {}, bob: {} });
+            notebooks = fleet.outputs.notebooks as typeof notebooks;
+            keys = fleet.outputs[FLEET_SECRETS_OUTPUT] as typeof keys;
+            const here = new StandInWorld();
+            world = here;
+            here.setOutputs(fleet.outputs, [FLEET_SECRETS_OUTPUT]);
+            alice = await startSshd(path.join(here.dir, "alice-sshd"), fleet.machines.alice.hostPrivateKey, fleet.machines.alice.loginPublicKey);
+            for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
+                const result = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(result.status, 0, result.stderr);
+            }
+        });
+
+        after(async () => {
+            await stopProcess(alice?.process);
+            world?.cleanup();
+        });
+
+        for (const shell of SHELLS) {
+            it(`logs in to alice's machine from ${shell} with alice's key, taken from the fleet's secret map`, () => {
+                const result = pasteInto(world!, notebooks.alice.sshCommand, shell, alice?.port, "echo logged-in-as-$(whoami)\n");
+                assert.strictEqual(result.status, 0, result.stderr + alice?.log());
+                assert.match(result.stdout, new RegExp(`logged-in-as-${userInfo().username}`));
+                const key = path.join(world!.home, ".ssh", "gpu-notebook-dev-alice.pem");
+                assert.strictEqual(readFileSync(key, "utf8").trim(), keys.alice[PRIVATE_KEY_OUTPUT].trim());
+                assert.notStrictEqual(keys.alice[PRIVATE_KEY_OUTPUT], keys.bob[PRIVATE_KEY_OUTPUT]);
+                assert.strictEqual(statSync(key).mode & 0o777, 0o600);
+            });
+        }
+
+        it("is refused by alice's machine when pasted for bob: another host key is pinned", () => {
+            const result = pasteInto(world!, notebooks.bob.sshCommand, "bash", alice?.port, "true\n");
+            assert.notStrictEqual(result.status, 0);
+            assert.match(result.stderr, /Host key verification failed/);
         });
     });
 });

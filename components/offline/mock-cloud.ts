@@ -101,6 +101,14 @@ export interface FakeAws {
      * Suites that serve the notebook locally use 127.0.0.1, so its certificate is valid there.
      */
     elasticIp?: string;
+    /** Elastic IPs the account holds in the region. */
+    addresses: FakeAddress[];
+}
+
+export interface FakeAddress {
+    allocationId: string;
+    publicIp: string;
+    tags: Record<string, string>;
 }
 
 export const DEFAULT_VPC_ID = "vpc-0d0d0d0d0d0d0d0d0";
@@ -120,17 +128,21 @@ function defaultWorld(): FakeAws {
         region: "us-east-1",
         zones: US_EAST_1_ZONES,
         offerings: {},
-        quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0 },
+        quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0, "L-0263D0A3": 5 },
         defaultVpcId: DEFAULT_VPC_ID,
         subnets: US_EAST_1_ZONES.map((zone) => ({ id: defaultSubnetId(zone), vpcId: DEFAULT_VPC_ID, zone, defaultForAz: true })),
         volumes: [],
         instances: [],
         snapshots: {},
+        addresses: [],
     };
 }
 
-/** vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. */
-function fakeVcpus(instanceType: string): number {
+/**
+ * vCPUs as AWS publishes them for the GPU sizes: xlarge 4, 2xlarge 8, … metal as 48xlarge. The
+ * plan adds them up for the quotas a class needs.
+ */
+export function fakeVcpus(instanceType: string): number {
     const size = instanceType.split(".")[1];
     if (size === "metal") {
         return 192;
@@ -267,7 +279,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     constructor(options: MockCloudOptions = {}) {
         this.ami = options.ami ?? DEFAULT_FAKE_AMI;
-        this.world = { ...defaultWorld(), ...options.world };
+        // A copy: deployedBy adds to the account's lists, which must not change the caller's.
+        this.world = { ...defaultWorld(), ...structuredClone(options.world) };
         this.invokes = {
             [INVOKE_TOKENS.getAmi]: () => this.amiResult(),
             ...this.awsLookups(),
@@ -345,6 +358,11 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 ids: world.instances.filter((instance) => Object.entries(inputs.instanceTags ?? {})
                     .every(([key, value]) => instance.tags[key] === value)).map((instance) => instance.id),
             }),
+            [INVOKE_TOKENS.getEips]: (inputs) => {
+                const found = world.addresses.filter((address) => matches(tagFields(address.tags), inputs.filters) &&
+                    Object.entries(inputs.tags ?? {}).every(([key, value]) => address.tags[key] === value));
+                return { id: world.region, allocationIds: found.map((address) => address.allocationId), publicIps: found.map((address) => address.publicIp) };
+            },
             [INVOKE_TOKENS.getInstance]: (inputs) => {
                 const instance = world.instances.find((candidate) => candidate.id === inputs.instanceId);
                 if (!instance) {
@@ -357,7 +375,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     /**
      * What a previous run left in the account, as the lookups of the next run see it: its data
-     * volume and its machine, with the zones and inputs the previous run gave them.
+     * volumes, machines and Elastic IPs, with the zones and inputs the previous run gave them.
      */
     deployedBy(previous: MockCloud): this {
         for (const volume of previous.ofType("aws:ebs/volume:Volume")) {
@@ -371,12 +389,15 @@ export class MockCloud implements pulumi.runtime.Mocks {
         }
         for (const instance of previous.ofType("aws:ec2/instance:Instance")) {
             const subnet = previous.world.subnets.find((candidate) => candidate.id === instance.inputs.subnetId);
-            const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet")[0];
+            const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet").find((candidate) => hexId("subnet", candidate.name) === instance.inputs.subnetId);
             this.world.instances.push({
                 id: hexId("i", instance.name),
                 zone: subnet?.zone ?? createdSubnet?.inputs.availabilityZone,
                 tags: instance.inputs.tags,
             });
+        }
+        for (const address of previous.ofType("aws:ec2/eip:Eip")) {
+            this.world.addresses.push({ allocationId: address.computed.allocationId, publicIp: address.computed.publicIp, tags: address.inputs.tags });
         }
         return this;
     }

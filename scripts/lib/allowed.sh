@@ -1,63 +1,74 @@
 # shellcheck shell=bash
-# The one place that lets the address you are at now reach the notebook: reads allowedCidrs from
-# the stack's config and adds (or, with --replace, sets) <your public IPv4>/32, through
-# `pulumi config set --path`. Used by npm run up (when allowedCidrs is unset) and npm run
-# allow-my-ip. Source it after common.sh and pulumi.sh; call use_pulumi and use_stack first.
+# The one place that lets the address you are at now reach a notebook: reads allowedCidrs from the
+# stack's config (in a fleet, the notebook's own list, or the top-level one it inherits) and adds
+# (or, with replace, sets) <your public IPv4>/32 through `pulumi config set --path`. Used by npm
+# run up (when allowedCidrs is unset) and npm run allow-my-ip. Source it after common.sh and
+# fleet.sh; call use_pulumi and use_stack first.
 
-# Sets ALLOWED_CIDRS (an array, one network each) and ALLOWED_TEXT (what the CLI printed, empty
-# when unset) from the stack's allowedCidrs.
+# Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/lib/stack-config.js) and
+# ALLOWED_CIDRS (one network each) for notebook $1, or the top level when $1 is empty.
 read_allowed_cidrs() {
-    local entry list
-    ALLOWED_TEXT="$(pulumi_cli config get allowedCidrs 2>/dev/null || true)"
-    list="$(printf '%s' "$ALLOWED_TEXT" | node "$(dirname "${BASH_SOURCE[0]}")/config-list.js")" || return 1
+    local entry cidrs
+    read_stack_config || return 1
+    cidrs="$(stack_config allowed-cidrs "${1:-}")" || return 1
+    ALLOWED_ORIGIN=""
     ALLOWED_CIDRS=()
     while IFS= read -r entry; do
-        [ -z "$entry" ] || ALLOWED_CIDRS+=("$entry")
-    done <<< "$list"
+        if [ -z "$ALLOWED_ORIGIN" ]; then
+            ALLOWED_ORIGIN="$entry"
+        elif [ -n "$entry" ]; then
+            ALLOWED_CIDRS+=("$entry")
+        fi
+    done <<< "$cidrs"
 }
 
-# allow_my_address yes|no: adds this machine's public address to allowedCidrs, or with "yes"
-# makes it the only network there. Says what it changed, and sets ALLOWED_CHANGED to yes or no;
-# changes only the stack's config.
+# allow_my_address yes|no [NAME]: adds this machine's public address to the allowedCidrs of
+# notebook NAME (the top level without one), or with "yes" makes it the only network there. Says
+# what it changed, and sets ALLOWED_CHANGED to yes or no; changes only the stack's config.
 # shellcheck disable=SC2034 # ALLOWED_CHANGED is read by the scripts that source this file
 allow_my_address() {
-    local replace="$1" ip mine entry wanted index
+    local replace="$1" name="${2:-}" ip mine entry wanted index key=allowedCidrs
     ALLOWED_CHANGED=no
     ip="$(detect_public_ipv4)" || {
         echo "gpu-notebook: set the networks yourself, e.g.: pulumi config set --path 'allowedCidrs[0]' 203.0.113.7/32" >&2
         return 1
     }
     mine="$ip/32"
-    read_allowed_cidrs || return 1
+    [ -z "$name" ] || key="notebooks.$name.allowedCidrs"
+    read_allowed_cidrs "$name" || return 1
     if [ "$replace" = yes ]; then
         wanted=("$mine")
     else
         for entry in ${ALLOWED_CIDRS[@]+"${ALLOWED_CIDRS[@]}"}; do
             if [ "$entry" = "$mine" ]; then
-                echo "gpu-notebook: $mine is already allowed; nothing to change."
+                echo "gpu-notebook: $mine is already allowed${name:+ to reach $name}; nothing to change."
                 return 0
             fi
         done
         wanted=(${ALLOWED_CIDRS[@]+"${ALLOWED_CIDRS[@]}"} "$mine")
     fi
     if [ "${ALLOWED_CIDRS[*]-}" = "${wanted[*]}" ]; then
-        echo "gpu-notebook: allowedCidrs is already just $mine; nothing to change."
+        echo "gpu-notebook: $key is already just $mine; nothing to change."
         return 0
     fi
-    if [ "$replace" = no ] && [[ "$ALLOWED_TEXT" =~ ^[[:space:]]*\[ ]]; then
+    if [ "$replace" = no ] && [ "$ALLOWED_ORIGIN" = list ]; then
         # Appending to a list is one change.
-        pulumi_cli config set --path "allowedCidrs[${#ALLOWED_CIDRS[@]}]" "$mine"
+        pulumi_cli config set --path "${key}[${#ALLOWED_CIDRS[@]}]" "$mine"
     else
-        # Anything else is rewritten as a list, entry by entry.
-        if [ -n "$ALLOWED_TEXT" ]; then
-            pulumi_cli config rm allowedCidrs >/dev/null 2>&1 || true
-        fi
+        # Anything else is written as a list, entry by entry.
+        case "$ALLOWED_ORIGIN" in
+            list | text) pulumi_cli config rm --path "$key" >/dev/null 2>&1 || true ;;
+        esac
         index=0
         for entry in "${wanted[@]}"; do
-            pulumi_cli config set --path "allowedCidrs[$index]" "$entry"
+            pulumi_cli config set --path "${key}[$index]" "$entry"
             index=$((index + 1))
         done
     fi
     ALLOWED_CHANGED=yes
-    echo "gpu-notebook: allowedCidrs is now ${wanted[*]} (your current public address is $mine)"
+    if [ "$ALLOWED_ORIGIN" = inherited ]; then
+        echo "gpu-notebook: $name had no allowedCidrs of its own and used the top-level ones (${ALLOWED_CIDRS[*]});" \
+            "it now has its own list, so later changes to the top-level allowedCidrs no longer reach it."
+    fi
+    echo "gpu-notebook: $key is now ${wanted[*]} (your current public address is $mine)"
 }

@@ -12,8 +12,13 @@ show_outputs_help() {
     show_help
     cat <<'HELP'
 
+A stack with config `notebooks` has one notebook per entry: choose it with --notebook NAME
+(first, before any other argument) or GPU_NOTEBOOK_NAME; npm run notebooks lists them. Its files
+are then ~/.ssh/gpu-notebook-<stack>-<name>.* instead of ~/.ssh/gpu-notebook-<stack>.*.
+
 Environment:
   GPU_NOTEBOOK_STACK         the stack to use (default dev)
+  GPU_NOTEBOOK_NAME          the notebook of a stack with several (as --notebook NAME)
   GPU_NOTEBOOK_OUTPUTS_FILE  read the stack outputs from this JSON file (as written by
                              `pulumi stack output --json --show-secrets`) instead of the Pulumi CLI
   For tests only: GPU_NOTEBOOK_SSH_HOST, GPU_NOTEBOOK_SSH_PORT and GPU_NOTEBOOK_SSH_USER replace

@@ -1,20 +1,33 @@
 # shellcheck shell=bash
-# SSH to the stack's machine, verified from the very first connection: writes the login key, the
-# pinned host key (sshKnownHosts) and an ssh config for the stack under ~/.ssh, runs ssh through
-# that config only, and opens tunnels to the notebook. Source it after common.sh.
+# SSH to the stack's machine (in a fleet, the chosen notebook's), verified from the very first
+# connection: writes the login key, the pinned host key (sshKnownHosts) and an ssh config for it
+# under ~/.ssh, runs ssh through that config only, and opens tunnels to the notebook. Source it
+# after common.sh.
 
 # shellcheck source=scripts/lib/outputs.sh
 . "$(dirname "${BASH_SOURCE[0]}")/outputs.sh"
 
 # The local end of every tunnel: never an address other machines can reach.
 TUNNEL_HOST=127.0.0.1
+
 # Seconds ssh waits for the machine to accept a connection: long enough for a slow network, short
 # enough that a stopped machine or a closed firewall is reported while the user still waits.
 SSH_CONNECT_TIMEOUT=10
 
-# ~/.ssh/gpu-notebook-<stack><suffix>: where the per-stack files live.
+# gpu-notebook-<stack>, or gpu-notebook-<stack>-<name> for notebook $1 of a fleet: the name of
+# what this computer keeps for the notebook.
+label_of() {
+    echo "gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}${1:+-$1}"
+}
+
+# The label of the notebook load_outputs chose.
+notebook_label() {
+    label_of "$GPU_NOTEBOOK_SELECTED"
+}
+
+# ~/.ssh/<label><suffix>: where the notebook's files live.
 stack_file() {
-    echo "$HOME/.ssh/gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}$1"
+    echo "$HOME/.ssh/$(notebook_label)$1"
 }
 
 # The folder of the per-stack files, private to this user like ssh expects.
@@ -63,43 +76,62 @@ connection_reuse_lines() {
 # would stay with it after the command ends, instead of ending with the command.
 OWN_CONNECTION=(-o ControlPath=none)
 
-# Prepares the per-stack files and sets SSH_CONFIG_FILE and SSH_HOST_ALIAS. Needs load_outputs.
-prepare_ssh() {
-    local ip user known_hosts private_key
-    stack_outputs_into ip=publicIp private_key=sshPrivateKey user=sshUser known_hosts=sshKnownHosts || return 1
-    if ! [[ "$known_hosts" =~ ^[^[:space:]]+\ ssh-ed25519\ [A-Za-z0-9+/]+=*$ ]]; then
-        echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $known_hosts" >&2
-        return 1
-    fi
-    ensure_ssh_dir
-    SSH_HOST_ALIAS="gpu-notebook-${GPU_NOTEBOOK_STACK//\//-}"
-    SSH_CONFIG_FILE="$(stack_file .ssh_config)"
-    local key_file known_hosts_file
-    key_file="$(stack_file .pem)"
-    known_hosts_file="$(stack_file .known_hosts)"
-    write_private_file "$key_file" "$private_key"
-    write_private_file "$known_hosts_file" "$known_hosts"
-    # HostKeyAlias: the key is looked up under the public IP whatever address is dialled, so the
-    # test overrides change where ssh connects, never which host key it accepts.
-    write_private_file "$SSH_CONFIG_FILE" "# Written by gpu-notebook's scripts for stack $GPU_NOTEBOOK_STACK; rewritten on every run.
-# Use it yourself with: ssh -F $SSH_CONFIG_FILE $SSH_HOST_ALIAS
-Host $SSH_HOST_ALIAS
-    HostName ${GPU_NOTEBOOK_SSH_HOST:-$ip}
-    Port ${GPU_NOTEBOOK_SSH_PORT:-22}
-    User ${GPU_NOTEBOOK_SSH_USER:-$user}
-    HostKeyAlias $ip
+# The ssh config entry for a notebook: ssh_host_block ALIAS ADDRESS PORT USER PUBLIC_IP
+# KNOWN_HOSTS_FILE KEY_FILE. HostKeyAlias: the host key is looked up under the public IP whatever
+# address is dialled, so the address can change (the tests' overrides, a tunnel) but never which
+# host key is accepted.
+ssh_host_block() {
+    cat <<CONFIG
+Host $1
+    HostName $2
+    Port $3
+    User $4
+    HostKeyAlias $5
     HostKeyAlgorithms ssh-ed25519
-    UserKnownHostsFile $(ssh_config_path "$known_hosts_file")
+    UserKnownHostsFile $(ssh_config_path "$6")
     GlobalKnownHostsFile /dev/null
     StrictHostKeyChecking yes
     UpdateHostKeys no
     CheckHostIP no
-    IdentityFile $(ssh_config_path "$key_file")
+    IdentityFile $(ssh_config_path "$7")
     IdentitiesOnly yes
     BatchMode yes
     ConnectTimeout $SSH_CONNECT_TIMEOUT
     ServerAliveInterval 30
     ServerAliveCountMax 4
+CONFIG
+}
+
+# Reads what SSH to the notebook needs from its outputs into NOTEBOOK_IP, NOTEBOOK_SSH_USER,
+# NOTEBOOK_KNOWN_HOSTS and NOTEBOOK_SSH_KEY, checking that the host key is one pinned line.
+# Needs load_outputs.
+read_ssh_outputs() {
+    stack_output_values publicIp sshPrivateKey sshUser sshKnownHosts || return 1
+    NOTEBOOK_IP="${OUTPUT_VALUES[0]}"
+    NOTEBOOK_SSH_KEY="${OUTPUT_VALUES[1]}"
+    NOTEBOOK_SSH_USER="${OUTPUT_VALUES[2]}"
+    NOTEBOOK_KNOWN_HOSTS="${OUTPUT_VALUES[3]}"
+    if ! [[ "$NOTEBOOK_KNOWN_HOSTS" =~ ^[^[:space:]]+\ ssh-ed25519\ [A-Za-z0-9+/]+=*$ ]]; then
+        echo "gpu-notebook: sshKnownHosts is not a known_hosts line for an Ed25519 key: $NOTEBOOK_KNOWN_HOSTS" >&2
+        return 1
+    fi
+}
+
+# Prepares the notebook's files and sets SSH_CONFIG_FILE and SSH_HOST_ALIAS. Needs load_outputs.
+prepare_ssh() {
+    read_ssh_outputs || return 1
+    ensure_ssh_dir
+    SSH_HOST_ALIAS="$(notebook_label)"
+    SSH_CONFIG_FILE="$(stack_file .ssh_config)"
+    local key_file known_hosts_file
+    key_file="$(stack_file .pem)"
+    known_hosts_file="$(stack_file .known_hosts)"
+    write_private_file "$key_file" "$NOTEBOOK_SSH_KEY"
+    write_private_file "$known_hosts_file" "$NOTEBOOK_KNOWN_HOSTS"
+    write_private_file "$SSH_CONFIG_FILE" "# Written by gpu-notebook's scripts for stack $GPU_NOTEBOOK_STACK; rewritten on every run.
+# Use it yourself with: ssh -F $SSH_CONFIG_FILE $SSH_HOST_ALIAS
+$(ssh_host_block "$SSH_HOST_ALIAS" "${GPU_NOTEBOOK_SSH_HOST:-$NOTEBOOK_IP}" "${GPU_NOTEBOOK_SSH_PORT:-22}" \
+    "${GPU_NOTEBOOK_SSH_USER:-$NOTEBOOK_SSH_USER}" "$NOTEBOOK_IP" "$known_hosts_file" "$key_file")
 $(connection_reuse_lines)"
 }
 
@@ -146,6 +178,12 @@ parse_notebook_url() {
     fi
     URL_HOST="${BASH_REMATCH[1]}"
     URL_PORT="${BASH_REMATCH[2]}"
+}
+
+# The SHA-256 fingerprint of the PEM certificate in file $1, as browsers show it (AB:CD:...).
+certificate_fingerprint() {
+    node -e 'const { X509Certificate } = require("crypto");
+        process.stdout.write(new X509Certificate(require("fs").readFileSync(process.argv[1])).fingerprint256)' "$1"
 }
 
 TUNNEL_PID=""

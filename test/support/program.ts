@@ -1,7 +1,9 @@
 // The real program (index.ts) under the offline engine, as the tests run it, with a config that
 // passes validation for tests to vary one key at a time.
+import { FleetOutputs } from "../../components/fleet";
 import { MockCloud } from "../../components/offline/mock-cloud";
 import { ProgramRun, runOffline } from "../../components/offline/run-program";
+import { NotebookOutputs } from "../../components/notebook";
 
 import main = require("../../index");
 
@@ -10,12 +12,23 @@ export const VALID_CONFIG: Record<string, string> = {
     allowedCidrs: JSON.stringify(["198.51.100.7/32"]),
 };
 
-export type StackOutputs = Awaited<ReturnType<typeof main>>;
+/** The outputs of a stack of one notebook (config without `notebooks`). */
+export type StackOutputs = NotebookOutputs;
 export type StackRun = ProgramRun<StackOutputs>;
+export type FleetRun = ProgramRun<FleetOutputs>;
 
-/** Runs index.ts's program with the given config; throws what the program throws. */
+/** Runs index.ts's program with a config without `notebooks`; throws what the program throws. */
 export function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<StackRun> {
-    return runOffline(main, config, cloud);
+    // The program returns a lone notebook's outputs when the config has no `notebooks`.
+    return runOffline(main as () => Promise<NotebookOutputs>, config, cloud);
+}
+
+/** Runs index.ts's program with config `notebooks` (the entries, by name) over the given top-level keys. */
+export function runFleet(
+    notebooks: Record<string, Record<string, unknown>>, config: Record<string, string> = VALID_CONFIG, cloud = new MockCloud(),
+): Promise<FleetRun> {
+    // With `notebooks`, the program returns the fleet's outputs.
+    return runOffline(main as () => Promise<FleetOutputs>, { ...config, notebooks: JSON.stringify(notebooks) }, cloud);
 }
 
 /** Runs the program and returns the error it refused with; fails if it did not refuse. */

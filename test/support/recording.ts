@@ -15,8 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import { bootFile, decodeUserData, encodeUserData } from "../../components/boot";
 import { RecordedResource } from "../../components/offline/mock-cloud";
-import { RecordedOptions, unwrap } from "../../components/offline/run-program";
-import { StackRun } from "./program";
+import { ProgramRun, RecordedOptions, unwrap } from "../../components/offline/run-program";
 
 /** Resources whose computed fields are generated material, which a recording names instead of showing. */
 const MATERIAL_TYPES = [
@@ -158,7 +157,7 @@ export interface Recording {
 }
 
 /** Records a finished program run. */
-export async function recordRun(run: StackRun): Promise<Recording> {
+export async function recordRun(run: ProgramRun<object>): Promise<Recording> {
     const material = materialOf(run.cloud.resources);
     const resources = run.cloud.resources.map((resource) => {
         const options = run.options.find((entry) => entry.type === resource.type && entry.name === resource.name);

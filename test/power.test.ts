@@ -1,0 +1,93 @@
+// npm run stop / npm run start in a stack of several notebooks: the script sets a notebook's own
+// `running` (or, with --all, the top-level one) and applies it, through whatever Pulumi CLI is on
+// PATH (here a stand-in that records its arguments and answers `config --json`). A single
+// notebook's stop and start are tested with the other scripts in scripts-up.test.ts.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+
+import { FakePulumi } from "./support/fake-pulumi";
+
+const root = path.join(__dirname, "..");
+const script = path.join(root, "scripts/power");
+
+describe("scripts/power (npm run stop / start)", () => {
+    let dir: string;
+    let pulumiCli: FakePulumi;
+
+    beforeEach(() => {
+        dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-power-"));
+        pulumiCli = new FakePulumi(dir);
+    });
+
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    function powerWith(name: string | undefined, ...args: string[]) {
+        const env: NodeJS.ProcessEnv = { ...process.env, PATH: pulumiCli.path(), PULUMI_BACKEND_URL: "file://" + dir, GPU_NOTEBOOK_NAME: name };
+        if (name === undefined) {
+            delete env.GPU_NOTEBOOK_NAME;
+        }
+        return spawnSync("bash", [script, ...args], { encoding: "utf8", env });
+    }
+
+    const power = (...args: string[]) => powerWith(undefined, ...args);
+
+    /** The calls that change something: config changes and the update. */
+    function changes(): string[] {
+        return pulumiCli.calls().filter((call) => !(call[0] === "config" && call[1] === "--json")).map((call) => call.join(" "));
+    }
+
+    describe("in a stack with notebooks", () => {
+        const CLASS = { running: "true", notebooks: { alice: {}, bob: { running: true }, carol: { instanceType: "g5.xlarge" } } };
+
+        it("stop --notebook alice sets only alice's running, then applies it", () => {
+            pulumiCli.setConfig(CLASS);
+            const result = power("stop", "--notebook", "alice", "--yes");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.deepStrictEqual(changes(), [
+                "stack select --create dev", "config set --path notebooks.alice.running false", "up --yes",
+            ]);
+        });
+
+        it("takes the notebook from GPU_NOTEBOOK_NAME too", () => {
+            pulumiCli.setConfig(CLASS);
+            const result = powerWith("carol", "start");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.ok(changes().includes("config set --path notebooks.carol.running true"), changes().join("\n"));
+        });
+
+        it("refuses to stop without a notebook name, listing them, and changes nothing", () => {
+            pulumiCli.setConfig(CLASS);
+            const result = power("stop");
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /stack dev has 3 notebooks \(alice, bob, carol\); choose one with --notebook NAME/);
+            assert.deepStrictEqual(changes(), ["stack select --create dev"]);
+        });
+
+        it("refuses a name the stack's config does not have, listing the ones it has", () => {
+            pulumiCli.setConfig(CLASS);
+            const result = power("stop", "--notebook", "dave");
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.match(result.stderr, /--notebook dave: stack dev has no notebook dave; its notebooks: alice, bob, carol/);
+            assert.deepStrictEqual(changes(), ["stack select --create dev"]);
+        });
+
+        it("stop --all sets the top-level running and removes each notebook's own, so all of them stop", () => {
+            pulumiCli.setConfig(CLASS);
+            const result = power("stop", "--all");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.deepStrictEqual(changes(), [
+                "stack select --create dev", "config rm --path notebooks.bob.running", "config set running false", "up",
+            ]);
+        });
+    });
+
+    it("refuses --notebook on a stack with a single notebook, changing nothing", () => {
+        const result = power("stop", "--notebook", "alice");
+        assert.strictEqual(result.status, 1, result.stdout);
+        assert.match(result.stderr, /--notebook alice: stack dev has a single notebook/);
+        assert.deepStrictEqual(changes(), ["stack select --create dev"]);
+    });
+});
