@@ -13,13 +13,8 @@
 # GPU_NOTEBOOK_FSTAB (default /etc/fstab), GPU_NOTEBOOK_DEVICE_WAIT_SECONDS (default 600).
 set -euo pipefail
 
-if [ "$#" -ne 3 ]; then
-    echo "usage: $0 VOLUME_ID MOUNT_POINT OWNER" >&2
-    exit 2
-fi
-volume_id="$1"
-mount_point="$2"
-owner="$3"
+[ "$#" -eq 3 ] || { echo "usage: $0 VOLUME_ID MOUNT_POINT OWNER" >&2; exit 2; }
+volume_id="$1" mount_point="$2" owner="$3"
 by_id="${GPU_NOTEBOOK_DISK_BY_ID:-/dev/disk/by-id}"
 fstab="${GPU_NOTEBOOK_FSTAB:-/etc/fstab}"
 wait_seconds="${GPU_NOTEBOOK_DEVICE_WAIT_SECONDS:-600}"

@@ -4,14 +4,8 @@
 # Usage: prepare-jupyter.sh USER NOTEBOOK_DIR LAUNCHER UNIT  (the paths and unit boot.ts defines)
 set -euo pipefail
 
-if [ "$#" -ne 4 ]; then
-    echo "usage: $0 USER NOTEBOOK_DIR LAUNCHER UNIT" >&2
-    exit 2
-fi
-user="$1"
-notebooks="$2"
-launcher="$3"
-unit="$4"
+[ "$#" -eq 4 ] || { echo "usage: $0 USER NOTEBOOK_DIR LAUNCHER UNIT" >&2; exit 2; }
+user="$1" notebooks="$2" launcher="$3" unit="$4"
 
 # The Deep Learning AMIs keep PyTorch in /opt/pytorch; older ones used conda.
 python=""
