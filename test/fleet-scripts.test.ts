@@ -13,7 +13,9 @@ import * as path from "path";
 
 import { FakePulumi } from "./support/fake-pulumi";
 import { buildFleet, Fleet } from "./support/fleet";
-import { HttpsFixture, runScript, ScriptResult, Sshd, SSHD, startHttps, startSshd, stopProcess } from "./support/scripts";
+import {
+    closeSharedConnections, HttpsFixture, runScript, ScriptResult, Sshd, SSHD, startHttps, startSshd, stopProcess,
+} from "./support/scripts";
 import { freePort, requireCommands } from "./support/system";
 
 const STACK = "test";
@@ -91,6 +93,8 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
     beforeEach(() => pulumiCli?.setConfig(stackConfig));
 
     after(async () => {
+        // A shared connection left open would keep its sshd session, and the suite's process, alive for 10 minutes.
+        closeSharedConnections(home);
         await Promise.all(Object.values(sshd).map((server) => stopProcess(server.process)));
         await new Promise<void>((resolve) => (aliceNotebook ? aliceNotebook.server.close(() => resolve()) : resolve()));
         if (dir) {

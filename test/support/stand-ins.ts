@@ -8,7 +8,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 
-import { ROOT } from "./scripts";
+import { closeSharedConnections, ROOT } from "./scripts";
 
 export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
 
@@ -110,6 +110,8 @@ export class StandInWorld {
     }
 
     cleanup(): void {
+        // The scripts' shared SSH connection would outlive the test by 10 minutes, with its sshd session.
+        closeSharedConnections(this.home);
         rmSync(this.dir, { recursive: true, force: true });
     }
 }
