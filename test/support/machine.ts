@@ -3,24 +3,16 @@
 // install, the login key the machine would authorise and the notebook's TLS key, so a test can
 // start Debian's sshd and an HTTPS server (test/support/scripts.ts) that present exactly those.
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
 
-import { INSTANCE_PATHS } from "../../components/boot";
 import { unwrap } from "../../components/offline/run-program";
+import { machineKeys, MachineKeys } from "./fleet";
 import { runProgram } from "./program";
-import { userDataOf } from "./user-data";
 
-export interface DeployedMachine {
+export interface DeployedMachine extends MachineKeys {
     /** Every stack output as a string. */
     outputs: Record<string, string>;
     /** The names of the outputs the program marks secret. */
     secrets: string[];
-    /** The SSH host key the instance presents (from its user data). */
-    hostPrivateKey: string;
-    /** The login key the instance authorises (the key pair's public key). */
-    loginPublicKey: string;
-    /** The notebook server's TLS key (from its user data). */
-    tlsPrivateKey: string;
 }
 
 export async function deployUnderMocks(config: Record<string, string>): Promise<DeployedMachine> {
@@ -33,12 +25,5 @@ export async function deployUnderMocks(config: Record<string, string>): Promise<
             secrets.push(name);
         }
     }
-    const userData = parse(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
-    return {
-        outputs,
-        secrets,
-        hostPrivateKey: userData.ssh_keys.ed25519_private,
-        loginPublicKey: run.cloud.one("aws:ec2/keyPair:KeyPair").inputs.publicKey as string,
-        tlsPrivateKey: userData.write_files.find((file: { path: string }) => file.path === INSTANCE_PATHS.keyFile).content,
-    };
+    return { outputs, secrets, ...machineKeys(run) };
 }
