@@ -275,9 +275,14 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
     it("the scripts read allowedCidrs as the program does, list or plain text", () => {
         const texts = ['["198.51.100.7/32","10.0.0.0/8"]', "198.51.100.7/32, 10.0.0.0/8", " 198.51.100.7/32\t10.0.0.0/8,,", "[]", ""];
         for (const text of texts) {
-            const read = spawnSync("node", [path.join(SCRIPTS, "lib", "config-list.js")], { input: text, encoding: "utf8" });
+            // As `pulumi config --json` shows a value set as text; a list set with --path also has objectValue.
+            const parsed = text.trim().startsWith("[") ? { objectValue: JSON.parse(text) } : {};
+            const listing = { "gpu-notebook:allowedCidrs": { value: text, secret: false, ...parsed } };
+            const read = spawnSync("node", [path.join(SCRIPTS, "lib", "stack-config.js"), "allowed-cidrs", ""],
+                { input: JSON.stringify(listing), encoding: "utf8" });
             assert.strictEqual(read.status, 0, read.stderr);
-            const byScripts = read.stdout.split("\n").filter((line) => line !== "");
+            // The first line says where the list is; the networks follow.
+            const byScripts = read.stdout.split("\n").slice(1).filter((line) => line !== "");
             const byProgram = text.trim() === "" || text === "[]" ? [] : parseConfig({ allowedCidrs: text }).allowedCidrs;
             assert.deepStrictEqual(byScripts, byProgram, `allowedCidrs = ${JSON.stringify(text)}`);
         }
