@@ -4,7 +4,9 @@
 // small enough for the instance's 16 KB of user data.
 "use strict";
 
-const report = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const { readJson } = require("./cli");
+
+const report = readJson("the job runner's report");
 // Durations against the machine's clock, which also stamped the times.
 const now = report.now;
 
