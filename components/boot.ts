@@ -46,7 +46,7 @@ export const IDLE_STOP_TAG = "idleStopMinutes";
 export const HEARTBEAT = { namespace: "GpuNotebook", metricName: "Active", dimension: "InstanceId" } as const;
 
 /** The AMI's own login user; any other sshUser is created at boot. */
-export const AMI_DEFAULT_USER = "ubuntu";
+const AMI_DEFAULT_USER = "ubuntu";
 
 /** EC2 refuses user data over 16 KB (counted before base64). */
 export const USER_DATA_LIMIT_BYTES = 16 * 1024;
@@ -110,7 +110,7 @@ export function shippedBootFile(name: string): string {
  * Replaces every `{{name}}` in a template. Fails on a placeholder without a value and on a value
  * without a placeholder, so a template and its caller cannot drift apart silently.
  */
-export function fillTemplate(template: string, values: Record<string, string>): string {
+function fillTemplate(template: string, values: Record<string, string>): string {
     const used = new Set<string>();
     const filled = template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
         if (!(name in values)) {
@@ -140,7 +140,7 @@ export function notebookDirOf(user: string): string {
 }
 
 /** Where jobs live: on the data volume with the notebooks, so they survive a replaced machine. */
-export function jobsDirOf(user: string): string {
+function jobsDirOf(user: string): string {
     return `${notebookDirOf(user)}/jobs`;
 }
 
@@ -150,7 +150,7 @@ function unitName(unitPath: string): string {
 }
 
 /** The Jupyter server configuration the instance runs with. */
-export function renderJupyterConfig(input: BootInput): string {
+function renderJupyterConfig(input: BootInput): string {
     return shipped("jupyter_server_config.py", fillTemplate(bootFile("jupyter_server_config.py"), {
         listenAddress: pythonString(input.listenAddress),
         port: String(input.notebookPort),
@@ -174,7 +174,7 @@ function dataVolumeUnitLines(input: BootInput): string {
 }
 
 /** The systemd unit that keeps the notebook server running across restarts and reboots. */
-export function renderServiceUnit(input: BootInput): string {
+function renderServiceUnit(input: BootInput): string {
     return shipped("gpu-notebook-jupyter.service", fillTemplate(bootFile("gpu-notebook-jupyter.service"), {
         dataVolume: dataVolumeUnitLines(input),
         user: input.sshUser,
@@ -192,7 +192,7 @@ export function renderServiceUnit(input: BootInput): string {
  * the fallback is the product default, not this stack's limit, so a new limit never changes the
  * user data (and never replaces the machine).
  */
-export function renderIdleService(input: BootInput): string {
+function renderIdleService(input: BootInput): string {
     return shipped("gpu-notebook-idle.service", fillTemplate(bootFile("gpu-notebook-idle.service"), {
         watcher: INSTANCE_PATHS.idleWatcher,
         port: String(input.notebookPort),
@@ -213,7 +213,7 @@ export function renderIdleService(input: BootInput): string {
 }
 
 /** The oneshot unit that settles the jobs at every boot: interrupted ones marked, some restarted. */
-export function renderJobsService(input: BootInput): string {
+function renderJobsService(input: BootInput): string {
     return shipped("gpu-notebook-jobs.service", fillTemplate(bootFile("gpu-notebook-jobs.service"), {
         dataVolume: dataVolumeUnitLines(input),
         user: input.sshUser,
@@ -225,7 +225,7 @@ export function renderJobsService(input: BootInput): string {
 }
 
 /** tmpfiles.d makes the jobs' run directory at every boot, owned by the user who runs jobs. */
-export function renderJobsTmpfiles(input: BootInput): string {
+function renderJobsTmpfiles(input: BootInput): string {
     return shipped("gpu-notebook-jobs.conf", fillTemplate(bootFile("gpu-notebook-jobs.conf"), { runDir: INSTANCE_PATHS.jobsRunDir, user: input.sshUser }));
 }
 
@@ -241,7 +241,7 @@ interface WriteFile {
  * The cloud-config document. Files owned by sshUser are deferred to cloud-init's final stage,
  * after the user exists; the prepare script then runs from runcmd.
  */
-export function renderCloudConfig(input: BootInput): Record<string, unknown> {
+function renderCloudConfig(input: BootInput): Record<string, unknown> {
     const user = input.sshUser;
     const file = (filePath: string, content: string, owner: string, permissions: string): WriteFile =>
         ({ path: filePath, content, owner: `${owner}:${owner}`, permissions, defer: true });
@@ -299,7 +299,7 @@ export function renderCloudConfig(input: BootInput): Record<string, unknown> {
 }
 
 /** The boot configuration as text: `#cloud-config` followed by the document as YAML. */
-export function renderUserData(input: BootInput): string {
+function renderUserData(input: BootInput): string {
     // List items at their parent's indentation: fewer spaces on every line of every file.
     return "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0, indentSeq: false });
 }

@@ -114,15 +114,15 @@ export type ConfigKey = (typeof CONFIG_KEYS)[number];
  * `notebooks`. One budget covers the account; a quota request is the account's; the notebooks of
  * a stack share its network.
  */
-export const ACCOUNT_KEYS = ["monthlyBudgetUsd", "alertEmail", "requestQuotaIncrease", "vpcId", "subnetId"] as const;
+const ACCOUNT_KEYS = ["monthlyBudgetUsd", "alertEmail", "requestQuotaIncrease", "vpcId", "subnetId"] as const;
 type AccountKey = (typeof ACCOUNT_KEYS)[number];
 
 /** Keys an entry of `notebooks` may set for its notebook alone: every key but the account's. */
-export const PER_NOTEBOOK_KEYS = CONFIG_KEYS.filter((key): key is Exclude<ConfigKey, AccountKey | "notebooks"> =>
+const PER_NOTEBOOK_KEYS = CONFIG_KEYS.filter((key): key is Exclude<ConfigKey, AccountKey | "notebooks"> =>
     key !== "notebooks" && !(ACCOUNT_KEYS as readonly string[]).includes(key));
 
 /** A notebook's name in `notebooks`: it ends resource names, tags and local file names. */
-export const NOTEBOOK_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+const NOTEBOOK_NAME = /^[a-z][a-z0-9-]{0,19}$/;
 
 /** One reason a deploy is refused, as a sentence a user can act on. */
 export interface Problem {
@@ -160,7 +160,7 @@ const MAX_BUDGET_USD = 1_000_000;
 const GP3_MAX_GIB = 16384;
 
 /** How a user allows the address they are at now: the one place that does it is that script. */
-export const ALLOW_MY_IP_COMMAND = "npm run allow-my-ip";
+const ALLOW_MY_IP_COMMAND = "npm run allow-my-ip";
 
 function show(value: unknown): string {
     return JSON.stringify(value);
@@ -515,7 +515,7 @@ function unknownKey(key: string, known: readonly string[], nameOf: (key: string)
 const topLevelName = (key: string) => `${CONFIG_NAMESPACE}:${key}`;
 
 /** A notebook's entry, or one of its settings, named as `pulumi config set --path` takes it. */
-export function notebookPath(notebook: string, key?: string): string {
+function notebookPath(notebook: string, key?: string): string {
     return `${CONFIG_NAMESPACE}:notebooks.${notebook}${key === undefined ? "" : `.${key}`}`;
 }
 
@@ -691,7 +691,7 @@ export function inWords(items: string[]): string {
 }
 
 /** "notebook alice", "notebooks alice and bob". */
-export function notebooksNamed(names: string[]): string {
+function notebooksNamed(names: string[]): string {
     return `notebook${names.length === 1 ? "" : "s"} ${inWords(names)}`;
 }
 
