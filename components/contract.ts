@@ -94,7 +94,8 @@ export function machineShell(): string {
     const facts: [string, string, string][] = [
         ["MACHINE_FILE", INSTANCE_PATHS.machineFile, "the contract as the machine reads it"],
         ["JOB_RUNNER_PATH", INSTANCE_PATHS.jobRunner, "the job runner"],
-        ["BOOT_MODULE_PATH", INSTANCE_PATHS.bootModule, "fetches and installs the boot bundle"],
+        ["BOOT_MODULE_PATH", INSTANCE_PATHS.bootModule, "installs the boot bundle"],
+        ["BUNDLE_SERVICE_PATH", INSTANCE_PATHS.bundleService, "its unit, which holds the fetch options"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],

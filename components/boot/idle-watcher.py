@@ -244,7 +244,7 @@ def main(argv):
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("check", help="observe, log the verdict, send the heartbeat, power off when idle")
     run.add_argument("--machine", required=True,
-                     help="the machine file (/etc/gpu-notebook/machine.json): paths, the notebook user, the tag, "
+                     help="the machine file (components/contract.ts renders it): paths, the notebook user, the tag, "
                           "the default limit (until the tag has been read once), the heartbeat's names")
     run.add_argument("--idle-minutes", type=int, help="the limit; default: the instance tag")
     run.add_argument("--gpu-threshold", type=float, default=5.0, help="a GPU is busy above this %%")
