@@ -27,7 +27,11 @@ const AMI_DEFAULT_USER = "ubuntu";
 
 /** EC2 refuses user data over 16 KB (counted before base64). */
 export const USER_DATA_LIMIT_BYTES = 16 * 1024;
-/** What the bootstrap may take of that: the rest stays free for what only cloud-init can carry. */
+/**
+ * The bootstrap's budget (a test holds the default and a named sshUser to it): the rest of EC2's
+ * 16 KB stays free for what only cloud-init can carry. A deploy fails only over EC2's own limit,
+ * so a long user name never stops one.
+ */
 export const BOOTSTRAP_LIMIT_BYTES = 4 * 1024;
 
 /**
@@ -332,8 +336,8 @@ export function renderBootstrap(input: BootstrapInput): string {
  */
 export function encodeUserData(text: string): string {
     const compressed = gzip(Buffer.from(text, "utf8"), { level: 9 });
-    if (compressed.length > BOOTSTRAP_LIMIT_BYTES) {
-        throw new Error(`the bootstrap user data is ${compressed.length} bytes gzipped, over its ${BOOTSTRAP_LIMIT_BYTES} (EC2 allows ${USER_DATA_LIMIT_BYTES})`);
+    if (compressed.length > USER_DATA_LIMIT_BYTES) {
+        throw new Error(`user data is ${compressed.length} bytes gzipped, over EC2's limit of ${USER_DATA_LIMIT_BYTES}`);
     }
     return Buffer.from(compressed).toString("base64");
 }

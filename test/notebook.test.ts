@@ -269,6 +269,8 @@ describe("the notebook stack", () => {
 
         it("parses as cloud-config and stays a bootstrap of at most 4 KB, gzipped as cloud-init inflates it", async () => {
             const { userData, run } = await renderedFor(VALID_CONFIG);
+            const named = (await renderedFor(alice)).run.cloud.one(INSTANCE).inputs.userDataBase64;
+            assert.ok(Buffer.from(named, "base64").length <= BOOTSTRAP_LIMIT_BYTES, "with a user of its own too");
             assert.ok(userData.startsWith("#cloud-config\n"));
             const document = parse(userData);
             assert.ok(Array.isArray(document.write_files));

@@ -50,8 +50,7 @@ def aws_endpoint(service, region):
     return "https://%s.%s.amazonaws.com%s" % (service, region, ".cn" * region.startswith("cn-"))
 
 
-def sign(method, url, body, region, service, credentials, amz_date, headers):
-    """`headers` plus host, date, token and SigV4 authorization (query canonical, path URI-encoded)."""
+def sign(method, url, body, region, service, credentials, amz_date, headers):  # SigV4; query canonical, path encoded
     parts = urllib.parse.urlsplit(url)
     headers = dict(headers, host=parts.netloc, **{"x-amz-date": amz_date})
     if credentials.get("Token"):
@@ -140,7 +139,7 @@ def give_up(args, error, keeps=None):
 
 
 def fetch_arguments(parser):
-    # From components/contract.ts: no defaults here. Then the tests' options.
+    # From components/contract.ts (no defaults here), then the tests' options.
     for name in ("tag", "state-dir", "failed-marker"):
         parser.add_argument("--" + name, required=True)
     for name in ("attempts", "first-delay", "max-delay"):
