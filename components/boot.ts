@@ -1,6 +1,11 @@
-// Renders the instance's cloud-config user data from the real files under components/boot/.
-// Pure and deterministic: the same inputs give the same bytes, so an unchanged config never
-// touches the instance. userDataBase64, at the end, wires the renderer to the resources' outputs.
+// What the instance is handed at boot, from the real files under components/boot/:
+// - the boot bundle (bundleFiles): every program, unit and configuration the machine runs, as
+//   their sources, plus the machine file (the contract and this notebook's settings); bundle.ts
+//   packs it into one content-addressed object;
+// - the user data (renderBootstrap): a small cloud-config that carries what only cloud-init can
+//   do at first boot (users, the SSH host key) and the secrets, and installs the bundle fetcher.
+// Pure and deterministic: the same inputs give the same bytes. A changed boot file changes the
+// bundle only, never the user data, so an upgrade never replaces the machine.
 import { readFileSync } from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -8,69 +13,60 @@ import { gzip, ungzip } from "pako";
 import { stringify } from "yaml";
 
 import { DEFAULTS } from "./config";
-import { minifyPython, minifyShell } from "./minify";
-import { SSH_PORT } from "./network";
+import {
+    BUNDLE_TAG, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
+    NOTEBOOK_DIR_NAME, SSH_PORT, TUNNEL_HOST, unitName,
+} from "./contract";
+
+export { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "./contract";
 
 const BOOT_DIR = path.join(__dirname, "boot");
-
-/** Where things live on the instance. Tests and scripts import these instead of repeating them. */
-export const INSTANCE_PATHS = {
-    jupyterConfig: "/etc/gpu-notebook/jupyter_server_config.py",
-    certFile: "/etc/gpu-notebook/tls/notebook.crt",
-    keyFile: "/etc/gpu-notebook/tls/notebook.key",
-    serviceUnit: "/etc/systemd/system/gpu-notebook-jupyter.service",
-    prepareScript: "/usr/local/lib/gpu-notebook/prepare-jupyter.sh",
-    mountScript: "/usr/local/lib/gpu-notebook/mount-data-volume.sh",
-    launcher: "/usr/local/lib/gpu-notebook/jupyter-lab",
-    idleWatcher: "/usr/local/lib/gpu-notebook/idle-watcher.py",
-    idleService: "/etc/systemd/system/gpu-notebook-idle.service",
-    idleTimer: "/etc/systemd/system/gpu-notebook-idle.timer",
-    /** The idle watcher's Jupyter token: made on the instance, never part of the user data. */
-    apiTokenFile: "/etc/gpu-notebook/api-token",
-    idleState: "/run/gpu-notebook-idle/state.json",
-    /** The job runner the user scripts call over SSH and the idle watcher asks what runs. */
-    jobRunner: "/usr/local/lib/gpu-notebook/gpu-notebook-job",
-    jobsService: "/etc/systemd/system/gpu-notebook-jobs.service",
-    jobsTmpfiles: "/etc/tmpfiles.d/gpu-notebook-jobs.conf",
-    /** Volatile like all of /run: a job's pid file here means it runs in this boot. */
-    jobsRunDir: "/run/gpu-notebook-jobs",
-} as const;
-
-/** Instance tag the idle watcher reads its limit from (instance metadata), so changing it needs no new machine. */
-export const IDLE_STOP_TAG = "idleStopMinutes";
-
-/**
- * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The
- * backstop alarm watches it; the instance role may write this namespace and nothing else.
- */
-export const HEARTBEAT = { namespace: "GpuNotebook", metricName: "Active", dimension: "InstanceId" } as const;
 
 /** The AMI's own login user; any other sshUser is created at boot. */
 const AMI_DEFAULT_USER = "ubuntu";
 
 /** EC2 refuses user data over 16 KB (counted before base64). */
 export const USER_DATA_LIMIT_BYTES = 16 * 1024;
+/**
+ * The bootstrap's budget (a test holds the default and a named sshUser to it): the rest of EC2's
+ * 16 KB stays free for what only cloud-init can carry. A deploy fails only over EC2's own limit,
+ * so a long user name never stops one.
+ */
+export const BOOTSTRAP_LIMIT_BYTES = 4 * 1024;
 
-export interface BootInput {
+/**
+ * How the machine fetches its bundle: a new instance role can take seconds to work and S3 can be
+ * briefly unreachable, so it tries for about seven minutes (2 + 4 + … + 60 s) before it gives up.
+ */
+export const BUNDLE_FETCH = { attempts: 12, firstDelaySeconds: 2, maxDelaySeconds: 60 } as const;
+
+/** The settings that shape the machine's software; none of them is secret. */
+export interface MachineSettings {
     /** Login user that owns the notebook server, its files and its TLS key. */
     sshUser: string;
-    /** SSH public key (OpenSSH format); installed for sshUser when it is not the AMI's own user. */
-    sshPublicKey: string;
     /** TCP port of the notebook server. */
     notebookPort: number;
     /** Address Jupyter binds: 0.0.0.0 when exposed through the security group. */
     listenAddress: string;
-    /** jupyter_server password hash (sha256:salt:hex); the plaintext never reaches the instance. */
-    passwordHash: string;
-    /** PEM certificate the notebook serves. */
-    tlsCertificatePem: string;
-    /** PEM private key of that certificate; written 0600, owned by sshUser. */
-    tlsPrivateKeyPem: string;
     /**
      * EBS volume to mount at the notebook directory (found on the machine by this id), or
      * undefined to keep notebooks on the root disk.
      */
     dataVolumeId?: string;
+    /** PEM certificate the notebook serves (public; its private key comes with the user data). */
+    tlsCertificatePem: string;
+}
+
+/** What only the user data carries: first-boot identity and the secrets. */
+export interface BootstrapInput {
+    /** Login user; created at first boot when it is not the AMI's own. */
+    sshUser: string;
+    /** SSH public key (OpenSSH format); installed for sshUser when it is not the AMI's own user. */
+    sshPublicKey: string;
+    /** jupyter_server password hash (sha256:salt:hex); the plaintext never reaches the instance. */
+    passwordHash: string;
+    /** PEM private key of that certificate; written 0600, owned by sshUser. */
+    tlsPrivateKeyPem: string;
     /** The SSH host key sshd presents, generated by the deploying program so clients can pin it. */
     sshHostKey: {
         /** OpenSSH private key format; cloud-init writes it 0600 for sshd. */
@@ -80,30 +76,16 @@ export interface BootInput {
     };
 }
 
+/** One file the machine gets: its absolute path, text and mode (bundle files are root's). */
+export interface MachineFile {
+    path: string;
+    content: string;
+    mode: number;
+}
+
 /** Reads a file shipped under components/boot/. */
 export function bootFile(name: string): string {
     return readFileSync(path.join(BOOT_DIR, name), "utf8");
-}
-
-/**
- * A program as the instance receives it: Python and shell without comments, docstrings and blank
- * lines (see minify.ts), so everything fits in EC2's 16 KB of user data.
- */
-export function shipped(name: string, text: string): string {
-    const firstLine = text.split("\n", 1)[0];
-    if (name.endsWith(".py") || /^#!.*python/.test(firstLine)) {
-        return minifyPython(text);
-    }
-    if (name.endsWith(".sh") || /^#!.*\bbash\b/.test(firstLine)) {
-        return minifyShell(text, name);
-    }
-    // systemd units and tmpfiles.d entries: whole-line comments and blank lines mean nothing to them.
-    return text.split("\n").filter((line) => line.trim() !== "" && !line.trimStart().startsWith("#")).join("\n") + "\n";
-}
-
-/** A program under components/boot/ as the instance receives it. */
-export function shippedBootFile(name: string): string {
-    return shipped(name, bootFile(name));
 }
 
 /**
@@ -136,97 +118,158 @@ export function homeOf(user: string): string {
 }
 
 export function notebookDirOf(user: string): string {
-    return `${homeOf(user)}/notebooks`;
+    return `${homeOf(user)}/${NOTEBOOK_DIR_NAME}`;
 }
 
-/** Where jobs live: on the data volume with the notebooks, so they survive a replaced machine. */
 function jobsDirOf(user: string): string {
-    return `${notebookDirOf(user)}/jobs`;
-}
-
-/** A unit's name, from where it is installed. */
-function unitName(unitPath: string): string {
-    return path.posix.basename(unitPath);
+    return `${notebookDirOf(user)}/${JOBS_DIR_NAME}`;
 }
 
 /** The Jupyter server configuration the instance runs with. */
-function renderJupyterConfig(input: BootInput): string {
-    return shipped("jupyter_server_config.py", fillTemplate(bootFile("jupyter_server_config.py"), {
-        listenAddress: pythonString(input.listenAddress),
-        port: String(input.notebookPort),
-        notebookDir: pythonString(notebookDirOf(input.sshUser)),
+function renderJupyterConfig(settings: MachineSettings): string {
+    return fillTemplate(bootFile("jupyter_server_config.py"), {
+        listenAddress: pythonString(settings.listenAddress),
+        port: String(settings.notebookPort),
+        notebookDir: pythonString(notebookDirOf(settings.sshUser)),
         certFile: pythonString(INSTANCE_PATHS.certFile),
         keyFile: pythonString(INSTANCE_PATHS.keyFile),
-        passwordHash: pythonString(input.passwordHash),
+        passwordHashFile: pythonString(INSTANCE_PATHS.passwordHashFile),
         tokenFile: pythonString(INSTANCE_PATHS.apiTokenFile),
-    }));
+    });
 }
 
 /**
  * With a data volume, the notebook server waits for its mount at every boot and does not start
  * without it, so notebooks are never written to the root disk underneath an absent volume.
  */
-function dataVolumeUnitLines(input: BootInput): string {
-    const notebookDir = notebookDirOf(input.sshUser);
-    return input.dataVolumeId === undefined
+function dataVolumeUnitLines(settings: MachineSettings): string {
+    const notebookDir = notebookDirOf(settings.sshUser);
+    return settings.dataVolumeId === undefined
         ? "# No data volume: notebooks live on the root disk."
         : `RequiresMountsFor=${notebookDir}\nConditionPathIsMountPoint=${notebookDir}`;
 }
 
-/** The systemd unit that keeps the notebook server running across restarts and reboots. */
-function renderServiceUnit(input: BootInput): string {
-    return shipped("gpu-notebook-jupyter.service", fillTemplate(bootFile("gpu-notebook-jupyter.service"), {
-        dataVolume: dataVolumeUnitLines(input),
-        user: input.sshUser,
-        home: homeOf(input.sshUser),
-        notebookDir: notebookDirOf(input.sshUser),
-        launcher: INSTANCE_PATHS.launcher,
-        configFile: INSTANCE_PATHS.jupyterConfig,
-        tokenFile: INSTANCE_PATHS.apiTokenFile,
-    }));
+/** The options of a bundle fetch, from the contract: the machine's programs have no defaults for them. */
+function fetchOptions(): string[] {
+    return [
+        "--tag", BUNDLE_TAG,
+        "--state-dir", INSTANCE_PATHS.bundleStateDir,
+        "--failed-marker", INSTANCE_PATHS.bundleFailed,
+        "--attempts", String(BUNDLE_FETCH.attempts),
+        "--first-delay", String(BUNDLE_FETCH.firstDelaySeconds),
+        "--max-delay", String(BUNDLE_FETCH.maxDelaySeconds),
+    ];
+}
+
+/** The unit that fetches and installs the bundle at every boot after the first. */
+function renderBundleService(): string {
+    return fillTemplate(bootFile("gpu-notebook-bundle.service"), {
+        bootModule: INSTANCE_PATHS.bootModule,
+        fetchOptions: fetchOptions().join(" "),
+    });
 }
 
 /**
- * The oneshot unit the idle timer runs: the watcher against this machine's own notebook and jobs.
- * The tag, the fallback limit and the heartbeat's names are rendered in, never repeated in Python;
- * the fallback is the product default, not this stack's limit, so a new limit never changes the
- * user data (and never replaces the machine).
+ * The commands the bundle runs after installing at every boot, in order: the data volume mounted
+ * before the notebook directory is prepared on it, then the notebook server, the jobs' run
+ * directory, a user manager that outlives logins (so logging out never takes the user's jobs),
+ * the jobs' boot unit and the idle timer. Each is safe to repeat; none waits for a unit ordered
+ * after the bundle's own.
  */
-function renderIdleService(input: BootInput): string {
-    return shipped("gpu-notebook-idle.service", fillTemplate(bootFile("gpu-notebook-idle.service"), {
-        watcher: INSTANCE_PATHS.idleWatcher,
-        port: String(input.notebookPort),
-        certFile: INSTANCE_PATHS.certFile,
-        tokenFile: INSTANCE_PATHS.apiTokenFile,
-        sshPort: String(SSH_PORT),
-        stateFile: INSTANCE_PATHS.idleState,
-        tag: IDLE_STOP_TAG,
-        defaultMinutes: String(DEFAULTS.idleStopMinutes),
-        user: input.sshUser,
-        runner: INSTANCE_PATHS.jobRunner,
-        jobsDir: jobsDirOf(input.sshUser),
-        runDir: INSTANCE_PATHS.jobsRunDir,
-        namespace: HEARTBEAT.namespace,
-        metric: HEARTBEAT.metricName,
-        dimension: HEARTBEAT.dimension,
-    }));
+function setupSteps(settings: MachineSettings): string[][] {
+    const user = settings.sshUser;
+    const mount = settings.dataVolumeId === undefined ? [] : [[INSTANCE_PATHS.mountScript, settings.dataVolumeId, notebookDirOf(user), user]];
+    return [
+        ...mount,
+        [INSTANCE_PATHS.prepareScript, user, notebookDirOf(user), INSTANCE_PATHS.launcher, unitName(INSTANCE_PATHS.serviceUnit)],
+        ["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles],
+        ["loginctl", "enable-linger", user],
+        ["systemctl", "enable", unitName(INSTANCE_PATHS.jobsService), unitName(INSTANCE_PATHS.bundleService)],
+        ["systemctl", "enable", "--now", "--no-block", unitName(INSTANCE_PATHS.idleTimer)],
+    ];
 }
 
-/** The oneshot unit that settles the jobs at every boot: interrupted ones marked, some restarted. */
-function renderJobsService(input: BootInput): string {
-    return shipped("gpu-notebook-jobs.service", fillTemplate(bootFile("gpu-notebook-jobs.service"), {
-        dataVolume: dataVolumeUnitLines(input),
-        user: input.sshUser,
-        home: homeOf(input.sshUser),
-        runner: INSTANCE_PATHS.jobRunner,
-        jobsDir: jobsDirOf(input.sshUser),
-        runDir: INSTANCE_PATHS.jobsRunDir,
-    }));
+/**
+ * The machine file: the contract (every fact the machine shares with the program and the
+ * scripts) and this notebook's settings, plus what installing a bundle runs. The on-machine
+ * programs read their paths, names and settings from it and keep no defaults of their own.
+ */
+function renderMachineFile(settings: MachineSettings): string {
+    const user = settings.sshUser;
+    const machine = {
+        paths: INSTANCE_PATHS,
+        sshPort: SSH_PORT,
+        tunnelHost: TUNNEL_HOST,
+        idleRuntimeDir: IDLE_RUNTIME_DIR,
+        tags: { idleStop: IDLE_STOP_TAG, bundle: BUNDLE_TAG },
+        heartbeat: HEARTBEAT,
+        idleConditions: IDLE_CONDITIONS,
+        notebook: {
+            user,
+            home: homeOf(user),
+            notebookDir: notebookDirOf(user),
+            jobsDir: jobsDirOf(user),
+            port: settings.notebookPort,
+            listenAddress: settings.listenAddress,
+            dataVolumeId: settings.dataVolumeId ?? null,
+            // Until the tag has been read once: the product default, not this stack's limit.
+            defaultIdleMinutes: DEFAULTS.idleStopMinutes,
+        },
+        setup: setupSteps(settings),
+        // Applied over SSH on a running machine: what restarts without ending the user's kernels.
+        // The job runner is a program run per call, so its new version is in effect at once.
+        live: [["systemctl", "daemon-reload"], ["systemctl", "restart", unitName(INSTANCE_PATHS.idleTimer)]],
+        // Files the running notebook server reads only when it starts.
+        restartPendingFor: [INSTANCE_PATHS.jupyterConfig, INSTANCE_PATHS.serviceUnit],
+    };
+    return JSON.stringify(machine, null, 2) + "\n";
 }
 
-/** tmpfiles.d makes the jobs' run directory at every boot, owned by the user who runs jobs. */
-function renderJobsTmpfiles(input: BootInput): string {
-    return shipped("gpu-notebook-jobs.conf", fillTemplate(bootFile("gpu-notebook-jobs.conf"), { runDir: INSTANCE_PATHS.jobsRunDir, user: input.sshUser }));
+/**
+ * Every file of the boot bundle, sorted by path: the sources under components/boot/ as they are
+ * (comments and help included), templates filled in, and the machine file.
+ */
+export function bundleFiles(settings: MachineSettings): MachineFile[] {
+    const user = settings.sshUser;
+    const program = (filePath: string, name: string): MachineFile => ({ path: filePath, content: bootFile(name), mode: 0o755 });
+    const config = (filePath: string, content: string): MachineFile => ({ path: filePath, content, mode: 0o644 });
+    const unit = (filePath: string, values: Record<string, string>): MachineFile =>
+        config(filePath, fillTemplate(bootFile(unitName(filePath)), values));
+    const files = [
+        config(INSTANCE_PATHS.machineFile, renderMachineFile(settings)),
+        config(INSTANCE_PATHS.certFile, settings.tlsCertificatePem),
+        config(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(settings)),
+        program(INSTANCE_PATHS.awsModule, "gpu_notebook_aws.py"),
+        program(INSTANCE_PATHS.bootModule, "gpu_notebook_boot.py"),
+        program(INSTANCE_PATHS.idleWatcher, "idle-watcher.py"),
+        program(INSTANCE_PATHS.jobRunner, "gpu-notebook-job"),
+        program(INSTANCE_PATHS.prepareScript, "prepare-jupyter.sh"),
+        program(INSTANCE_PATHS.mountScript, "mount-data-volume.sh"),
+        config(INSTANCE_PATHS.bundleService, renderBundleService()),
+        unit(INSTANCE_PATHS.serviceUnit, {
+            dataVolume: dataVolumeUnitLines(settings),
+            user,
+            home: homeOf(user),
+            notebookDir: notebookDirOf(user),
+            launcher: INSTANCE_PATHS.launcher,
+            configFile: INSTANCE_PATHS.jupyterConfig,
+            passwordHashFile: INSTANCE_PATHS.passwordHashFile,
+            tokenFile: INSTANCE_PATHS.apiTokenFile,
+        }),
+        unit(INSTANCE_PATHS.idleService, {
+            runtimeDir: IDLE_RUNTIME_DIR, watcher: INSTANCE_PATHS.idleWatcher, machineFile: INSTANCE_PATHS.machineFile,
+        }),
+        unit(INSTANCE_PATHS.idleTimer, {}),
+        unit(INSTANCE_PATHS.jobsService, {
+            dataVolume: dataVolumeUnitLines(settings),
+            user,
+            home: homeOf(user),
+            runner: INSTANCE_PATHS.jobRunner,
+            machineFile: INSTANCE_PATHS.machineFile,
+        }),
+        config(INSTANCE_PATHS.jobsTmpfiles, fillTemplate(bootFile("gpu-notebook-jobs.conf"), { runDir: INSTANCE_PATHS.jobsRunDir, user })),
+    ];
+    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 interface WriteFile {
@@ -238,10 +281,12 @@ interface WriteFile {
 }
 
 /**
- * The cloud-config document. Files owned by sshUser are deferred to cloud-init's final stage,
- * after the user exists; the prepare script then runs from runcmd.
+ * The bootstrap cloud-config: users and the SSH host key (what only cloud-init does at first
+ * boot), the secrets, and the bundle fetcher with its unit, which it starts. Nothing here changes
+ * when a boot file other than the fetcher changes. Files owned by sshUser are deferred to
+ * cloud-init's final stage, after the user exists.
  */
-function renderCloudConfig(input: BootInput): Record<string, unknown> {
+function renderCloudConfig(input: BootstrapInput): Record<string, unknown> {
     const user = input.sshUser;
     const file = (filePath: string, content: string, owner: string, permissions: string): WriteFile =>
         ({ path: filePath, content, owner: `${owner}:${owner}`, permissions, defer: true });
@@ -267,49 +312,27 @@ function renderCloudConfig(input: BootInput): Record<string, unknown> {
         ed25519_private: input.sshHostKey.privateKeyOpenssh,
         ed25519_public: input.sshHostKey.publicKeyOpenssh.trim(),
     };
-    // Like with like (Python, units, shell), which gzip compresses best.
     config.write_files = [
-        file(INSTANCE_PATHS.certFile, input.tlsCertificatePem, "root", "0644"),
         file(INSTANCE_PATHS.keyFile, input.tlsPrivateKeyPem, user, "0600"),
-        file(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(input), user, "0600"),
-        file(INSTANCE_PATHS.idleWatcher, shippedBootFile("idle-watcher.py"), "root", "0755"),
-        file(INSTANCE_PATHS.jobRunner, shippedBootFile("gpu-notebook-job"), "root", "0755"),
-        file(INSTANCE_PATHS.serviceUnit, renderServiceUnit(input), "root", "0644"),
-        file(INSTANCE_PATHS.idleService, renderIdleService(input), "root", "0644"),
-        file(INSTANCE_PATHS.jobsService, renderJobsService(input), "root", "0644"),
-        file(INSTANCE_PATHS.idleTimer, shippedBootFile("gpu-notebook-idle.timer"), "root", "0644"),
-        file(INSTANCE_PATHS.jobsTmpfiles, renderJobsTmpfiles(input), "root", "0644"),
-        file(INSTANCE_PATHS.prepareScript, shippedBootFile("prepare-jupyter.sh"), "root", "0755"),
+        file(INSTANCE_PATHS.passwordHashFile, `${input.passwordHash}\n`, user, "0600"),
+        file(INSTANCE_PATHS.awsModule, bootFile("gpu_notebook_aws.py"), "root", "0755"),
     ];
-    config.runcmd = [
-        [INSTANCE_PATHS.prepareScript, user, notebookDirOf(user), INSTANCE_PATHS.launcher, unitName(INSTANCE_PATHS.serviceUnit)],
-        // systemd-tmpfiles ran at boot before cloud-init wrote this entry; later boots need nothing.
-        ["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles],
-        // A user manager that outlives logins, so logging out never takes the user's jobs with it.
-        ["loginctl", "enable-linger", user],
-        ["systemctl", "enable", unitName(INSTANCE_PATHS.jobsService)],
-        ["systemctl", "enable", "--now", unitName(INSTANCE_PATHS.idleTimer)],
-    ];
-    if (input.dataVolumeId !== undefined) {
-        // Mounted before the notebook directory is prepared, so it is prepared on the volume.
-        (config.write_files as WriteFile[]).push(file(INSTANCE_PATHS.mountScript, shippedBootFile("mount-data-volume.sh"), "root", "0755"));
-        config.runcmd = [[INSTANCE_PATHS.mountScript, input.dataVolumeId, notebookDirOf(user), user], ...config.runcmd as string[][]];
-    }
+    // Fetches the bundle and runs its installer, which sets the machine up and enables the unit
+    // that installs the bundle at every later boot. cloud-init reports done once it has.
+    config.runcmd = [["/usr/bin/python3", INSTANCE_PATHS.awsModule, INSTANCE_PATHS.bootModule, ...fetchOptions()]];
     return config;
 }
 
-/** The boot configuration as text: `#cloud-config` followed by the document as YAML. */
-function renderUserData(input: BootInput): string {
-    // List items at their parent's indentation: fewer spaces on every line of every file.
+/** The bootstrap as text: `#cloud-config` followed by the document as YAML. */
+export function renderBootstrap(input: BootstrapInput): string {
     return "#cloud-config\n" + stringify(renderCloudConfig(input), { lineWidth: 0, indentSeq: false });
 }
 
 /**
  * What EC2 is handed (as userDataBase64): the cloud-config gzipped, which cloud-init recognises
- * and inflates itself. EC2 counts the 16 KB limit before base64, so gzip leaves room for the
- * shipped scripts instead of squeezing them. pako is pure JavaScript pinned to one version and
- * its gzip header carries no time, so the bytes are the same on every machine and Node version
- * (Node's zlib output changes between releases, and a changed byte would replace the instance).
+ * and inflates itself. pako is pure JavaScript pinned to one version and its gzip header carries
+ * no time, so the bytes are the same on every machine and Node version (Node's zlib output
+ * changes between releases, and a changed byte would replace the instance).
  */
 export function encodeUserData(text: string): string {
     const compressed = gzip(Buffer.from(text, "utf8"), { level: 9 });
@@ -324,17 +347,17 @@ export function decodeUserData(base64: string): string {
     return Buffer.from(ungzip(Buffer.from(base64, "base64"))).toString("utf8");
 }
 
-/** A BootInput whose values may still be on their way from resources (keys, certificate, volume). */
-export type DeferredBootInput = {
-    [K in keyof BootInput]: BootInput[K] extends object
-        ? { [F in keyof BootInput[K]]: pulumi.Input<BootInput[K][F]> }
-        : pulumi.Input<BootInput[K]>;
+/** A BootstrapInput whose values may still be on their way from resources (keys, certificate). */
+export type DeferredBootstrapInput = {
+    [K in keyof BootstrapInput]: BootstrapInput[K] extends object
+        ? { [F in keyof BootstrapInput[K]]: pulumi.Input<BootstrapInput[K][F]> }
+        : pulumi.Input<BootstrapInput[K]>;
 };
 
 /**
  * The instance's userDataBase64, rendered once every input is known. A secret whatever the
- * inputs' secrecy: it holds the TLS and SSH host private keys.
+ * inputs' secrecy: it holds the TLS and SSH host private keys and the password hash.
  */
-export function userDataBase64(input: DeferredBootInput): pulumi.Output<string> {
-    return pulumi.secret(pulumi.output(input).apply((known) => encodeUserData(renderUserData(known as BootInput))));
+export function userDataBase64(input: DeferredBootstrapInput): pulumi.Output<string> {
+    return pulumi.secret(pulumi.output(input).apply((known) => encodeUserData(renderBootstrap(known as BootstrapInput))));
 }

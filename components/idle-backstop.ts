@@ -9,7 +9,7 @@ import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as iam from "@pulumi/aws/iam";
 import * as lambda from "@pulumi/aws/lambda";
 
-import { HEARTBEAT } from "./boot";
+import { HEARTBEAT } from "./contract";
 
 /**
  * The backstop's timing. Twice the idle limit, at least two hours, so it never races the watcher;
@@ -61,17 +61,21 @@ function trustPolicy(service: string): string {
 }
 
 /**
- * The instance's role: it may publish metrics in the heartbeat's namespace and do nothing else
- * (PutMetricData has no resources to name; the namespace condition is its only limit). Always
- * created, with or without idle stop: a heartbeat nobody watches is harmless.
+ * The instance's role: it may publish metrics in the heartbeat's namespace (PutMetricData has no
+ * resources to name; the namespace condition is its only limit) and read the boot bundles (the
+ * objects under `bundleObjectsArn`, not the bucket, not a listing), and nothing else. Always
+ * created, with or without idle stop: a heartbeat nobody watches is harmless. The profile waits
+ * for both policies, so the machine's first fetch usually finds them in force.
  */
-export function createInstanceProfile(name: string, tags: Record<string, string>, parent: pulumi.Resource): iam.InstanceProfile {
+export function createInstanceProfile(
+    name: string, tags: Record<string, string>, bundleObjectsArn: pulumi.Input<string>, parent: pulumi.Resource,
+): iam.InstanceProfile {
     const role = new iam.Role(`${name}-instance-role`, {
-        description: "gpu-notebook instance: publishes the idle watcher's heartbeat, nothing else",
+        description: "gpu-notebook instance: publishes the idle watcher's heartbeat and reads its boot bundle, nothing else",
         assumeRolePolicy: trustPolicy("ec2.amazonaws.com"),
         tags,
     }, { parent });
-    new iam.RolePolicy(`${name}-heartbeat`, {
+    const heartbeat = new iam.RolePolicy(`${name}-heartbeat`, {
         role: role.name,
         policy: JSON.stringify({
             Version: "2012-10-17",
@@ -83,7 +87,14 @@ export function createInstanceProfile(name: string, tags: Record<string, string>
             }],
         }),
     }, { parent });
-    return new iam.InstanceProfile(`${name}-instance-profile`, { role: role.name, tags }, { parent });
+    const bundle = new iam.RolePolicy(`${name}-boot-bundle`, {
+        role: role.name,
+        policy: pulumi.output(bundleObjectsArn).apply((resource) => JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: resource }],
+        })),
+    }, { parent });
+    return new iam.InstanceProfile(`${name}-instance-profile`, { role: role.name, tags }, { parent, dependsOn: [heartbeat, bundle] });
 }
 
 /** Where the Lambda function's code lives (a real file, run by a test). */

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as tls from "@pulumi/tls";
+import { TUNNEL_HOST } from "./contract";
 
 /** Ten years: the certificate must outlive the notebook, since renewing it rewrites user data. */
 const CERTIFICATE_VALIDITY_HOURS = 10 * 365 * 24;
@@ -31,8 +32,8 @@ export function createSshHostKey(name: string, parent: pulumi.Resource): tls.Pri
     return new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent });
 }
 
-/** Where the notebook is reached when it is not exposed: the local end of an SSH tunnel. */
-export const TUNNEL_HOST = "127.0.0.1";
+// The contract holds it; re-exported for the modules that already import it from here.
+export { TUNNEL_HOST };
 
 export interface NotebookTls {
     privateKey: tls.PrivateKey;

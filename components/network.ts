@@ -3,8 +3,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as vpc from "@pulumi/aws/vpc";
+import { SSH_PORT } from "./contract";
 
-export const SSH_PORT = 22;
+// The contract holds it; re-exported for the modules that already import it from here.
+export { SSH_PORT };
 
 export interface AccessArgs {
     allowedCidrs: string[];

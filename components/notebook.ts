@@ -13,7 +13,9 @@ import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 import { Provider } from "@pulumi/aws/provider";
 
 import { DATA_VOLUME_TAG } from "./aws-data";
-import { IDLE_STOP_TAG, userDataBase64 } from "./boot";
+import { bundleFiles, userDataBase64 } from "./boot";
+import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
+import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
 import { createBudget } from "./cost-controls";
 import { attachDataVolume, createDataVolume } from "./data-volume";
@@ -210,22 +212,28 @@ export class GpuNotebook extends pulumi.ComponentResource {
             tags,
         }, parent);
 
-        const userData = userDataBase64({
+        // The machine's software and settings: a new version is a new bundle and a new tag value,
+        // never a change to the instance (see bundle.ts).
+        const bundle = createBootBundle(name, pulumi.output({
             sshUser: settings.sshUser,
-            sshPublicKey: ssh.privateKey.publicKeyOpenssh,
             notebookPort: settings.notebookPort,
             // Unexposed, only an SSH tunnel reaches Jupyter, even if a security group rule is added by hand.
             listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
-            passwordHash: password.hash,
-            tlsCertificatePem: notebookTls.certificate.certPem,
-            tlsPrivateKeyPem: notebookTls.privateKey.privateKeyPem,
             dataVolumeId: dataVolume?.id,
+            tlsCertificatePem: notebookTls.certificate.certPem,
+        }).apply(bundleFiles), tags, parent);
+        // Only what cloud-init alone can do at first boot, and the secrets (see boot.ts).
+        const userData = userDataBase64({
+            sshUser: settings.sshUser,
+            sshPublicKey: ssh.privateKey.publicKeyOpenssh,
+            passwordHash: password.hash,
+            tlsPrivateKeyPem: notebookTls.privateKey.privateKeyPem,
             sshHostKey: { privateKeyOpenssh: hostKey.privateKeyOpenssh, publicKeyOpenssh: hostKey.publicKeyOpenssh },
         });
 
-        // The idle watcher's heartbeat goes out through this role (see idle-backstop.ts). A new
-        // profile on an existing instance is an in-place update, never a new machine.
-        const profile = createInstanceProfile(name, tags, parent);
+        // The idle watcher's heartbeat and the bundle fetch go through this role (see
+        // idle-backstop.ts). A new profile on an existing instance is an in-place update.
+        const profile = createInstanceProfile(name, tags, pulumi.interpolate`${bundle.bucketArn}/${BUNDLE_PREFIX}*`, parent);
 
         const instance = new ec2.Instance(`${name}-instance`, {
             ami: ami.id,
@@ -235,8 +243,9 @@ export class GpuNotebook extends pulumi.ComponentResource {
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
             userDataBase64: userData,
-            // Boot configuration is applied by cloud-init on first boot only, so a changed one
-            // needs a fresh instance to take effect rather than a stop/start that ignores it.
+            // The bootstrap is applied by cloud-init on first boot only, so a changed one needs a
+            // fresh instance to take effect rather than a stop/start that ignores it. It changes
+            // only with the secrets, sshUser or the fetcher itself (docs/configuration.md).
             userDataReplaceOnChange: true,
             metadataOptions: {
                 httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled", instanceMetadataTags: "enabled",
@@ -262,13 +271,18 @@ export class GpuNotebook extends pulumi.ComponentResource {
             parent,
             // A newer Deep Learning AMI release must never replace a running notebook. A pinned
             // amiId is the user's explicit choice and is honoured.
-            ignoreChanges: settings.amiId === undefined ? ["ami"] : [],
+            ignoreChanges: [
+                ...(settings.amiId === undefined ? ["ami"] : []),
+                // Set by its own resource (tagBootBundle): a refresh that reads it here must not remove it.
+                `tags.${BUNDLE_TAG}`,
+            ],
             // A replaced machine goes before its successor comes: two GPU machines at once would
             // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
             // bill twice, and the data volume can only be attached to one of them anyway.
             deleteBeforeReplace: true,
-            dependsOn: [...network.routing, ...(vcpuIncrease ? [vcpuIncrease] : [])],
+            dependsOn: [...network.routing, ...(vcpuIncrease ? [vcpuIncrease] : []), bundle.object],
         });
+        tagBootBundle(name, instance.id, bundle, parent);
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);
         }

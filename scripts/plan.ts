@@ -4,10 +4,10 @@
 // Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (default: Pulumi.$GPU_NOTEBOOK_STACK.yaml, stack dev)
 import { readFileSync } from "fs";
 import * as path from "path";
-import { parse } from "yaml";
 
 import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
-import { decodeUserData, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { unpackBundle } from "../components/bundle";
 import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
@@ -214,7 +214,11 @@ export function settingsRows(facts: PlanFacts): string[][] {
     const [budget] = ofType(record, "aws:budgets/budget:Budget");
     const [state] = ofType(record, "aws:ec2transitgateway/instanceState:InstanceState");
     const [dataVolume] = ofType(record, "aws:ebs/volume:Volume");
-    const mount = (parse(decodeUserData(inputs.userDataBase64)).runcmd as string[][])
+    // The machine's setup commands, from the machine file in its boot bundle.
+    const [bundle] = ofType(record, "aws:s3/bucketObjectv2:BucketObjectv2");
+    const machineFile = unpackBundle(Buffer.from(bundle.inputs.contentBase64, "base64"))
+        .find((file) => file.path === INSTANCE_PATHS.machineFile);
+    const mount = (JSON.parse(machineFile?.content ?? "{}").setup as string[][] | undefined ?? [])
         .find((command) => command[0] === INSTANCE_PATHS.mountScript);
     const attached = dataVolume && ofType(record, "aws:ec2/volumeAttachment:VolumeAttachment")
         .some((attachment) => attachment.inputs.volumeId === dataVolume.computed.id && attachment.inputs.instanceId === instance.computed.id);

@@ -21,7 +21,7 @@ import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/j
 import { MockCloud } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { runProgram, VALID_CONFIG } from "./support/program";
-import { userDataOf, writtenFiles } from "./support/user-data";
+import { machineFiles, userDataOf, WrittenFile } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands, skipOrFail } from "./support/system";
 
 const REPO = path.join(__dirname, "..");
@@ -37,6 +37,8 @@ interface Account {
 
 interface Rendered {
     userData: string;
+    /** Everything the machine gets: the user data's files and the installed bundle's. */
+    files: WrittenFile[];
     password: string;
     certificatePem: string;
     user: string;
@@ -47,6 +49,7 @@ async function render(config: Record<string, string>): Promise<Rendered> {
     const { cloud, outputs } = await runProgram(config, new MockCloud({ world: { elasticIp: "127.0.0.1" } }));
     return {
         userData: userDataOf(cloud.one(INSTANCE_TYPE)),
+        files: machineFiles(cloud, cloud.one(INSTANCE_TYPE)),
         password: await unwrap(outputs.notebookPassword),
         certificatePem: await unwrap(outputs.notebookCertificatePem),
         user: config.sshUser ?? "ubuntu",
@@ -77,7 +80,7 @@ function unusedAccount(name: string): Account {
  */
 function buildInstanceRoot(root: string, rendered: Rendered, account: Account): void {
     const owners: Record<string, Account> = { root: { name: "root", uid: 0, gid: 0 }, [account.name]: account };
-    for (const file of writtenFiles(rendered.userData)) {
+    for (const file of rendered.files) {
         assert.ok(path.isAbsolute(file.path) && !file.path.split("/").includes(".."), `odd path ${file.path}`);
         assert.ok(file.encoding === undefined || file.encoding === "text/plain", `unexpected encoding ${file.encoding}`);
         const [ownerName, groupName] = (file.owner ?? "root:root").split(":");
@@ -356,14 +359,15 @@ describe("boot configuration, proven with Debian's real parts", function () {
         });
 
         it("carries the jupyter_server 2.x settings (identity provider) next to the 1.x ones", () => {
-            const configFile = path.join(root, INSTANCE_PATHS.jupyterConfig);
-            // Loaded the way the server loads it (traitlets), not read as text.
-            const loaded = JSON.parse(execFileSync(DEBIAN_PYTHON, ["-c", [
+            // Loaded the way the server loads it (traitlets), not read as text, as the notebook user
+            // on the instance's files (it reads the password hash at its real path).
+            const [command, ...args] = inInstanceView(root, account, "/", [DEBIAN_PYTHON, "-c", [
                 "import json, sys",
                 "from traitlets.config.loader import PyFileConfigLoader",
                 "loader = PyFileConfigLoader(sys.argv[1], path=None)",
                 "print(json.dumps(loader.load_config()))",
-            ].join("\n"), configFile], { encoding: "utf8" }));
+            ].join("\n"), INSTANCE_PATHS.jupyterConfig]);
+            const loaded = JSON.parse(execFileSync(command, args, { encoding: "utf8" }));
             const provider = loaded.PasswordIdentityProvider ?? {};
             assert.ok(jupyterPasswordMatches(provider.hashed_password ?? "", rendered.password),
                 `PasswordIdentityProvider.hashed_password does not match notebookPassword: ${provider.hashed_password}`);
@@ -422,7 +426,7 @@ describe("boot configuration, proven with Debian's real parts", function () {
     });
 
     describe("the systemd units and the tmpfiles.d entry", function () {
-        const units = () => writtenFiles(rendered.userData).filter((file) => file.path.startsWith("/etc/systemd/system/"));
+        const units = () => rendered.files.filter((file) => file.path.startsWith("/etc/systemd/system/"));
 
         before(function () {
             requireCommands(this, "unshare", "systemd-analyze", "systemd-tmpfiles");
@@ -470,7 +474,7 @@ describe("boot configuration, proven with Debian's real parts", function () {
         it("settles the jobs at boot as the notebook user, after the data volume, keeping what it restarts", () => {
             const jobs = serviceSection(units().find((file) => file.path === INSTANCE_PATHS.jobsService)?.content ?? "");
             assert.equal(jobs.User, account.name);
-            assert.deepEqual(jobs.ExecStart.split(" "), [INSTANCE_PATHS.jobRunner, "boot", "--jobs-dir", `${notebookDirOf(account.name)}/jobs`, "--run-dir", INSTANCE_PATHS.jobsRunDir]);
+            assert.deepEqual(jobs.ExecStart.split(" "), [INSTANCE_PATHS.jobRunner, "boot", "--machine", INSTANCE_PATHS.machineFile]);
             assert.equal(jobs.KillMode, "process");
             assert.equal(jobs.RemainAfterExit, "yes");
             const unit = units().find((file) => file.path === INSTANCE_PATHS.jobsService)?.content ?? "";

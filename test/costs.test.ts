@@ -5,17 +5,16 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { parse } from "yaml";
 
 import { INVOKE_TOKENS } from "../components/aws-data";
-import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS, shippedBootFile } from "../components/boot";
+import { bootFile, HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { BACKSTOP_EXPRESSION, backstopMinutes, IDLE_BACKSTOP } from "../components/idle-backstop";
 import { PRICE_LIST_REGION } from "../components/pricing";
 import { FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
-import { userDataOf, writtenFiles } from "./support/user-data";
+import { machineFiles, machineJsonOf } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
@@ -56,22 +55,20 @@ describe("cost controls", () => {
 
         it("installs the watcher, its every-minute timer and its unit, and enables the timer", async () => {
             const { cloud } = await runShared(VALID_CONFIG);
-            const userData = userDataOf(cloud.one(INSTANCE));
-            const files = writtenFiles(userData);
+            const files = machineFiles(cloud, cloud.one(INSTANCE));
+            const machine = machineJsonOf(cloud, cloud.one(INSTANCE));
             const watcher = files.find((file) => file.path === INSTANCE_PATHS.idleWatcher);
-            assert.strictEqual(watcher?.content, shippedBootFile("idle-watcher.py"));
+            assert.strictEqual(watcher?.content, bootFile("idle-watcher.py"), "shipped as its source");
             assert.strictEqual(watcher?.permissions, "0755");
             const timer = files.find((file) => file.path === INSTANCE_PATHS.idleTimer)?.content ?? "";
             assert.match(timer, /^OnUnitActiveSec=1min$/m);
             const unit = files.find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
-            assert.match(unit, new RegExp(`^ExecStart=/usr/bin/python3 ${INSTANCE_PATHS.idleWatcher} check --jupyter-url https://127\\.0\\.0\\.1:8888/ `, "m"));
-            assert.deepStrictEqual(parse(userData).runcmd.at(-1), ["systemctl", "enable", "--now", "gpu-notebook-idle.timer"]);
-            // What the watcher would otherwise repeat in Python comes from the program.
-            for (const [option, value] of [["--tag", IDLE_STOP_TAG], ["--default-minutes", "60"], ["--user", "ubuntu"],
-                ["--job-runner", INSTANCE_PATHS.jobRunner], ["--jobs-dir", "/home/ubuntu/notebooks/jobs"], ["--run-dir", INSTANCE_PATHS.jobsRunDir],
-                ["--namespace", HEARTBEAT.namespace], ["--metric", HEARTBEAT.metricName], ["--dimension", HEARTBEAT.dimension]]) {
-                assert.match(unit, new RegExp(` ${option} ${value}( |$)`, "m"), `${option} ${value}`);
-            }
+            assert.match(unit, new RegExp(`^ExecStart=/usr/bin/python3 ${INSTANCE_PATHS.idleWatcher} check --machine ${INSTANCE_PATHS.machineFile}$`, "m"));
+            assert.deepStrictEqual(machine.setup.at(-1), ["systemctl", "enable", "--now", "--no-block", "gpu-notebook-idle.timer"]);
+            // What the watcher would otherwise repeat in Python comes from the program, through the machine file.
+            assert.deepStrictEqual([machine.tags.idleStop, machine.notebook.defaultIdleMinutes, machine.notebook.user, machine.paths.jobRunner,
+                machine.notebook.jobsDir, machine.paths.jobsRunDir, machine.heartbeat, machine.notebook.port],
+            [IDLE_STOP_TAG, 60, "ubuntu", INSTANCE_PATHS.jobRunner, "/home/ubuntu/notebooks/jobs", INSTANCE_PATHS.jobsRunDir, HEARTBEAT, 8888]);
             assert.ok(!files.some((file) => file.path === INSTANCE_PATHS.apiTokenFile),
                 "the API token is made on the instance, not written from user data");
         });
@@ -90,7 +87,7 @@ describe("cost controls", () => {
     }
 
     describe("the heartbeat's instance role", () => {
-        it("is assumable by EC2 only and allows nothing but PutMetricData in the heartbeat's namespace", async () => {
+        it("is assumable by EC2 only and allows nothing but PutMetricData in the heartbeat's namespace and reading the boot bundles", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
             const role = roleFor(cloud, "ec2.amazonaws.com");
             assert.deepStrictEqual(JSON.parse(role.inputs.assumeRolePolicy), {
@@ -105,6 +102,10 @@ describe("cost controls", () => {
                     Resource: "*",
                     Condition: { StringEquals: { "cloudwatch:namespace": "GpuNotebook" } },
                 }],
+            }, {
+                Version: "2012-10-17",
+                // The bundle objects only: not the bucket, not a listing, not another bucket.
+                Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: `${cloud.one("aws:s3/bucket:Bucket").computed.arn}/bundles/*` }],
             }]);
             assert.strictEqual(cloud.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "and no managed policy");
         });
@@ -243,9 +244,10 @@ describe("cost controls", () => {
 
         it("names every metric and dimension the watcher's unit publishes", async () => {
             const { cloud } = await runShared(VALID_CONFIG);
-            const unit = writtenFiles(userDataOf(cloud.one(INSTANCE))).find((file) => file.path === INSTANCE_PATHS.idleService)?.content ?? "";
+            const machine = machineJsonOf(cloud, cloud.one(INSTANCE));
             const heartbeat = cloud.one(ALARM).inputs.metricQueries[1].metric;
-            assert.match(unit, new RegExp(` --namespace ${heartbeat.namespace} --metric ${heartbeat.metricName} --dimension ${Object.keys(heartbeat.dimensions)[0]}$`, "m"));
+            assert.deepStrictEqual(machine.heartbeat,
+                { namespace: heartbeat.namespace, metricName: heartbeat.metricName, dimension: Object.keys(heartbeat.dimensions)[0] });
             assert.match(BACKSTOP_EXPRESSION, /\bheartbeat\b/);
         });
     });

@@ -18,7 +18,7 @@ import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { startJupyter, JupyterServer } from "./support/jupyter";
 import { unwrap } from "../components/offline/run-program";
 import { runShared, VALID_CONFIG } from "./support/program";
-import { userDataOf, writtenFiles } from "./support/user-data";
+import { machineFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
 
 
@@ -249,10 +249,10 @@ describe("the idle watcher, against a real Jupyter server", function () {
         // What the program hands the instance.
         const run = await runShared(VALID_CONFIG);
         certPem = await unwrap(run.outputs.notebookCertificatePem);
-        const files = writtenFiles(userDataOf(run.cloud.one("aws:ec2/instance:Instance")));
+        const files = machineFiles(run.cloud, run.cloud.one("aws:ec2/instance:Instance"));
         const file = (filePath: string) => {
             const found = files.find((entry) => entry.path === filePath);
-            assert.ok(found, `user data writes ${filePath}`);
+            assert.ok(found, `the machine gets ${filePath}`);
             return found.content;
         };
         const relocate = (text: string) => text
@@ -301,9 +301,11 @@ describe("the idle watcher, against a real Jupyter server", function () {
             uid: nobody.uid,
             gid: nobody.gid,
         });
-        // The idle unit's command, pointed at this server's port; the notebook user is nobody here.
-        watcherCommand = unitCommand(relocate(file(INSTANCE_PATHS.idleService)), "ExecStart")
-            .map((word) => (word === "ubuntu" ? "nobody" : word.replace("https://127.0.0.1:8888/", `${jupyter.baseUrl}/`)));
+        // The idle unit's command, pointed at this server; the notebook user is nobody here, in the machine file.
+        const machineFile = path.join(root, INSTANCE_PATHS.machineFile);
+        const machine = JSON.parse(readFileSync(machineFile, "utf8"));
+        writeFileSync(machineFile, JSON.stringify({ ...machine, notebook: { ...machine.notebook, user: "nobody" } }));
+        watcherCommand = [...unitCommand(relocate(file(INSTANCE_PATHS.idleService)), "ExecStart"), "--jupyter-url", `${jupyter.baseUrl}/`];
         jobsBootCommand = unitCommand(relocate(file(INSTANCE_PATHS.jobsService)), "ExecStart");
 
         fakeBin = path.join(root, "fake-bin");
@@ -742,7 +744,8 @@ describe("the idle watcher, against a real Jupyter server", function () {
                 "spec = importlib.util.spec_from_file_location('watcher', sys.argv[1])",
                 "watcher = importlib.util.module_from_spec(spec); spec.loader.exec_module(watcher)",
                 "print(watcher.sign('GET', 'https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08', b'', 'us-east-1', 'iam',",
-                "    {'AccessKeyId': 'AKIDEXAMPLE', 'SecretAccessKey': 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'}, '20150830T123600Z')['authorization'])",
+                "    {'AccessKeyId': 'AKIDEXAMPLE', 'SecretAccessKey': 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'}, '20150830T123600Z',",
+                "    {'content-type': 'application/x-www-form-urlencoded; charset=utf-8'})['authorization'])",
             ].join("\n"), watcher], { encoding: "utf8" });
             assert.strictEqual(out.trim(), "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " +
                 "SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");

@@ -275,7 +275,15 @@ describe("the job scripts against a real sshd and the real job runner", function
     });
 
     it("looks for the runner on the machine where the instance installs it", () => {
-        const script = readFileSync(path.join(SCRIPTS, "lib", "jobs.sh"), "utf8");
-        assert.strictEqual(/^JOB_RUNNER_PATH=(\S+)$/m.exec(script)?.[1], INSTANCE_PATHS.jobRunner);
+        const script = readFileSync(path.join(SCRIPTS, "lib", "machine.sh"), "utf8");
+        assert.strictEqual(/^JOB_RUNNER_PATH=(\S+) #/m.exec(script)?.[1], INSTANCE_PATHS.jobRunner);
+    });
+
+    it("says the machine has not finished its set-up, with the next step, when the runner is not installed yet", async () => {
+        const result = await run("status", [], { GPU_NOTEBOOK_JOB_RUNNER: path.join(dir, "not-installed", "gpu-notebook-job") });
+        assert.strictEqual(result.status, 1, result.stdout);
+        assert.match(result.stderr, /the machine has not finished its set-up/);
+        assert.match(result.stdout + result.stderr, /Next step: .*try again shortly.*npm run up/);
+        assert.doesNotMatch(result.stdout + result.stderr, /No such file|command not found/);
     });
 });

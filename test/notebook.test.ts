@@ -7,7 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { Provider } from "@pulumi/aws/provider";
 import { parse } from "yaml";
 
-import { INSTANCE_PATHS, shippedBootFile, USER_DATA_LIMIT_BYTES } from "../components/boot";
+import { bootFile, BOOTSTRAP_LIMIT_BYTES, INSTANCE_PATHS } from "../components/boot";
+import { unpackBundle } from "../components/bundle";
+import { BUNDLE_TAG } from "../components/contract";
 import { parseConfig } from "../components/config";
 import { ingressRules } from "../components/network";
 import { GpuNotebook, SECRET_OUTPUTS, SharedByNotebooks } from "../components/notebook";
@@ -16,16 +18,16 @@ import { createPriceListProvider } from "../components/pricing";
 import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "../components/offline/mock-cloud";
 import { runOffline, unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, StackRun, VALID_CONFIG } from "./support/program";
-import { userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
+import { bundleBytesOf, machineFiles, machineJsonOf, userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
 import { requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
 const INSTANCE = "aws:ec2/instance:Instance";
 
-function fileAt(userData: string, filePath: string): WrittenFile {
-    const file = writtenFiles(userData).find((entry) => entry.path === filePath);
-    assert.ok(file, `user data writes ${filePath}`);
+function fileAt(files: WrittenFile[], filePath: string): WrittenFile {
+    const file = files.find((entry) => entry.path === filePath);
+    assert.ok(file, `the machine gets ${filePath}`);
     return file;
 }
 
@@ -199,7 +201,7 @@ describe("the notebook stack", () => {
             const second = await runProgram(VALID_CONFIG, newer);
             const instanceOptions = second.options.find((entry) => entry.type === INSTANCE);
             assert.ok(instanceOptions);
-            assert.deepStrictEqual(instanceOptions.opts.ignoreChanges, ["ami"]);
+            assert.deepStrictEqual(instanceOptions.opts.ignoreChanges, ["ami", `tags.${BUNDLE_TAG}`]);
             assert.notStrictEqual(newer.one(INSTANCE).inputs.ami, first.cloud.one(INSTANCE).inputs.ami,
                 "the lookup did return a different AMI");
         });
@@ -216,7 +218,7 @@ describe("the notebook stack", () => {
             const lookup = cloud.calls.find((call) => call.token === "aws:ec2/getAmi:getAmi");
             assert.deepStrictEqual(lookup?.inputs.filters, [{ name: "image-id", values: ["ami-0aaaabbbbccccdddd"] }]);
             const instanceOptions = run.options.find((entry) => entry.type === INSTANCE);
-            assert.deepStrictEqual(instanceOptions?.opts.ignoreChanges, []);
+            assert.deepStrictEqual(instanceOptions?.opts.ignoreChanges, [`tags.${BUNDLE_TAG}`]);
         });
     });
 
@@ -252,67 +254,81 @@ describe("the notebook stack", () => {
     });
 
     describe("the user data", () => {
-        async function renderedFor(config: Record<string, string>): Promise<{ userData: string; password: string; run: StackRun }> {
+        // any: the machine file is JSON
+        async function renderedFor(config: Record<string, string>): Promise<{ userData: string; files: WrittenFile[]; machine: any; password: string; run: StackRun }> {
             const run = await runShared(config);
+            const instance = run.cloud.one(INSTANCE);
             return {
-                userData: userDataOf(run.cloud.one(INSTANCE)),
+                userData: userDataOf(instance),
+                files: machineFiles(run.cloud, instance),
+                machine: machineJsonOf(run.cloud, instance),
                 password: await unwrap(run.outputs.notebookPassword),
                 run,
             };
         }
 
-        it("parses as cloud-config and stays under EC2's 16 KB limit, gzipped as cloud-init inflates it", async () => {
+        it("parses as cloud-config and stays a bootstrap of at most 4 KB, gzipped as cloud-init inflates it", async () => {
             const { userData, run } = await renderedFor(VALID_CONFIG);
+            const named = (await renderedFor(alice)).run.cloud.one(INSTANCE).inputs.userDataBase64;
+            assert.ok(Buffer.from(named, "base64").length <= BOOTSTRAP_LIMIT_BYTES, "with a user of its own too");
             assert.ok(userData.startsWith("#cloud-config\n"));
             const document = parse(userData);
             assert.ok(Array.isArray(document.write_files));
             const sent = Buffer.from(run.cloud.one(INSTANCE).inputs.userDataBase64, "base64");
             assert.deepStrictEqual([...sent.subarray(0, 2)], [0x1f, 0x8b], "gzip, which cloud-init recognises by its magic bytes");
             assert.strictEqual(gunzipSync(sent).toString("utf8"), userData);
-            assert.ok(sent.length < USER_DATA_LIMIT_BYTES, `${sent.length} bytes`);
+            assert.ok(sent.length <= BOOTSTRAP_LIMIT_BYTES, `${sent.length} bytes`);
         });
 
         it("installs the job runner, the jobs' run directory, their boot unit and a user manager that outlives logins", async () => {
-            const { userData } = await renderedFor({ ...VALID_CONFIG, sshUser: "alice" });
-            const runner = fileAt(userData, INSTANCE_PATHS.jobRunner);
+            const { files, machine } = await renderedFor({ ...VALID_CONFIG, sshUser: "alice" });
+            const runner = fileAt(files, INSTANCE_PATHS.jobRunner);
             assert.deepStrictEqual([runner.owner, runner.permissions], ["root:root", "0755"]);
-            assert.strictEqual(runner.content, shippedBootFile("gpu-notebook-job"));
-            assert.strictEqual(fileAt(userData, INSTANCE_PATHS.jobsTmpfiles).content, `d ${INSTANCE_PATHS.jobsRunDir} 0750 alice alice -\n`);
-            assert.match(fileAt(userData, INSTANCE_PATHS.jobsService).content,
-                new RegExp(`^ExecStart=${INSTANCE_PATHS.jobRunner} boot --jobs-dir /home/alice/notebooks/jobs --run-dir ${INSTANCE_PATHS.jobsRunDir}$`, "m"));
-            const runcmd: string[][] = parse(userData).runcmd;
+            assert.strictEqual(runner.content, bootFile("gpu-notebook-job"), "shipped as its source");
+            assert.strictEqual(fileAt(files, INSTANCE_PATHS.jobsTmpfiles).content.split("\n").filter((line) => line && !line.startsWith("#")).join("\n"),
+                `d ${INSTANCE_PATHS.jobsRunDir} 0750 alice alice -`);
+            assert.match(fileAt(files, INSTANCE_PATHS.jobsService).content,
+                new RegExp(`^ExecStart=${INSTANCE_PATHS.jobRunner} boot --machine ${INSTANCE_PATHS.machineFile}$`, "m"));
+            assert.strictEqual(machine.notebook.jobsDir, "/home/alice/notebooks/jobs");
+            const runcmd: string[][] = machine.setup;
             const at = (command: string[]) => runcmd.findIndex((entry) => JSON.stringify(entry) === JSON.stringify(command));
             const prepare = runcmd.findIndex((entry) => entry[0] === INSTANCE_PATHS.prepareScript);
             // After the notebook directory exists and systemd has reloaded its units, before the idle timer starts.
             for (const command of [["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles], ["loginctl", "enable-linger", "alice"],
-                ["systemctl", "enable", "gpu-notebook-jobs.service"]]) {
+                ["systemctl", "enable", "gpu-notebook-jobs.service", "gpu-notebook-bundle.service"]]) {
                 assert.ok(at(command) > prepare && at(command) < runcmd.length - 1, `${command.join(" ")} in ${JSON.stringify(runcmd)}`);
             }
         });
 
         it("enables TLS in Jupyter with exactly the certificate and key it writes", async () => {
-            const { userData, run } = await renderedFor(VALID_CONFIG);
-            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
+            const { userData, files, run } = await renderedFor(VALID_CONFIG);
+            const config = fileAt(files, INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.includes(`c.ServerApp.certfile = "${INSTANCE_PATHS.certFile}"`));
             assert.ok(config.includes(`c.ServerApp.keyfile = "${INSTANCE_PATHS.keyFile}"`));
             const certPem = await unwrap(run.outputs.notebookCertificatePem);
-            assert.strictEqual(fileAt(userData, INSTANCE_PATHS.certFile).content, certPem);
-            const key = fileAt(userData, INSTANCE_PATHS.keyFile);
+            assert.strictEqual(fileAt(files, INSTANCE_PATHS.certFile).content, certPem);
+            // The private key comes with the user data (a secret), never in the bundle.
+            const key = fileAt(writtenFiles(userData), INSTANCE_PATHS.keyFile);
             assert.match(key.content, /BEGIN EC PRIVATE KEY/);
             assert.strictEqual(key.permissions, "0600");
             assert.strictEqual(key.owner, "ubuntu:ubuntu");
         });
 
         it("requires the password by a hash that verifies against notebookPassword, and never holds the plaintext", async () => {
-            const { userData, password } = await renderedFor(VALID_CONFIG);
-            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
-            const hashes = [...config.matchAll(/^c\.(?:PasswordIdentityProvider\.hashed_password|ServerApp\.password) = "([^"]+)"$/gm)]
+            const { userData, files, password, run } = await renderedFor(VALID_CONFIG);
+            const config = fileAt(files, INSTANCE_PATHS.jupyterConfig).content;
+            assert.ok(config.includes(`with open("${INSTANCE_PATHS.passwordHashFile}", encoding="utf-8") as hash_file:`));
+            const settings = [...config.matchAll(/^c\.(?:PasswordIdentityProvider\.hashed_password|ServerApp\.password) = (\w+)$/gm)]
                 .map((match) => match[1]);
-            assert.strictEqual(hashes.length, 2, "both the 2.x and the 1.x setting carry the hash");
-            for (const hash of hashes) {
-                assert.ok(jupyterPasswordMatches(hash, password), "the hash verifies against the password");
-                assert.ok(!jupyterPasswordMatches(hash, password + "x"), "and not against another");
-            }
+            assert.deepStrictEqual(settings, ["password_hash", "password_hash"], "both the 2.x and the 1.x setting carry the hash");
+            // The hash is a secret: it comes with the user data, readable by the notebook user alone.
+            const hashFile = fileAt(writtenFiles(userData), INSTANCE_PATHS.passwordHashFile);
+            assert.deepStrictEqual([hashFile.owner, hashFile.permissions], ["ubuntu:ubuntu", "0600"]);
+            const hash = hashFile.content.trim();
+            assert.ok(jupyterPasswordMatches(hash, password), "the hash verifies against the password");
+            assert.ok(!jupyterPasswordMatches(hash, password + "x"), "and not against another");
+            const bundle = bundleBytesOf(run.cloud, run.cloud.one(INSTANCE));
+            assert.ok(!unpackBundle(bundle).some((file) => file.content.includes(hash)), "the bundle holds no secret");
             assert.ok(config.includes("c.PasswordIdentityProvider.password_required = True"));
             assert.ok(config.includes("c.ServerApp.password_required = True"));
             assert.ok(!userData.includes(password), "the plaintext password is not in the user data");
@@ -328,8 +344,8 @@ describe("the notebook stack", () => {
         });
 
         it("listens on all interfaces on notebookPort with no port fallback and no browser", async () => {
-            const { userData } = await renderedFor(ownNetworks);
-            const config = fileAt(userData, INSTANCE_PATHS.jupyterConfig).content;
+            const { files } = await renderedFor(ownNetworks);
+            const config = fileAt(files, INSTANCE_PATHS.jupyterConfig).content;
             for (const line of ['c.ServerApp.ip = "0.0.0.0"', "c.ServerApp.port = 9443", "c.ServerApp.port_retries = 0",
                 "c.ServerApp.open_browser = False"]) {
                 assert.ok(config.split("\n").includes(line), `config has ${line}`);
@@ -337,8 +353,8 @@ describe("the notebook stack", () => {
         });
 
         it("runs JupyterLab as sshUser in ~/notebooks from a unit that restarts and starts at boot", async () => {
-            const { userData } = await renderedFor(alice);
-            const unit = fileAt(userData, INSTANCE_PATHS.serviceUnit).content;
+            const { userData, files, machine } = await renderedFor(alice);
+            const unit = fileAt(files, INSTANCE_PATHS.serviceUnit).content;
             assert.match(unit, /^User=alice$/m);
             assert.match(unit, /^WorkingDirectory=\/home\/alice\/notebooks$/m);
             assert.match(unit, /^Restart=on-failure$/m);
@@ -347,7 +363,7 @@ describe("the notebook stack", () => {
             // jupyter_server ignores an unreadable --config and would serve without password or TLS.
             assert.match(unit, new RegExp(`^ExecStartPre=/usr/bin/test -r ${INSTANCE_PATHS.jupyterConfig}$`, "m"));
             const document = parse(userData);
-            assert.deepStrictEqual(document.runcmd.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"]);
+            assert.deepStrictEqual(machine.setup.find((command: string[]) => command[0] === INSTANCE_PATHS.prepareScript), [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"]);
             const login = document.users.find((user: { name?: string }) => user.name === "alice");
             assert.match(login.ssh_authorized_keys[0], /^ssh-ed25519 /);
         });
@@ -422,7 +438,7 @@ describe("the notebook stack", () => {
 
         it("false binds Jupyter to the instance's 127.0.0.1", async () => {
             const { cloud } = await runShared(unexposed);
-            const config = fileAt(userDataOf(cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content;
+            const config = fileAt(machineFiles(cloud, cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.split("\n").includes('c.ServerApp.ip = "127.0.0.1"'), config);
         });
 

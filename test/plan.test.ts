@@ -223,7 +223,7 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}12 vCPUs of "Running On-Demand G and VT instances" \(L-DB2E81BA\)$/m);
         assert.match(out, /^ {2}3 Elastic IPs of "EC2-VPC Elastic IPs" \(L-0263D0A3\)/m);
         assert.match(out, /^Shared by the notebooks \(2\)\n.*\n {2}aws budgets Budget +shared-budget +\$200\.00 a month.*\n {2}provider aws +shared-price-list +AWS in us-east-1, only for getProduct$/m);
-        assert.match(out, /^Each notebook's resources: alice's, 27 of the 84 `pulumi up` would create$/m);
+        assert.match(out, /^Each notebook's resources: alice's, 33 of the 102 `pulumi up` would create$/m);
         assert.match(out, /^ {2}aws ec2 Instance +alice-instance +g4dn\.xlarge/m);
         assert.doesNotMatch(out, /bob-instance|carol-instance/, "one notebook's resources, not every one's");
         assert.match(out, /gpu-notebook:notebooks\.carol\.notebookPassword is encrypted in Pulumi\.class\.yaml; the plan uses a stand-in value/);

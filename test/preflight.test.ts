@@ -2,14 +2,13 @@
 // resources, that a refusal registers nothing, and that the data volume survives changes across runs.
 // The decisions themselves are tested in tables in preflight-decisions.test.ts.
 import * as assert from "assert";
-import { parse } from "yaml";
 
 import { INSTANCE_PATHS } from "../components/boot";
 import { DATA_VOLUME_TAG } from "../components/aws-data";
 import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
-import { userDataOf } from "./support/user-data";
+import { machineFiles, machineJsonOf } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const VOLUME = "aws:ebs/volume:Volume";
@@ -110,7 +109,7 @@ describe("launch checks", () => {
             assert.strictEqual(cloud.one(SECURITY_GROUP).inputs.vpcId, subnet.inputs.vpcId);
             assert.strictEqual(cloud.one(VOLUME).inputs.availabilityZone, "us-east-1c");
             const instanceOptions = options.find((entry) => entry.type === INSTANCE);
-            assert.strictEqual((instanceOptions?.opts.dependsOn as unknown[]).length, 2, "the machine waits for its route to the internet");
+            assert.strictEqual((instanceOptions?.opts.dependsOn as unknown[]).length, 3, "the machine waits for its route to the internet (2) and its boot bundle");
         });
 
         it("creates no VPC when a default VPC exists", async () => {
@@ -162,13 +161,13 @@ describe("launch checks", () => {
 
         it("is mounted at ~/notebooks by the boot script, before the notebook server is prepared, which needs the mount", async () => {
             const { cloud, outputs } = await runShared({ ...VALID_CONFIG, sshUser: "alice" });
-            const document = parse(userDataOf(cloud.one(INSTANCE)));
+            const machine = machineJsonOf(cloud, cloud.one(INSTANCE));
             const volumeId = await unwrap(outputs.dataVolumeId);
-            assert.deepStrictEqual(document.runcmd.slice(0, 2), [
+            assert.deepStrictEqual(machine.setup.slice(0, 2), [
                 [INSTANCE_PATHS.mountScript, volumeId, "/home/alice/notebooks", "alice"],
                 [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"],
             ]);
-            const files: { path: string; content: string }[] = document.write_files;
+            const files = machineFiles(cloud, cloud.one(INSTANCE));
             assert.ok(files.find((file) => file.path === INSTANCE_PATHS.mountScript)?.content.includes("blkid"));
             const unit = files.find((file) => file.path === INSTANCE_PATHS.serviceUnit)?.content ?? "";
             assert.match(unit, /^RequiresMountsFor=\/home\/alice\/notebooks$/m);
@@ -179,9 +178,9 @@ describe("launch checks", () => {
             const { cloud, outputs } = await runShared({ ...VALID_CONFIG, dataVolumeGb: "0" });
             assert.deepStrictEqual(cloud.ofType(VOLUME), []);
             assert.deepStrictEqual(cloud.ofType(ATTACHMENT), []);
-            const userData = userDataOf(cloud.one(INSTANCE));
-            assert.ok(!userData.includes(INSTANCE_PATHS.mountScript));
-            assert.ok(!userData.includes("RequiresMountsFor"));
+            const machine = machineJsonOf(cloud, cloud.one(INSTANCE));
+            assert.ok(!JSON.stringify(machine.setup).includes(INSTANCE_PATHS.mountScript));
+            assert.ok(!machineFiles(cloud, cloud.one(INSTANCE)).some((file) => file.content.includes("RequiresMountsFor")));
             assert.strictEqual(await unwrap(outputs.dataVolumeId), undefined);
         });
 
@@ -190,7 +189,7 @@ describe("launch checks", () => {
             const volume = first.cloud.one(VOLUME);
             const changes: [string, Record<string, string>, MockCloud][] = [
                 ["instanceType", { ...VALID_CONFIG, instanceType: "g6.2xlarge" }, account({})],
-                ["user data", { ...VALID_CONFIG, notebookPort: "9443" }, account({})],
+                ["user data", { ...VALID_CONFIG, sshUser: "alice" }, account({})],
                 ["AMI", VALID_CONFIG, new MockCloud({ ami: { ...DEFAULT_FAKE_AMI, id: "ami-0fedcba9876543210" } })],
             ];
             for (const [what, config, cloud] of changes) {

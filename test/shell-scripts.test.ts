@@ -1,5 +1,5 @@
 // Every shell script the product has passes shellcheck: the user's scripts (scripts/, scripts/lib/),
-// the boot scripts (components/boot/) and any shell script the user data writes that is not one
+// the boot scripts (components/boot/) and any shell script the machine gets (user data and boot bundle) that is not one
 // of those verbatim. Found by name or first lines, not by a list that can go stale.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
@@ -9,7 +9,7 @@ import * as path from "path";
 
 import { runShared, VALID_CONFIG } from "./support/program";
 import { requireCommands } from "./support/system";
-import { userDataOf, writtenFiles } from "./support/user-data";
+import { machineFiles } from "./support/user-data";
 
 const REPO = path.join(__dirname, "..");
 const SHELL_SCRIPT_DIRS = ["components/boot", "scripts"];
@@ -38,9 +38,9 @@ describe("shell scripts", () => {
         }
         const shippedTexts = new Set(shipped.map((file) => readFileSync(file, "utf8")));
         const { cloud } = await runShared(VALID_CONFIG);
-        const files = writtenFiles(userDataOf(cloud.one("aws:ec2/instance:Instance")));
+        const files = machineFiles(cloud, cloud.one("aws:ec2/instance:Instance"));
         const written = files.filter((file) => isShellScript(file.content, file.path));
-        assert.ok(written.length > 0, "the user data writes shell scripts (prepare-jupyter.sh at least)");
+        assert.ok(written.length > 0, "the machine gets shell scripts (prepare-jupyter.sh at least)");
         // The shell commands the systemd units run (`/bin/sh -c '…'`) are shell scripts too.
         const unitCommands = files.filter((file) => file.path.startsWith("/etc/systemd/system/"))
             .flatMap((file) => [...file.content.matchAll(/^Exec\w+=[+!-]*\/bin\/sh -c '([^']+)'$/gm)]

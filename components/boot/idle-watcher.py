@@ -10,10 +10,12 @@ without activity is enough. Each decision is one line in the journal, and one he
 or 0) to CloudWatch, which the backstop alarm watches. The limit is an instance tag read through
 IMDS, so changing it needs no new machine; 0 turns idle stop off.
 """
-import argparse, datetime, hashlib, hmac, json, math, os, pwd, ssl, subprocess, sys, time
-import urllib.parse, urllib.request
+import argparse, datetime, json, math, os, pwd, ssl, subprocess, sys, time
+import urllib.parse
 
-ERRORS = (OSError, ValueError, subprocess.SubprocessError)  # urllib's errors are OSErrors
+# The one AWS client on the machine (instance metadata, Signature Version 4) lives beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_notebook_aws import ERRORS, aws_endpoint, amz_now, fetch, imds, role_credentials, sign  # noqa: E402
 DONE_GRACE = 60  # seconds after a --stop-when-done job ends, with nothing else active
 
 
@@ -33,35 +35,12 @@ def read(path):
         return ""
 
 
-def fetch(url, headers, context=None, method="GET", data=None, timeout=5):
-    request = urllib.request.Request(url, headers=headers, method=method, data=data)
-    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-        return response.read().decode("utf-8").strip()
-
-
-def why(error):
+def why(error):  # for log lines of key=value: the HTTP status, the network error or the message
     return str(getattr(error, "reason", None) or error).replace(" ", "_")[:80]
 
 
 def output(command, **options):
     return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True, **options).stdout
-
-
-def imds(url):
-    """An IMDSv2 reader: one session token per run; once the token fails, every read fails at once."""
-    token = []
-
-    def get(path):
-        if not token:
-            try:
-                token.append(fetch(url + "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"},
-                                   method="PUT", timeout=2))
-            except ERRORS as error:
-                token.append(error)
-        if isinstance(token[0], Exception):
-            raise token[0]
-        return fetch(url + "/latest/meta-data/" + path, {"X-aws-ec2-metadata-token": token[0]}, timeout=2)
-    return get
 
 
 def jupyter(args, now):
@@ -151,26 +130,6 @@ def limit(args, metadata, state):
         return minutes, "fallback"
 
 
-def sign(method, url, body, region, service, credentials, amz_date):
-    """AWS Signature Version 4 headers for a form-encoded request (the query, if any, already in canonical form)."""
-    parts = urllib.parse.urlsplit(url)
-    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8", "host": parts.netloc, "x-amz-date": amz_date}
-    if credentials.get("Token"):
-        headers["x-amz-security-token"] = credentials["Token"]
-    names = sorted(headers)
-    canonical = "\n".join([method, parts.path or "/", "&".join(sorted(filter(None, parts.query.split("&")))),
-                           "".join("%s:%s\n" % (name, headers[name]) for name in names), ";".join(names),
-                           hashlib.sha256(body).hexdigest()])
-    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], region, service)
-    key = ("AWS4" + credentials["SecretAccessKey"]).encode()
-    for part in scope.split("/"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    headers["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
-        credentials["AccessKeyId"], scope, ";".join(names), hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest())
-    return headers
-
-
 def heartbeat(args, metadata, value):
     """Publishes the heartbeat through the instance role (stdlib only: the AMI's system Python has no SDK); never fatal."""
     try:
@@ -180,16 +139,15 @@ def heartbeat(args, metadata, value):
         if args.dry_run:
             print("gpu-notebook-idle: dry-run: would call CloudWatch " + call)
             return "heartbeat=%d(dry-run)" % value
-        url = args.monitoring_url or "https://monitoring.%s.amazonaws.com%s/" % (region, ".cn" * region.startswith("cn-"))
+        url = args.monitoring_url or aws_endpoint("monitoring", region) + "/"
         body = urllib.parse.urlencode([
             ("Action", "PutMetricData"), ("Version", "2010-08-01"), ("Namespace", args.namespace),
             ("MetricData.member.1.MetricName", args.metric), ("MetricData.member.1.Value", value),
             ("MetricData.member.1.Dimensions.member.1.Name", args.dimension),
             ("MetricData.member.1.Dimensions.member.1.Value", instance)]).encode()
-        role = metadata("iam/security-credentials/").split()[0]
-        credentials = json.loads(metadata("iam/security-credentials/" + role))
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        fetch(url, sign("POST", url, body, region, "monitoring", credentials, amz_date), method="POST", data=body)
+        headers = sign("POST", url, body, region, "monitoring", role_credentials(metadata), amz_now(),
+                       {"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
+        fetch(url, headers, method="POST", data=body)
         return "heartbeat=%d" % value
     except (ERRORS + (KeyError, IndexError)) as error:
         return "heartbeat=%d(failed:%s)" % (value, why(error))
@@ -265,32 +223,49 @@ def check(args):
         subprocess.run(["systemctl", "poweroff"], check=True, timeout=60)
 
 
+def from_machine(args):
+    """Fills in the facts the watcher shares with the rest of gpu-notebook from the machine file
+    (components/contract.ts rendered into the bundle): this program keeps no defaults for them."""
+    with open(args.machine, encoding="utf-8") as handle:
+        machine = json.load(handle)
+    paths, notebook = machine["paths"], machine["notebook"]
+    if args.jupyter_url is None:
+        args.jupyter_url = "https://127.0.0.1:%d/" % notebook["port"]
+    args.cafile = args.cafile or paths["certFile"]
+    args.token_file, args.state = args.token_file or paths["apiTokenFile"], args.state or paths["idleState"]
+    args.job_runner, args.run_dir = paths["jobRunner"], paths["jobsRunDir"]
+    args.tag, args.ssh_port = machine["tags"]["idleStop"], args.ssh_port or machine["sshPort"]
+    args.user, args.jobs_dir, args.default_minutes = args.user or notebook["user"], notebook["jobsDir"], notebook["defaultIdleMinutes"]
+    args.namespace, args.metric, args.dimension = (machine["heartbeat"][name] for name in ("namespace", "metricName", "dimension"))
+
+
 def main(argv):
-    # Option texts live in comments: the instance gets this file without them (EC2's 16 KB of user data).
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("check")  # observe, log the verdict, send the heartbeat, power off when idle
-    # The unit renders these: paths, the notebook user, the tag, the default limit (until the tag has
-    # been read once), the heartbeat's names.
-    for name in ("jupyter-url token-file state tag user job-runner jobs-dir run-dir namespace metric dimension").split():
-        run.add_argument("--" + name, required=True)
-    run.add_argument("--default-minutes", type=int, required=True)
-    run.add_argument("--cafile")  # the certificate to trust for https
-    run.add_argument("--idle-minutes", type=int)  # the limit; default: the instance tag
-    run.add_argument("--gpu-threshold", type=float, default=5.0)  # a GPU is busy above this %
-    # The user's processes are busy above this % of one core since the last run (a minute): an idle
-    # Jupyter, kernel and shell use well under 2%, while data preparation, a download or a training
-    # loop started by hand use tens of percent; 10% (6 CPU-seconds a minute) keeps a wide margin.
-    run.add_argument("--cpu-threshold", type=float, default=10.0)
-    run.add_argument("--ssh-port", type=int, default=22)
-    run.add_argument("--imds-url", default="http://169.254.169.254")
-    run.add_argument("--dry-run", action="store_true")  # print the verdict and the heartbeat call, never act
-    # For tests: a fixed clock, a boot time, a CloudWatch endpoint.
+    run = commands.add_parser("check", help="observe, log the verdict, send the heartbeat, power off when idle")
+    run.add_argument("--machine", required=True,
+                     help="the machine file (components/contract.ts renders it): paths, the notebook user, the tag, "
+                          "the default limit (until the tag has been read once), the heartbeat's names")
+    run.add_argument("--idle-minutes", type=int, help="the limit; default: the instance tag")
+    run.add_argument("--gpu-threshold", type=float, default=5.0, help="a GPU is busy above this %%")
+    # An idle Jupyter, kernel and shell use well under 2% of a core, while data preparation, a
+    # download or a training loop started by hand use tens of percent; 10% (6 CPU-seconds a minute)
+    # keeps a wide margin.
+    run.add_argument("--cpu-threshold", type=float, default=10.0,
+                     help="the user's processes are busy above this %% of one core since the last run (a minute)")
+    run.add_argument("--dry-run", action="store_true", help="print the verdict and the heartbeat call, never act")
+    # For tests, in place of the machine file's: another notebook server, token, state file, SSH
+    # port or notebook user; and a clock, a boot time, metadata or CloudWatch endpoint.
+    for name in ("jupyter-url", "cafile", "token-file", "state", "user"):
+        run.add_argument("--" + name)
+    run.add_argument("--ssh-port", type=int)
     for name in ("now", "boot-time"):
         run.add_argument("--" + name, type=float)
+    run.add_argument("--imds-url", default="http://169.254.169.254")
     run.add_argument("--monitoring-url")
     run.set_defaults(run=check)
     args = parser.parse_args(argv)
+    from_machine(args)
     args.run(args)
 
 

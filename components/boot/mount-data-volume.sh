@@ -1,5 +1,5 @@
 #!/bin/bash
-# First boot, run by cloud-init before the notebook server is set up: mounts the notebook's data
+# Every boot, run by gpu-notebook-bundle.service before the notebook server is set up: mounts the notebook's data
 # volume at the notebook directory. Formats the volume only when blkid finds nothing at all on it
 # (a new, blank volume); a volume with a filesystem (the same volume re-attached to a replacement
 # machine, or one restored from a snapshot) is mounted as it is, never formatted again. Records

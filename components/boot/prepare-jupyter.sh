@@ -1,7 +1,9 @@
 #!/bin/bash
-# First boot, run by cloud-init: finds the AMI's Python environment, installs JupyterLab into it
+# Every boot, run by gpu-notebook-bundle.service (gpu_notebook_boot.py): finds the AMI's Python environment, installs JupyterLab into it
 # only when it is missing, points the service's launcher at it and starts the notebook service.
-# Usage: prepare-jupyter.sh USER NOTEBOOK_DIR LAUNCHER UNIT  (the paths and unit boot.ts defines)
+# It runs in a unit ordered before the notebook service, so it asks systemd to start the service
+# without waiting for it (waiting would wait for itself).
+# Usage: prepare-jupyter.sh USER NOTEBOOK_DIR LAUNCHER UNIT  (the paths and unit contract.ts defines)
 set -euo pipefail
 
 [ "$#" -eq 4 ] || { echo "usage: $0 USER NOTEBOOK_DIR LAUNCHER UNIT" >&2; exit 2; }
@@ -34,5 +36,6 @@ ln -sfn "$bindir/jupyter-lab" "$launcher"
 install -d -o "$user" -g "$user" -m 0750 "$notebooks"
 
 systemctl daemon-reload
-systemctl enable --now "$unit"
-echo "gpu-notebook: notebook service started for $user in $notebooks"
+systemctl enable "$unit"
+systemctl start --no-block "$unit"
+echo "gpu-notebook: notebook service starting for $user in $notebooks"

@@ -518,6 +518,13 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return autoNamed(args.name, (named) => `arn:aws:lambda:${this.world.region}:${FAKE_ACCOUNT}:function:${named}`);
             case "aws:cloudwatch/metricAlarm:MetricAlarm":
                 return autoNamed(args.name, (named) => `arn:aws:cloudwatch:${this.world.region}:${FAKE_ACCOUNT}:alarm:${named}`);
+            case "aws:s3/bucket:Bucket": {
+                // S3 names are lower case; the provider's generated names are too.
+                const bucket = fakeAutoName(args.name).toLowerCase();
+                return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
+            }
+            case "aws:s3/bucketObjectv2:BucketObjectv2":
+                return { id: inputs.key, versionId: "" };
             default:
                 return {};
         }

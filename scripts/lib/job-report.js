@@ -92,6 +92,13 @@ function statusLines() {
     } else {
         lines.push(`Notebooks:   unknown (${report.disk_error})`);
     }
+    if (report.update_pending) {
+        lines.push(`Update:      an update waits for a restart: the notebook server takes ${report.update_pending} at its next start ` +
+            "(npm run stop, then npm run start; running kernels end then)");
+    }
+    if (report.bundle_failed) {
+        lines.push(`Set-up:      ${report.bundle_failed}`);
+    }
     return lines.join("\n");
 }
 

@@ -2,9 +2,10 @@
 # How the job scripts reach the job runner on the machine (components/boot/gpu-notebook-job) and
 # what they say when they cannot. Source it after connect.sh; prepare_ssh must have run.
 
-# Where the runner is installed on the machine: boot.ts's INSTANCE_PATHS.jobRunner (a test keeps
-# the two equal).
-JOB_RUNNER_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-job
+# Where the runner and its machine file are on the machine: components/contract.ts, through the
+# generated machine.sh.
+# shellcheck source=scripts/lib/machine.sh
+. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 
 # The help of the job scripts: where they find the stack, plus their own test-only settings.
 show_jobs_help() {
@@ -61,14 +62,20 @@ show_runner_messages() {
 }
 
 # The remote command line for job_runner_command SUBCOMMAND ARGS...: each argument quoted for the
-# remote shell.
+# remote shell. The runner gets its paths from the machine file, never from defaults of its own.
+# A machine whose boot bundle is not installed yet says so (exit 3) instead of a shell error.
 job_runner_command() {
-    local subcommand="$1" extra=() command
+    local subcommand="$1" extra=() command runner
     shift
     read -ra extra <<< "${GPU_NOTEBOOK_JOB_RUNNER_ARGS:-}"
-    printf -v command '%q ' "$(job_runner_path)" "$subcommand" ${extra[@]+"${extra[@]}"} "$@"
-    echo "$command"
+    printf -v runner '%q' "$(job_runner_path)"
+    printf -v command '%q ' "$subcommand" --machine "$MACHINE_FILE" ${extra[@]+"${extra[@]}"} "$@"
+    printf 'if [ -x %s ]; then exec %s %s; fi; echo "%s" >&2; cat %q >&2 2>/dev/null; exit 3\n' \
+        "$runner" "$runner" "$command" "$NOT_SET_UP" "$BUNDLE_FAILED_FILE"
 }
+
+# What a machine without its boot bundle says; explain_runner_failure adds the next step.
+NOT_SET_UP="gpu-notebook: the machine has not finished its set-up (no job runner yet)"
 
 # Puts the runner's JSON report (stdin) into words: job_report jobs|status.
 job_report() {
@@ -83,8 +90,9 @@ job_runner_path() {
 explain_runner_failure() {
     if [ "$1" -eq 255 ]; then
         explain_unreachable "$2"
-    elif [ "$1" -eq 127 ] && [[ "$2" == *"$(job_runner_path)"* ]]; then
-        echo "gpu-notebook: the machine has no job runner (it was made by an older gpu-notebook): run npm run up to update it"
+    elif [ "$1" -eq 3 ] && [[ "$2" == *"$NOT_SET_UP"* ]]; then
+        echo "Next step: a new machine sets itself up in a few minutes after its first start; try again shortly." \
+            "If the reason above says the boot bundle could not be installed, run npm run up (or npm run stop, then npm run start)."
     fi
 }
 

@@ -14,6 +14,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 
 import { bootFile, decodeUserData, encodeUserData } from "../../components/boot";
+import { bundleSha256, packBundle, unpackBundle } from "../../components/bundle";
 import { RecordedResource } from "../../components/offline/mock-cloud";
 import { ProgramRun, RecordedOptions, unwrap } from "../../components/offline/run-program";
 
@@ -27,6 +28,8 @@ const MATERIAL_TYPES = [
 
 /** How user data appears in a recording: the cloud-config text cloud-init receives, line by line. */
 const USER_DATA_KEY = "userDataBase64 (gunzipped, by line)";
+/** How a boot bundle appears in a recording: its files, path, mode and content. */
+const BUNDLE_KEY = "contentBase64 (the boot bundle's files)";
 
 interface Material {
     placeholder: string;
@@ -93,7 +96,38 @@ function normalise(value: unknown, material: Material[]): unknown {
     return value;
 }
 
+/**
+ * A bundle object's contents as its files, each a boot file's placeholder when shipped verbatim,
+ * else its lines. Checked to be packBundle of those files, so recording them records the bytes.
+ */
+function bundleInputsOf(resource: RecordedResource, material: Material[]): unknown {
+    const { contentBase64, ...others } = resource.inputs;
+    const bytes = Buffer.from(contentBase64, "base64");
+    const files = unpackBundle(bytes);
+    if (!packBundle(files).equals(bytes)) {
+        throw new Error(`${resource.name}: contentBase64 is not packBundle of its own files`);
+    }
+    const shipped = shippedFiles();
+    return {
+        ...normalise(others, material) as object,
+        [BUNDLE_KEY]: files.map((file) => ({
+            path: file.path,
+            mode: file.mode.toString(8),
+            content: shipped.find((entry) => entry.value === file.content)?.placeholder ?? nameMaterial(file.content, material).split("\n"),
+        })),
+    };
+}
+
+/** The bundles' hashes, named: a new boot file changes the hash, not the recording. */
+function bundleHashes(resources: RecordedResource[]): Material[] {
+    return resources.filter((resource) => resource.type === "aws:s3/bucketObjectv2:BucketObjectv2")
+        .map((resource) => ({ placeholder: `<${resource.name}.sha256>`, value: bundleSha256(Buffer.from(resource.inputs.contentBase64, "base64")) }));
+}
+
 function inputsOf(resource: RecordedResource, material: Material[]): unknown {
+    if (resource.type === "aws:s3/bucketObjectv2:BucketObjectv2") {
+        return bundleInputsOf(resource, material);
+    }
     const { userDataBase64, ...others } = resource.inputs;
     if (userDataBase64 === undefined) {
         return normalise(resource.inputs, material);
@@ -158,7 +192,7 @@ export interface Recording {
 
 /** Records a finished program run. */
 export async function recordRun(run: ProgramRun<object>): Promise<Recording> {
-    const material = materialOf(run.cloud.resources);
+    const material = [...materialOf(run.cloud.resources), ...bundleHashes(run.cloud.resources)];
     const resources = run.cloud.resources.map((resource) => {
         const options = run.options.find((entry) => entry.type === resource.type && entry.name === resource.name);
         return {
