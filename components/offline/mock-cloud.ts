@@ -328,6 +328,9 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     readonly ami: FakeAmi;
 
+    /** What EC2 refused in this run for want of capacity: the resource, the action and the candidate. */
+    readonly refused: { resource: string; action: "launch" | "start"; candidate: Candidate }[] = [];
+
     /** The machines this run registered, by id: what each would be started as. */
     private readonly machines = new Map<string, Candidate>();
 
@@ -605,6 +608,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
             const candidate: Candidate = { instanceType: inputs.instanceType, zone: this.zoneOfSubnet(inputs.subnetId) ?? "", market: marketOfInputs(inputs) };
             this.machines.set(id, candidate);
             if (!this.world.instances.some((instance) => instance.id === id) && launch.includes(candidateKey(candidate))) {
+                this.refused.push({ resource: name, action: "launch", candidate });
                 throw new Error(ec2CapacityError(candidate, "launch"));
             }
         }
@@ -612,6 +616,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
             const held = this.world.instances.find((instance) => instance.id === inputs.instanceId);
             const candidate = this.machines.get(inputs.instanceId);
             if (held?.state === "stopped" && candidate && start.includes(candidateKey(candidate))) {
+                this.refused.push({ resource: name, action: "start", candidate });
                 throw new Error(ec2CapacityError(candidate, "start"));
             }
         }
