@@ -751,7 +751,10 @@ function parseFleet(values: ConfigValues, text: string, problems: Problem[]): St
                 problems.push({ ...unknownKey(key, PER_NOTEBOOK_KEYS, (known) => notebookPath(name, known)), notebooks: [name] });
             }
         }
-        const checked = checkSettings(new Map([...inherited, ...own]));
+        // An entry's own instanceType or instanceTypes replaces the inherited pair: both are its candidates.
+        const ownTypes = own.has("instanceType") || own.has("instanceTypes");
+        const inheritedHere = inherited.filter(([key]) => !(ownTypes && (key === "instanceType" || key === "instanceTypes")));
+        const checked = checkSettings(new Map([...inheritedHere, ...own]));
         found.push({ name, ownKeys: new Set(own.keys()), problems: checked.problems });
         if (checked.settings) {
             notebooks.push({ name, settings: checked.settings, ownKeys: new Set(own.keys()) });

@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, settingsWarnings, validateSettings } from "../components/config";
+import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, parseStackConfig, settingsWarnings, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -243,6 +243,13 @@ describe("config", () => {
                 assert.match(message, /^Configuration refused, nothing was created:\n {2}- gpu-notebook:instanceTypes = /);
             });
         }
+
+        it("in a class, an entry's own instanceType replaces the inherited instanceTypes, and each notebook has its own list", () => {
+            const stack = parseStackConfig({ ...types(["g5.xlarge", "g6.xlarge"]), notebooks: JSON.stringify({ alice: {}, bob: { instanceType: "g4dn.xlarge" } }) });
+            assert.strictEqual(stack.kind, "fleet");
+            const byName = Object.fromEntries(stack.kind === "fleet" ? stack.notebooks.map((each) => [each.name, each.settings.instanceTypes]) : []);
+            assert.deepStrictEqual(byName, { alice: ["g5.xlarge", "g6.xlarge"], bob: ["g4dn.xlarge"] });
+        });
 
         it("refuses a list that is not a list of strings", () => {
             assert.match(refused({ ...BASE, instanceTypes: '[1, 2]' }), /gpu-notebook:instanceTypes = "\[1, 2\]" is not accepted: a list of strings/);

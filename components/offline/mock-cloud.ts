@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 
-import { INVOKE_TOKENS } from "../aws-data";
+import { INVOKE_TOKENS, TypeInfo } from "../aws-data";
 import { Candidate, candidateKey, ec2CapacityError } from "../capacity";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./key-material";
 
@@ -176,13 +176,26 @@ const FAKE_GPUS: Record<string, { manufacturer: string; name: string; memorySize
     p5: { manufacturer: "NVIDIA", name: "H100", memorySize: 81920 },
 };
 
-/** What getInstanceType answers: vCPUs, memory (4 GiB a vCPU, as the G types have) and GPUs. */
-export function fakeTypeInfo(instanceType: string): Record<string, unknown> {
+/** What the offline account says a type has: vCPUs, memory (4 GiB a vCPU, as the G types have) and GPUs. */
+export function fakeTypeInfo(instanceType: string): TypeInfo {
     const vcpus = fakeVcpus(instanceType);
     const gpu = FAKE_GPUS[instanceType.split(".")[0]];
     const size = instanceType.split(".")[1];
     const count = instanceType.startsWith("p") || /^(48xlarge|metal)$/.test(size) ? 8 : /^(12|24)xlarge$/.test(size) ? 4 : 1;
-    return { instanceType, defaultVcpus: vcpus, memorySize: vcpus * 4096, gpuses: gpu ? [{ ...gpu, count }] : [] };
+    return {
+        instanceType, vcpus, memoryMiB: vcpus * 4096,
+        gpus: gpu ? [{ count, name: `${gpu.manufacturer} ${gpu.name}`, memoryMiB: gpu.memorySize }] : [],
+    };
+}
+
+/** getInstanceType's answer, in the provider's shape. */
+function instanceTypeResult(instanceType: string): Record<string, unknown> {
+    const info = fakeTypeInfo(instanceType);
+    const gpu = FAKE_GPUS[instanceType.split(".")[0]];
+    return {
+        instanceType, defaultVcpus: info.vcpus, memorySize: info.memoryMiB,
+        gpuses: info.gpus.map((each) => ({ count: each.count, manufacturer: gpu.manufacturer, name: gpu.name, memorySize: each.memoryMiB })),
+    };
 }
 
 /**
@@ -363,7 +376,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 id: world.region, name: world.region, region: world.region,
                 endpoint: `ec2.${world.region}.amazonaws.com`, description: world.region,
             }),
-            [INVOKE_TOKENS.getInstanceType]: (inputs) => fakeTypeInfo(inputs.instanceType),
+            [INVOKE_TOKENS.getInstanceType]: (inputs) => instanceTypeResult(inputs.instanceType),
             [INVOKE_TOKENS.getInstanceTypeOfferings]: (inputs) => {
                 const wanted: string[] = inputs.filters[0].values;
                 if (inputs.locationType === "availability-zone") {
