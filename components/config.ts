@@ -160,7 +160,8 @@ export interface Problem {
  * refused" when every problem names a setting to change, "Launch refused" when the account must
  * change first (the error is then named LaunchRefused).
  */
-export class DeployRefused extends Error {
+// A RunError: the Pulumi CLI shows its message alone, never a stack trace (a refusal is the user's to read).
+export class DeployRefused extends pulumi.RunError {
     constructor(readonly problems: Problem[]) {
         const account = problems.some((p) => p.key === undefined);
         super(`${account ? "Launch" : "Configuration"} refused, nothing was created:\n${problems.map((p) => `  - ${p.message}`).join("\n")}`);

@@ -533,8 +533,8 @@ export function chooseCandidate(
         const where = boundZone ?? facts.region;
         throw accountProblem(`no GPU free right now: EC2 had no capacity for ${inWords(full.map((key) => key.replace(/\//g, " ")))}, ` +
             `and no other candidate is left in ${where}. Try again later (npm run start -- --wait 30)` +
-            (existing ? `, change the stopped machine to another candidate type (npm run start -- --type TYPE) or move it ` +
-                `(npm run move -- --zone ZONE)` : `, or add types to ${CONFIG_NAMESPACE}:instanceTypes`));
+            (existing ? `, or change the stopped machine to another candidate type in its zone (npm run start -- --type TYPE)`
+                : `, or add types to ${CONFIG_NAMESPACE}:instanceTypes`));
     }
     return { chosen: order[0], order, full };
 }
