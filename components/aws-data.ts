@@ -75,9 +75,30 @@ export async function lookupAmi(amiId: string | undefined): Promise<AmiInfo> {
     return { id: result.id, name: result.name, rootSizeGb: rootSizeOf(result) };
 }
 
-/** vCPUs of an instance type: what the GPU quotas count. */
-export async function lookupVcpus(instanceType: string): Promise<number> {
-    return (await ec2.getInstanceType({ instanceType })).defaultVcpus;
+/** What an instance type has: vCPUs (what the GPU quotas count), memory and GPUs, for the quota and the plan. */
+export interface TypeInfo {
+    instanceType: string;
+    vcpus: number;
+    /** Instance memory in MiB. */
+    memoryMiB: number;
+    /** Its GPUs: how many, which, and the memory of each in MiB (AWS reports one entry per model). */
+    gpus: { count: number; name: string; memoryMiB: number }[];
+}
+
+export async function lookupTypeInfo(instanceType: string): Promise<TypeInfo> {
+    const result = await ec2.getInstanceType({ instanceType });
+    return {
+        instanceType,
+        vcpus: result.defaultVcpus,
+        memoryMiB: result.memorySize,
+        gpus: (result.gpuses ?? []).map((gpu) => ({ count: gpu.count, name: `${gpu.manufacturer} ${gpu.name}`.trim(), memoryMiB: gpu.memorySize })),
+    };
+}
+
+/** "1 × NVIDIA A10G (24 GiB)": a type's GPUs as the plan and the logs show them. */
+export function gpuSummary(info: TypeInfo): string {
+    return info.gpus.length === 0 ? "no GPU reported"
+        : info.gpus.map((gpu) => `${gpu.count} × ${gpu.name} (${Math.round(gpu.memoryMiB / 1024)} GiB)`).join(", ");
 }
 
 /** Zones of the current region that offer the type, sorted by name. */
@@ -154,6 +175,8 @@ export interface ExistingVolume {
     zone: string;
     sizeGb: number;
     snapshotId: string;
+    /** When AWS began creating it (RFC 3339): a volume made in this very run holds nothing yet. */
+    createTime?: string;
 }
 
 /** Data volumes carrying the notebook's tag that are not being deleted. */
@@ -167,7 +190,7 @@ export async function lookupDataVolumes(tagValue: string): Promise<ExistingVolum
     const volumes: ExistingVolume[] = [];
     for (const id of [...found.ids].sort()) {
         const volume = await ebs.getVolume({ filters: [{ name: "volume-id", values: [id] }] });
-        volumes.push({ id, zone: volume.availabilityZone, sizeGb: volume.size, snapshotId: volume.snapshotId });
+        volumes.push({ id, zone: volume.availabilityZone, sizeGb: volume.size, snapshotId: volume.snapshotId, createTime: volume.createTime });
     }
     return volumes;
 }
@@ -175,6 +198,8 @@ export async function lookupDataVolumes(tagValue: string): Promise<ExistingVolum
 export interface ExistingInstance {
     id: string;
     zone: string;
+    /** Its type: an existing machine keeps it (a start never changes it unasked). */
+    instanceType?: string;
 }
 
 /** Instances (not terminated) carrying the notebook's tags: where a notebook already runs. */
@@ -186,7 +211,7 @@ export async function lookupInstances(tags: Record<string, string>): Promise<Exi
     const instances: ExistingInstance[] = [];
     for (const id of [...found.ids].sort()) {
         const instance = await ec2.getInstance({ instanceId: id });
-        instances.push({ id, zone: instance.availabilityZone });
+        instances.push({ id, zone: instance.availabilityZone, instanceType: instance.instanceType });
     }
     return instances;
 }

@@ -11,6 +11,12 @@ export const GPU_FAMILIES = [
     "g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",
 ] as const;
 
+/**
+ * GPU families built on Arm (Graviton) processors: the x86_64 Deep Learning AMI cannot run them, and
+ * one AMI runs one architecture, so a list of candidates may not mix them with the families above.
+ */
+const ARM_GPU_FAMILIES = ["g5g"] as const;
+
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
 const MAX_ALLOWED_CIDRS = 30;
 
@@ -20,8 +26,15 @@ export interface NotebookSettings {
     allowedCidrs: string[];
     /** Explicit opt-in to ports open to the whole internet (0.0.0.0/0 or ::/0). Default false. */
     allowOpenAccess: boolean;
-    /** EC2 instance type; must be an NVIDIA GPU type. Default g4dn.xlarge, the cheapest. */
+    /** The first choice of instanceTypes: the type a new machine tries first. */
     instanceType: string;
+    /**
+     * Candidate EC2 instance types, tried in this order when EC2 has no capacity for the one
+     * before (a new machine; a stopped one changes type only when asked: `npm run start -- --type`).
+     * NVIDIA GPU types of one architecture, each once. Default [g4dn.xlarge], the cheapest.
+     * Config `instanceType` means a list of one; config `instanceTypes` sets the whole list.
+     */
+    instanceTypes: readonly string[];
     /** Pinned AMI. Undefined: the latest Deep Learning AMI (PyTorch, Ubuntu), looked up at deploy. */
     amiId?: string;
     /** Root disk size in GiB. Undefined: the AMI's snapshot plus room for work (see aws-data.ts). */
@@ -71,6 +84,11 @@ export interface NotebookSettings {
      * Default false: on-demand, which AWS never takes away.
      */
     spot: boolean;
+    /**
+     * With spot: "on-demand" lets a launch or a start fall back to on-demand when no candidate has
+     * spot capacity (the run says so with the price difference). Default undefined: spot only.
+     */
+    spotFallback?: "on-demand";
     /** Monthly AWS budget in USD for the account; alerts go to alertEmail. Undefined: no budget. */
     monthlyBudgetUsd?: number;
     /** Where budget alerts go; required together with monthlyBudgetUsd. */
@@ -101,7 +119,7 @@ export const DEFAULTS = {
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. Exported for tests. */
 export const CONFIG_KEYS = [
-    "allowedCidrs", "allowOpenAccess", "instanceType", "amiId", "diskSizeGb",
+    "allowedCidrs", "allowOpenAccess", "instanceType", "instanceTypes", "spotFallback", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
     "idleStopMinutes", "running", "spot", "monthlyBudgetUsd", "alertEmail",
     "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
@@ -142,7 +160,8 @@ export interface Problem {
  * refused" when every problem names a setting to change, "Launch refused" when the account must
  * change first (the error is then named LaunchRefused).
  */
-export class DeployRefused extends Error {
+// A RunError: the Pulumi CLI shows its message alone, never a stack trace (a refusal is the user's to read).
+export class DeployRefused extends pulumi.RunError {
     constructor(readonly problems: Problem[]) {
         const account = problems.some((p) => p.key === undefined);
         super(`${account ? "Launch" : "Configuration"} refused, nothing was created:\n${problems.map((p) => `  - ${p.message}`).join("\n")}`);
@@ -264,16 +283,7 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
             `at most ${MAX_ALLOWED_CIDRS} networks (AWS allows 60 inbound rules per security group, two per network)`));
     }
 
-    const family = settings.instanceType.split(".")[0];
-    const typePattern = new RegExp(`^(${GPU_FAMILIES.join("|")})\\.(\\d*xlarge|large|metal)$`);
-    if (!typePattern.test(settings.instanceType)) {
-        const hint = /^g5g\.|^g\d+g/.test(settings.instanceType)
-            ? " (Graviton GPU types need an arm64 AMI, which this product does not use)"
-            : (GPU_FAMILIES as readonly string[]).includes(family) ? " (the size part after the dot is not valid)" : "";
-        problems.push(problem("instanceType", settings.instanceType,
-            `an NVIDIA GPU instance type the Deep Learning AMI supports, from the families ${GPU_FAMILIES.join(", ")}` +
-            `, such as g4dn.xlarge or g5.2xlarge${hint}`));
-    }
+    problems.push(...instanceTypeProblems(settings));
 
     if (settings.amiId !== undefined && !isAwsId("ami", settings.amiId)) {
         problems.push(problem("amiId", settings.amiId,
@@ -322,14 +332,84 @@ export function validateSettings(settings: NotebookSettings): NotebookSettings {
     }
 
     problems.push(...budgetProblems(settings));
+    if (settings.spotFallback !== undefined && (settings.spotFallback !== "on-demand" || !settings.spot)) {
+        problems.push(problem("spotFallback", settings.spotFallback, settings.spotFallback === "on-demand"
+            ? `only with ${CONFIG_NAMESPACE}:spot set to true (an on-demand notebook has nothing to fall back from); or unset it`
+            : "on-demand (fall back to on-demand when no candidate has spot capacity), or unset for spot only"));
+    }
 
     if (problems.length > 0) {
         throw new DeployRefused(problems);
     }
-    const valid = Object.freeze({ ...settings, allowedCidrs: Object.freeze(cidrs) as string[] });
+    const valid = Object.freeze({
+        ...settings, allowedCidrs: Object.freeze(cidrs) as string[], instanceTypes: Object.freeze([...settings.instanceTypes]),
+    });
     validated.add(valid);
     return valid;
 }
+
+/** What a refused candidate type is told would be accepted. */
+const GPU_TYPE_ACCEPTED = `an NVIDIA GPU instance type the Deep Learning AMI supports, from the families ${GPU_FAMILIES.join(", ")}, ` +
+    "such as g4dn.xlarge or g5.2xlarge";
+
+/** Why one type cannot be a candidate, or undefined when it can. */
+function typeRefusal(instanceType: string): string | undefined {
+    const family = instanceType.split(".")[0];
+    if (new RegExp(`^(${GPU_FAMILIES.join("|")})\\.(\\d*xlarge|large|metal)$`).test(instanceType)) {
+        return undefined;
+    }
+    if (isArmGpuType(instanceType)) {
+        return "Graviton GPU types need an arm64 AMI, which this product does not use";
+    }
+    if ((GPU_FAMILIES as readonly string[]).includes(family)) {
+        return "the size part after the dot is not valid";
+    }
+    return /^[a-z][a-z0-9-]*\.[a-z0-9-]+$/.test(instanceType)
+        ? "it has no NVIDIA GPU the Deep Learning AMI supports (a CPU-only type, or another accelerator)"
+        : "it is not an EC2 instance type name";
+}
+
+function isArmGpuType(instanceType: string): boolean {
+    return (ARM_GPU_FAMILIES as readonly string[]).includes(instanceType.split(".")[0]) || /^g\d+g\./.test(instanceType);
+}
+
+/**
+ * The candidate types: every one a supported GPU type of one architecture, each once, at least
+ * one. A refusal names the key the user set: instanceType for a list of one given that way.
+ */
+function instanceTypeProblems(settings: NotebookSettings): Problem[] {
+    const types = settings.instanceTypes;
+    const single = types.length === 1 && !typesListed.has(settings);
+    if (types.length === 0) {
+        return [problem("instanceTypes", [], `a list of one or more types, each ${GPU_TYPE_ACCEPTED}, in the order to try them; ` +
+            `or unset it for ${DEFAULTS.instanceType}`)];
+    }
+    const problems: Problem[] = [];
+    types.forEach((type, index) => {
+        const why = typeRefusal(type);
+        if (why !== undefined) {
+            problems.push(single
+                ? problem("instanceType", type, `${GPU_TYPE_ACCEPTED} (${why})`)
+                : problem("instanceTypes", types, `${type} is refused (${why}); each candidate is ${GPU_TYPE_ACCEPTED}`));
+        } else if (types.indexOf(type) !== index) {
+            problems.push(problem("instanceTypes", types, `${type} is listed twice; list each type once, in the order to try them`));
+        }
+    });
+    const arm = types.filter(isArmGpuType);
+    const x86 = types.filter((type) => typeRefusal(type) === undefined);
+    if (arm.length > 0 && x86.length > 0) {
+        problems.push(problem("instanceTypes", types, `it mixes two architectures, x86_64 (${x86.join(", ")}) and arm64 ` +
+            `(${arm.join(", ")}); one AMI runs one architecture, so list x86_64 types only`));
+    }
+    if (settings.instanceType !== types[0]) {
+        problems.push(problem("instanceType", settings.instanceType,
+            `the first of instanceTypes (${types[0]}); set ${CONFIG_NAMESPACE}:instanceType or ${CONFIG_NAMESPACE}:instanceTypes, not both`));
+    }
+    return problems;
+}
+
+// Settings whose candidates came from config `instanceTypes` (so a refusal names that key even for a list of one).
+const typesListed = new WeakSet<NotebookSettings>();
 
 /** The account's budget: an amount and where its alerts go, both or neither. */
 function budgetProblems({ monthlyBudgetUsd: budget, alertEmail: email }: Pick<NotebookSettings, "monthlyBudgetUsd" | "alertEmail">): Problem[] {
@@ -401,7 +481,7 @@ function parseList(key: ConfigKey, text: string, problems: Problem[]): string[] 
         } catch {
             // fall through to the problem below
         }
-        problems.push(problem(key, text, "a list of strings, such as [\"203.0.113.7/32\"]"));
+        problems.push(problem(key, text, `a list of strings, such as ${key === "instanceTypes" ? '["g5.xlarge", "g4dn.xlarge"]' : '["203.0.113.7/32"]'}`));
         return [];
     }
     // `pulumi config set allowedCidrs 1.2.3.4/32,10.0.0.0/8` stores a plain string: accept it.
@@ -459,10 +539,18 @@ function settingsFrom(values: ConfigValues, problems: Problem[]): NotebookSettin
     const get = (key: ConfigKey) => textOf(values, key);
     const read = <T>(key: ConfigKey, parse: (key: ConfigKey, text: string, problems: Problem[]) => T) => optional(values, key, parse, problems);
     const diskSizeGb = read("diskSizeGb", parseInteger);
-    return {
+    const single = get("instanceType")?.trim();
+    const listed = read("instanceTypes", parseList);
+    if (single !== undefined && listed !== undefined) {
+        problems.push(problem("instanceTypes", listed, `a list, or ${CONFIG_NAMESPACE}:instanceType = ${show(single)}, not both: ` +
+            `instanceType means a list of one; keep one of them (pulumi config rm instanceType)`));
+    }
+    const instanceTypes = listed ?? [single ?? DEFAULTS.instanceType];
+    const settings: NotebookSettings = {
         allowedCidrs: read("allowedCidrs", parseList) ?? [],
         allowOpenAccess: read("allowOpenAccess", parseBoolean) ?? DEFAULTS.allowOpenAccess,
-        instanceType: get("instanceType")?.trim() ?? DEFAULTS.instanceType,
+        instanceType: instanceTypes[0] ?? "",
+        instanceTypes,
         amiId: get("amiId")?.trim(),
         // 0 is Pulumi.yaml's documented "choose for me".
         diskSizeGb: diskSizeGb === 0 ? undefined : diskSizeGb,
@@ -479,8 +567,13 @@ function settingsFrom(values: ConfigValues, problems: Problem[]): NotebookSettin
         idleStopMinutes: read("idleStopMinutes", parseInteger) ?? DEFAULTS.idleStopMinutes,
         running: read("running", parseBoolean) ?? DEFAULTS.running,
         spot: read("spot", parseBoolean) ?? DEFAULTS.spot,
+        spotFallback: get("spotFallback")?.trim() as NotebookSettings["spotFallback"],
         ...budgetOf(values, problems),
     };
+    if (listed !== undefined) {
+        typesListed.add(settings);
+    }
+    return settings;
 }
 
 /**
@@ -659,7 +752,10 @@ function parseFleet(values: ConfigValues, text: string, problems: Problem[]): St
                 problems.push({ ...unknownKey(key, PER_NOTEBOOK_KEYS, (known) => notebookPath(name, known)), notebooks: [name] });
             }
         }
-        const checked = checkSettings(new Map([...inherited, ...own]));
+        // An entry's own instanceType or instanceTypes replaces the inherited pair: both are its candidates.
+        const ownTypes = own.has("instanceType") || own.has("instanceTypes");
+        const inheritedHere = inherited.filter(([key]) => !(ownTypes && (key === "instanceType" || key === "instanceTypes")));
+        const checked = checkSettings(new Map([...inheritedHere, ...own]));
         found.push({ name, ownKeys: new Set(own.keys()), problems: checked.problems });
         if (checked.settings) {
             notebooks.push({ name, settings: checked.settings, ownKeys: new Set(own.keys()) });

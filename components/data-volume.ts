@@ -20,6 +20,11 @@ export interface DataVolumeArgs {
     /** Created from this snapshot; only at creation (later changes are ignored, never a replacement). */
     snapshotId?: string;
     tags: Record<string, string>;
+    /**
+     * The volume was made by this run's first launch, which then found no capacity in its zone:
+     * it holds nothing yet, so a new zone replaces it there (see preflight.ts withoutFreshVolume).
+     */
+    followsMachine?: boolean;
 }
 
 /**
@@ -43,7 +48,7 @@ export function createDataVolume(name: string, args: DataVolumeArgs, parent: pul
         snapshotId: args.snapshotId,
         finalSnapshot: true,
         tags: args.tags,
-    }, { parent, ignoreChanges: ["availabilityZone", "snapshotId"] });
+    }, { parent, ignoreChanges: args.followsMachine ? ["snapshotId"] : ["availabilityZone", "snapshotId"] });
 }
 
 /**

@@ -12,9 +12,10 @@ import * as servicequotas from "@pulumi/aws/servicequotas";
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 import { Provider } from "@pulumi/aws/provider";
 
-import { DATA_VOLUME_TAG } from "./aws-data";
+import { DATA_VOLUME_TAG, gpuSummary } from "./aws-data";
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
+import { candidateKey, hintsFromEnvironment } from "./capacity";
 import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
 import { createBudget } from "./cost-controls";
@@ -135,6 +136,33 @@ export interface NotebookOutputs {
     estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
 }
 
+/**
+ * What the run tries, one line the user reads and the driver (scripts/lib/capacity.js) matches to
+ * EC2's refusal: "capacity: NAME tries ZONE/TYPE/MARKET", then what it is and what is left.
+ */
+function capacityLine(name: string, prepared: PreparedNotebook): string {
+    const { capacity: { chosen, order, full }, typeInfo, placement } = prepared.account;
+    const gpu = typeInfo ? ` (${gpuSummary(typeInfo)})` : "";
+    const tried = full.length > 0 ? `; EC2 had none of ${full.join(", ")} in this run` : "";
+    const left = order.length - 1;
+    return `capacity: ${name} tries ${candidateKey(chosen)}${gpu}, ${placement.reason}${tried}; ` +
+        (left > 0 ? `${left} more candidate${left === 1 ? "" : "s"} after it: if EC2 has no capacity, \`npm run up\` tries them`
+            : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it");
+}
+
+/** With spotFallback, the run says it buys on-demand and what that costs more. */
+function fallbackWarning(prepared: PreparedNotebook, price: HourlyPrice, spotPrice: HourlyPrice | undefined): string[] {
+    if (spotPrice === undefined) {
+        return [];
+    }
+    const { chosen } = prepared.account.capacity;
+    const difference = price.usd !== undefined && spotPrice.usd !== undefined
+        ? `: $${price.usd.toFixed(3)} an hour instead of about $${spotPrice.usd.toFixed(3)} on spot (+$${(price.usd - spotPrice.usd).toFixed(3)})`
+        : " (the price difference could not be looked up)";
+    return [`No candidate had spot capacity, so ${chosen.instanceType} in ${chosen.zone} runs on-demand ` +
+        `(${CONFIG_NAMESPACE}:spotFallback is on-demand)${difference}. It stays on-demand until it is replaced.`];
+}
+
 /** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
 export const SECRET_OUTPUTS = ["sshPrivateKey", "notebookPassword"] as const satisfies readonly (keyof NotebookOutputs)[];
 
@@ -152,27 +180,35 @@ export class GpuNotebook extends pulumi.ComponentResource {
      */
     static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
         const settings = validateSettings(args.settings);
-        const market = marketOf(settings);
         const naming = { ...namingOf(name, args.label), fleetEntry: args.fleetEntry };
-        const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag }, options);
-        return { [PREPARED]: true, name, naming, settings, market, account };
+        const account = await preflight(settings, marketOf(settings), { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag },
+            { hints: hintsFromEnvironment(name), ...options });
+        // The market of the candidate chosen: spot's on-demand fallback (spotFallback) buys on-demand.
+        return { [PREPARED]: true, name, naming, settings, market: account.capacity.chosen.market, account };
     }
 
     /** Builds a prepared notebook, after looking up its price (which never refuses). */
     static async create(
         prepared: PreparedNotebook, shared: SharedByNotebooks = {}, opts?: pulumi.ComponentResourceOptions,
     ): Promise<GpuNotebook> {
-        const { name, settings, market, account } = prepared;
-        const price = await lookupHourlyPrice(settings.instanceType, account.region, market,
-            shared.priceList ?? (() => createPriceListProvider(`${name}-price-list`)));
-        return new GpuNotebook(prepared, price, shared, opts);
+        const { name, market, account } = prepared;
+        const priceList = shared.priceList ?? (() => createPriceListProvider(`${name}-price-list`));
+        const instanceType = account.capacity.chosen.instanceType;
+        const price = await lookupHourlyPrice(instanceType, account.region, market, priceList);
+        const fellBack = prepared.settings.spot && market === "on-demand";
+        const spotPrice = fellBack ? await lookupHourlyPrice(instanceType, account.region, "spot", priceList) : undefined;
+        return new GpuNotebook(prepared, price, shared, opts, spotPrice);
     }
 
-    private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
+    private constructor(
+        prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions, spotPrice?: HourlyPrice,
+    ) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag, fleetEntry } } = prepared;
-        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings } = prepared.account;
+        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume } = prepared.account;
+        const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
+        pulumi.log.info(capacityLine(name, prepared), this);
 
         const network: NotebookNetwork = placement.network.kind === "existing"
             ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
@@ -193,6 +229,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
                 sizeGb: settings.dataVolumeGb,
                 snapshotId: settings.restoreFromSnapshotId,
                 tags: { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag },
+                followsMachine: freshVolume !== undefined,
             }, parent)
             : undefined;
 
@@ -238,7 +275,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const instance = new ec2.Instance(`${name}-instance`, {
             ami: ami.id,
             iamInstanceProfile: profile.name,
-            instanceType: settings.instanceType,
+            instanceType,
             keyName: ssh.keyPair.keyName,
             subnetId: network.subnetId,
             vpcSecurityGroupIds: [group.id],
@@ -307,7 +344,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             createBudget(name, { monthlyBudgetUsd: settings.monthlyBudgetUsd, alertEmail: settings.alertEmail, tags }, parent);
         }
 
-        this.warnings = [...warnings, ...(price.warning ? [price.warning] : [])];
+        this.warnings = [...warnings, ...(price.warning ? [price.warning] : []), ...fallbackWarning(prepared, price, spotPrice)];
         reportWarnings(this.warnings, this);
 
         const sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;

@@ -8,8 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     AmiInfo, defaultDiskSizeGb, ExistingInstance, ExistingVolume, lookupAmi, lookupDataVolumes, lookupDefaultVpcId,
     lookupEc2Quota, lookupInstances, lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet,
-    lookupSubnetIds, lookupTypesInRegion, lookupVcpus, SubnetInfo,
+    lookupSubnetIds, lookupTypeInfo, lookupTypesInRegion, SubnetInfo, TypeInfo,
 } from "./aws-data";
+import { Candidate, candidateOrder, CapacityHints, NO_HINTS } from "./capacity";
 import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, inWords, Market, NotebookSettings, problem } from "./config";
 
 /** An EC2 quota in Service Quotas. */
@@ -191,8 +192,19 @@ export interface Placement {
     network: Network;
 }
 
+/** What preflight looked up about one candidate type. */
+export interface TypeFacts {
+    info: TypeInfo;
+    /** Zones of the region that offer it, sorted. */
+    offeringZones: string[];
+    /** Its vCPU quota's current value, per market the notebook may use. */
+    quotas: Partial<Record<Market, QuotaReading>>;
+}
+
 /** Everything preflight looked up in the account; the decisions below read nothing else. */
 export interface AccountFacts {
+    /** Every candidate type (instanceTypes), by type. The fields below describe the first. */
+    types?: Record<string, TypeFacts>;
     /** The region the stack deploys to. */
     region: string;
     /** The AMI the instance will run. */
@@ -424,6 +436,14 @@ export interface PreflightResult {
     /** The vCPU quota increase to file (QuotaCheck "this notebook" only). */
     quotaRequest?: { quota: Ec2Quota; value: number };
     warnings: string[];
+    /** The candidate this run tries (type, zone, market) and those left after it. */
+    capacity: CandidateChoice;
+    /** What the chosen type has (GPUs, memory), when looked up. */
+    typeInfo?: TypeInfo;
+    /** Every candidate type left after the quota check, with what it has, for the plan. */
+    types: Record<string, TypeInfo | undefined>;
+    /** A volume made by this run's failed first launch, which follows the machine to its zone. */
+    freshVolume?: ExistingVolume;
 }
 
 /**
@@ -432,15 +452,133 @@ export interface PreflightResult {
  */
 export type QuotaCheck = "this notebook" | "the stack";
 
+/** The markets a notebook tries, in order: spot falls back to on-demand only when asked. */
+export function marketsOf(settings: Pick<NotebookSettings, "spot" | "spotFallback">): Market[] {
+    return settings.spot ? (settings.spotFallback === "on-demand" ? ["spot", "on-demand"] : ["spot"]) : ["on-demand"];
+}
+
+/** The facts of one candidate type in the shape the single-type decisions read. */
+function factsOfType(facts: AccountFacts, instanceType: string, market: Market): AccountFacts {
+    const type = facts.types?.[instanceType];
+    return type ? { ...facts, vcpus: type.info.vcpus, quota: type.quotas[market] ?? facts.quota, offeringZones: type.offeringZones } : facts;
+}
+
+/**
+ * Drops the candidate types no quota can run (each with a warning); refuses, naming them all, when
+ * none is left. One candidate keeps the single-type decision (decideQuota) with its request. Exported for tests.
+ */
+export function runnableTypes(settings: NotebookSettings, market: Market, facts: AccountFacts, warnings: string[]): string[] {
+    const types = settings.instanceTypes;
+    if (types.length <= 1 || settings.requestQuotaIncrease) {
+        return [...types];
+    }
+    const overQuota = types.flatMap((instanceType) => {
+        const { vcpus, quota } = factsOfType(facts, instanceType, market);
+        return "value" in quota && quota.value < vcpus
+            ? [{ instanceType, text: `${instanceType} needs ${vcpus} vCPUs of ${describeQuota(vcpuQuotaFor(instanceType, market), facts.region)}, which is ${quota.value}` }]
+            : [];
+    });
+    const runnable = types.filter((type) => !overQuota.some((over) => over.instanceType === type));
+    if (runnable.length === 0) {
+        throw accountProblem(`no candidate of ${CONFIG_NAMESPACE}:instanceTypes fits the account's quotas: ` +
+            `${overQuota.map((over) => over.text).join("; ")}. ${howToAsk(vcpuQuotaFor(types[0], market), facts.region, factsOfType(facts, types[0], market).vcpus)}`);
+    }
+    for (const over of overQuota) {
+        warnings.push(`${over.instanceType} is left out of the candidates (${CONFIG_NAMESPACE}:instanceTypes): ${over.text}. ` +
+            `The others are tried: ${inWords(runnable)}.`);
+    }
+    return runnable;
+}
+
+/** The candidate a run launches (or starts), and the order it came from. */
+export interface CandidateChoice {
+    chosen: Candidate;
+    /** Every candidate still worth trying in this run, chosen first. */
+    order: Candidate[];
+    /** Candidates EC2 said were full in this run. */
+    full: string[];
+}
+
+/**
+ * Decides the candidate: the first of candidateOrder. Refuses when every candidate was full in
+ * this run, listing them, with what helps. Exported for tests.
+ */
+export function chooseCandidate(
+    settings: NotebookSettings, facts: AccountFacts, types: string[], hints: CapacityHints, boundZone: string | undefined,
+): CandidateChoice {
+    const [existing] = facts.instances;
+    if (hints.requestedType !== undefined && !settings.instanceTypes.includes(hints.requestedType)) {
+        throw configProblem("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
+            `(--type); choose one of ${settings.instanceTypes.join(", ")}, or add it to ${CONFIG_NAMESPACE}:instanceTypes first`);
+    }
+    const usableZones = facts.vpc?.isDefault ? Object.keys(facts.subnetsByZone).filter((zone) => facts.subnetsByZone[zone].length > 0) : undefined;
+    const order = candidateOrder({
+        types,
+        offeringZones: Object.fromEntries(types.map((type) => [type, facts.types?.[type]?.offeringZones ?? facts.offeringZones])),
+        usableZones: usableZones && usableZones.length > 0 ? usableZones : undefined,
+        boundZone,
+        currentType: existing?.instanceType,
+        requestedType: hints.requestedType,
+        markets: marketsOf(settings),
+        full: hints.full,
+    });
+    const full = [...hints.full];
+    if (order.length === 0) {
+        if (full.length === 0) {
+            // Nothing full: no candidate is offered where the notebook is bound; the single-type refusals say why.
+            throw configProblem(settings.instanceTypes.length > 1 ? "instanceTypes" : "instanceType",
+                settings.instanceTypes.length > 1 ? settings.instanceTypes : settings.instanceType,
+                `none of them is offered in ${boundZone ?? facts.region}, where the notebook is`);
+        }
+        const where = boundZone ?? facts.region;
+        throw accountProblem(`no GPU free right now: EC2 had no capacity for ${inWords(full.map((key) => key.replace(/\//g, " ")))}, ` +
+            `and no other candidate is left in ${where}. Try again later (npm run start -- --wait 30)` +
+            (existing ? `, or change the stopped machine to another candidate type in its zone (npm run start -- --type TYPE)`
+                : `, or add types to ${CONFIG_NAMESPACE}:instanceTypes`));
+    }
+    return { chosen: order[0], order, full };
+}
+
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
-function decideLaunch(settings: NotebookSettings, market: Market, facts: AccountFacts, quotaCheck: QuotaCheck): PreflightResult {
+function decideLaunch(
+    settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints,
+): PreflightResult {
+    const facts = withoutFreshVolume(found, hints);
     const warnings = checkDataVolume(settings, facts);
-    const placement = choosePlacement(settings, facts);
+    const types = runnableTypes(settings, market, facts, warnings);
+    // The zone the notebook is bound to, by the first type that can be placed there (each type's refusal otherwise).
+    let bound: { zone: string; reason: string } | undefined;
+    let placeable = types;
+    if (types.length > 1) {
+        const refusals: DeployRefused[] = [];
+        placeable = types.filter((type) => {
+            try {
+                bound = boundZone({ ...settings, instanceType: type }, factsOfType(facts, type, market)) ?? bound;
+                return true;
+            } catch (error) {
+                if (!(error instanceof DeployRefused)) {
+                    throw error;
+                }
+                refusals.push(error);
+                return false;
+            }
+        });
+        if (placeable.length === 0) {
+            throw refusals[0];
+        }
+    } else {
+        bound = boundZone(settings, factsOfType(facts, types[0], market));
+    }
+    const choice = chooseCandidate(settings, facts, placeable, hints, bound?.zone);
+    const { chosen } = choice;
+    const typed = { ...settings, instanceType: chosen.instanceType };
+    const typeFacts = factsOfType(facts, chosen.instanceType, chosen.market);
+    const placement = choosePlacement(typed, { ...typeFacts, offeringZones: [chosen.zone, ...typeFacts.offeringZones.filter((zone) => zone !== chosen.zone)] });
     let quotaRequest: PreflightResult["quotaRequest"];
     if (quotaCheck === "this notebook") {
         const quotaDecision = decideQuota({
-            demands: [{ instanceType: settings.instanceType, vcpus: facts.vcpus }], market, region: facts.region, current: facts.quota,
-            requestIncrease: settings.requestQuotaIncrease,
+            demands: [{ instanceType: chosen.instanceType, vcpus: typeFacts.vcpus }], market: chosen.market, region: facts.region,
+            current: typeFacts.quota, requestIncrease: settings.requestQuotaIncrease,
         });
         if (quotaDecision.kind !== "enough") {
             warnings.push(quotaDecision.warning);
@@ -450,8 +588,30 @@ function decideLaunch(settings: NotebookSettings, market: Market, facts: Account
         }
     }
     const rootDiskGb = rootDiskSize(settings, facts.ami);
-    const vcpus = { quota: vcpuQuotaFor(settings.instanceType, market), needed: facts.vcpus, current: facts.quota };
-    return { region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings };
+    const vcpus = { quota: vcpuQuotaFor(chosen.instanceType, chosen.market), needed: typeFacts.vcpus, current: typeFacts.quota };
+    return {
+        region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity: choice,
+        typeInfo: facts.types?.[chosen.instanceType]?.info,
+        freshVolume: found.volumes.length > 0 && facts.volumes.length === 0 ? found.volumes[0] : undefined,
+        types: Object.fromEntries(types.map((type) => [type, facts.types?.[type]?.info]).filter(([, info]) => info !== undefined)),
+    };
+}
+
+/**
+ * A data volume this run made for a first launch that then found no capacity: no machine of the
+ * notebook exists, the volume was created after the driver started this run, and EC2 said its
+ * zone was full. It holds nothing, so it follows the machine to the zone it gets (it is
+ * replaced there) instead of binding the notebook to a full zone. Anything else binds as before.
+ */
+function withoutFreshVolume(facts: AccountFacts, hints: CapacityHints): AccountFacts {
+    const [volume] = facts.volumes;
+    const started = hints.runStarted;
+    if (!volume || facts.volumes.length > 1 || facts.instances.length > 0 || started === undefined) {
+        return facts;
+    }
+    const made = Date.parse(volume.createTime ?? "");
+    const zoneFull = [...hints.full].some((key) => key.startsWith(`${volume.zone}/`));
+    return Number.isFinite(made) && made >= started && zoneFull ? { ...facts, volumes: [] } : facts;
 }
 
 /** How preflight finds what an earlier run of this notebook left in the account. */
@@ -483,14 +643,22 @@ const eachTime: Lookups = (_key, lookup) => lookup();
 
 /** Looks up everything decideLaunch needs. A lookup that shows a setting is wrong refuses here. */
 async function lookUpAccount(settings: NotebookSettings, market: Market, earlier: EarlierRunTags, once: Lookups): Promise<AccountFacts> {
-    const { instanceType, amiId, subnetId, vpcId, restoreFromSnapshotId } = settings;
-    const quotaCode = vcpuQuotaFor(instanceType, market).code;
+    const { instanceTypes, amiId, subnetId, vpcId, restoreFromSnapshotId } = settings;
+    const markets = marketsOf(settings);
     const region = await once("region", lookupRegion);
-    const [ami, vcpus, quota, offeringZones, subnet, volumes, instances, defaultVpcId] = await Promise.all([
+    const [ami, typeFacts, subnet, volumes, instances, defaultVpcId] = await Promise.all([
         once(`ami ${amiId}`, () => lookupAmi(amiId)),
-        once(`vcpus ${instanceType}`, () => lookupVcpus(instanceType)),
-        once(`quota ${quotaCode}`, () => lookupEc2Quota(quotaCode)),
-        once(`zones ${instanceType}`, () => lookupOfferingZones(instanceType)),
+        Promise.all(instanceTypes.map(async (instanceType): Promise<TypeFacts> => {
+            const [info, offeringZones, readings] = await Promise.all([
+                once(`type ${instanceType}`, () => lookupTypeInfo(instanceType)),
+                once(`zones ${instanceType}`, () => lookupOfferingZones(instanceType)),
+                Promise.all(markets.map((each) => {
+                    const code = vcpuQuotaFor(instanceType, each).code;
+                    return once(`quota ${code}`, () => lookupEc2Quota(code));
+                })),
+            ]);
+            return { info, offeringZones, quotas: Object.fromEntries(markets.map((each, index) => [each, readings[index]])) };
+        })),
         subnetId !== undefined ? once(`subnet ${subnetId}`, () => lookupSubnet(subnetId)).catch(() => {
             throw configProblem("subnetId", subnetId, `no subnet with that id exists in ${region} for this account; ` +
                 `list yours with \`aws ec2 describe-subnets --region ${region}\``);
@@ -499,6 +667,10 @@ async function lookUpAccount(settings: NotebookSettings, market: Market, earlier
         lookupInstances(earlier.instanceTags),
         subnetId === undefined && vpcId === undefined ? once("default VPC", lookupDefaultVpcId) : Promise.resolve(undefined),
     ]);
+    const types = Object.fromEntries(instanceTypes.map((type, index) => [type, typeFacts[index]]));
+    const first = typeFacts[0];
+    const offeringZones = first.offeringZones;
+    const everyZone = [...new Set(typeFacts.flatMap((type) => type.offeringZones))].sort();
     const vpc = subnet !== undefined ? undefined
         : vpcId !== undefined ? { id: vpcId, isDefault: false }
             : defaultVpcId !== undefined ? { id: defaultVpcId, isDefault: true } : undefined;
@@ -511,11 +683,14 @@ async function lookUpAccount(settings: NotebookSettings, market: Market, earlier
             })
             : Promise.resolve(undefined),
         offeringZones.length === 0 ? once("GPU types in the region", () => lookupTypesInRegion(GPU_FAMILIES)) : Promise.resolve(undefined),
-        Promise.all(vpc === undefined ? [] : offeringZones.map((zone) =>
+        Promise.all(vpc === undefined ? [] : everyZone.map((zone) =>
             once(`subnets ${vpc.id} ${zone} ${vpc.isDefault}`, () => lookupSubnetIds(vpc.id, zone, vpc.isDefault)))),
     ]);
-    const subnetsByZone = Object.fromEntries(subnetIds.map((ids, index) => [offeringZones[index], ids]));
-    return { region, ami, vcpus, quota, offeringZones, typesInRegion, subnet, volumes, instances, snapshotSizeGb, vpc, subnetsByZone };
+    const subnetsByZone = Object.fromEntries(subnetIds.map((ids, index) => [everyZone[index], ids]));
+    return {
+        region, ami, vcpus: first.info.vcpus, quota: first.quotas[market] ?? { unreadable: "not looked up" }, offeringZones, types,
+        typesInRegion, subnet, volumes, instances, snapshotSizeGb, vpc, subnetsByZone,
+    };
 }
 
 /** How a notebook is checked when it is one of several. */
@@ -524,6 +699,8 @@ export interface PreflightOptions {
     quotaCheck?: QuotaCheck;
     /** Default: every lookup asked each time. */
     lookups?: Lookups;
+    /** What the driver (npm run up / start) says about capacity in this run. Default: nothing. */
+    hints?: CapacityHints;
 }
 
 /**
@@ -534,7 +711,7 @@ export async function preflight(
     settings: NotebookSettings, market: Market, earlier: EarlierRunTags, options: PreflightOptions = {},
 ): Promise<PreflightResult> {
     const facts = await lookUpAccount(settings, market, earlier, options.lookups ?? eachTime);
-    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook");
+    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook", options.hints ?? NO_HINTS);
 }
 
 /** Shows preflight warnings in the `pulumi up` output. */

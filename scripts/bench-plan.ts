@@ -3,7 +3,8 @@
 // process as a user would, and prints every run's wall and CPU time, their medians, and the
 // machine's load, which on a shared machine moves the wall time more than the code does.
 // Linux only (the CPU time is read from /proc).
-// Usage: npm run bench:plan [-- --notebooks N] [-- --runs N]
+// With --candidates, every notebook has three candidate types (instanceTypes), each looked up.
+// Usage: npm run bench:plan [-- --notebooks N] [-- --runs N] [-- --candidates]
 import { spawnSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { cpus, loadavg, tmpdir } from "os";
@@ -21,7 +22,7 @@ function option(argv: string[], name: string, fallback: number): number {
 }
 
 /** A stack file like an instructor's: top-level defaults, one entry per student, a few overrides. */
-function classConfig(notebooks: number): string {
+function classConfig(notebooks: number, candidates: boolean): string {
     const lines = [
         "config:",
         "  aws:region: us-east-1",
@@ -29,6 +30,7 @@ function classConfig(notebooks: number): string {
         "    - 198.51.100.0/24",
         "  gpu-notebook:monthlyBudgetUsd: 500",
         "  gpu-notebook:alertEmail: teacher@example.org",
+        ...(candidates ? ["  gpu-notebook:instanceTypes:", "    - g5.xlarge", "    - g6.xlarge", "    - g4dn.xlarge"] : []),
         "  gpu-notebook:notebooks:",
     ];
     for (let index = 1; index <= notebooks; index++) {
@@ -61,8 +63,9 @@ function main(argv: string[]): void {
     const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-bench-"));
     try {
         const configFile = path.join(dir, "Pulumi.class.yaml");
-        writeFileSync(configFile, classConfig(notebooks));
-        console.log(`npm run plan for ${notebooks} notebooks, ${runs} runs; ${cpus().length} cores, ` +
+        const candidates = argv.includes("--candidates");
+        writeFileSync(configFile, classConfig(notebooks, candidates));
+        console.log(`npm run plan for ${notebooks} notebooks${candidates ? " of 3 candidate types" : ""}, ${runs} runs; ${cpus().length} cores, ` +
             `load average ${loadavg().map((load) => load.toFixed(2)).join(" ")} before`);
         const wall: number[] = [];
         const cpu: number[] = [];

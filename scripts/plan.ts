@@ -5,16 +5,16 @@
 import { readFileSync } from "fs";
 import * as path from "path";
 
-import { DEEP_LEARNING_AMI_NAME } from "../components/aws-data";
+import { DEEP_LEARNING_AMI_NAME, gpuSummary, INVOKE_TOKENS } from "../components/aws-data";
 import { IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { unpackBundle } from "../components/bundle";
-import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
+import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, parseStackConfig } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
 import { NotebookOutputs } from "../components/notebook";
-import { fakeVcpus, MockCloud, RecordedCall, RecordedResource } from "../components/offline/mock-cloud";
+import { fakeTypeInfo, fakeVcpus, MockCloud, RecordedCall, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
-import { Ec2Quota, ELASTIC_IP_QUOTA, vcpuQuotaFor } from "../components/preflight";
+import { Ec2Quota, ELASTIC_IP_QUOTA, marketsOf, vcpuQuotaFor } from "../components/preflight";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { readStackConfig, StackConfig, stackNameFor } from "./stack-file";
 
@@ -264,6 +264,28 @@ interface PlanInput<Outputs> {
     stackConfig: StackConfig;
 }
 
+/**
+ * The candidate types in the order a launch tries them, with what each has and costs: the offline
+ * account's answers (its GPUs, memory, zones) and sample prices, as the deploy would look them up.
+ */
+export function candidateRows(settings: NotebookSettings, cloud: MockCloud, running: string): string[][] {
+    const markets = marketsOf(settings);
+    const zonesOf = (instanceType: string): string[] => cloud.invokes[INVOKE_TOKENS.getInstanceTypeOfferings]({
+        locationType: "availability-zone", filters: [{ name: "instance-type", values: [instanceType] }],
+    }).locations;
+    const rows = settings.instanceTypes.flatMap((instanceType, index) => markets.map((market) => {
+        const typeInfo = fakeTypeInfo(instanceType);
+        const sample = SAMPLE_PRICES[cloud.region]?.[instanceType];
+        const price = sample === undefined ? "unknown" : (market === "spot" ? sample.spot : sample.onDemand).toFixed(3);
+        return [
+            `${index + 1}${markets.length > 1 ? (market === "spot" ? "" : " (fallback)") : ""}`, instanceType, market, gpuSummary(typeInfo),
+            `${Math.round(typeInfo.memoryMiB / 1024)} GiB`, `${typeInfo.vcpus}`, price, zonesOf(instanceType).join(" ") || "none",
+            instanceType === running ? "<- this run's choice" : "",
+        ];
+    }));
+    return [["#", "TYPE", "MARKET", "GPU", "MEMORY", "VCPUS", "$/HOUR", "ZONES (tried in this order)", ""], ...rows];
+}
+
 /** A stack of one notebook: its settings, then every resource. */
 async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
     const settings = settingsRows({
@@ -274,9 +296,17 @@ async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOu
         price: await unwrap(run.outputs.estimatedHourlyCostUsd),
         standInAmiGb: run.cloud.ami.rootSizeGb,
     });
+    const parsed = parseStackConfig(stackConfig.config);
+    const candidates = parsed.kind === "single"
+        ? candidateRows(parsed.settings, run.cloud, ofType(record, "aws:ec2/instance:Instance")[0].inputs.instanceType)
+        : [];
     return [
         "Settings",
         ...table(settings),
+        "",
+        "Candidates (instanceTypes): a new machine takes the first with a GPU free, zone by zone, then type by type " +
+            "(offline stand-in GPUs and zones, sample prices)",
+        ...table(candidates),
         "",
         `Resources \`pulumi up\` would create (${record.resources.length})`,
         ...resourceTable(record, record.resources),

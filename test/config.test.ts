@@ -1,7 +1,7 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, settingsWarnings, validateSettings } from "../components/config";
+import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, parseStackConfig, settingsWarnings, validateSettings } from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
@@ -25,6 +25,7 @@ describe("config", () => {
                 allowedCidrs: ["198.51.100.7/32"],
                 allowOpenAccess: false,
                 instanceType: "g4dn.xlarge",
+                instanceTypes: ["g4dn.xlarge"],
                 amiId: undefined,
                 diskSizeGb: undefined,
                 notebookPort: 8888,
@@ -40,6 +41,7 @@ describe("config", () => {
                 idleStopMinutes: 60,
                 running: true,
                 spot: false,
+                spotFallback: undefined,
                 monthlyBudgetUsd: undefined,
                 alertEmail: undefined,
             });
@@ -205,6 +207,63 @@ describe("config", () => {
                 "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g4dn.metal"]) {
                 assert.strictEqual(parseConfig({ ...BASE, instanceType: type }).instanceType, type);
             }
+        });
+    });
+
+    describe("instanceTypes", () => {
+        const types = (value: unknown) => ({ ...BASE, instanceTypes: JSON.stringify(value) });
+
+        it("takes the candidates in the order given, the first as instanceType", () => {
+            const settings = parseConfig(types(["g5.xlarge", "g6.xlarge", "g4dn.xlarge"]));
+            assert.deepStrictEqual(settings.instanceTypes, ["g5.xlarge", "g6.xlarge", "g4dn.xlarge"]);
+            assert.strictEqual(settings.instanceType, "g5.xlarge");
+        });
+
+        it("reads instanceType as a list of one", () => {
+            assert.deepStrictEqual(parseConfig({ ...BASE, instanceType: "g6.xlarge" }).instanceTypes, ["g6.xlarge"]);
+        });
+
+        it("refuses instanceType and instanceTypes together, naming both", () => {
+            assert.match(refused({ ...types(["g5.xlarge"]), instanceType: "g6.xlarge" }),
+                /gpu-notebook:instanceTypes = \["g5\.xlarge"\] is not accepted: a list, or gpu-notebook:instanceType = "g6\.xlarge", not both/);
+        });
+
+        const refusals: [string, unknown, RegExp][] = [
+            ["an unknown type", ["g5.xlarge", "g9.xlarge"], /instanceTypes = \["g5\.xlarge","g9\.xlarge"\] is not accepted: g9\.xlarge is refused \(it has no NVIDIA GPU .*\); each candidate is an NVIDIA GPU instance type .* g4dn, g5, g6/],
+            ["a CPU-only type", ["m5.large"], /m5\.large is refused \(it has no NVIDIA GPU the Deep Learning AMI supports \(a CPU-only type/],
+            ["two architectures", ["g5.xlarge", "g5g.xlarge"], /it mixes two architectures, x86_64 \(g5\.xlarge\) and arm64 \(g5g\.xlarge\)/],
+            ["an empty list", [], /instanceTypes = \[\] is not accepted: a list of one or more types/],
+            ["a duplicate", ["g5.xlarge", "g6.xlarge", "g5.xlarge"], /g5\.xlarge is listed twice; list each type once/],
+            ["a type that is no name at all", ["g5 xlarge"], /\["g5 xlarge"\] .*it is not an EC2 instance type name/],
+        ];
+        for (const [what, value, expected] of refusals) {
+            it(`refuses ${what} in one line naming the key and value, before anything`, () => {
+                const message = refused(types(value));
+                assert.match(message, expected);
+                assert.match(message, /^Configuration refused, nothing was created:\n {2}- gpu-notebook:instanceTypes = /);
+            });
+        }
+
+        it("in a class, an entry's own instanceType replaces the inherited instanceTypes, and each notebook has its own list", () => {
+            const stack = parseStackConfig({ ...types(["g5.xlarge", "g6.xlarge"]), notebooks: JSON.stringify({ alice: {}, bob: { instanceType: "g4dn.xlarge" } }) });
+            assert.strictEqual(stack.kind, "fleet");
+            const byName = Object.fromEntries(stack.kind === "fleet" ? stack.notebooks.map((each) => [each.name, each.settings.instanceTypes]) : []);
+            assert.deepStrictEqual(byName, { alice: ["g5.xlarge", "g6.xlarge"], bob: ["g4dn.xlarge"] });
+        });
+
+        it("refuses a list that is not a list of strings", () => {
+            assert.match(refused({ ...BASE, instanceTypes: '[1, 2]' }), /gpu-notebook:instanceTypes = "\[1, 2\]" is not accepted: a list of strings/);
+        });
+    });
+
+    describe("spotFallback", () => {
+        it("accepts on-demand with spot", () => {
+            assert.strictEqual(parseConfig({ ...BASE, spot: "true", spotFallback: "on-demand" }).spotFallback, "on-demand");
+        });
+
+        it("refuses it without spot, and any other value", () => {
+            assert.match(refused({ ...BASE, spotFallback: "on-demand" }), /spotFallback = "on-demand" is not accepted: only with gpu-notebook:spot set to true/);
+            assert.match(refused({ ...BASE, spot: "true", spotFallback: "spot" }), /spotFallback = "spot" is not accepted: on-demand \(fall back/);
         });
     });
 

@@ -91,6 +91,24 @@ describe("npm run plan", () => {
         assert.match(out, /could not look up the spot price of g4dn\.xlarge in eu-west-1/, "the program's own warning is shown");
     });
 
+    it("shows the candidate types in the order a launch tries them, with GPU, memory, price and zones", async () => {
+        const file = stackFile("Pulumi.candidates.yaml", [
+            "config:",
+            "  gpu-notebook:allowedCidrs:",
+            "    - 198.51.100.0/24",
+            "  gpu-notebook:instanceTypes:",
+            "    - g6.xlarge",
+            "    - g5.xlarge",
+            "",
+        ].join("\n"));
+        const out = await planReport({ stack: "candidates", configFile: file });
+        const rows = out.split("\n").filter((line) => /^ {2}\d /.test(line));
+        assert.strictEqual(rows.length, 2, out);
+        assert.match(rows[0], /^ {2}1 +g6\.xlarge +on-demand +1 × NVIDIA L4 \(22 GiB\) +16 GiB +4 +0\.805 +us-east-1a us-east-1b .*<- this run's choice$/);
+        assert.match(rows[1], /^ {2}2 +g5\.xlarge +on-demand +1 × NVIDIA A10G \(24 GiB\) +16 GiB +4 +1\.006 +us-east-1a /);
+        assert.match(out, /^ {2}instance type +g6\.xlarge, on-demand$/m);
+    });
+
     it("prints the refusal for bad settings and exits non-zero", () => {
         const file = stackFile("Pulumi.bad.yaml", "config:\n  gpu-notebook:monthlyBudgetUsd: 30\n");
         const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--config-file", file], {

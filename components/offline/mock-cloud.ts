@@ -5,7 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 
-import { INVOKE_TOKENS } from "../aws-data";
+import { INVOKE_TOKENS, TypeInfo } from "../aws-data";
+import { Candidate, candidateKey, ec2CapacityError } from "../capacity";
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "./key-material";
 
 export interface RecordedResource {
@@ -75,12 +76,28 @@ export interface FakeVolume {
     sizeGb: number;
     snapshotId: string;
     tags: Record<string, string>;
+    /** When it was made (RFC 3339). Default: the world's clock. */
+    createTime?: string;
 }
 
 export interface FakeInstance {
     id: string;
     zone: string;
     tags: Record<string, string>;
+    /** Default g4dn.xlarge. */
+    instanceType?: string;
+    market?: "on-demand" | "spot";
+    /** Default running. */
+    state?: "running" | "stopped";
+}
+
+/**
+ * Where EC2 has no capacity right now, as candidate keys (zone/type/market, capacity.ts
+ * candidateKey): `launch` refuses a new machine there, `start` refuses to start a stopped one.
+ */
+export interface CapacityScenario {
+    launch: string[];
+    start: string[];
 }
 
 /** The account and region the mocks pretend to be: what the preflight lookups see. */
@@ -103,6 +120,10 @@ export interface FakeAws {
     elasticIp?: string;
     /** Elastic IPs the account holds in the region. */
     addresses: FakeAddress[];
+    /** Where EC2 has no free machine. Default: everywhere has one. */
+    noCapacity: CapacityScenario;
+    /** The time of this run (RFC 3339): when the volumes it makes are created. */
+    clock: string;
 }
 
 export interface FakeAddress {
@@ -135,6 +156,45 @@ function defaultWorld(): FakeAws {
         instances: [],
         snapshots: {},
         addresses: [],
+        noCapacity: { launch: [], start: [] },
+        clock: "2026-11-01T00:00:00Z",
+    };
+}
+
+/**
+ * GPUs by family as AWS reports them (getInstanceType's gpus): the model and its memory in MiB;
+ * the count grows with the size as on AWS's larger sizes (12xlarge and up have 4, 48xlarge 8).
+ */
+const FAKE_GPUS: Record<string, { manufacturer: string; name: string; memorySize: number }> = {
+    g4dn: { manufacturer: "NVIDIA", name: "T4", memorySize: 16384 },
+    g5: { manufacturer: "NVIDIA", name: "A10G", memorySize: 24576 },
+    g6: { manufacturer: "NVIDIA", name: "L4", memorySize: 23034 },
+    gr6: { manufacturer: "NVIDIA", name: "L4", memorySize: 23034 },
+    g6e: { manufacturer: "NVIDIA", name: "L40S", memorySize: 46068 },
+    p4d: { manufacturer: "NVIDIA", name: "A100", memorySize: 40960 },
+    p4de: { manufacturer: "NVIDIA", name: "A100", memorySize: 81920 },
+    p5: { manufacturer: "NVIDIA", name: "H100", memorySize: 81920 },
+};
+
+/** What the offline account says a type has: vCPUs, memory (4 GiB a vCPU, as the G types have) and GPUs. */
+export function fakeTypeInfo(instanceType: string): TypeInfo {
+    const vcpus = fakeVcpus(instanceType);
+    const gpu = FAKE_GPUS[instanceType.split(".")[0]];
+    const size = instanceType.split(".")[1];
+    const count = instanceType.startsWith("p") || /^(48xlarge|metal)$/.test(size) ? 8 : /^(12|24)xlarge$/.test(size) ? 4 : 1;
+    return {
+        instanceType, vcpus, memoryMiB: vcpus * 4096,
+        gpus: gpu ? [{ count, name: `${gpu.manufacturer} ${gpu.name}`, memoryMiB: gpu.memorySize }] : [],
+    };
+}
+
+/** getInstanceType's answer, in the provider's shape. */
+function instanceTypeResult(instanceType: string): Record<string, unknown> {
+    const info = fakeTypeInfo(instanceType);
+    const gpu = FAKE_GPUS[instanceType.split(".")[0]];
+    return {
+        instanceType, defaultVcpus: info.vcpus, memorySize: info.memoryMiB,
+        gpuses: info.gpus.map((each) => ({ count: each.count, manufacturer: gpu.manufacturer, name: gpu.name, memorySize: each.memoryMiB })),
     };
 }
 
@@ -152,6 +212,10 @@ export function fakeVcpus(instanceType: string): number {
 }
 
 interface Filter { name: string; values: string[] }
+
+function marketOfInputs(inputs: Record<string, any>): "on-demand" | "spot" { // any: provider inputs are untyped
+    return inputs.instanceMarketOptions?.marketType === "spot" ? "spot" : "on-demand";
+}
 
 function matches(fields: Record<string, string>, filters: Filter[] | undefined): boolean {
     return (filters ?? []).every((filter) => filter.values.includes(fields[filter.name]));
@@ -277,6 +341,12 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     readonly ami: FakeAmi;
 
+    /** What EC2 refused in this run for want of capacity: the resource, the action and the candidate. */
+    readonly refused: { resource: string; action: "launch" | "start"; candidate: Candidate }[] = [];
+
+    /** The machines this run registered, by id: what each would be started as. */
+    private readonly machines = new Map<string, Candidate>();
+
     constructor(options: MockCloudOptions = {}) {
         this.ami = options.ami ?? DEFAULT_FAKE_AMI;
         // A copy: deployedBy adds to the account's lists, which must not change the caller's.
@@ -306,7 +376,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 id: world.region, name: world.region, region: world.region,
                 endpoint: `ec2.${world.region}.amazonaws.com`, description: world.region,
             }),
-            [INVOKE_TOKENS.getInstanceType]: (inputs) => ({ instanceType: inputs.instanceType, defaultVcpus: fakeVcpus(inputs.instanceType) }),
+            [INVOKE_TOKENS.getInstanceType]: (inputs) => instanceTypeResult(inputs.instanceType),
             [INVOKE_TOKENS.getInstanceTypeOfferings]: (inputs) => {
                 const wanted: string[] = inputs.filters[0].values;
                 if (inputs.locationType === "availability-zone") {
@@ -345,7 +415,10 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 if (!volume) {
                     throw new Error("no matching EBS volume found");
                 }
-                return { id: volume.id, volumeId: volume.id, availabilityZone: volume.zone, size: volume.sizeGb, snapshotId: volume.snapshotId };
+                return {
+                    id: volume.id, volumeId: volume.id, availabilityZone: volume.zone, size: volume.sizeGb, snapshotId: volume.snapshotId,
+                    createTime: volume.createTime ?? world.clock,
+                };
             },
             [INVOKE_TOKENS.getSnapshot]: (inputs) => {
                 const id: string = inputs.snapshotIds[0];
@@ -368,7 +441,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 if (!instance) {
                     throw new Error(`InvalidInstanceID.NotFound: ${inputs.instanceId}`);
                 }
-                return { id: instance.id, availabilityZone: instance.zone };
+                return { id: instance.id, availabilityZone: instance.zone, instanceType: instance.instanceType ?? "g4dn.xlarge" };
             },
         };
     }
@@ -385,15 +458,21 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 sizeGb: volume.inputs.size,
                 snapshotId: volume.inputs.snapshotId ?? "",
                 tags: volume.inputs.tags,
+                createTime: previous.world.clock,
             });
         }
         for (const instance of previous.ofType("aws:ec2/instance:Instance")) {
             const subnet = previous.world.subnets.find((candidate) => candidate.id === instance.inputs.subnetId);
             const createdSubnet = previous.ofType("aws:ec2/subnet:Subnet").find((candidate) => hexId("subnet", candidate.name) === instance.inputs.subnetId);
+            const id = hexId("i", instance.name);
+            const state = previous.ofType("aws:ec2transitgateway/instanceState:InstanceState").find((each) => each.inputs.instanceId === id);
             this.world.instances.push({
-                id: hexId("i", instance.name),
+                id,
                 zone: subnet?.zone ?? createdSubnet?.inputs.availabilityZone,
                 tags: instance.inputs.tags,
+                instanceType: instance.inputs.instanceType,
+                market: marketOfInputs(instance.inputs),
+                state: state?.inputs.state === "stopped" ? "stopped" : "running",
             });
         }
         for (const address of previous.ofType("aws:ec2/eip:Eip")) {
@@ -453,6 +532,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
 
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
         const inputs = reveal(args.inputs);
+        this.checkCapacity(args.type, args.name, inputs);
         const secretInputs = Object.keys(args.inputs ?? {}).filter((key) => isSecretValue(args.inputs[key]));
         const computed = this.computed(args.type, args.name, inputs);
         this.resources.push({ type: args.type, name: args.name, inputs, secretInputs, computed });
@@ -527,6 +607,38 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return { id: inputs.key, versionId: "" };
             default:
                 return {};
+        }
+    }
+
+    /** The zone of a subnet the account has or this run made. */
+    private zoneOfSubnet(subnetId: string): string | undefined {
+        return this.world.subnets.find((subnet) => subnet.id === subnetId)?.zone
+            ?? this.ofType("aws:ec2/subnet:Subnet").find((subnet) => hexId("subnet", subnet.name) === subnetId)?.inputs.availabilityZone;
+    }
+
+    /**
+     * Fails like EC2 when the scenario has no capacity: a new machine (an Instance the account does
+     * not hold yet) at launch, a stopped machine asked to run (its InstanceState) at start, with the
+     * type this run gives it (a type change in place happens while it is stopped).
+     */
+    private checkCapacity(type: string, name: string, inputs: Record<string, any>): void {
+        const { launch, start } = this.world.noCapacity;
+        if (type === "aws:ec2/instance:Instance") {
+            const id = hexId("i", name);
+            const candidate: Candidate = { instanceType: inputs.instanceType, zone: this.zoneOfSubnet(inputs.subnetId) ?? "", market: marketOfInputs(inputs) };
+            this.machines.set(id, candidate);
+            if (!this.world.instances.some((instance) => instance.id === id) && launch.includes(candidateKey(candidate))) {
+                this.refused.push({ resource: name, action: "launch", candidate });
+                throw new Error(ec2CapacityError(candidate, "launch"));
+            }
+        }
+        if (type === "aws:ec2transitgateway/instanceState:InstanceState" && inputs.state === "running") {
+            const held = this.world.instances.find((instance) => instance.id === inputs.instanceId);
+            const candidate = this.machines.get(inputs.instanceId);
+            if (held?.state === "stopped" && candidate && start.includes(candidateKey(candidate))) {
+                this.refused.push({ resource: name, action: "start", candidate });
+                throw new Error(ec2CapacityError(candidate, "start"));
+            }
         }
     }
 

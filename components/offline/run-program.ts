@@ -25,10 +25,14 @@ export interface ProgramRun<Outputs> {
     options: RecordedOptions[];
     /** What the program logged with pulumi.log.warn (the CLI shows these as warnings). */
     warnings: string[];
+    /** What the program logged with pulumi.log.info (the CLI shows these too), such as the capacity it tries. */
+    infos: string[];
 }
 
-// Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
+// Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn,
+// and pulumi.log.info "info: [runtime] <message>" to console.log.
 const WARNING_PREFIX = /^warning: (\[runtime\] )?/;
+const INFO_PREFIX = /^info: (\[runtime\] )?/;
 
 /** Resolves an Output's value (mocks never leave values unknown). */
 export function unwrap<T>(output: pulumi.Input<T>): Promise<T> {
@@ -48,21 +52,21 @@ async function useMocks(cloud: MockCloud, config: Record<string, string>, secret
     pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
 }
 
-/** Runs `work`, collecting what pulumi.log.warn prints instead of letting it through. */
-async function collectingWarnings(warnings: string[], work: () => Promise<void>): Promise<void> {
-    const consoleWarn = console.warn;
-    console.warn = (...args: unknown[]) => {
+/** Replaces a console method while `work` runs, collecting the lines with `prefix` (without it) into `into`. */
+async function collecting(method: "warn" | "log", prefix: RegExp, into: string[], work: () => Promise<void>): Promise<void> {
+    const original = console[method];
+    console[method] = (...args: unknown[]) => {
         const text = args.map(String).join(" ");
-        if (WARNING_PREFIX.test(text)) {
-            warnings.push(text.replace(WARNING_PREFIX, ""));
+        if (prefix.test(text)) {
+            into.push(text.replace(prefix, ""));
         } else {
-            consoleWarn(...args);
+            original(...args);
         }
     };
     try {
         await work();
     } finally {
-        console.warn = consoleWarn;
+        console[method] = original;
     }
 }
 
@@ -76,6 +80,7 @@ export async function runOffline<Outputs>(
     await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
     const options: RecordedOptions[] = [];
     const warnings: string[] = [];
+    const infos: string[] = [];
     let outputs: Outputs | undefined;
     let failure: unknown;
     // A failure inside an apply (say, user data over EC2's limit) rejects a resource registration
@@ -84,7 +89,7 @@ export async function runOffline<Outputs>(
     const onRejection = (reason: unknown) => rejections.push(reason);
     process.on("unhandledRejection", onRejection);
     try {
-        await collectingWarnings(warnings, async () => {
+        await collecting("log", INFO_PREFIX, infos, () => collecting("warn", WARNING_PREFIX, warnings, async () => {
             await pulumi.runtime.runInPulumiStack(async () => {
                 pulumi.runtime.registerStackTransformation((args) => {
                     options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
@@ -98,7 +103,7 @@ export async function runOffline<Outputs>(
                 return {};
             });
             await waitForRPCs();
-        });
+        }));
         // Give rejections of the last registrations the turn they need to be reported.
         await new Promise((resolve) => setImmediate(resolve));
     } finally {
@@ -108,5 +113,5 @@ export async function runOffline<Outputs>(
     if (failure !== undefined) {
         throw failure;
     }
-    return { cloud, outputs: outputs as Outputs, options, warnings };
+    return { cloud, outputs: outputs as Outputs, options, warnings, infos };
 }

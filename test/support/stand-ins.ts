@@ -12,8 +12,8 @@ import { closeSharedConnections, ROOT } from "./scripts";
 
 export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
 
-/** One call the stand-in `pulumi` recorded: its arguments, the backend it saw, where it ran. */
-export interface PulumiCall { argv: string[]; backend: string; cwd: string }
+/** One call the stand-in `pulumi` recorded: its arguments, the backend it saw, where it ran, its GPU_NOTEBOOK_* variables. */
+export interface PulumiCall { argv: string[]; backend: string; cwd: string; env?: Record<string, string> }
 
 /**
  * Copies what a clone of this repository holds (the files git tracks or would track) into `into`,
@@ -96,7 +96,8 @@ export class StandInWorld {
 
     /** The calls as `argv | backend=...` lines, easy to compare and to print when a test fails. */
     callLines(): string[] {
-        return this.calls().map((call) => `${call.argv.join(" ")} | backend=${call.backend || "none"}`);
+        // The event log's path is a temporary file's: left out, so the lines stay comparable.
+        return this.calls().map((call) => `${call.argv.join(" ").replace(/ ?--event-log \S+/, "")} | backend=${call.backend || "none"}`);
     }
 
     forgetCalls(): void {

@@ -1,0 +1,122 @@
+// Capacity: which (zone, type, market) a notebook's machine tries, in what order, and what EC2
+// says when it has none. EC2 cannot be asked whether a zone has a free GPU; it only refuses a
+// launch or a start. So the driver (`npm run up`, `npm run start`) runs `pulumi up`, reads the
+// refusal, and runs it again telling the program which candidates were full, through the
+// environment (hintsFromEnvironment). The order itself is one pure function, candidateOrder.
+import { Market } from "./config";
+
+/** One way to get a machine: a type, in a zone, bought on a market. */
+export interface Candidate {
+    instanceType: string;
+    zone: string;
+    market: Market;
+}
+
+/** "us-east-1a/g5.xlarge/on-demand": how a candidate is named in the environment and the logs. */
+export function candidateKey(candidate: Candidate): string {
+    return `${candidate.zone}/${candidate.instanceType}/${candidate.market}`;
+}
+
+export function parseCandidateKey(key: string): Candidate | undefined {
+    const match = /^([a-z0-9-]+)\/([a-z0-9-]+\.[a-z0-9-]+)\/(on-demand|spot)$/.exec(key.trim());
+    return match ? { zone: match[1], instanceType: match[2], market: match[3] as Market } : undefined;
+}
+
+/** What decides the order of a notebook's candidates. */
+export interface OrderFacts {
+    /** The candidate types in the user's order, after the quota check dropped what it cannot run. */
+    types: readonly string[];
+    /** Zones offering each type, sorted by name. */
+    offeringZones: Readonly<Record<string, readonly string[]>>;
+    /** Zones a machine can be placed in (a subnet exists there); undefined: every zone. */
+    usableZones?: readonly string[];
+    /** The zone the notebook is bound to (its data volume, its machine, subnetId, availabilityZone). */
+    boundZone?: string;
+    /** The type of the notebook's existing machine: it keeps it unless asked (requestedType). */
+    currentType?: string;
+    /** `npm run start -- --type`: the one type to change the existing machine to. */
+    requestedType?: string;
+    /** Markets in the order to try them: [on-demand], [spot], or [spot, on-demand] with spotFallback. */
+    markets: readonly Market[];
+    /** Candidates EC2 said are full in this run (candidateKey). */
+    full: ReadonlySet<string>;
+}
+
+/**
+ * The candidates to try, best first: by market (spot before its on-demand fallback), then by type
+ * in the user's order, then by zone by name; only zones that offer the type and can hold the
+ * machine, only the bound zone when there is one, and without those EC2 said are full. An
+ * existing machine keeps its type (changing it is `--type`); a requested type is the only one.
+ */
+export function candidateOrder(facts: OrderFacts): Candidate[] {
+    const types = facts.requestedType !== undefined ? [facts.requestedType]
+        : facts.currentType !== undefined && facts.types.includes(facts.currentType) ? [facts.currentType]
+            : facts.types;
+    const order: Candidate[] = [];
+    for (const market of facts.markets) {
+        for (const instanceType of types) {
+            const offered = facts.offeringZones[instanceType] ?? [];
+            const zones = facts.boundZone !== undefined
+                ? offered.filter((zone) => zone === facts.boundZone)
+                : offered.filter((zone) => facts.usableZones === undefined || facts.usableZones.includes(zone));
+            for (const zone of zones) {
+                const candidate = { instanceType, zone, market };
+                if (!facts.full.has(candidateKey(candidate))) {
+                    order.push(candidate);
+                }
+            }
+        }
+    }
+    return order;
+}
+
+/** Environment variables the driver sets for one `pulumi up`; a plain `pulumi up` has none. */
+export const CAPACITY_ENV = {
+    /** Space-separated NOTEBOOK=zone/type/market entries: candidates EC2 said are full in this run. */
+    full: "GPU_NOTEBOOK_NO_CAPACITY",
+    /** Space-separated NOTEBOOK=type entries: `npm run start -- --type`, the type to change a stopped machine to. */
+    type: "GPU_NOTEBOOK_START_TYPE",
+    /** When the driver began (milliseconds since 1970): a data volume made after it by a failed first launch holds nothing. */
+    started: "GPU_NOTEBOOK_RUN_STARTED",
+} as const;
+
+/** What the driver tells one notebook's program run. */
+export interface CapacityHints {
+    full: ReadonlySet<string>;
+    requestedType?: string;
+    /** When the driver began, in milliseconds since 1970; undefined for a plain `pulumi up`. */
+    runStarted?: number;
+}
+
+/** A plain `pulumi up`: nothing known full, nothing asked. */
+export const NO_HINTS: CapacityHints = { full: new Set() };
+
+/** The hints for one notebook (its name in the stack: "notebook" for a stack of one). */
+export function hintsFromEnvironment(notebook: string, env: NodeJS.ProcessEnv = process.env): CapacityHints {
+    const entries = (name: string) => (env[name] ?? "").split(/\s+/).filter((entry) => entry.startsWith(`${notebook}=`))
+        .map((entry) => entry.slice(notebook.length + 1));
+    const full = new Set(entries(CAPACITY_ENV.full).map(parseCandidateKey).filter((c): c is Candidate => c !== undefined).map(candidateKey));
+    const [requestedType] = entries(CAPACITY_ENV.type);
+    const started = Number(env[CAPACITY_ENV.started]);
+    return { full, requestedType, runStarted: Number.isFinite(started) && started > 0 ? started : undefined };
+}
+
+/**
+ * EC2's own words when it has no capacity, as the provider passes them on: RunInstances and
+ * StartInstances answer InsufficientInstanceCapacity; a spot request that cannot be met ends
+ * with InsufficientCapacity or the request status capacity-not-available. The offline engine
+ * answers with these; scripts/lib/capacity.js recognises them.
+ */
+export function ec2CapacityError(candidate: Candidate, action: "launch" | "start"): string {
+    if (candidate.market === "spot") {
+        return action === "launch"
+            ? `creating EC2 Instance: InsufficientInstanceCapacity: There is no Spot capacity available that matches your request. ` +
+                `(spot request status: capacity-not-available, ${candidate.instanceType} in ${candidate.zone})`
+            : `starting EC2 Instance: InsufficientCapacity: There is no Spot capacity available that matches your request ` +
+                `(capacity-not-available, ${candidate.instanceType} in ${candidate.zone})`;
+    }
+    return `${action === "launch" ? "creating" : "starting"} EC2 Instance: InsufficientInstanceCapacity: We currently do not have ` +
+        `sufficient ${candidate.instanceType} capacity in the Availability Zone you requested (${candidate.zone}). Our system will ` +
+        `be working on provisioning additional capacity. You can currently get ${candidate.instanceType} capacity by not specifying ` +
+        `an Availability Zone in your request or choosing other zones.`;
+}

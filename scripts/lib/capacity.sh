@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Runs `pulumi up` until EC2 gives the notebooks a GPU, for npm run up and npm run start. EC2
+# answers "no capacity" only when asked for a machine, so:
+#   - a new machine that finds none (a launch) is retried at once with the next candidate: this
+#     tells the program, through GPU_NOTEBOOK_NO_CAPACITY, which candidates were full;
+#   - a stopped machine that cannot start keeps its zone and type (its disks live there), so the
+#     start is retried with backoff until WAIT_MINUTES have passed, one line per attempt.
+# Each refusal is told as one line ("no g5.xlarge free in us-east-1a right now"); when nothing is
+# left to try, the commands that help follow, most likely first. Needs pulumi.sh's pulumi_cli.
+# GPU_NOTEBOOK_RETRY_SECONDS sets the first pause between starts (default 30; tests use 0).
+
+CAPACITY_HELPER="$(dirname "${BASH_SOURCE[0]}")/capacity.js"
+
+# The commands that help when a start found no GPU; $1 is the notebook ("notebook" for a stack
+# of one), $2 the zone.
+start_help() {
+    local which=""
+    [ "$1" = notebook ] || which=" --notebook $1"
+    echo "gpu-notebook: what helps, most likely first:"
+    echo "  npm run start --$which --wait 60           keep trying for an hour"
+    echo "  npm run start --$which --type TYPE         another of your instanceTypes, in $2: disks and address kept"
+    echo "  (npm run plan shows the candidates, their zones and prices; another zone means moving the data volume:"
+    echo "   see 'When no GPU is free' in the README)"
+}
+
+# capacity_up WAIT_MINUTES [pulumi up arguments...]: returns pulumi's status of the last attempt.
+# Leaves in CAPACITY_UNSTARTED the notebooks whose start still found no GPU.
+capacity_up() {
+    local wait_minutes="$1"
+    shift
+    local events full="" status pause="${GPU_NOTEBOOK_RETRY_SECONDS:-30}" began=$SECONDS
+    local failures action notebook key line new started waited left retry=()
+    CAPACITY_UNSTARTED=""
+    events="$(mktemp "${TMPDIR:-/tmp}/gpu-notebook-events.XXXXXX")"
+    # Volumes made after this moment by a launch that then found no GPU hold nothing: they may follow the machine.
+    GPU_NOTEBOOK_RUN_STARTED="$(($(date +%s) * 1000))"
+    export GPU_NOTEBOOK_RUN_STARTED
+    while :; do
+        status=0
+        : >"$events"
+        GPU_NOTEBOOK_NO_CAPACITY="$full" pulumi_cli up --event-log "$events" "${retry[@]}" "$@" || status=$?
+        if [ "$status" -eq 0 ]; then
+            rm -f "$events"
+            return 0
+        fi
+        failures="$(node "$CAPACITY_HELPER" failures "$events")" || failures=""
+        if [ -z "$failures" ]; then
+            # Not a capacity error: Pulumi has shown it already.
+            rm -f "$events"
+            return "$status"
+        fi
+        new=no started=no
+        while IFS=$'\t' read -r action notebook key line; do
+            if [ "$action" = launch ]; then
+                case " $full " in
+                    *" $notebook=$key "*) ;;
+                    *)
+                        full="${full:+$full }$notebook=$key"
+                        new=yes
+                        echo "gpu-notebook: $notebook: $line; trying the next candidate"
+                        ;;
+                esac
+            else
+                started=yes
+                waited=$(((SECONDS - began) / 60))
+                if [ $((SECONDS - began)) -ge $((wait_minutes * 60)) ]; then
+                    echo "gpu-notebook: $notebook: $line (waited $waited of $wait_minutes min)"
+                    start_help "$notebook" "${key%%/*}"
+                    CAPACITY_UNSTARTED="${CAPACITY_UNSTARTED:-}${CAPACITY_UNSTARTED:+ }$notebook"
+                    continue
+                fi
+                echo "gpu-notebook: $notebook: $line; waited $waited of $wait_minutes min, trying again in ${pause} s"
+            fi
+        done <<<"$failures"
+        if [ -n "${CAPACITY_UNSTARTED:-}" ]; then
+            rm -f "$events"
+            return "$status"
+        fi
+        if [ "$started" = yes ]; then
+            left=$((wait_minutes * 60 - (SECONDS - began)))
+            sleep "$((pause < left ? pause : left))"
+            pause=$((pause * 2 > 300 ? 300 : pause * 2))
+            # The same change again: asked for once already.
+            retry=(--yes)
+        elif [ "$new" = no ]; then
+            rm -f "$events"
+            return "$status"
+        fi
+    done
+}

@@ -1,0 +1,112 @@
+// The candidate order (a pure function, in tables), what the driver tells the program through the
+// environment, and how the scripts recognise EC2's capacity refusals in an event log.
+import * as assert from "assert";
+
+import { Candidate, candidateKey, candidateOrder, CAPACITY_ENV, ec2CapacityError, hintsFromEnvironment, OrderFacts } from "../components/capacity";
+
+// Plain JavaScript the scripts run; its shapes are checked here by what it returns.
+const { capacityFailures, diagnostics, sentence, startedReport } = require("../scripts/lib/capacity.js") as {
+    capacityFailures(found: { name: string; severity: string; message: string }[]): { action: string; notebook: string; candidate: Candidate }[];
+    diagnostics(text: string): { name: string; severity: string; message: string }[];
+    sentence(failure: { candidate: Candidate }): string;
+    startedReport(notebooks: Record<string, { instanceType: string; availabilityZone: string }>, unstarted: string[]): string[];
+};
+
+const ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"];
+const BASE: OrderFacts = {
+    types: ["g5.xlarge", "g6.xlarge"],
+    offeringZones: { "g5.xlarge": ZONES, "g6.xlarge": ["us-east-1b", "us-east-1c"] },
+    markets: ["on-demand"],
+    full: new Set(),
+};
+const keys = (facts: Partial<OrderFacts>) => candidateOrder({ ...BASE, ...facts }).map(candidateKey);
+
+describe("capacity", () => {
+    describe("the candidate order", () => {
+        const table: [string, Partial<OrderFacts>, string[]][] = [
+            ["zone by zone (by name) for the first type, then the next type", {}, [
+                "us-east-1a/g5.xlarge/on-demand", "us-east-1b/g5.xlarge/on-demand", "us-east-1c/g5.xlarge/on-demand",
+                "us-east-1b/g6.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
+            ["without the candidates EC2 said are full", { full: new Set(["us-east-1a/g5.xlarge/on-demand", "us-east-1b/g6.xlarge/on-demand"]) }, [
+                "us-east-1b/g5.xlarge/on-demand", "us-east-1c/g5.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
+            ["only the bound zone (the data volume's), every type offered there", { boundZone: "us-east-1b" }, [
+                "us-east-1b/g5.xlarge/on-demand", "us-east-1b/g6.xlarge/on-demand"]],
+            ["a bound zone no type is offered in leaves nothing", { boundZone: "us-east-1d" }, []],
+            ["only zones that can hold the machine (a subnet there)", { usableZones: ["us-east-1c"] }, [
+                "us-east-1c/g5.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
+            ["an existing machine keeps its type", { boundZone: "us-east-1b", currentType: "g6.xlarge" }, ["us-east-1b/g6.xlarge/on-demand"]],
+            ["an existing machine of a type no longer listed takes the list", { boundZone: "us-east-1c", currentType: "g4dn.xlarge" }, [
+                "us-east-1c/g5.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
+            ["--type is the only type", { boundZone: "us-east-1b", currentType: "g5.xlarge", requestedType: "g6.xlarge" }, ["us-east-1b/g6.xlarge/on-demand"]],
+            ["spot everywhere before its on-demand fallback", { types: ["g6.xlarge"], markets: ["spot", "on-demand"] }, [
+                "us-east-1b/g6.xlarge/spot", "us-east-1c/g6.xlarge/spot", "us-east-1b/g6.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
+            ["every candidate full leaves nothing", { types: ["g6.xlarge"], full: new Set(["us-east-1b/g6.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]) }, []],
+            ["a type offered nowhere adds nothing", { types: ["g6e.xlarge", "g5.xlarge"], boundZone: "us-east-1a" }, ["us-east-1a/g5.xlarge/on-demand"]],
+        ];
+        for (const [what, facts, expected] of table) {
+            it(what, () => assert.deepStrictEqual(keys(facts), expected));
+        }
+    });
+
+    describe("what the driver tells the program", () => {
+        it("reads one notebook's full candidates, asked type and start time, and ignores the others' and junk", () => {
+            const hints = hintsFromEnvironment("alice", {
+                [CAPACITY_ENV.full]: "alice=us-east-1a/g5.xlarge/on-demand bob=us-east-1b/g5.xlarge/on-demand alice=junk alice=us-east-1b/g5.xlarge/spot",
+                [CAPACITY_ENV.type]: "bob=g4dn.xlarge alice=g6.xlarge",
+                [CAPACITY_ENV.started]: "1764700000000",
+            });
+            assert.deepStrictEqual([...hints.full], ["us-east-1a/g5.xlarge/on-demand", "us-east-1b/g5.xlarge/spot"]);
+            assert.strictEqual(hints.requestedType, "g6.xlarge");
+            assert.strictEqual(hints.runStarted, 1764700000000);
+        });
+
+        it("a plain pulumi up has no hints", () => {
+            assert.deepStrictEqual(hintsFromEnvironment("notebook", {}), { full: new Set(), requestedType: undefined, runStarted: undefined });
+        });
+    });
+
+    describe("recognising EC2's refusals (scripts/lib/capacity.js)", () => {
+        const g5 = { instanceType: "g5.xlarge", zone: "us-east-1a", market: "on-demand" } as const;
+        const event = (resource: string, severity: string, message: string) =>
+            JSON.stringify({ sequence: 1, timestamp: 0, diagnosticEvent: { urn: `urn:pulumi:dev::gpu-notebook::t::${resource}`, severity, message } });
+
+        it("finds a launch refused with InsufficientInstanceCapacity, with the candidate the notebook tried", () => {
+            const log = [
+                event("notebook", "info", "capacity: notebook tries us-east-1a/g5.xlarge/on-demand (1 × NVIDIA A10G (24 GiB)), ..."),
+                "not json",
+                event("notebook-instance", "error", `1 error occurred:\n\t* ${ec2CapacityError(g5, "launch")}`),
+            ].join("\n");
+            const [failure, ...more] = capacityFailures(diagnostics(log));
+            assert.deepStrictEqual(more, []);
+            assert.deepStrictEqual(failure, { action: "launch", notebook: "notebook", candidate: g5 });
+            assert.strictEqual(sentence(failure), "no g5.xlarge free in us-east-1a right now");
+        });
+
+        it("finds a start refused (the machine's state) and a spot refusal by its words", () => {
+            const spot = { instanceType: "g6.xlarge", zone: "us-east-1c", market: "spot" } as const;
+            const found = capacityFailures([
+                { name: "alice", severity: "info", message: "capacity: alice tries us-east-1c/g6.xlarge/spot (...)" },
+                { name: "alice-state", severity: "error", message: ec2CapacityError(spot, "start") },
+                { name: "bob", severity: "info", message: "capacity: bob tries us-east-1a/g5.xlarge/on-demand (...)" },
+                { name: "bob-instance", severity: "error", message: "creating EC2 Instance: VcpuLimitExceeded: You have requested more vCPU capacity" },
+            ]);
+            assert.deepStrictEqual(found, [{ action: "start", notebook: "alice", candidate: spot }]);
+            assert.strictEqual(sentence(found[0]), "no spot g6.xlarge free in us-east-1c right now");
+            assert.match(ec2CapacityError(spot, "launch"), /capacity-not-available/);
+        });
+
+        it("reads the candidate from EC2's own words when the program's line is missing", () => {
+            assert.deepStrictEqual(capacityFailures([{ name: "bob-instance", severity: "error", message: ec2CapacityError(g5, "launch") }]),
+                [{ action: "launch", notebook: "bob", candidate: g5 }]);
+        });
+
+        it("reports a class after start --all: who runs on what, who found no GPU", () => {
+            assert.deepStrictEqual(startedReport({
+                bob: { instanceType: "g6.xlarge", availabilityZone: "us-east-1b" }, alice: { instanceType: "g5.xlarge", availabilityZone: "us-east-1a" },
+            }, ["alice"]), [
+                "gpu-notebook: alice: not started, no GPU free (see above)",
+                "gpu-notebook: bob: running on g6.xlarge in us-east-1b",
+            ]);
+        });
+    });
+});
