@@ -33,6 +33,18 @@ export function shellWord(text: string): string {
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/** What the pasted command says when it finds no Pulumi CLI (it needs one to read the login key). */
+export const NO_PULUMI = "gpu-notebook: this needs the Pulumi CLI to read the login key: paste it in the gpu-notebook folder "
+    + "(after npm ci), or install the CLI from https://www.pulumi.com/docs/iac/download-install/";
+
+/**
+ * Sets $p to a Pulumi CLI: the one on PATH, else the project's (the pulumi npm package `npm ci`
+ * installs, which is there when the command is pasted in the project folder), else fails with one
+ * sentence saying what to do. No `!` or `#`, which an interactive shell would expand or cut.
+ */
+const FIND_PULUMI = `{ p=pulumi && command -v pulumi >/dev/null || { p=node_modules/.bin/pulumi && [ -x "$p" ]; } || `
+    + `{ echo ${shellWord(NO_PULUMI)} >&2 && exit 1; }; }`;
+
 /** What a label may hold: it becomes part of file names inside double quotes. */
 const LABEL_PATTERN = /^[A-Za-z0-9._-]+$/;
 
@@ -54,10 +66,11 @@ export function sshCommandText(parts: SshCommandParts): string {
     const knownHosts = `"$HOME/.ssh/${parts.label}.known_hosts"`;
     const stack = shellWord(parts.stack);
     const fetchKey = parts.fleetEntry === undefined
-        ? `pulumi stack output --show-secrets --stack ${stack} ${PRIVATE_KEY_OUTPUT}`
-        : `pulumi stack output --show-secrets --json --stack ${stack} ${FLEET_SECRETS_OUTPUT} | node -e ${shellWord(PICK_FLEET_KEY)} ${shellWord(parts.fleetEntry)}`;
+        ? `"$p" stack output --show-secrets --stack ${stack} ${PRIVATE_KEY_OUTPUT}`
+        : `"$p" stack output --show-secrets --json --stack ${stack} ${FLEET_SECRETS_OUTPUT} | node -e ${shellWord(PICK_FLEET_KEY)} ${shellWord(parts.fleetEntry)}`;
     return [
         `(umask 077 && mkdir -p "$HOME/.ssh"`,
+        `&& ${FIND_PULUMI}`,
         `&& ${fetchKey} > ${keyNew}`,
         `&& mv -f ${keyNew} ${key}`,
         `&& printf '%s\\n' ${shellWord(parts.knownHosts)} > ${knownHosts})`,

@@ -4,12 +4,12 @@
 // see afterwards.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdirSync, statSync, writeFileSync } from "fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as path from "path";
 
 import { parseConfig } from "../components/config";
-import { runScript, ScriptResult, SCRIPTS } from "./support/scripts";
+import { ROOT, runScript, ScriptResult, SCRIPTS } from "./support/scripts";
 import { StandInOptions, StandInWorld } from "./support/stand-ins";
 
 const MY_IP = "198.51.100.23";
@@ -148,6 +148,35 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         });
 
         describe("region", () => {
+            const regionSections = [["README.md", "### Region"], ["docs/configuration.md", "## Region"]].map(([file, heading]) => {
+                const text = readFileSync(path.join(ROOT, file), "utf8");
+                const start = text.indexOf(`\n${heading}\n`);
+                assert.ok(start >= 0, `${file} has ${heading}`);
+                const end = text.indexOf("\n#", start + heading.length + 2);
+                return { file, section: text.slice(start, end < 0 ? undefined : end) };
+            });
+
+            for (const { file, section } of regionSections) {
+                it(`${file}'s first-run advice works as written on a fresh stack, with no login`, async () => {
+                    const firstRun = [...section.matchAll(/`(([A-Z_]+)=(\S+) npm run up)`/g)];
+                    assert.ok(firstRun.length > 0, "it shows how to choose the region on the first run");
+                    for (const [, command, variable, region] of firstRun) {
+                        const here = world();
+                        ok(await script(here, "up", ["--yes"], { [variable]: region }), here);
+                        assert.strictEqual(here.stackConfig("dev")["aws:region"], region, command);
+                    }
+                });
+
+                it(`${file} shows \`pulumi config set aws:region\` only for a stack that exists: on a fresh one it fails`, () => {
+                    const sentences = section.split(/(?<=\.)\s/).filter((sentence) => sentence.includes("config set aws:region"));
+                    for (const sentence of sentences.filter((each) => !/^\s*(pulumi|aws) /m.test(each))) {
+                        assert.match(sentence, /exists/, `"${sentence}" says it is for an existing stack`);
+                    }
+                    const fresh = ownPulumi(world(), ["config", "set", "aws:region", "eu-west-1"]);
+                    assert.notStrictEqual(fresh.status, 0, "before a login and a stack, config set fails");
+                });
+            }
+
             it("takes AWS_REGION first, then AWS_DEFAULT_REGION, then the profile's region, and keeps it in the stack", async () => {
                 const cases: [StandInOptions, NodeJS.ProcessEnv, string, RegExp][] = [
                     [{ awsProfileRegion: "ap-south-1" }, { AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-north-1" }, "eu-west-1", /\(AWS_REGION\)/],

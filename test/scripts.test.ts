@@ -12,6 +12,7 @@ import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "../components/offline/key-material";
+import { notebookDirOf } from "../components/boot";
 import { FakePulumi } from "./support/fake-pulumi";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
@@ -147,6 +148,69 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             }
             // A forward made through the shared connection would outlive the command.
             assert.strictEqual(await portOpen(localPort), false, "the forward ended with the command");
+        });
+    });
+
+    describe("code and ssh-config: an editor's way in", () => {
+        const userConfig = () => path.join(home, ".ssh", "config");
+        const MINE = "Host mine\n    HostName 192.0.2.1\n";
+        /** A `code` first on PATH that records how it was called. */
+        function withCode(): { env: NodeJS.ProcessEnv; calls: () => string } {
+            const bin = path.join(dir, "code-bin");
+            mkdirSync(bin, { recursive: true });
+            const log = path.join(dir, "code-calls");
+            rmSync(log, { force: true });
+            writeFileSync(path.join(bin, "code"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\n`, { mode: 0o755 });
+            return { env: envFor({ PATH: `${bin}:${process.env.PATH}` }), calls: () => (existsSync(log) ? readFileSync(log, "utf8") : "") };
+        }
+
+        it("ssh-config prints a Host entry with the pinned host key that ssh logs in with", async () => {
+            const printed = await runScript("ssh-config", [], envFor());
+            assert.strictEqual(printed.status, 0, printed.stderr);
+            assert.match(printed.stdout, new RegExp(`^Host gpu-notebook-${STACK}$`, "m"));
+            assert.match(printed.stdout, /StrictHostKeyChecking yes/);
+            const entry = path.join(dir, "entry.ssh_config");
+            writeFileSync(entry, printed.stdout);
+            const login = spawnSync("ssh", ["-F", entry, `gpu-notebook-${STACK}`, "echo", "through-the-entry"], { encoding: "utf8", timeout: 30_000 });
+            assert.strictEqual(login.stdout, "through-the-entry\n", login.stderr);
+        });
+
+        it("code adds nothing to ~/.ssh/config without a yes, and says how", async () => {
+            rmSync(userConfig(), { force: true });
+            const { env, calls } = withCode();
+            const refused = await runScript("code", [], env);
+            assert.strictEqual(refused.status, 1);
+            assert.match(refused.stderr, /npm run code -- --yes/);
+            assert.ok(!existsSync(userConfig()));
+            assert.strictEqual(calls(), "");
+        });
+
+        it("code --yes adds the Include once, at the top in a marked block, opens ~/notebooks, and --remove-include restores the file", async () => {
+            writeFileSync(userConfig(), MINE, { mode: 0o600 });
+            const { env, calls } = withCode();
+            for (let run = 0; run < 2; run++) {
+                const opened = await runScript("code", ["--yes"], env);
+                assert.strictEqual(opened.status, 0, opened.stderr);
+            }
+            const config = readFileSync(userConfig(), "utf8");
+            assert.strictEqual(config.match(/^Include /gm)?.length, 1, config);
+            assert.match(config, /^# >>> gpu-notebook[^\n]*\nInclude "[^"]+\/\.ssh\/gpu-notebook-\*\.ssh_config"\n# <<< gpu-notebook <<<\n\nHost mine\n/);
+            assert.strictEqual(statSync(userConfig()).mode & 0o777, 0o600);
+            const remoteDir = notebookDirOf(outputs.sshUser);
+            assert.strictEqual(calls(), `--folder-uri vscode-remote://ssh-remote+gpu-notebook-${STACK}${remoteDir}\n`.repeat(2));
+            // The entry VS Code finds through ~/.ssh/config logs in with the pinned host key.
+            const login = spawnSync("ssh", ["-F", userConfig(), `gpu-notebook-${STACK}`, "echo", "through-the-include"], { encoding: "utf8", timeout: 30_000 });
+            assert.strictEqual(login.stdout, "through-the-include\n", login.stderr);
+            const removed = await runScript("code", ["--remove-include"], env);
+            assert.strictEqual(removed.status, 0, removed.stderr);
+            assert.strictEqual(readFileSync(userConfig(), "utf8"), MINE);
+        });
+
+        it("code without VS Code's code command prints the vscode:// link and what to install", async () => {
+            const result = await runScript("code", ["--yes"], envFor({ PATH: "/usr/bin:/bin" }));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.ok(result.stdout.includes(`vscode://vscode-remote/ssh-remote+gpu-notebook-${STACK}${notebookDirOf(outputs.sshUser)}`), result.stdout);
+            assert.match(result.stdout, /Remote - SSH/);
         });
     });
 

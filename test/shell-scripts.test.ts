@@ -60,3 +60,21 @@ describe("shell scripts", () => {
         }
     });
 });
+
+describe("scripts/lib: each library stands alone", () => {
+    const LIB = path.join(REPO, "scripts", "lib");
+    const libraries = readdirSync(LIB).filter((name) => name.endsWith(".sh"));
+    const definedIn = (text: string) => [...text.matchAll(/^([a-z_]+)\(\) \{/gm)].map((match) => match[1]);
+    const every = new Set(libraries.flatMap((name) => definedIn(readFileSync(path.join(LIB, name), "utf8"))));
+
+    for (const library of libraries) {
+        it(`${library}, sourced alone, defines every library function it calls`, () => {
+            const code = readFileSync(path.join(LIB, library), "utf8").split("\n").filter((line) => !/^\s*#/.test(line)).join("\n");
+            const called = [...every].filter((name) => new RegExp(`(^|[\\s;|&({\`$])${name}(\\s|;|\\)|$)`, "m").test(code));
+            const result = spawnSync("bash", ["-c", `. "$1" && for f in "\${@:2}"; do declare -F "$f" >/dev/null || echo "$f"; done`,
+                "bash", path.join(LIB, library), ...called], { encoding: "utf8", cwd: "/" });
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.strictEqual(result.stdout, "", `${library} calls, without defining or sourcing them: ${result.stdout}`);
+        });
+    }
+});

@@ -6,18 +6,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "fs";
 import * as path from "path";
 import { userInfo } from "os";
 
-import { FLEET_SECRETS_OUTPUT, PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
+import { FLEET_SECRETS_OUTPUT, NO_PULUMI, PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
 import { ed25519Material } from "../components/offline/key-material";
 import { unwrap } from "../components/offline/run-program";
 import { buildFleet } from "./support/fleet";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { Sshd, SSHD, startSshd, stopProcess } from "./support/scripts";
-import { StandInWorld } from "./support/stand-ins";
+import { STAND_IN_PULUMI, StandInWorld } from "./support/stand-ins";
 import { requireCommands } from "./support/system";
 
 const SHELLS = ["bash", "zsh"];
@@ -27,14 +27,16 @@ const SHELLS = ["bash", "zsh"];
  * `ssh` first on PATH dials 127.0.0.1:`port` as this user; HostKeyAlias keeps the host key check
  * on the machine's public address.
  */
-function pasteInto(world: StandInWorld, command: string, shell: string, port: number | undefined, input: string) {
+function pasteInto(world: StandInWorld, command: string, shell: string, port: number | undefined, input: string,
+    where: { cwd?: string; withoutGlobalPulumi?: boolean } = {}) {
     const dialer = path.join(world.dir, `dial-${port}`);
     mkdirSync(dialer, { recursive: true });
     writeFileSync(path.join(dialer, "ssh"),
         `#!/bin/sh\nexec /usr/bin/ssh -o HostName=127.0.0.1 -p ${port} -o User=${userInfo().username} "$@"\n`, { mode: 0o755 });
     const env = world.env();
-    env.PATH = `${dialer}:${env.PATH}`;
-    return spawnSync(shell, ["-c", command], { cwd: world.project, env, input, encoding: "utf8", timeout: 30_000 });
+    const path_ = (env.PATH ?? "").split(":").filter((dir) => !(where.withoutGlobalPulumi && dir === world.bin));
+    env.PATH = [dialer, ...path_].join(":");
+    return spawnSync(shell, ["-c", command], { cwd: where.cwd ?? world.project, env, input, encoding: "utf8", timeout: 30_000 });
 }
 
 describe("sshCommand: the pasteable SSH command", function () {
@@ -48,7 +50,7 @@ describe("sshCommand: the pasteable SSH command", function () {
 
         it("reads the key from the stack's secret output and inlines only the public host key", () => {
             const command = sshCommandText(parts);
-            assert.ok(command.includes(`pulumi stack output --show-secrets --stack organization/gpu-notebook/dev ${PRIVATE_KEY_OUTPUT} > "$HOME/.ssh/gpu-notebook-dev.pem.new"`), command);
+            assert.ok(command.includes(`"$p" stack output --show-secrets --stack organization/gpu-notebook/dev ${PRIVATE_KEY_OUTPUT} > "$HOME/.ssh/gpu-notebook-dev.pem.new"`), command);
             assert.ok(command.includes(`printf '%s\\n' '${parts.knownHosts}' > "$HOME/.ssh/gpu-notebook-dev.known_hosts"`), command);
             assert.match(command, / -o StrictHostKeyChecking=yes -o HostKeyAlias=203\.0\.113\.10 ubuntu@203\.0\.113\.10$/);
         });
@@ -113,7 +115,8 @@ describe("sshCommand: the pasteable SSH command", function () {
             world?.cleanup();
         });
 
-        const paste = (shell: string, port: number | undefined, input: string) => pasteInto(world!, outputs.sshCommand, shell, port, input);
+        const paste = (shell: string, port: number | undefined, input: string, where: Parameters<typeof pasteInto>[5] = {}) =>
+            pasteInto(world!, outputs.sshCommand, shell, port, input, where);
 
         it("is a plain output that holds no key material", () => {
             assert.ok(secrets.includes(PRIVATE_KEY_OUTPUT) && !secrets.includes("sshCommand"), secrets.join());
@@ -144,6 +147,33 @@ describe("sshCommand: the pasteable SSH command", function () {
             assert.strictEqual(result.status, 0, result.stderr);
             assert.strictEqual(statSync(key).mode & 0o777, 0o600);
             assert.ok(!existsSync(`${key}.new`));
+        });
+
+        describe("without a global pulumi", () => {
+            before(() => {
+                // The project's own CLI, as `npm ci` installs it (node_modules/.bin/pulumi), here the stand-in:
+                // the npm package's real one would download the CLI.
+                const modules = path.join(world!.project, "node_modules");
+                rmSync(modules, { force: true });
+                mkdirSync(path.join(modules, ".bin"), { recursive: true });
+                symlinkSync(STAND_IN_PULUMI, path.join(modules, ".bin", "pulumi"));
+            });
+
+            for (const shell of SHELLS) {
+                it(`logs in from ${shell} in the project folder, through the project's own CLI`, () => {
+                    rmSync(path.join(world!.home, ".ssh"), { recursive: true, force: true });
+                    const result = paste(shell, genuine?.port, "echo logged-in-as-$(whoami)\n", { withoutGlobalPulumi: true });
+                    assert.strictEqual(result.status, 0, result.stderr);
+                    assert.match(result.stdout, new RegExp(`logged-in-as-${userInfo().username}`));
+                });
+
+                it(`outside the project folder (${shell}), fails with one sentence saying what to do, and connects nowhere`, () => {
+                    const result = paste(shell, genuine?.port, "echo logged-in\n", { withoutGlobalPulumi: true, cwd: world!.home });
+                    assert.notStrictEqual(result.status, 0);
+                    assert.strictEqual(result.stderr, `${NO_PULUMI}\n`);
+                    assert.strictEqual(result.stdout, "");
+                });
+            }
         });
 
         it("refuses a machine presenting another host key, and runs nothing there", () => {

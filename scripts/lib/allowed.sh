@@ -2,8 +2,13 @@
 # The one place that lets the address you are at now reach a notebook: reads allowedCidrs from the
 # stack's config (in a fleet, the notebook's own list, or the top-level one it inherits) and adds
 # (or, with replace, sets) <your public IPv4>/32 through `pulumi config set --path`. Used by npm
-# run up (when allowedCidrs is unset) and npm run allow-my-ip. Source it after common.sh and
-# fleet.sh; call use_pulumi and use_stack first.
+# run up (when allowedCidrs is unset) and npm run allow-my-ip. Call use_stack first: it changes
+# the stack's config.
+
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=scripts/lib/fleet.sh
+. "$(dirname "${BASH_SOURCE[0]}")/fleet.sh"
 
 # Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/lib/stack-config.js) and
 # ALLOWED_CIDRS (one network each) for notebook $1, or the top level when $1 is empty.

@@ -1,36 +1,62 @@
 # shellcheck shell=bash
-# Small helpers every user script shares: --help from the script's own header, errors, and the
-# public IPv4 address of the machine the user is at. Source it; it changes nothing by itself.
+# Small helpers every user script shares: --help from the script's own header, errors, the folder
+# the user ran the command in, and the public IPv4 address of the machine the user is at. Source
+# it; it changes nothing by itself.
+
+# The folder the user typed the command in, which their relative paths start from. npm runs a
+# script in the project folder and says where it was run in INIT_CWD; run directly, the script's
+# own `cd` to the project (every script does that before sourcing this file) left it in OLDPWD.
+# shellcheck disable=SC2034 # read by the scripts that take paths (copy, handout, job)
+USER_DIR="${INIT_CWD:-${OLDPWD:-$PWD}}"
 
 # Prints the comment block at the top of the calling script (after the #! line) as its help.
 show_help() {
     awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
 }
 
-# The help of the scripts that read stack outputs: where they find them.
+# The help of the scripts that read stack outputs of one notebook: how to choose it, and where
+# they find the outputs.
 show_outputs_help() {
     show_help
     cat <<'HELP'
 
-A stack with config `notebooks` has one notebook per entry: choose it with --notebook NAME
-(first, before any other argument) or GPU_NOTEBOOK_NAME; npm run notebooks lists them. Its files
-are then ~/.ssh/gpu-notebook-<stack>-<name>.* instead of ~/.ssh/gpu-notebook-<stack>.*.
+A stack with config `notebooks` has one notebook per entry: choose it with --notebook NAME (or
+--notebook=NAME) among this command's own options, or with GPU_NOTEBOOK_NAME; npm run notebooks
+lists them. Its files are then ~/.ssh/gpu-notebook-<stack>-<name>.* instead of
+~/.ssh/gpu-notebook-<stack>.*.
+HELP
+    stack_environment_help
+    echo "  GPU_NOTEBOOK_NAME          the notebook of a stack with several (as --notebook NAME)"
+}
+
+# The help of a script that reads the outputs of every notebook of the stack (it takes no --notebook).
+show_stack_help() {
+    show_help
+    stack_environment_help
+}
+
+stack_environment_help() {
+    cat <<'HELP'
 
 Environment:
   GPU_NOTEBOOK_STACK         the stack to use (default dev)
-  GPU_NOTEBOOK_NAME          the notebook of a stack with several (as --notebook NAME)
   GPU_NOTEBOOK_OUTPUTS_FILE  read the stack outputs from this JSON file (as written by
                              `pulumi stack output --json --show-secrets`) instead of the Pulumi CLI
-  For tests only: GPU_NOTEBOOK_SSH_HOST, GPU_NOTEBOOK_SSH_PORT and GPU_NOTEBOOK_SSH_USER replace
-  the address, port and user SSH connects to; the host key is still checked against the stack's
-  sshKnownHosts. GPU_NOTEBOOK_HTTPS_HOST and GPU_NOTEBOOK_HTTPS_PORT do the same for the
-  notebook's HTTPS address; the certificate is still checked against notebookCertificatePem.
 HELP
 }
 
-# True when the first argument asks for help.
+# True when -h or --help is among the arguments given (up to a `--`, after which arguments belong
+# to another program). A script passes the arguments that are its own options, so help is shown
+# wherever it is asked for among them, before anything else happens.
 wants_help() {
-    [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+            --) return 1 ;;
+            -h | --help) return 0 ;;
+        esac
+    done
+    return 1
 }
 
 # Fails unless $2 is a TCP port number; $1 names the option it came from.

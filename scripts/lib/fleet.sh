@@ -4,6 +4,8 @@
 # GPU_NOTEBOOK_NAME; a stack without it has one notebook and no names. Source it; it defines
 # functions and changes nothing until they are called.
 
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # shellcheck source=scripts/lib/pulumi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pulumi.sh"
 
@@ -12,10 +14,10 @@ GPU_NOTEBOOK_NAME="${GPU_NOTEBOOK_NAME:-}"
 GPU_NOTEBOOK_NAME_FROM=GPU_NOTEBOOK_NAME
 
 # When $1 is --notebook NAME or --notebook=NAME, chooses NAME (over GPU_NOTEBOOK_NAME) and sets
-# NOTEBOOK_ARGS to how many arguments that took, else to 0. A script's option loop calls it on a
-# --notebook case; a script that hands its arguments on to ssh or pulumi calls it once first,
-# so only a leading --notebook is taken:
-#   take_notebook_option "$@"; shift "$NOTEBOOK_ARGS"
+# NOTEBOOK_ARGS to how many arguments that took, else to 0. Every script that works on one notebook
+# takes it the same way: anywhere among its own options, which its option loop reads up to the
+# first argument it passes on (to ssh, pulumi or a job's command) or takes as a path or name:
+#   --notebook|--notebook=*) take_notebook_option "$@"; shift "$NOTEBOOK_ARGS" ;;
 # shellcheck disable=SC2034 # NOTEBOOK_ARGS is read by the scripts that call it
 take_notebook_option() {
     NOTEBOOK_ARGS=0
@@ -39,10 +41,10 @@ GPU_NOTEBOOK_CONFIG=""
 
 # Reads the stack's config through the Pulumi CLI into this shell. --show-secrets because the
 # CLI leaves out a whole value that holds any secret, and a notebook's own notebookPassword
-# makes all of `notebooks` one; nothing secret is printed from it.
+# makes all of `notebooks` one; nothing secret is printed from it. Reads the stack by name, so
+# it selects nothing; the scripts that change the stack have called use_stack before.
 read_stack_config() {
-    # use_pulumi reports on stdout; keep stdout for the caller's own output.
-    [ -n "${PULUMI_BIN:-}" ] || use_pulumi >&2 || return 1
+    require_backend || return 1
     GPU_NOTEBOOK_CONFIG="$(pulumi_cli config --json --show-secrets --stack "$GPU_NOTEBOOK_STACK")" || {
         echo "gpu-notebook: could not read the config of stack $GPU_NOTEBOOK_STACK" >&2
         return 1

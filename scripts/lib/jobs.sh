@@ -1,21 +1,14 @@
 # shellcheck shell=bash
 # How the job scripts reach the job runner on the machine (components/boot/gpu-notebook-job) and
-# what they say when they cannot. Source it after connect.sh; prepare_ssh must have run.
+# what they say when they cannot. prepare_ssh must have run before any call reaches the machine.
+
+# shellcheck source=scripts/lib/connect.sh
+. "$(dirname "${BASH_SOURCE[0]}")/connect.sh"
 
 # Where the runner and its machine file are on the machine: components/contract.ts, through the
 # generated machine.sh.
 # shellcheck source=scripts/lib/machine.sh
 . "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
-
-# The help of the job scripts: where they find the stack, plus their own test-only settings.
-show_jobs_help() {
-    show_outputs_help
-    cat <<'HELP'
-  For tests only: GPU_NOTEBOOK_JOB_RUNNER replaces the job runner's path on the machine, and
-  GPU_NOTEBOOK_JOB_RUNNER_ARGS adds options to each of its calls (--jobs-dir, --run-dir,
-  --idle-state, --nvidia-smi: see the runner's --help).
-HELP
-}
 
 # The address ssh dials, for messages.
 machine_address() {

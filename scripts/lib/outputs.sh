@@ -15,7 +15,9 @@ GPU_NOTEBOOK_OUTPUTS=""
 # The notebook whose outputs GPU_NOTEBOOK_OUTPUTS holds: its name in a fleet, "" in single mode.
 GPU_NOTEBOOK_SELECTED=""
 
-# Reads all of the stack's outputs.
+# Reads all of the stack's outputs. Read-only: it reads the stack by name, never logs in, selects
+# or creates one. When there is nothing to read (no backend, no stack, nothing deployed), it says
+# so in one line that names npm run up, and fails.
 read_outputs() {
     if [ -n "${GPU_NOTEBOOK_OUTPUTS_FILE:-}" ]; then
         [ -r "$GPU_NOTEBOOK_OUTPUTS_FILE" ] || {
@@ -23,14 +25,27 @@ read_outputs() {
             return 1
         }
         GPU_NOTEBOOK_STACK_OUTPUTS="$(cat "$GPU_NOTEBOOK_OUTPUTS_FILE")"
-        return 0
+    else
+        require_backend || return 1
+        local errors
+        errors="$(mktemp)"
+        GPU_NOTEBOOK_STACK_OUTPUTS="$(pulumi_cli stack output --json --show-secrets --stack "$GPU_NOTEBOOK_STACK" 2>"$errors")" || {
+            if grep -q "no stack named" "$errors"; then
+                echo "gpu-notebook: there is no stack $GPU_NOTEBOOK_STACK in your Pulumi backend: create the notebook with npm run up" \
+                    "(or name another stack with GPU_NOTEBOOK_STACK)" >&2
+            else
+                cat "$errors" >&2
+                echo "gpu-notebook: could not read the outputs of stack $GPU_NOTEBOOK_STACK (see above; has npm run up run?)" >&2
+            fi
+            rm -f "$errors"
+            return 1
+        }
+        rm -f "$errors"
     fi
-    # use_pulumi reports on stdout; keep stdout for the caller's own output.
-    [ -n "${PULUMI_BIN:-}" ] || use_pulumi >&2 || return 1
-    GPU_NOTEBOOK_STACK_OUTPUTS="$(pulumi_cli stack output --json --show-secrets --stack "$GPU_NOTEBOOK_STACK")" || {
-        echo "gpu-notebook: could not read the outputs of stack $GPU_NOTEBOOK_STACK (has 'npm run up' run?)" >&2
+    if [ -z "${GPU_NOTEBOOK_STACK_OUTPUTS//[[:space:]]/}" ] || [ "${GPU_NOTEBOOK_STACK_OUTPUTS//[[:space:]]/}" = "{}" ]; then
+        echo "gpu-notebook: stack $GPU_NOTEBOOK_STACK has no notebook deployed (it has no outputs): create it with npm run up" >&2
         return 1
-    }
+    fi
 }
 
 # Makes notebook $1 ("" in single mode) the one stack_output reads; fails, listing the
