@@ -6,8 +6,11 @@
 #   - a stopped machine that cannot start keeps its zone and type (its disks live there), so the
 #     start is retried with backoff until WAIT_MINUTES have passed, one line per attempt.
 # Each refusal is told as one line ("no g5.xlarge free in us-east-1a right now"); when nothing is
-# left to try, the commands that help follow, most likely first. Needs pulumi.sh's pulumi_cli.
-# GPU_NOTEBOOK_RETRY_SECONDS sets the first pause between starts (default 30; tests use 0).
+# left to try, the commands that help follow, most likely first.
+# GPU_NOTEBOOK_RETRY_SECONDS: see docs/testing.md.
+
+# shellcheck source=scripts/lib/pulumi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pulumi.sh"
 
 CAPACITY_HELPER="$(dirname "${BASH_SOURCE[0]}")/capacity.js"
 
