@@ -10,7 +10,7 @@ import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { describeResource, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
 import { readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
-import { runShared, VALID_CONFIG } from "./support/program";
+import { refusal, runShared, VALID_CONFIG } from "./support/program";
 
 const root = path.join(__dirname, "..");
 
@@ -120,22 +120,42 @@ describe("npm run plan", () => {
             assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
         });
 
-        it("warns by name about keys in another project's namespace or in none, and leaves them out", async () => {
+        it("warns by name about keys in a namespace nothing reads or in none", async () => {
             const file = stackFile("Pulumi.typos.yaml", [
                 "config:",
-                "  gpunotebook:instanceType: g5.xlarge",
+                "  someone-else:colour: blue",
                 "  idleStopMinutes: 30",
                 "  gpu-notebook:allowedCidrs: [\"198.51.100.0/24\"]",
                 "  aws:region: eu-west-1",
                 "",
             ].join("\n"));
             const read = readStackConfig(file, "typos");
-            assert.ok(read.notes.some((note) => /^gpunotebook:instanceType in Pulumi\.typos\.yaml is in the namespace "gpunotebook", which nothing here reads .*did you mean gpu-notebook:instanceType\?$/.test(note)), read.notes.join("\n"));
+            assert.ok(read.notes.some((note) => /^someone-else:colour in Pulumi\.typos\.yaml is in the namespace "someone-else", which nothing here reads .*it has no effect$/.test(note)), read.notes.join("\n"));
             assert.ok(read.notes.some((note) => /^idleStopMinutes in Pulumi\.typos\.yaml has no namespace, so the Pulumi CLI refuses the file; write gpu-notebook:idleStopMinutes/.test(note)), read.notes.join("\n"));
-            assert.deepStrictEqual(Object.keys(read.config).sort(), ["aws:region", "gpu-notebook:allowedCidrs"]);
             const out = await planReport({ stack: "typos", configFile: file });
-            assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m, "the misspelt key changed nothing");
-            assert.match(out, /^ {2}- gpunotebook:instanceType in Pulumi\.typos\.yaml/m);
+            assert.match(out, /^ {2}idle stop +power off after 60 min/m, "the key without a namespace changed nothing");
+            assert.match(out, /^ {2}- someone-else:colour in Pulumi\.typos\.yaml/m);
+        });
+
+        it("refuses a setting written in a namespace meant for this program, as the deploy does", async () => {
+            const file = stackFile("Pulumi.meant.yaml", [
+                "config:",
+                "  gpu_notebook:instanceType: g5.xlarge",
+                "  notebook:idleStopMinutes: 30",
+                "  gpu-notebook:allowedCidrs: [\"198.51.100.0/24\"]",
+                "",
+            ].join("\n"));
+            const expected = [
+                /^ {2}- gpu_notebook:instanceType is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:instanceType\?$/m,
+                /^ {2}- notebook:idleStopMinutes is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:idleStopMinutes\?$/m,
+            ];
+            const plan = await planReport({ stack: "meant", configFile: file }).then(() => "", (error: Error) => error.message);
+            // At deploy the program reads the same keys from the engine's config.
+            const deploy = (await refusal({ ...VALID_CONFIG, "gpu_notebook:instanceType": "g5.xlarge", "notebook:idleStopMinutes": "30" })).message;
+            for (const refused of [plan, deploy]) {
+                assert.match(refused, /^Configuration refused, nothing was created:/);
+                expected.forEach((line) => assert.match(refused, line));
+            }
         });
 
         it("refuses, as the CLI does, values that are not of the type Pulumi.yaml declares", () => {
