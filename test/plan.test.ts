@@ -52,8 +52,8 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
         assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
         assert.match(out, /^ {2}aws iam RolePolicy +notebook-heartbeat +allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
-        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+$/m);
-        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\)$/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\) \(offline stand-in instance id\)$/m);
         assert.match(out, /^ {2}aws iam InstanceProfile +notebook-instance-profile +puts the role on the instance$/m);
         assert.match(out, /^Warnings\n(  - .*\n)* {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
         assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: `npm run up` sets your AWS setup's region on the first run; the plan shows us-east-1/m);
@@ -89,6 +89,20 @@ describe("npm run plan", () => {
         assert.match(out, /gpu-notebook:notebookPassword is encrypted in Pulumi\.custom\.yaml/);
         assert.match(out, /hourly cost +unknown offline/);
         assert.match(out, /could not look up the spot price of g4dn\.xlarge in eu-west-1/, "the program's own warning is shown");
+    });
+
+    it("outside us-east-1: the region's zones, a price the offline sample lacks said as such, stand-ins marked, the machine's state in words", async () => {
+        const out = await planReport({ stack: "ireland", configFile: stackFile("Pulumi.ireland.yaml", "config:\n  aws:region: eu-west-1\n") });
+        assert.match(out, /^ {2}zone +eu-west-1a \(offline stand-in zones/m);
+        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: .*, in eu-west-1a,/m);
+        assert.doesNotMatch(out, /us-east-1[a-f]/, "no zone of another region");
+        assert.match(out, /^ {2}hourly cost +unknown offline: the offline price sample has no list price for g4dn\.xlarge in eu-west-1; looked up from AWS's price data at deploy$/m);
+        assert.match(out, /^ {2}- could not look up the on-demand price of g4dn\.xlarge in eu-west-1, .*: the offline price sample .* has no price for g4dn\.xlarge in eu-west-1$/m);
+        assert.doesNotMatch(out, /pricing:GetProducts/, "no permission is missing");
+        assert.match(out, /^ {2}tls index SelfSignedCert +notebook-tls-cert +notebook certificate for 203\.0\.113\.\d+, 127\.0\.0\.1, localhost, 10 years \(offline stand-in address\)$/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +.*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}aws ec2 instance state +notebook-state +instance state: running \(keeps notebook-instance running\)$/m);
+        assert.doesNotMatch(out, /transitgateway/);
     });
 
     it("prints the refusal for bad settings and exits non-zero", () => {
