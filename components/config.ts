@@ -595,13 +595,53 @@ function checkSettings(values: ConfigValues): { settings?: NotebookSettings; pro
     }
 }
 
+/** Levenshtein distance: the fewest one-character insertions, deletions and substitutions from a to b. */
+function editDistance(a: string, b: string): number {
+    let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+    for (let i = 1; i <= a.length; i++) {
+        const current = [i];
+        for (let j = 1; j <= b.length; j++) {
+            current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+        }
+        previous = current;
+    }
+    return previous[b.length];
+}
+
+/**
+ * The known name `text` most likely misspells: the nearest by edit distance, case aside, within
+ * a slip of the fingers (two edits, or one in four characters of a long name). Undefined if none is.
+ */
+function nearest(text: string, known: readonly string[]): string | undefined {
+    const distances = known.map((candidate) => ({ candidate, distance: editDistance(text.toLowerCase(), candidate.toLowerCase()) }));
+    const best = distances.sort((a, b) => a.distance - b.distance)[0];
+    return best !== undefined && best.distance <= Math.max(2, Math.floor(text.length / 4)) ? best.candidate : undefined;
+}
+
 /** A key this program does not read, named as the user wrote it, with the known key it likely misspells. */
 function unknownKey(key: string, known: readonly string[], nameOf: (key: string) => string): Problem {
-    const near = known.find((candidate) => candidate.toLowerCase() === key.toLowerCase());
+    const near = nearest(key, known);
     return {
         key,
         message: `${nameOf(key)} is not a setting this program reads` +
-            (near ? `; did you mean ${nameOf(near)}?` : `; known settings: ${known.join(", ")}`),
+            (near ? `; did you mean ${nameOf(near)}?` : "; docs/configuration.md lists every setting"),
+    };
+}
+
+/**
+ * A key of another namespace that was surely meant for this program: its namespace is a slip away
+ * from this one (gpu_notebook:), or its name is one of the settings (notebook:instanceType). Left
+ * alone, it would deploy the defaults without a word. Undefined for any other key (aws:region).
+ */
+function misplacedKey(namespace: string, key: string): Problem | undefined {
+    const setting = nearest(key, CONFIG_KEYS);
+    if (editDistance(namespace, CONFIG_NAMESPACE) > 2 && !(CONFIG_KEYS as readonly string[]).includes(key)) {
+        return undefined;
+    }
+    return {
+        key: `${namespace}:${key}`,
+        message: `${namespace}:${key} is not read: this program's settings are in the namespace ${CONFIG_NAMESPACE}; ` +
+            `did you mean ${topLevelName(setting ?? key)}?`,
     };
 }
 
@@ -643,6 +683,8 @@ export function parseStackConfig(raw: Record<string, string>): StackSettings {
     for (const [fullKey, value] of Object.entries(raw)) {
         const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [CONFIG_NAMESPACE, fullKey];
         if (namespace !== CONFIG_NAMESPACE) {
+            const misplaced = misplacedKey(namespace, key);
+            problems.push(...(misplaced ? [misplaced] : []));
             continue;
         }
         if (!(CONFIG_KEYS as readonly string[]).includes(key)) {

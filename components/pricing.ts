@@ -66,8 +66,8 @@ export function createPriceListProvider(name: string): Provider {
 
 /**
  * Looks up what the instance costs per hour: the Price List API for on-demand, the latest spot
- * price history entry for spot. A failed lookup (typically missing pricing:GetProducts or
- * ec2:DescribeSpotPriceHistory permissions) becomes a warning, never a failed deploy.
+ * price history entry for spot. A failed lookup (a missing pricing:GetProducts or
+ * ec2:DescribeSpotPriceHistory permission, which it names, or no price) becomes a warning, never a failed deploy.
  * `priceList` gives the Price List provider; it is called for on-demand only, so a spot notebook
  * makes none.
  */
@@ -93,11 +93,13 @@ export async function lookupHourlyPrice(
         return { market, usd: onDemandUsdPerHour(product.result), source: `AWS Price List, ${region} on-demand Linux` };
     } catch (error) {
         const permission = market === "spot" ? "ec2:DescribeSpotPriceHistory" : "pricing:GetProducts";
+        // The permission is named only when AWS said no: a price that is not there is no IAM problem.
+        const denied = /AccessDenied|not authorized|Unauthorized/i.test(failureText(error));
         return {
             market,
             source: "unknown",
             warning: `could not look up the ${market} price of ${instanceType} in ${region}, so ` +
-                `estimatedHourlyCostUsd is not set (the deploy goes on; the lookup needs ${permission}): ${failureText(error)}`,
+                `estimatedHourlyCostUsd is not set (the deploy goes on${denied ? `; the lookup needs ${permission}` : ""}): ${failureText(error)}`,
         };
     }
 }

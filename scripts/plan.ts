@@ -12,7 +12,7 @@ import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, parseStackConfig } f
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
 import { NotebookOutputs } from "../components/notebook";
-import { fakeTypeInfo, fakeVcpus, MockCloud, RecordedCall, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import { FAKE_ACCOUNT, fakeTypeInfo, fakeVcpus, MockCloud, RecordedCall, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
 import { Ec2Quota, ELASTIC_IP_QUOTA, marketsOf, vcpuQuotaFor } from "../components/preflight";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
@@ -32,7 +32,13 @@ function table(rows: string[][]): string[] {
     return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`.trimEnd());
 }
 
+/** Types whose provider name says nothing to a user (an instance's power state lives under transit gateways). */
+const TYPES_IN_WORDS: Record<string, string> = { "aws:ec2transitgateway/instanceState:InstanceState": "aws ec2 instance state" };
+
 function shortType(type: string): string {
+    if (TYPES_IN_WORDS[type]) {
+        return TYPES_IN_WORDS[type];
+    }
     if (type.startsWith("pulumi:providers:")) {
         return `provider ${type.slice("pulumi:providers:".length)}`;
     }
@@ -149,7 +155,7 @@ export function describeResource(record: PlanRecord, resource: RecordedResource)
         case "aws:servicequotas/serviceQuota:ServiceQuota":
             return `asks AWS to raise quota ${inputs.quotaCode} to ${inputs.value} vCPUs (AWS decides)`;
         case "aws:ec2transitgateway/instanceState:InstanceState":
-            return `keeps ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)} ${inputs.state}`;
+            return `instance state: ${inputs.state} (keeps ${nameOf(record, "aws:ec2/instance:Instance", inputs.instanceId)} ${inputs.state})`;
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
             return `backstop: ${alarmLine(record, resource)}`;
         case "aws:lambda/function:Function":
@@ -248,13 +254,34 @@ export function settingsRows(facts: PlanFacts): string[][] {
             ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}`
             : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
         ["hourly cost", facts.price === undefined
-            ? "unknown offline for this type and region; looked up from AWS's price data at deploy"
+            ? `unknown offline: the offline price sample has no ${spot ? "spot" : "list"} price for ${inputs.instanceType} in ${facts.region}; looked up from AWS's price data at deploy`
             : `$${facts.price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${facts.region}; looked up at deploy)`],
     ];
 }
 
+/**
+ * Values the mock engine made up where AWS will give real ones: the account, and each resource's
+ * id and address as the recorded run computed them. A line that shows one says so.
+ */
+function standIns(record: PlanRecord): [string, string][] {
+    const computed = (type: string, field: string, kind: string) =>
+        ofType(record, type).map((resource): [string, string] => [String(resource.computed[field]), kind]);
+    return [
+        [FAKE_ACCOUNT, "account"],
+        ...computed("aws:ec2/instance:Instance", "id", "instance id"),
+        ...computed("aws:ec2/eip:Eip", "publicIp", "address"),
+    ];
+}
+
+/** A resource's line, with the stand-in values it shows named as such. */
+function describedWithStandIns(record: PlanRecord, resource: RecordedResource): string {
+    const text = describeResource(record, resource);
+    const shown = [...new Set(standIns(record).filter(([value]) => text.includes(value)).map(([, kind]) => kind))];
+    return shown.length > 0 ? `${text} (offline stand-in ${shown.join(" and ")})` : text;
+}
+
 function resourceTable(record: PlanRecord, resources: RecordedResource[]): string[] {
-    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describeResource(record, resource)])]);
+    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describedWithStandIns(record, resource)])]);
 }
 
 /** What the plan reads of a run: its record, outputs and offline stand-ins, and the stack's config. */

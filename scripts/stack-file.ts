@@ -161,8 +161,9 @@ export function readStackConfig(configFile: string, stack: string): StackConfig 
         }
         if (!namespaces.includes(namespace)) {
             notes.push(`${key} in ${name} is in the namespace "${namespace}", which nothing here reads ` +
-                `(this project is ${CONFIG_NAMESPACE}; its providers: ${namespaces.slice(1).join(", ")}): it has no effect` +
-                (types.has(setting) ? `; did you mean ${CONFIG_NAMESPACE}:${setting}?` : ""));
+                `(this project is ${CONFIG_NAMESPACE}; its providers: ${namespaces.slice(1).join(", ")}): it has no effect`);
+            // The program reads all config, as at deploy, and refuses a key plainly meant for it.
+            config[key] = typeof value === "object" && value !== null ? JSON.stringify(withStandIns(value, key, name, notes)) : String(asText[key]);
             continue;
         }
         if (key === "aws:region") {

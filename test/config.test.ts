@@ -469,5 +469,31 @@ describe("config", () => {
         it("names an unknown key and suggests the one meant", () => {
             assert.match(refused({ ...BASE, instancetype: "g5.xlarge" }), /gpu-notebook:instancetype is not a setting this program reads; did you mean gpu-notebook:instanceType\?/);
         });
+
+        it("suggests the setting a misspelt key is nearest to, and lists no settings", () => {
+            const message = refused({ ...BASE, instanceTyp: "g5.xlarge", idelStopMinutes: "30", dataVolumeGB: "50" });
+            assert.match(message, /gpu-notebook:instanceTyp is not a setting this program reads; did you mean gpu-notebook:instanceType\?/);
+            assert.match(message, /gpu-notebook:idelStopMinutes is not a setting this program reads; did you mean gpu-notebook:idleStopMinutes\?/);
+            assert.match(message, /gpu-notebook:dataVolumeGB is not a setting this program reads; did you mean gpu-notebook:dataVolumeGb\?/);
+            assert.ok(!message.includes("allowOpenAccess"), message);
+        });
+
+        it("suggests nothing for a key far from every setting, and points to the list once", () => {
+            const message = refused({ ...BASE, colour: "blue" });
+            assert.match(message, /^ {2}- gpu-notebook:colour is not a setting this program reads; docs\/configuration\.md lists every setting$/m);
+            assert.doesNotMatch(message, /did you mean/);
+        });
+
+        it("refuses a setting written in a namespace a slip away from gpu-notebook, or in another namespace", () => {
+            for (const key of ["gpu_notebook:instanceType", "gpunotebook:instanceType", "gpu-notebok:instanceType", "notebook:instanceType", "gpu_notebook:instanceTyp"]) {
+                assert.match(refused({ ...BASE, [key]: "g5.xlarge" }),
+                    new RegExp(`^ {2}- ${key} is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:instanceType\\?$`, "m"), key);
+            }
+        });
+
+        it("leaves other namespaces' keys to their readers", () => {
+            const settings = parseConfig({ ...BASE, "aws:region": "eu-west-1", "aws:profile": "lab", "pulumi:tags": "{}", "notebook:colour": "blue" });
+            assert.strictEqual(settings.instanceType, DEFAULTS.instanceType);
+        });
     });
 });

@@ -1,16 +1,16 @@
 // The idle watcher as the instance runs it: its bytes and its command line are taken from the user
 // data the program renders, and it watches a real Jupyter server (Debian's jupyter_server, HTTPS
 // with the program's certificate, as an unprivileged user) with a real kernel, real jobs of the
-// real job runner, real processes of the notebook user, a fake nvidia-smi on PATH, real TCP
-// connections for SSH sessions, a fake instance metadata service and a fake CloudWatch endpoint.
+// real job runner, real processes of the notebook user, a fake nvidia-smi on PATH, real ssh and
+// rsync clients of Debian's sshd, a fake instance metadata service and a fake CloudWatch endpoint.
 // Times are injected with --now, so "an hour later" takes milliseconds.
 import * as assert from "assert";
 import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
 import { createHash, createHmac } from "crypto";
-import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "fs";
 import { createServer, IncomingMessage, Server as HttpServer, ServerResponse } from "http";
 import * as https from "https";
-import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket, connect } from "net";
+import { AddressInfo, connect } from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 
@@ -19,7 +19,8 @@ import { startJupyter, JupyterServer } from "./support/jupyter";
 import { unwrap } from "../components/offline/run-program";
 import { runShared, VALID_CONFIG } from "./support/program";
 import { machineFiles } from "./support/user-data";
-import { DEBIAN_PYTHON, delay, requireCommands } from "./support/system";
+import { LocalMachine, SSHD, startLocalMachine, stopLocalMachine } from "./support/scripts";
+import { DEBIAN_PYTHON, delay, freePort, requireCommands, waitForPort } from "./support/system";
 
 
 const MINUTE = 60;
@@ -431,7 +432,7 @@ describe("the idle watcher, against a real Jupyter server", function () {
             assert.match(await watch({ now: start, state }), /verdict=keep idle=0m .* reason=idle_under_the_limit/);
             assert.match(await watch({ now: start + 59 * MINUTE, state }), /verdict=keep idle=59m/);
             const line = await watch({ now: start + 61 * MINUTE, state });
-            assert.match(line, /verdict=stop idle=61m limit=60m\(option\) .*jobs=none .*gpu=0% ssh=0 heartbeat=0\(dry-run\) reason=idle_for_the_limit action=dry-run/);
+            assert.match(line, /verdict=stop idle=61m limit=60m\(option\) .*jobs=none .*gpu=0% ssh=none heartbeat=0\(dry-run\) reason=idle_for_the_limit action=dry-run/);
         });
 
         it("does not count its own API polling as activity", async () => {
@@ -503,66 +504,144 @@ describe("the idle watcher, against a real Jupyter server", function () {
                 /verdict=stop .*gpu=unknown\(FileNotFoundError\)/);
         });
 
-        describe("SSH sessions", () => {
-            let listener: TcpServer;
-            let port: number;
-            const accepted: Socket[] = [];
+        describe("SSH connections, through Debian's sshd with real clients", () => {
+            // The watcher counts a connection only while it does something: a terminal with input
+            // or output within the limit, or a command still running. Runs here use the real clock
+            // (a terminal's idleness is the kernel's clock), with the idle clock set 61 minutes back.
+            let machine: LocalMachine;
+            let sshArgs: string[];
+            let badToken: string;
+            const clients: ChildProcess[] = [];
 
-            before(async () => {
-                // Stands in for sshd: the watcher counts established connections to the SSH port
-                // (terminals, scp and tunnels alike), whatever speaks on it.
-                listener = createTcpServer((socket) => { accepted.push(socket); });
-                await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-                port = (listener.address() as AddressInfo).port;
+            before(async function () {
+                this.timeout(60_000);
+                requireCommands(this, SSHD, "ssh", "rsync");
+                badToken = path.join(root, "ssh-bad-token");
+                writeFileSync(badToken, "0".repeat(64));
+                machine = await startLocalMachine(path.join(root, "ssh-machine"), "idle");
+                const knownHosts = path.join(root, "ssh-machine", "known_hosts");
+                writeFileSync(knownHosts, `${machine.outputs.sshKnownHosts}\n`);
+                sshArgs = [
+                    "-i", path.join(root, "ssh-machine", "keys", "login"), "-p", String(machine.sshd.port),
+                    "-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", `HostKeyAlias=${machine.outputs.publicIp}`,
+                    "-o", "StrictHostKeyChecking=yes", "-o", "ControlPath=none", "-o", "LogLevel=ERROR",
+                ];
+            });
+
+            afterEach(() => {
+                clients.splice(0).forEach((client) => client.kill("SIGKILL"));
             });
 
             after(async () => {
-                accepted.forEach((socket) => socket.destroy());
-                await new Promise((resolve) => listener.close(resolve));
+                await stopLocalMachine(machine);
             });
 
-            it("an open SSH connection keeps it up; once closed, idle counts again", async () => {
-                const start = await startOfTest();
-                const state = freshState();
-                const args = ["--ssh-port", String(port)];
-                await watch({ now: start, state, args });
-                const client = connect({ host: "127.0.0.1", port });
-                await new Promise((resolve) => client.once("connect", resolve));
-                try {
-                    assert.match(await watch({ now: start + 61 * MINUTE, state, args }), /verdict=keep idle=0m .*ssh=1 heartbeat=1\(dry-run\) reason=active:ssh/);
-                } finally {
-                    client.destroy();
+            const host = () => `${String(machine.env.GPU_NOTEBOOK_SSH_USER)}@127.0.0.1`;
+
+            /** A real ssh client to the local machine; its output is collected in `seen`. */
+            function client(command: string, args: string[], seen: { text: string } = { text: "" }): ChildProcess {
+                const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+                child.stdout?.on("data", (chunk) => { seen.text += chunk; });
+                child.stderr?.on("data", (chunk) => { seen.text += chunk; });
+                clients.push(child);
+                return child;
+            }
+
+            /**
+             * The watcher on the real clock, with nothing active for the last 61 minutes, the limit
+             * 60. Jupyter is out of its reach (a wrong token): the suite's kernel was used seconds ago.
+             */
+            async function watchNow(): Promise<string> {
+                const now = await startOfTest();
+                return watch({ now, state: stateSince(now, 61), args: ["--ssh-port", String(machine.sshd.port), "--token-file", badToken] });
+            }
+
+            /** Runs the watcher until its line matches (at most 20 s): the client is connected, its session set up. */
+            async function watchUntil(pattern: RegExp): Promise<string> {
+                let line = "";
+                for (const deadline = Date.now() + 20_000; Date.now() < deadline; await delay(200)) {
+                    line = await watchNow();
+                    if (pattern.test(line)) {
+                        return line;
+                    }
                 }
-                for (let attempt = 0; attempt < 50 && accepted.some((socket) => !socket.destroyed); attempt++) {
-                    await delay(20);
-                }
-                assert.match(await watch({ now: start + 122 * MINUTE, state, args }), /verdict=stop idle=61m .*ssh=0/);
+                assert.fail(`the watcher never saw ${pattern} in 20 s; last: ${line}`);
+            }
+
+            /** Sets a terminal's last input and output two hours back, as after a weekend without use. */
+            function ageTerminal(line: string): void {
+                const terminal = /terminal_(pts\/\d+)_idle/.exec(line)?.[1];
+                assert.ok(terminal, `a terminal in: ${line}`);
+                const twoHoursAgo = Date.now() / 1000 - 2 * 60 * MINUTE;
+                utimesSync(`/dev/${terminal}`, twoHoursAgo, twoHoursAgo);
+            }
+
+            it("an idle `ssh -N` tunnel does not keep the machine up", async () => {
+                const local = await freePort();
+                client("ssh", [...sshArgs, "-N", "-L", `127.0.0.1:${local}:127.0.0.1:${jupyter.port}`, host()]);
+                await waitForPort(local, 20_000);
+                const line = await watchNow();
+                assert.match(line, /verdict=stop idle=61m .*ssh=0_of_1_counted\(ignored:127\.0\.0\.1:\d+=no_session\) heartbeat=0\(dry-run\) reason=idle_for_the_limit/);
             });
 
-            it("connections to other ports are not SSH sessions", async () => {
+            it("an interactive shell idle past the limit does not keep it up; one just used does", async () => {
+                const seen = { text: "" };
+                client("ssh", [...sshArgs, "-tt", host()], seen);
+                const used = await watchUntil(/counted:127\.0\.0\.1:\d+=terminal_pts/);
+                assert.match(used, /verdict=keep idle=0m .*ssh=1_of_1_counted\(counted:127\.0\.0\.1:\d+=terminal_pts\/\d+_idle_0m\) heartbeat=1\(dry-run\) reason=active:ssh$/);
+                ageTerminal(used);
+                const line = await watchNow();
+                assert.match(line, /verdict=stop idle=61m .*ssh=0_of_1_counted\(ignored:127\.0\.0\.1:\d+=terminal_pts\/\d+_idle_120m\) heartbeat=0\(dry-run\) reason=idle_for_the_limit/);
+            });
+
+            it("a shell printing every second keeps it up", async () => {
+                client("ssh", [...sshArgs, "-tt", host(), "while true; do date; sleep 1; done"]);
+                ageTerminal(await watchUntil(/counted:127\.0\.0\.1:\d+=terminal_pts/));
+                // The kernel moves the terminal's time at its next output, a second later at most.
+                await delay(2_000);
+                const line = await watchNow();
+                assert.match(line, /verdict=keep idle=0m .*ssh=1_of_1_counted\(counted:127\.0\.0\.1:\d+=terminal_pts\/\d+_idle_0m\) heartbeat=1\(dry-run\) reason=active:ssh$/);
+            });
+
+            it("a long rsync keeps it up while it runs", async () => {
+                const source = path.join(root, "ssh-machine", "dataset.bin");
+                writeFileSync(source, Buffer.alloc(4 * 1024 * 1024, 7));
+                // 4 MiB at 16 KiB/s: minutes, far longer than the test.
+                client("rsync", ["--bwlimit=16", "-e", ["ssh", ...sshArgs].join(" "), source, `${host()}:${path.join(root, "ssh-machine", "copy.bin")}`]);
+                const line = await watchUntil(/counted:127\.0\.0\.1:\d+=command_rsync/);
+                assert.match(line, /verdict=keep idle=0m .*ssh=1_of_1_counted\(counted:127\.0\.0\.1:\d+=command_rsync\) heartbeat=1\(dry-run\) reason=active:ssh$/);
+            });
+
+            it("connections to other ports are not SSH connections", async () => {
                 const other = connect({ host: "127.0.0.1", port: jupyter.port });
                 await new Promise((resolve) => other.once("connect", resolve));
                 try {
-                    const line = await watch({ now: await startOfTest(), state: freshState(), args: ["--ssh-port", String(port)] });
-                    assert.match(line, / ssh=0 /);
+                    assert.match(await watchNow(), / ssh=none /);
                 } finally {
                     other.destroy();
                 }
             });
 
-            it("a --stop-when-done job does not stop the machine while someone is connected", async () => {
+            it("a --stop-when-done job does not stop the machine while a command runs over SSH, and does once only a tunnel is left", async () => {
                 const name = startJob("true", ["--stop-when-done"]);
                 const ended = await jobEnd(name);
                 const state = stateSince(ended, 1);
-                const args = ["--ssh-port", String(port)];
-                const client = connect({ host: "127.0.0.1", port });
-                await new Promise((resolve) => client.once("connect", resolve));
-                try {
-                    assert.match(await watch({ now: ended + 2 * MINUTE, state, args }),
-                        new RegExp(`verdict=keep idle=0m .*jobs=done\\(${name}\\) .*ssh=1 .*reason=active:\\S*ssh`));
-                } finally {
-                    client.destroy();
+                const args = ["--ssh-port", String(machine.sshd.port)];
+                const command = client("ssh", [...sshArgs, host(), "sleep 120"]);
+                const local = await freePort();
+                client("ssh", [...sshArgs, "-N", "-L", `127.0.0.1:${local}:127.0.0.1:${jupyter.port}`, host()]);
+                await waitForPort(local, 20_000);
+                let line = "";
+                for (const deadline = Date.now() + 20_000; !/command_sleep/.test(line) && Date.now() < deadline; await delay(200)) {
+                    line = await watch({ now: Math.max(await startOfTest(), ended + 2 * MINUTE), state, args });
                 }
+                assert.match(line, new RegExp(`verdict=keep idle=0m .*jobs=done\\(${name}\\) .*ssh=1_of_2_counted.*command_sleep.*reason=active:\\S*ssh`));
+                command.kill("SIGKILL");
+                await new Promise((resolve) => command.once("exit", resolve));
+                for (const deadline = Date.now() + 20_000; /command_sleep/.test(line) && Date.now() < deadline; await delay(200)) {
+                    line = await watch({ now: Math.max(await startOfTest(), ended + 2 * MINUTE) + 2 * MINUTE, state, args });
+                }
+                assert.match(line, new RegExp(`verdict=stop .*ssh=0_of_1_counted\\(ignored:[^)]*=no_session\\) .*reason=job_done:${name}`));
             });
         });
     });
@@ -673,7 +752,7 @@ describe("the idle watcher, against a real Jupyter server", function () {
                 const [first, later] = await measured(1.5);
                 // The first run of a boot has nothing to compare with: not active on CPU alone.
                 assert.match(first, /verdict=keep .* cpu=first_sample .*heartbeat=0\(dry-run\) reason=idle_under_the_limit$/);
-                assert.match(later, /verdict=keep idle=0m .*jobs=none cpu=\d+%\(daemon\) .*ssh=0 heartbeat=1\(dry-run\) reason=active:cpu$/);
+                assert.match(later, /verdict=keep idle=0m .*jobs=none cpu=\d+%\(daemon\) .*ssh=none heartbeat=1\(dry-run\) reason=active:cpu$/);
                 assert.ok(Number(/cpu=(\d+)%/.exec(later)?.[1]) > 10, later);
             } finally {
                 child.kill("SIGKILL");

@@ -9,7 +9,8 @@ import * as path from "path";
 import { INSTANCE_PATHS } from "../components/boot";
 import { alive, Jobs } from "./support/jobs";
 import {
-    closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, startLocalMachine, stopLocalMachine,
+    closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, sshdConnectionProcesses, startLocalMachine,
+    stopLocalMachine,
 } from "./support/scripts";
 import { DEBIAN_PYTHON, freePort, requireCommands } from "./support/system";
 
@@ -228,6 +229,25 @@ describe("the job scripts against a real sshd and the real job runner", function
             assert.strictEqual((await run(script, [])).status, 0);
         }
         assert.strictEqual(logins(), before, "no new SSH login for later commands");
+    });
+
+    it("a command after the shared connection died without closing finishes within 30 s, through a new connection", async () => {
+        assert.strictEqual((await run("jobs", [])).status, 0);
+        // The machine's side stops answering and never closes, as after a laptop's sleep or a
+        // dropped NAT entry; sshd itself still accepts new connections.
+        const frozen = sshdConnectionProcesses((machine as LocalMachine).sshd);
+        frozen.forEach((pid) => process.kill(pid, "SIGSTOP"));
+        try {
+            const before = logins();
+            const result = await runScript("jobs", [], env, 45_000);
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.ok(result.ms < 30_000, `took ${result.ms} ms`);
+            assert.strictEqual(logins(), before + 1, "one new SSH login");
+        } finally {
+            for (const pid of frozen) {
+                try { process.kill(pid, "SIGCONT"); } catch { /* gone */ }
+            }
+        }
     });
 
     describe("connection sharing needs a short enough socket path (86 bytes, macOS's limit less ssh's own 18)", () => {

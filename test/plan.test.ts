@@ -10,7 +10,7 @@ import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { describeResource, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
 import { readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
-import { runShared, VALID_CONFIG } from "./support/program";
+import { refusal, runShared, VALID_CONFIG } from "./support/program";
 
 const root = path.join(__dirname, "..");
 
@@ -52,8 +52,8 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
         assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
         assert.match(out, /^ {2}aws iam RolePolicy +notebook-heartbeat +allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
-        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+$/m);
-        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\)$/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\) \(offline stand-in instance id\)$/m);
         assert.match(out, /^ {2}aws iam InstanceProfile +notebook-instance-profile +puts the role on the instance$/m);
         assert.match(out, /^Warnings\n(  - .*\n)* {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
         assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: `npm run up` sets your AWS setup's region on the first run; the plan shows us-east-1/m);
@@ -109,6 +109,20 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}instance type +g6\.xlarge, on-demand$/m);
     });
 
+    it("outside us-east-1: the region's zones, a price the offline sample lacks said as such, stand-ins marked, the machine's state in words", async () => {
+        const out = await planReport({ stack: "ireland", configFile: stackFile("Pulumi.ireland.yaml", "config:\n  aws:region: eu-west-1\n") });
+        assert.match(out, /^ {2}zone +eu-west-1a \(offline stand-in zones/m);
+        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: .*, in eu-west-1a,/m);
+        assert.doesNotMatch(out, /us-east-1[a-f]/, "no zone of another region");
+        assert.match(out, /^ {2}hourly cost +unknown offline: the offline price sample has no list price for g4dn\.xlarge in eu-west-1; looked up from AWS's price data at deploy$/m);
+        assert.match(out, /^ {2}- could not look up the on-demand price of g4dn\.xlarge in eu-west-1, .*: the offline price sample .* has no price for g4dn\.xlarge in eu-west-1$/m);
+        assert.doesNotMatch(out, /pricing:GetProducts/, "no permission is missing");
+        assert.match(out, /^ {2}tls index SelfSignedCert +notebook-tls-cert +notebook certificate for 203\.0\.113\.\d+, 127\.0\.0\.1, localhost, 10 years \(offline stand-in address\)$/m);
+        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +.*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}aws ec2 instance state +notebook-state +instance state: running \(keeps notebook-instance running\)$/m);
+        assert.doesNotMatch(out, /transitgateway/);
+    });
+
     it("prints the refusal for bad settings and exits non-zero", () => {
         const file = stackFile("Pulumi.bad.yaml", "config:\n  gpu-notebook:monthlyBudgetUsd: 30\n");
         const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--config-file", file], {
@@ -138,22 +152,42 @@ describe("npm run plan", () => {
             assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
         });
 
-        it("warns by name about keys in another project's namespace or in none, and leaves them out", async () => {
+        it("warns by name about keys in a namespace nothing reads or in none", async () => {
             const file = stackFile("Pulumi.typos.yaml", [
                 "config:",
-                "  gpunotebook:instanceType: g5.xlarge",
+                "  someone-else:colour: blue",
                 "  idleStopMinutes: 30",
                 "  gpu-notebook:allowedCidrs: [\"198.51.100.0/24\"]",
                 "  aws:region: eu-west-1",
                 "",
             ].join("\n"));
             const read = readStackConfig(file, "typos");
-            assert.ok(read.notes.some((note) => /^gpunotebook:instanceType in Pulumi\.typos\.yaml is in the namespace "gpunotebook", which nothing here reads .*did you mean gpu-notebook:instanceType\?$/.test(note)), read.notes.join("\n"));
+            assert.ok(read.notes.some((note) => /^someone-else:colour in Pulumi\.typos\.yaml is in the namespace "someone-else", which nothing here reads .*it has no effect$/.test(note)), read.notes.join("\n"));
             assert.ok(read.notes.some((note) => /^idleStopMinutes in Pulumi\.typos\.yaml has no namespace, so the Pulumi CLI refuses the file; write gpu-notebook:idleStopMinutes/.test(note)), read.notes.join("\n"));
-            assert.deepStrictEqual(Object.keys(read.config).sort(), ["aws:region", "gpu-notebook:allowedCidrs"]);
             const out = await planReport({ stack: "typos", configFile: file });
-            assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m, "the misspelt key changed nothing");
-            assert.match(out, /^ {2}- gpunotebook:instanceType in Pulumi\.typos\.yaml/m);
+            assert.match(out, /^ {2}idle stop +power off after 60 min/m, "the key without a namespace changed nothing");
+            assert.match(out, /^ {2}- someone-else:colour in Pulumi\.typos\.yaml/m);
+        });
+
+        it("refuses a setting written in a namespace meant for this program, as the deploy does", async () => {
+            const file = stackFile("Pulumi.meant.yaml", [
+                "config:",
+                "  gpu_notebook:instanceType: g5.xlarge",
+                "  notebook:idleStopMinutes: 30",
+                "  gpu-notebook:allowedCidrs: [\"198.51.100.0/24\"]",
+                "",
+            ].join("\n"));
+            const expected = [
+                /^ {2}- gpu_notebook:instanceType is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:instanceType\?$/m,
+                /^ {2}- notebook:idleStopMinutes is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:idleStopMinutes\?$/m,
+            ];
+            const plan = await planReport({ stack: "meant", configFile: file }).then(() => "", (error: Error) => error.message);
+            // At deploy the program reads the same keys from the engine's config.
+            const deploy = (await refusal({ ...VALID_CONFIG, "gpu_notebook:instanceType": "g5.xlarge", "notebook:idleStopMinutes": "30" })).message;
+            for (const refused of [plan, deploy]) {
+                assert.match(refused, /^Configuration refused, nothing was created:/);
+                expected.forEach((line) => assert.match(refused, line));
+            }
         });
 
         it("refuses, as the CLI does, values that are not of the type Pulumi.yaml declares", () => {

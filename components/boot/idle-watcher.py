@@ -4,13 +4,14 @@
 Powers the machine off (EC2 then stops it: disk and IP stay) once, for the whole limit, nothing was
 active: no job running (as the job runner lists them, whatever their load), no Jupyter kernel busy
 or active (REST API, machine token, its own reads not counted), no GPU above its threshold, no SSH
-connection, and the notebook user's processes below the CPU threshold. The idle clock starts at
-boot and again when the last job ends. Once a --stop-when-done job has ended this boot, a minute
+connection in use (a terminal with input or output, or a command running: a tunnel alone is not),
+and the notebook user's processes below the CPU threshold. The idle clock starts at boot and again
+when the last job ends. Once a --stop-when-done job has ended this boot, a minute
 without activity is enough. Each decision is one line in the journal, and one heartbeat (Active 1
 or 0) to CloudWatch, which the backstop alarm watches. The limit is an instance tag read through
 IMDS, so changing it needs no new machine; 0 turns idle stop off.
 """
-import argparse, datetime, json, math, os, pwd, ssl, subprocess, sys, time
+import argparse, datetime, json, math, os, pwd, re, ssl, subprocess, sys, time
 import urllib.parse
 
 # The one AWS client on the machine (instance metadata, Signature Version 4) lives beside this file.
@@ -107,13 +108,69 @@ def gpu_busy(args):
     return any(load > args.gpu_threshold for load in loads), "gpu=%s%%" % ",".join("%g" % x for x in loads)
 
 
-def ssh_sessions(args):
-    # Connections to sshd count terminals, commands, scp and tunnels alike; `who` sees terminals only.
+def processes():
+    """pid -> (parent pid, command name, controlling terminal's device number or 0), for every process."""
+    table = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        stat = read("/proc/%s/stat" % pid)
+        try:
+            fields = stat.rsplit(")", 1)[1].split()
+            table[int(pid)] = (int(fields[1]), stat[stat.index("(") + 1:stat.rindex(")")], int(fields[4]))
+        except (ValueError, IndexError):
+            continue  # gone meanwhile
+    return table
+
+
+def terminals():
+    """Device number -> (pts/N, its last input or output). As `w` reads idleness: the kernel moves a
+    terminal's atime on input and its mtime on output (to 8 s)."""
+    found = {}
+    for name in os.listdir("/dev/pts"):
+        try:
+            info = os.stat("/dev/pts/" + name)
+        except OSError:
+            continue
+        found[info.st_rdev] = ("pts/" + name, max(info.st_atime, info.st_mtime))
+    return found
+
+
+def ssh_connections(args, now, window):
+    """(the latest time an SSH connection was in use, None if none counted; description). A connection
+    counts while it does something: a terminal with input or output within `window` seconds, or a
+    command still running (rsync, `npm run ssh -- cmd`). One that only forwards ports (a forgotten
+    `npm run tunnel`) or holds a shared connection open does not: what goes through a tunnel is
+    counted by its own signal (Jupyter's kernels), and an idle terminal is idle however long it stays."""
     try:
-        count = len(output(["ss", "-Htn", "state", "established", "( sport = :%d )" % args.ssh_port]).splitlines())
+        # -p: the sshd processes holding each connection; their descendants are its sessions.
+        lines = output(["ss", "-Htnp", "state", "established", "( sport = :%d )" % args.ssh_port]).splitlines()
+        table, ttys = processes(), terminals()
     except ERRORS as error:
-        return 0, "ssh=unknown(%s)" % type(error).__name__
-    return count, "ssh=%d" % count
+        return None, "ssh=unknown(%s)" % type(error).__name__
+    children = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    times, words, counted = [], [], 0
+    for line in lines:
+        todo, session = [int(pid) for pid in re.findall(r"pid=(\d+)", line)], set()
+        while todo:
+            for child in children.get(todo.pop(), []):
+                todo.append(child)
+                if not table[child][1].startswith("sshd"):  # sshd's own per-connection processes
+                    session.add(child)
+        used = [ttys[table[pid][2]] for pid in session if table[pid][2] in ttys]
+        if used:
+            name, at = max(used, key=lambda entry: entry[1])
+            idle = max(0, now - at)
+            what, at = "terminal_%s_idle_%dm" % (name, idle // 60), (min(at, now) if idle < window else None)
+        elif session:
+            top = min(pid for pid in session if table[pid][0] not in session)
+            what, at = "command_" + table[top][1], now
+        else:
+            what, at = "no_session", None
+        counted += at is not None
+        times += [at] if at is not None else []
+        words.append("%s:%s=%s" % ("counted" if at is not None else "ignored", line.split()[3], what))
+    return (max(times) if times else None), ("ssh=%d_of_%d_counted(%s)" % (counted, len(lines), ",".join(words)) if lines else "ssh=none")
 
 
 def limit(args, metadata, state):
@@ -186,17 +243,21 @@ def check(args):
         jobs_text = "jobs=" + (",".join("%s(%s)" % (what, names(these)) for what, these in
                                         [("running", running), ("interrupted", interrupted), ("done", done)] if these) or "none")
 
-    cpu, sample = user_cpu(args, state.get("cpu"))
-    busy, gpu_text = gpu_busy(args)
-    sessions, ssh_text = ssh_sessions(args)
-    heavy = cpu is not None and cpu > args.cpu_threshold
-    if busy or sessions or heavy:
-        last_active = now
-        reasons += ["gpu"] * busy + ["ssh"] * bool(sessions) + ["cpu"] * heavy
-    idle = max(0, now - last_active)
     # A finished --stop-when-done job shortens the wait to a minute; the limit may be shorter still.
     waits = [minutes * 60] * bool(minutes) + [DONE_GRACE] * bool(done)
     wait = min(waits) if waits else None
+    ssh_at, ssh_text = ssh_connections(args, now, wait or math.inf)
+    if ssh_at is not None and ssh_at > last_active:
+        last_active = ssh_at
+        reasons.append("ssh")
+
+    cpu, sample = user_cpu(args, state.get("cpu"))
+    busy, gpu_text = gpu_busy(args)
+    heavy = cpu is not None and cpu > args.cpu_threshold
+    if busy or heavy:
+        last_active = now
+        reasons += ["gpu"] * busy + ["cpu"] * heavy
+    idle = max(0, now - last_active)
     if wait is None:
         verdict, reason = "keep", "disabled"
     elif idle >= wait:

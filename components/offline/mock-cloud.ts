@@ -104,7 +104,7 @@ export interface CapacityScenario {
 export interface FakeAws {
     region: string;
     zones: string[];
-    /** Zones offering each instance type; a type not listed is offered in OFFERED_BY_DEFAULT. */
+    /** Zones offering each instance type; a type not listed is offered in OFFERED_BY_DEFAULT's zones of the region. */
     offerings: Record<string, string[]>;
     /** Current value of each EC2 quota code, in vCPUs; "denied" fails the read as missing permission would. */
     quotas: Record<string, number | "denied">;
@@ -140,8 +140,8 @@ export function defaultSubnetId(zone: string): string {
 }
 
 const US_EAST_1_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"];
-/** Like real GPU types, not offered in every zone (us-east-1e has none here). */
-const OFFERED_BY_DEFAULT = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"];
+/** Like real GPU types, not offered in every zone (us-east-1e has none here), by zone letter in any region. */
+const OFFERED_BY_DEFAULT = ["a", "b", "c", "d", "f"];
 
 /** A fresh-ish account: a default VPC, enough G quota for a small type, no P quota, nothing deployed yet. */
 function defaultWorld(): FakeAws {
@@ -333,8 +333,16 @@ export class MockCloud implements pulumi.runtime.Mocks {
         return this.world.region;
     }
 
+    /** Moves the fake account to `region`: its zones, default subnets and offerings become the region's (eu-west-1a, not us-east-1a). */
     set region(region: string) {
-        this.world.region = region;
+        const moved = (zone: string) => (zone.startsWith(this.world.region) ? region + zone.slice(this.world.region.length) : zone);
+        const world = this.world;
+        world.zones = world.zones.map(moved);
+        world.subnets = world.subnets.map((subnet) => subnet.id === defaultSubnetId(subnet.zone)
+            ? { ...subnet, zone: moved(subnet.zone), id: defaultSubnetId(moved(subnet.zone)) }
+            : { ...subnet, zone: moved(subnet.zone) });
+        world.offerings = Object.fromEntries(Object.entries(world.offerings).map(([type, zones]) => [type, zones.map(moved)]));
+        world.region = region;
     }
 
     readonly world: FakeAws;
@@ -363,7 +371,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
     /** Answers for the preflight lookups, from the fake account in `world`. */
     private awsLookups(): Record<string, InvokeHandler> {
         const world = this.world;
-        const offered = (type: string) => world.offerings[type] ?? OFFERED_BY_DEFAULT;
+        const offered = (type: string) => world.offerings[type] ?? OFFERED_BY_DEFAULT.map((letter) => `${world.region}${letter}`);
         const subnetOf = (id: string) => {
             const subnet = world.subnets.find((candidate) => candidate.id === id);
             if (!subnet) {
@@ -485,7 +493,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
         const price = SAMPLE_PRICES[region]?.[instanceType];
         if (!price) {
             // What the provider says when the filters match no product.
-            throw new Error(`Pricing product query not precise enough. Returned 0 elements for ${instanceType} in ${region}`);
+            throw new Error(`the offline price sample (npm run plan's stand-in for AWS's price data) has no price for ${instanceType} in ${region}`);
         }
         return price;
     }
@@ -527,7 +535,14 @@ export class MockCloud implements pulumi.runtime.Mocks {
         if (!handler) {
             throw new Error(`unmocked invoke ${args.token}: add it to components/aws-data.ts and the mocks`);
         }
-        return handler(reveal(args.inputs));
+        try {
+            return handler(reveal(args.inputs));
+        } catch (error) {
+            // The engine hands the SDK a failed invoke's message as the gRPC error's details, and
+            // the SDK rethrows only those: without them the program would see an empty message.
+            const failure = error instanceof Error ? error : new Error(String(error));
+            throw Object.assign(failure, { details: failure.message });
+        }
     }
 
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {

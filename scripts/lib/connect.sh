@@ -72,6 +72,31 @@ connection_reuse_lines() {
     ControlPersist 10m"
 }
 
+# Tenths of a second a shared connection has to run a no-op before a command gives up on it: a
+# round trip and a process start on the machine take well under a second on a slow network.
+SHARED_CONNECTION_PROBE_TENTHS=50
+
+# A shared connection whose machine side died without closing (a laptop's sleep, a dropped NAT
+# entry) still takes commands here, and each hangs until the keepalives give up (150 s measured).
+# So before a script uses it, a no-op through it must come back within 5 s; if it does not, the
+# connection is closed here and the command opens a new one. Without a shared connection, this
+# costs one local check.
+drop_dead_shared_connection() {
+    ssh_to_machine -O check >/dev/null 2>&1 || return 0
+    # ssh itself, not a function: a backgrounded function would be a subshell, and $! its pid.
+    ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 &
+    local probe=$! tenths=0
+    while kill -0 "$probe" 2>/dev/null && [ "$tenths" -lt "$SHARED_CONNECTION_PROBE_TENTHS" ]; do
+        sleep 0.1
+        tenths=$((tenths + 1))
+    done
+    kill "$probe" 2>/dev/null || true
+    if ! wait "$probe" 2>/dev/null; then
+        # Only this computer's end is asked to exit: the master answers it without the machine.
+        ssh_to_machine -O exit >/dev/null 2>&1 || true
+    fi
+}
+
 # ssh options for a connection of its own: port forwards requested through a shared connection
 # would stay with it after the command ends, instead of ending with the command.
 OWN_CONNECTION=(-o ControlPath=none)
@@ -133,6 +158,7 @@ prepare_ssh() {
 $(ssh_host_block "$SSH_HOST_ALIAS" "${GPU_NOTEBOOK_SSH_HOST:-$NOTEBOOK_IP}" "${GPU_NOTEBOOK_SSH_PORT:-22}" \
     "${GPU_NOTEBOOK_SSH_USER:-$NOTEBOOK_SSH_USER}" "$NOTEBOOK_IP" "$known_hosts_file" "$key_file")
 $(connection_reuse_lines)"
+    drop_dead_shared_connection
 }
 
 # Runs ssh to the machine through the stack's config only (no ~/.ssh/config, no system config).

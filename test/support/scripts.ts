@@ -128,6 +128,21 @@ export async function startSshd(dir: string, hostPrivateKey: string, authorizedK
     return { process: child, port, log: () => log };
 }
 
+/**
+ * The processes sshd started for its connections (their sessions' included), not sshd itself: the
+ * machine's side of every connection, for a test that freezes it as a dead network would.
+ */
+export function sshdConnectionProcesses(sshd: Sshd): number[] {
+    const table = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" }).trim().split("\n")
+        .map((line) => line.trim().split(/\s+/).map(Number));
+    const found: number[] = [];
+    for (let parents = [sshd.process.pid as number]; parents.length > 0;) {
+        parents = table.filter(([, parent]) => parents.includes(parent)).map(([pid]) => pid);
+        found.push(...parents);
+    }
+    return found;
+}
+
 export function stopProcess(child: ChildProcess | undefined): Promise<void> {
     if (!child || child.exitCode !== null || child.signalCode !== null) {
         return Promise.resolve();
