@@ -19,7 +19,7 @@ import { createPriceListProvider } from "./pricing";
 /** What the stack's `notebooks` output holds per notebook: everything but the secrets and the AMI. */
 export const FLEET_PUBLIC_OUTPUTS = [
     "publicIp", "notebookUrl", "sshCommand", "sshUser", "sshKnownHosts", "instanceId", "instanceType",
-    "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd",
+    "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd", "running", "idleStopMinutes",
 ] as const satisfies readonly Exclude<keyof NotebookOutputs, (typeof SECRET_OUTPUTS)[number]>[];
 
 type Values<Keys extends keyof NotebookOutputs> = { [Key in Keys]: pulumi.Unwrap<NotebookOutputs[Key]> };

@@ -131,6 +131,10 @@ export interface NotebookOutputs {
     notebookPassword: pulumi.Output<string>;
     /** USD per hour for the instance at deploy time (on-demand or spot); undefined when the lookup failed. */
     estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
+    /** The running setting deployed (npm run stop / start), which the scripts show as deployed. */
+    running: pulumi.Output<boolean>;
+    /** The idle stop deployed, in minutes (0: never), which a handout tells its reader. */
+    idleStopMinutes: pulumi.Output<number>;
 }
 
 /** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
@@ -314,6 +318,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
             sshPrivateKey: ssh.privateKey.privateKeyOpenssh,
             notebookPassword: password.password,
             estimatedHourlyCostUsd: pulumi.output(price.usd),
+            running: pulumi.output(settings.running),
+            idleStopMinutes: pulumi.output(settings.idleStopMinutes),
         };
         for (const secret of SECRET_OUTPUTS) {
             outputs[secret] = pulumi.secret(outputs[secret]);

@@ -59,7 +59,7 @@ describe("scripts/power (npm run stop / start)", () => {
             pulumiCli.setConfig(CLASS);
             const result = power("stop");
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /stack dev has 3 notebooks \(alice, bob, carol\); choose one with --notebook NAME/);
+            assert.match(result.stderr, /the config of stack dev has 3 notebooks \(alice, bob, carol\); choose one with --notebook NAME/);
             assert.deepStrictEqual(changes(), ["stack select --create dev"]);
         });
 
@@ -67,7 +67,7 @@ describe("scripts/power (npm run stop / start)", () => {
             pulumiCli.setConfig(CLASS);
             const result = power("stop", "--notebook", "dave");
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /--notebook dave: stack dev has no notebook dave; its notebooks: alice, bob, carol/);
+            assert.match(result.stderr, /--notebook dave: the config of stack dev has no notebook dave; its notebooks: alice, bob, carol/);
             assert.deepStrictEqual(changes(), ["stack select --create dev"]);
         });
 
@@ -101,7 +101,7 @@ describe("scripts/power (npm run stop / start)", () => {
     it("refuses --notebook on a stack with a single notebook, changing nothing", () => {
         const result = power("stop", "--notebook", "alice");
         assert.strictEqual(result.status, 1, result.stdout);
-        assert.match(result.stderr, /--notebook alice: stack dev has a single notebook/);
+        assert.match(result.stderr, /--notebook alice: the config of stack dev names no notebooks/);
         assert.deepStrictEqual(changes(), ["stack select --create dev"]);
     });
 });
