@@ -2,7 +2,7 @@
 // scripts/stack-config.ts for what is configured), as table tests: which notebook a name picks,
 // which setting applies to a notebook of a fleet, and what npm run notebooks says of both.
 import * as assert from "assert";
-import { readFileSync } from "fs";
+import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 
@@ -150,6 +150,20 @@ describe("scripts/notebooks-table.ts: what is deployed beside what is configured
         assert.match(out, /^alice\s+g4dn\.xlarge\s+stopped, removed from the config/m);
         assert.match(out, /Together: \$1\.052 per hour while all run; \$0\.526 per hour for the 1 running\./);
         assert.match(out, /The config names no notebooks: npm run up replaces these by one notebook without a name\./);
+    });
+});
+
+describe("scripts/lib: the node helpers", () => {
+    it("are each type-checked by tsc (// @ts-check, with tsconfig's allowJs), so none drifts from what it reads", () => {
+        const tsconfig = JSON.parse(readFileSync(path.join(__dirname, "..", "tsconfig.json"), "utf8"));
+        assert.strictEqual(tsconfig.compilerOptions.allowJs, true);
+        assert.ok(tsconfig.include.includes("scripts/lib/*.js"), tsconfig.include.join(", "));
+        const lib = path.join(__dirname, "..", "scripts", "lib");
+        const helpers = readdirSync(lib).filter((file) => file.endsWith(".js"));
+        assert.ok(helpers.length > 0);
+        for (const file of helpers) {
+            assert.match(readFileSync(path.join(lib, file), "utf8"), /^\/\/ @ts-check$/m, file);
+        }
     });
 });
 
