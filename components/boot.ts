@@ -13,7 +13,7 @@ import { SSH_PORT } from "./network";
 
 const BOOT_DIR = path.join(__dirname, "boot");
 
-/** Where things live on the instance. Tests and scripts import these instead of repeating them. */
+/** Where things live on the instance. TypeScript imports these; a shell script's copy is kept equal by a test. */
 export const INSTANCE_PATHS = {
     jupyterConfig: "/etc/gpu-notebook/jupyter_server_config.py",
     certFile: "/etc/gpu-notebook/tls/notebook.crt",

@@ -1,6 +1,7 @@
 // Parses and validates the stack's configuration into typed notebook settings.
 // Pure: reads a plain key→string map, creates no resources, so every bad value is refused
-// before anything exists in AWS. This is the only module that knows config key names.
+// before anything exists in AWS. The rules of each key live here alone: the user scripts read
+// config through this module too (scripts/stack-config.ts).
 import * as ipaddr from "ipaddr.js";
 
 export const CONFIG_NAMESPACE = "gpu-notebook";
