@@ -5,7 +5,7 @@
 # run up (when allowedCidrs is unset) and npm run allow-my-ip. Source it after common.sh and
 # fleet.sh; call use_pulumi and use_stack first.
 
-# Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/lib/stack-config.js) and
+# Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/stack-config.ts) and
 # ALLOWED_CIDRS (one network each) for notebook $1, or the top level when $1 is empty.
 read_allowed_cidrs() {
     local entry cidrs
