@@ -56,7 +56,7 @@ export interface PreparedFleet {
 export async function prepareFleet(stack: StackSettings & { kind: "fleet" }): Promise<PreparedFleet> {
     const lookups = sharedLookups();
     const settled = await Promise.allSettled(stack.notebooks.map(({ name, settings }) =>
-        GpuNotebook.prepare(name, { settings, fleetEntry: name }, { quotaCheck: "the stack", lookups })));
+        GpuNotebook.prepare(name, { settings, notebookName: name }, { quotaCheck: "the stack", lookups })));
     const notebooks: PreparedNotebook[] = [];
     const found: NotebookProblems[] = [];
     settled.forEach((result, index) => {

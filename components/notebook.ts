@@ -43,7 +43,7 @@ export interface GpuNotebookArgs {
      * For a notebook of a fleet: its name in the stack's secret map output, where its pasteable
      * sshCommand fetches the login key. Undefined: the key is the stack output sshPrivateKey.
      */
-    fleetEntry?: string;
+    notebookName?: string;
 }
 
 /** What the notebooks of one stack share, made once by the caller; a lone notebook makes its own. */
@@ -67,8 +67,8 @@ export interface NotebookNaming {
     tags: Record<string, string>;
     /** Value of the data volume's DATA_VOLUME_TAG, which finds it again on a later run. */
     dataVolumeTag: string;
-    /** See GpuNotebookArgs.fleetEntry. */
-    fleetEntry?: string;
+    /** See GpuNotebookArgs.notebookName. */
+    notebookName?: string;
 }
 
 /** The label of a notebook given none: `gpu-notebook-<stack>-<name>`, also the scripts' file names for it. */
@@ -155,7 +155,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
     static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
         const settings = validateSettings(args.settings);
         const market = marketOf(settings);
-        const naming = { ...namingOf(name, args.label), fleetEntry: args.fleetEntry };
+        const naming = { ...namingOf(name, args.label), notebookName: args.notebookName };
         const account = await preflight(settings, market, { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag }, options);
         return { [PREPARED]: true, name, naming, settings, market, account };
     }
@@ -171,7 +171,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
     }
 
     private constructor(prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions) {
-        const { name, settings, market, naming: { label, tags, dataVolumeTag, fleetEntry } } = prepared;
+        const { name, settings, market, naming: { label, tags, dataVolumeTag, notebookName } } = prepared;
         const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings } = prepared.account;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
@@ -303,7 +303,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
         const outputs: NotebookOutputs = {
             publicIp: eip.publicIp,
-            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts, fleetEntry }),
+            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts, notebookName }),
             sshUser: pulumi.output(settings.sshUser),
             sshKnownHosts,
             notebookUrl: settings.exposeNotebook
