@@ -1,8 +1,10 @@
 // Parses and validates the stack's configuration into typed notebook settings.
 // Pure: reads a plain key→string map, creates no resources, so every bad value is refused
-// before anything exists in AWS. This is the only module that knows config key names.
-import * as pulumi from "@pulumi/pulumi";
+// before anything exists in AWS. The rules of each key live here alone: the user scripts read
+// config through this module too (scripts/stack-config.ts).
 import * as ipaddr from "ipaddr.js";
+// Its own module: the scripts read config without loading the whole SDK (about a second).
+import { RunError } from "@pulumi/pulumi/errors";
 
 export const CONFIG_NAMESPACE = "gpu-notebook";
 
@@ -161,7 +163,7 @@ export interface Problem {
  * change first (the error is then named LaunchRefused).
  */
 // A RunError: the Pulumi CLI shows its message alone, never a stack trace (a refusal is the user's to read).
-export class DeployRefused extends pulumi.RunError {
+export class DeployRefused extends RunError {
     constructor(readonly problems: Problem[]) {
         const account = problems.some((p) => p.key === undefined);
         super(`${account ? "Launch" : "Configuration"} refused, nothing was created:\n${problems.map((p) => `  - ${p.message}`).join("\n")}`);
@@ -679,6 +681,21 @@ export type StackSettings =
  */
 export function parseStackConfig(raw: Record<string, string>): StackSettings {
     const problems: Problem[] = [];
+    const values = namespaceValues(raw, problems);
+    const notebooks = textOf(values, "notebooks");
+    if (notebooks !== undefined) {
+        return parseFleet(values, notebooks, problems);
+    }
+    const checked = checkSettings(values);
+    problems.push(...checked.problems);
+    if (problems.length > 0 || checked.settings === undefined) {
+        throw new DeployRefused(problems);
+    }
+    return { kind: "single", settings: checked.settings };
+}
+
+/** This project's values of the raw config map, by key without the namespace; an unknown key is a problem. */
+function namespaceValues(raw: Record<string, string>, problems: Problem[]): Map<string, string> {
     const values = new Map<string, string>();
     for (const [fullKey, value] of Object.entries(raw)) {
         const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [CONFIG_NAMESPACE, fullKey];
@@ -693,16 +710,7 @@ export function parseStackConfig(raw: Record<string, string>): StackSettings {
         }
         values.set(key, value);
     }
-    const notebooks = textOf(values, "notebooks");
-    if (notebooks !== undefined) {
-        return parseFleet(values, notebooks, problems);
-    }
-    const checked = checkSettings(values);
-    problems.push(...checked.problems);
-    if (problems.length > 0 || checked.settings === undefined) {
-        throw new DeployRefused(problems);
-    }
-    return { kind: "single", settings: checked.settings };
+    return values;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -769,6 +777,72 @@ function notebookEntries(text: string, problems: Problem[]): [string, Record<str
     return entries;
 }
 
+/**
+ * The top-level values an entry of `notebooks` inherits: all but the entries and the account's
+ * budget, and the candidate types when the entry names its own (instanceType or instanceTypes).
+ */
+function inheritedValues(values: ConfigValues, own: ReadonlyMap<string, string>): [string, string][] {
+    const ownTypes = own.has("instanceType") || own.has("instanceTypes");
+    return [...values].filter(([key]) => !["notebooks", "monthlyBudgetUsd", "alertEmail"].includes(key) &&
+        !(ownTypes && (key === "instanceType" || key === "instanceTypes")));
+}
+
+/** An entry's own values, as the text a top-level key holds; a key an entry may not set is a problem. */
+function entryValues(name: string, entry: Record<string, unknown>, problems: Problem[]): Map<string, string> {
+    const own = new Map<string, string>();
+    for (const [key, value] of Object.entries(entry)) {
+        if ((PER_NOTEBOOK_KEYS as readonly string[]).includes(key)) {
+            own.set(key, entryText(value));
+        } else if ((ACCOUNT_KEYS as readonly string[]).includes(key)) {
+            problems.push({
+                key, notebooks: [name],
+                message: `${notebookPath(name, key)} = ${show(value)} is not accepted: ${WHY_TOP_LEVEL[key as AccountKey]}, ` +
+                    `so it is set once, at the top level (${CONFIG_NAMESPACE}:${key}), for every notebook`,
+            });
+        } else {
+            problems.push({ ...unknownKey(key, PER_NOTEBOOK_KEYS, (known) => notebookPath(name, known)), notebooks: [name] });
+        }
+    }
+    return own;
+}
+
+/** A notebook as the config sets it, parsed by the deploy's rules but not validated. */
+export interface ConfiguredNotebook {
+    /** Its name in `notebooks`; "" for the one notebook of a stack without. */
+    name: string;
+    /** The keys it sets itself: its entry's, or in a stack of one notebook every key set. */
+    ownKeys: ReadonlySet<string>;
+    /** Its own values over the top-level ones over the defaults; a value that cannot be parsed keeps its default. */
+    settings: NotebookSettings;
+    /** The values that cannot be parsed, named as the user set them. */
+    problems: Problem[];
+}
+
+/**
+ * What the config asks for, for the scripts that list or change it (npm run notebooks, stop,
+ * allow-my-ip): each notebook's settings by the rules the deploy uses, but not validated, so a
+ * config the deploy would refuse can still be read and fixed. `problems`: those of the stack's
+ * shape (unknown keys, bad names or entries of `notebooks`).
+ */
+export function configuredStack(raw: Record<string, string>): { kind: StackSettings["kind"]; notebooks: ConfiguredNotebook[]; problems: Problem[] } {
+    const problems: Problem[] = [];
+    const values = namespaceValues(raw, problems);
+    const text = textOf(values, "notebooks");
+    const layers = text === undefined
+        ? [{ name: "", own: values, all: values }]
+        : notebookEntries(text, problems).map(([name, entry]) => {
+            const own = entryValues(name, entry, problems);
+            return { name, own, all: new Map([...inheritedValues(values, own), ...own]) };
+        });
+    const notebooks = layers.map(({ name, own, all }) => {
+        const unparsed: Problem[] = [];
+        const settings = settingsFrom(all, unparsed);
+        const ownKeys = new Set([...own.keys()].filter((key) => textOf(own, key as ConfigKey) !== undefined));
+        return { name, ownKeys, settings, problems: name === "" ? unparsed : notebookProblems([{ name, ownKeys, problems: unparsed }]) };
+    });
+    return { kind: text === undefined ? "single" : "fleet", notebooks, problems };
+}
+
 /** A stack of several notebooks: each entry of `notebooks` over the top-level keys, the budget once. */
 function parseFleet(values: ConfigValues, text: string, problems: Problem[]): StackSettings {
     const entries = notebookEntries(text, problems);
@@ -776,28 +850,11 @@ function parseFleet(values: ConfigValues, text: string, problems: Problem[]): St
     const budget = budgetOf(values, budgetParse);
     problems.push(...budgetParse, ...budgetProblems(budget).filter((p) => !budgetParse.some((parse) => parse.key === p.key)));
 
-    const inherited = [...values].filter(([key]) => !["notebooks", "monthlyBudgetUsd", "alertEmail"].includes(key));
     const notebooks: NamedSettings[] = [];
     const found: NotebookProblems[] = [];
     for (const [name, entry] of entries) {
-        const own = new Map<string, string>();
-        for (const [key, value] of Object.entries(entry)) {
-            if ((PER_NOTEBOOK_KEYS as readonly string[]).includes(key)) {
-                own.set(key, entryText(value));
-            } else if ((ACCOUNT_KEYS as readonly string[]).includes(key)) {
-                problems.push({
-                    key, notebooks: [name],
-                    message: `${notebookPath(name, key)} = ${show(value)} is not accepted: ${WHY_TOP_LEVEL[key as AccountKey]}, ` +
-                        `so it is set once, at the top level (${CONFIG_NAMESPACE}:${key}), for every notebook`,
-                });
-            } else {
-                problems.push({ ...unknownKey(key, PER_NOTEBOOK_KEYS, (known) => notebookPath(name, known)), notebooks: [name] });
-            }
-        }
-        // An entry's own instanceType or instanceTypes replaces the inherited pair: both are its candidates.
-        const ownTypes = own.has("instanceType") || own.has("instanceTypes");
-        const inheritedHere = inherited.filter(([key]) => !(ownTypes && (key === "instanceType" || key === "instanceTypes")));
-        const checked = checkSettings(new Map([...inheritedHere, ...own]));
+        const own = entryValues(name, entry, problems);
+        const checked = checkSettings(new Map([...inheritedValues(values, own), ...own]));
         found.push({ name, ownKeys: new Set(own.keys()), problems: checked.problems });
         if (checked.settings) {
             notebooks.push({ name, settings: checked.settings, ownKeys: new Set(own.keys()) });
@@ -876,5 +933,8 @@ export function parseConfig(raw: Record<string, string>): NotebookSettings {
 
 /** Reads this project's namespace from the running stack's configuration. */
 export function readConfig(): StackSettings {
-    return parseStackConfig(pulumi.runtime.allConfig());
+    // Required here, not imported: the scripts parse config through this module, and the SDK
+    // would double the time they take to start.
+    const { runtime } = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+    return parseStackConfig(runtime.allConfig());
 }

@@ -19,7 +19,7 @@ import { createPriceListProvider } from "./pricing";
 /** What the stack's `notebooks` output holds per notebook: everything but the secrets and the AMI. */
 export const FLEET_PUBLIC_OUTPUTS = [
     "publicIp", "notebookUrl", "sshCommand", "sshUser", "sshKnownHosts", "instanceId", "instanceType",
-    "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd",
+    "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd", "running", "idleStopMinutes",
 ] as const satisfies readonly Exclude<keyof NotebookOutputs, (typeof SECRET_OUTPUTS)[number]>[];
 
 type Values<Keys extends keyof NotebookOutputs> = { [Key in Keys]: pulumi.Unwrap<NotebookOutputs[Key]> };
@@ -56,7 +56,7 @@ export interface PreparedFleet {
 export async function prepareFleet(stack: StackSettings & { kind: "fleet" }): Promise<PreparedFleet> {
     const lookups = sharedLookups();
     const settled = await Promise.allSettled(stack.notebooks.map(({ name, settings }) =>
-        GpuNotebook.prepare(name, { settings, fleetEntry: name }, { quotaCheck: "the stack", lookups })));
+        GpuNotebook.prepare(name, { settings, notebookName: name }, { quotaCheck: "the stack", lookups })));
     const notebooks: PreparedNotebook[] = [];
     const found: NotebookProblems[] = [];
     settled.forEach((result, index) => {

@@ -46,7 +46,7 @@ export interface GpuNotebookArgs {
      * For a notebook of a fleet: its name in the stack's secret map output, where its pasteable
      * sshCommand fetches the login key. Undefined: the key is the stack output sshPrivateKey.
      */
-    fleetEntry?: string;
+    notebookName?: string;
 }
 
 /** What the notebooks of one stack share, made once by the caller; a lone notebook makes its own. */
@@ -70,8 +70,8 @@ export interface NotebookNaming {
     tags: Record<string, string>;
     /** Value of the data volume's DATA_VOLUME_TAG, which finds it again on a later run. */
     dataVolumeTag: string;
-    /** See GpuNotebookArgs.fleetEntry. */
-    fleetEntry?: string;
+    /** See GpuNotebookArgs.notebookName. */
+    notebookName?: string;
 }
 
 /** The label of a notebook given none: `gpu-notebook-<stack>-<name>`, also the scripts' file names for it. */
@@ -134,6 +134,10 @@ export interface NotebookOutputs {
     notebookPassword: pulumi.Output<string>;
     /** USD per hour for the instance at deploy time (on-demand or spot); undefined when the lookup failed. */
     estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
+    /** The running setting deployed (npm run stop / start), which the scripts show as deployed. */
+    running: pulumi.Output<boolean>;
+    /** The idle stop deployed, in minutes (0: never), which a handout tells its reader. */
+    idleStopMinutes: pulumi.Output<number>;
 }
 
 /**
@@ -180,7 +184,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
      */
     static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
         const settings = validateSettings(args.settings);
-        const naming = { ...namingOf(name, args.label), fleetEntry: args.fleetEntry };
+        const naming = { ...namingOf(name, args.label), notebookName: args.notebookName };
         const account = await preflight(settings, marketOf(settings), { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag },
             { hints: hintsFromEnvironment(name), ...options });
         // The market of the candidate chosen: spot's on-demand fallback (spotFallback) buys on-demand.
@@ -203,7 +207,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
     private constructor(
         prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions, spotPrice?: HourlyPrice,
     ) {
-        const { name, settings, market, naming: { label, tags, dataVolumeTag, fleetEntry } } = prepared;
+        const { name, settings, market, naming: { label, tags, dataVolumeTag, notebookName } } = prepared;
         const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume } = prepared.account;
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
@@ -350,7 +354,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const sshKnownHosts = pulumi.interpolate`${eip.publicIp} ${hostKey.publicKeyOpenssh.apply((key) => key.trim())}`;
         const outputs: NotebookOutputs = {
             publicIp: eip.publicIp,
-            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts, fleetEntry }),
+            sshCommand: sshCommand({ label, user: settings.sshUser, ip: eip.publicIp, knownHosts: sshKnownHosts, notebookName }),
             sshUser: pulumi.output(settings.sshUser),
             sshKnownHosts,
             notebookUrl: settings.exposeNotebook
@@ -365,6 +369,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
             sshPrivateKey: ssh.privateKey.privateKeyOpenssh,
             notebookPassword: password.password,
             estimatedHourlyCostUsd: pulumi.output(price.usd),
+            running: pulumi.output(settings.running),
+            idleStopMinutes: pulumi.output(settings.idleStopMinutes),
         };
         for (const secret of SECRET_OUTPUTS) {
             outputs[secret] = pulumi.secret(outputs[secret]);

@@ -25,7 +25,7 @@ export interface SshCommandParts {
     /** The stack, as `pulumi stack output --stack` takes it (fully qualified when known). */
     stack: string;
     /** In a fleet, the notebook's name in FLEET_SECRETS_OUTPUT, where its login key is; else undefined. */
-    fleetEntry?: string;
+    notebookName?: string;
 }
 
 /** `text` as one shell word, the same in bash and zsh: bare when it is plain, else single-quoted. */
@@ -65,9 +65,9 @@ export function sshCommandText(parts: SshCommandParts): string {
     const keyNew = `"$HOME/.ssh/${parts.label}.pem.new"`;
     const knownHosts = `"$HOME/.ssh/${parts.label}.known_hosts"`;
     const stack = shellWord(parts.stack);
-    const fetchKey = parts.fleetEntry === undefined
+    const fetchKey = parts.notebookName === undefined
         ? `"$p" stack output --show-secrets --stack ${stack} ${PRIVATE_KEY_OUTPUT}`
-        : `"$p" stack output --show-secrets --json --stack ${stack} ${FLEET_SECRETS_OUTPUT} | node -e ${shellWord(PICK_FLEET_KEY)} ${shellWord(parts.fleetEntry)}`;
+        : `"$p" stack output --show-secrets --json --stack ${stack} ${FLEET_SECRETS_OUTPUT} | node -e ${shellWord(PICK_FLEET_KEY)} ${shellWord(parts.notebookName)}`;
     return [
         `(umask 077 && mkdir -p "$HOME/.ssh"`,
         `&& ${FIND_PULUMI}`,
@@ -94,9 +94,9 @@ function stackReference(): string {
 
 /** The sshCommand output of a notebook whose host key line is `knownHosts`. */
 export function sshCommand(args: {
-    label: string; user: string; ip: pulumi.Input<string>; knownHosts: pulumi.Input<string>; fleetEntry?: string;
+    label: string; user: string; ip: pulumi.Input<string>; knownHosts: pulumi.Input<string>; notebookName?: string;
 }): pulumi.Output<string> {
     const stack = stackReference();
     return pulumi.all([args.ip, args.knownHosts]).apply(([ip, knownHosts]) =>
-        sshCommandText({ label: args.label, user: args.user, ip, knownHosts, stack, fleetEntry: args.fleetEntry }));
+        sshCommandText({ label: args.label, user: args.user, ip, knownHosts, stack, notebookName: args.notebookName }));
 }

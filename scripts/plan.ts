@@ -16,7 +16,7 @@ import { FAKE_ACCOUNT, fakeTypeInfo, fakeVcpus, MockCloud, RecordedCall, Recorde
 import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
 import { Ec2Quota, ELASTIC_IP_QUOTA, marketsOf, vcpuQuotaFor } from "../components/preflight";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
-import { readStackConfig, StackConfig, stackNameFor } from "./stack-file";
+import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "./stack-file";
 
 import program = require("../index");
 
@@ -288,7 +288,7 @@ function resourceTable(record: PlanRecord, resources: RecordedResource[]): strin
 interface PlanInput<Outputs> {
     run: ProgramRun<Outputs>;
     record: PlanRecord;
-    stackConfig: StackConfig;
+    stackConfig: StackFileConfig;
 }
 
 /**
@@ -455,7 +455,7 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const environment = env.GPU_NOTEBOOK_STACK || undefined;
     const unknown = argv.filter((arg, index) => arg !== "--config-file" && argv[index - 1] !== "--config-file");
     if (unknown.length > 0) {
-        throw new DeployRefused([{ message: `unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]` }]);
+        throw new PlanInputError([`unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]`]);
     }
     const flag = argv.indexOf("--config-file");
     if (flag < 0) {
@@ -464,7 +464,7 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const value = argv[flag + 1];
     if (value === undefined || value.startsWith("-")) {
-        throw new DeployRefused([{ message: "--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml" }]);
+        throw new PlanInputError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
     }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
     const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), value);
@@ -487,6 +487,10 @@ async function main(argv: string[]): Promise<number> {
         if (error instanceof DeployRefused) {
             console.error(error.message);
             return 1;
+        }
+        if (error instanceof PlanInputError) {
+            console.error(error.lines.map((line) => `gpu-notebook plan: ${line}`).join("\n"));
+            return 2;
         }
         throw error;
     }

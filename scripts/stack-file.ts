@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse, YAMLParseError } from "yaml";
 
-import { CONFIG_NAMESPACE, DeployRefused } from "../components/config";
+import { CONFIG_NAMESPACE } from "../components/config";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -18,7 +18,8 @@ const STAND_IN_PASSWORD = "offline-plan-stand-in-password";
 /** The region `npm run up` sets when the user's AWS setup names none. */
 export const DEFAULT_REGION = "us-east-1";
 
-export interface StackConfig {
+/** What the plan hands the program from a stack file. */
+export interface StackFileConfig {
     /** Every value as the CLI hands it to the program: a string, lists as JSON. */
     config: Record<string, string>;
     region: string;
@@ -90,9 +91,20 @@ function withStandIns(value: unknown, where: string, file: string, notes: string
         : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withStandIns(item, `${where}.${key}`, file, notes)]));
 }
 
-/** A refusal of the stack file itself: no setting of the program is at fault, so no key is named. */
-function refused(...messages: string[]): DeployRefused {
-    return new DeployRefused(messages.map((message) => ({ message })));
+/**
+ * What `npm run plan` was given cannot be read: its arguments, or the stack file as the Pulumi CLI
+ * would refuse it. Not a refusal of a setting or of the account (DeployRefused): nothing got as
+ * far as a deploy would.
+ */
+export class PlanInputError extends Error {
+    constructor(readonly lines: string[]) {
+        super(lines.join("\n"));
+        this.name = "PlanInputError";
+    }
+}
+
+function refused(...lines: string[]): PlanInputError {
+    return new PlanInputError(lines);
 }
 
 /** The stack a settings file belongs to: its name says it (Pulumi.<stack>.yaml), or GPU_NOTEBOOK_STACK. */
@@ -140,7 +152,7 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
  * Reads Pulumi.<stack>.yaml as the CLI would hand it to the program: every value a string. A file
  * that does not exist is an error (the caller decides whether a missing default file is fine).
  */
-export function readStackConfig(configFile: string, stack: string): StackConfig {
+export function readStackConfig(configFile: string, stack: string): StackFileConfig {
     if (!existsSync(configFile)) {
         throw refused(`${configFile} does not exist; name an existing Pulumi.<stack>.yaml`);
     }

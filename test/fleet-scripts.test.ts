@@ -11,11 +11,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
-import { FakePulumi } from "./support/fake-pulumi";
 import { buildFleet, Fleet } from "./support/fleet";
 import {
-    closeSharedConnections, HttpsFixture, runScript, ScriptResult, Sshd, SSHD, startHttps, startSshd, stopProcess,
+    closeSharedConnections, HttpsFixture, runScript as runIn, ScriptResult, Sshd, SSHD, startHttps, startSshd, stopProcess,
 } from "./support/scripts";
+import { StandInStack } from "./support/stand-ins";
 import { freePort, requireCommands } from "./support/system";
 
 const STACK = "test";
@@ -27,16 +27,21 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
     let fleet: Fleet;
     let fleetFile = "";
     let singleFile = "";
-    let pulumiCli: FakePulumi;
+    let pulumiCli: StandInStack;
     const sshd: Record<string, Sshd> = {};
     let aliceNotebook: HttpsFixture | undefined;
     let baseEnv: NodeJS.ProcessEnv = {};
-    // The stack config behind the fleet, as the stand-in CLI reports it: alice is set to stop.
+    // The stack config behind the fleet, as the stand-in CLI keeps it: as deployed.
     let stackConfig: Record<string, unknown> = {};
 
     /** The environment a script runs with: the fleet's outputs, SSH to `machine`'s sshd. */
     function envFor(machine: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
         return { ...baseEnv, GPU_NOTEBOOK_SSH_PORT: String(sshd[machine]?.port), ...overrides };
+    }
+
+    /** Runs a script of the stand-in stack's project, which the stand-in CLI keeps the config of. */
+    function runScript(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<ScriptResult> {
+        return runIn(name, args, env, 30_000, pulumiCli.project);
     }
 
     function sshFile(suffix: string): string {
@@ -55,9 +60,10 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
         mkdirSync(home, { mode: 0o700 });
         // alice: SSH only (her URL is https://127.0.0.1:<port>/, served below); bob: a bigger GPU.
         const alicePort = await freePort();
+        // Deployed so: alice set to stop, bob with an idle stop of his own.
         const entries = {
-            alice: { exposeNotebook: "false", notebookPort: String(alicePort) },
-            bob: { instanceType: "g5.xlarge" },
+            alice: { exposeNotebook: "false", notebookPort: String(alicePort), running: "false" },
+            bob: { instanceType: "g5.xlarge", idleStopMinutes: "30" },
         };
         fleet = await buildFleet(entries);
         fleetFile = path.join(dir, "fleet.json");
@@ -74,7 +80,7 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
         }
         aliceNotebook = await startHttps(fleet.machines.alice.tlsPrivateKey, String(fleet.single.alice.notebookCertificatePem),
             '{"server":"alice\'s notebook"}', alicePort);
-        pulumiCli = new FakePulumi(dir);
+        pulumiCli = new StandInStack(dir, STACK);
 
         baseEnv = { ...process.env };
         for (const name of ["INIT_CWD", "DISPLAY", "WAYLAND_DISPLAY", "GPU_NOTEBOOK_NAME"]) {
@@ -82,7 +88,7 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
         }
         Object.assign(baseEnv, {
             HOME: home,
-            PATH: pulumiCli.path(),
+            ...pulumiCli.env(),
             GPU_NOTEBOOK_STACK: STACK,
             GPU_NOTEBOOK_OUTPUTS_FILE: fleetFile,
             GPU_NOTEBOOK_SSH_HOST: "127.0.0.1",
@@ -132,23 +138,23 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
 
         it("without a name, refuses and lists the notebooks, before anything is written", async () => {
             const result = await runScript("ssh", ["true"], envFor("alice", { HOME: path.join(dir, "empty-home") }));
-            assertRefused(result, /stack test has 2 notebooks \(alice, bob\); choose one with --notebook NAME or GPU_NOTEBOOK_NAME=NAME/);
+            assertRefused(result, /stack test has 2 notebooks deployed \(alice, bob\); choose one with --notebook NAME or GPU_NOTEBOOK_NAME=NAME/);
             assert.strictEqual(existsSync(path.join(dir, "empty-home")), false);
         });
 
         it("refuses a name the stack does not have, listing the ones it has", async () => {
             const result = await runScript("ssh", ["--notebook", "carol", "true"], envFor("alice"));
-            assertRefused(result, /--notebook carol: stack test has no notebook carol; its notebooks: alice, bob/);
+            assertRefused(result, /--notebook carol: stack test has no notebook carol deployed; its deployed notebooks: alice, bob/);
         });
 
         it("names GPU_NOTEBOOK_NAME when that is where a wrong name came from", async () => {
             const result = await runScript("tunnel", [], envFor("alice", { GPU_NOTEBOOK_NAME: "Alice" }));
-            assertRefused(result, /GPU_NOTEBOOK_NAME Alice: stack test has no notebook Alice; its notebooks: alice, bob/);
+            assertRefused(result, /GPU_NOTEBOOK_NAME Alice: stack test has no notebook Alice deployed; its deployed notebooks: alice, bob/);
         });
 
         it("refuses --notebook on a stack with a single notebook", async () => {
             const result = await runScript("ssh", ["--notebook", "alice", "true"], envFor("alice", { GPU_NOTEBOOK_OUTPUTS_FILE: singleFile }));
-            assertRefused(result, /--notebook alice: stack test has a single notebook \(its config has no notebooks\), so there is none to choose; run without --notebook/);
+            assertRefused(result, /--notebook alice: stack test has one notebook deployed, which has no name \(its outputs have no notebooks\), so there is none to choose; run without --notebook/);
         });
 
         it("copy --scp --notebook bob copies through bob's machine", async () => {
@@ -262,7 +268,7 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
         it("without --notebook or --all, refuses and lists the notebooks, writing nothing", async () => {
             const out = path.join(dir, "handouts-none");
             const result = await runScript("handout", ["--out", out], envFor("alice"));
-            assertRefused(result, /stack test has 2 notebooks \(alice, bob\)/);
+            assertRefused(result, /stack test has 2 notebooks deployed \(alice, bob\)/);
             assert.strictEqual(existsSync(out), false);
         });
     });
@@ -275,22 +281,50 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             const row = (name: string) => lines.find((line) => line.startsWith(`${name} `))?.split(/\s{2,}/);
             assert.deepStrictEqual(row("alice"), ["alice", "g4dn.xlarge", "stopped", "$0.526", String(fleet.single.alice.notebookUrl)]);
             assert.deepStrictEqual(row("bob"), ["bob", "g5.xlarge", "running", "$1.006", String(fleet.single.bob.notebookUrl)]);
-            assert.match(result.stdout, /Together: \$1\.532 per hour while all run; \$1\.006 per hour for the 1 set to run\./);
+            assert.match(result.stdout, /Together: \$1\.532 per hour while all run; \$1\.006 per hour for the 1 running\./);
         });
 
         it("says which notebooks of the config are not deployed yet", async () => {
             pulumiCli.setConfig({ ...stackConfig, notebooks: { ...(stackConfig.notebooks as object), carol: {} } });
             const result = await runScript("notebooks", [], envFor("alice"));
             assert.strictEqual(result.status, 0, result.stderr);
-            assert.match(result.stdout, /In the config but not deployed yet: carol \(npm run up creates them\)\./);
+            assert.match(result.stdout, /In the config, not deployed yet: carol\. npm run up creates them\./);
         });
 
-        it("lists the one notebook of a stack without notebooks, by the top-level running", async () => {
+        it("lists the one notebook of a stack without notebooks, by the running setting deployed", async () => {
             pulumiCli.setConfig({ allowedCidrs: ["198.51.100.7/32"], running: "false" });
             const result = await runScript("notebooks", [], envFor("alice", { GPU_NOTEBOOK_OUTPUTS_FILE: singleFile }));
             assert.strictEqual(result.status, 0, result.stderr);
-            assert.match(result.stdout, /one notebook \(its config has no notebooks; the scripts need no --notebook\)/);
+            assert.match(result.stdout, /one notebook deployed, without a name \(the scripts need no --notebook\)/);
             assert.match(result.stdout, /^-\s+g4dn\.xlarge\s+stopped\s+\$0\.526\s+https:\/\/127\.0\.0\.1:/m);
+        });
+    });
+
+    describe("a stack of one notebook deployed, with a class new in its config", () => {
+        const CLASS = { allowedCidrs: ["198.51.100.7/32"], notebooks: { alice: {}, bob: {}, carol: { instanceType: "g5.xlarge" } } };
+        beforeEach(() => pulumiCli.setConfig(CLASS));
+
+        it("notebooks says one notebook is deployed and the class is not yet, without contradicting itself", async () => {
+            const result = await runScript("notebooks", [], envFor("alice", { GPU_NOTEBOOK_OUTPUTS_FILE: singleFile }));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stdout, /^Stack test: one notebook deployed, without a name/m);
+            assert.match(result.stdout, /In the config, not deployed yet: alice, bob, carol\. npm run up creates them in place of the notebook without a name/);
+            assert.doesNotMatch(result.stdout, /config has no notebooks/);
+        });
+
+        it("handout --notebook carol says carol is not deployed, not that the config has no notebooks", async () => {
+            const out = path.join(dir, "handouts-carol");
+            const result = await runScript("handout", ["--notebook", "carol", "--out", out], envFor("alice", { GPU_NOTEBOOK_OUTPUTS_FILE: singleFile }));
+            assertRefused(result, /--notebook carol: stack test has one notebook deployed, which has no name .*a notebook added to the config is deployed by npm run up/);
+            assert.doesNotMatch(result.stderr, /config has no notebooks/);
+            assert.strictEqual(existsSync(out), false);
+        });
+
+        it("stop --notebook carol sets carol's running in the config, which has her", async () => {
+            const result = await runScript("power", ["stop", "--notebook", "carol"], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.deepStrictEqual((pulumiCli.config()["gpu-notebook:notebooks"] as Record<string, unknown>).carol,
+                { instanceType: "g5.xlarge", running: false });
         });
     });
 });

@@ -164,7 +164,7 @@ describe("a stack with notebooks (a class)", () => {
                 assert.deepStrictEqual(Object.keys(notebook).sort(), [...FLEET_PUBLIC_OUTPUTS].sort());
                 assert.strictEqual(notebook.sshCommand, sshCommandText({
                     label: `gpu-notebook-dev-${name}`, user: "ubuntu", ip: notebook.publicIp, knownHosts: notebook.sshKnownHosts,
-                    stack: "dev", fleetEntry: name,
+                    stack: "dev", notebookName: name,
                 }));
                 assert.strictEqual(notebook.notebookUrl, `https://${notebook.publicIp}:8888/`);
                 assert.match(notebook.sshKnownHosts, new RegExp(`^${notebook.publicIp.replace(/\./g, "\\.")} ssh-ed25519 AAAA`));

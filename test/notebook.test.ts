@@ -462,13 +462,19 @@ describe("the notebook stack", () => {
         it("exports every documented output", async () => {
             const { outputs } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
-                "amiId", "availabilityZone", "dataVolumeId", "estimatedHourlyCostUsd", "instanceId", "instanceType",
-                "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "sshCommand", "sshKnownHosts",
-                "sshPrivateKey", "sshUser",
+                "amiId", "availabilityZone", "dataVolumeId", "estimatedHourlyCostUsd", "idleStopMinutes", "instanceId", "instanceType",
+                "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "running", "sshCommand",
+                "sshKnownHosts", "sshPrivateKey", "sshUser",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");
             assert.strictEqual(await unwrap(outputs.amiId), DEFAULT_FAKE_AMI.id);
             assert.match(await unwrap(outputs.instanceId), /^i-/);
+        });
+
+        it("exports the running setting and idle stop it deploys, for the scripts to read what is deployed", async () => {
+            const { outputs } = await runShared({ ...VALID_CONFIG, running: "false", idleStopMinutes: "30" });
+            assert.strictEqual(await unwrap(outputs.running), false);
+            assert.strictEqual(await unwrap(outputs.idleStopMinutes), 30);
         });
 
         it("keeps sshPrivateKey and notebookPassword secret, and no other output holds key material", async () => {

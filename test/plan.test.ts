@@ -5,11 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { DeployRefused } from "../components/config";
 import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { describeResource, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
-import { readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
+import { PlanInputError, readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
 import { refusal, runShared, VALID_CONFIG } from "./support/program";
 
 const root = path.join(__dirname, "..");
@@ -132,6 +131,16 @@ describe("npm run plan", () => {
         assert.match(result.stderr, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
         assert.strictEqual(result.stdout, "");
     });
+
+    it("answers an unknown argument with the usage, not as a refused launch", () => {
+        const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--bogus"], {
+            cwd: root, encoding: "utf8", timeout: 120_000,
+        });
+        assert.strictEqual(result.status, 2, result.stderr);
+        assert.strictEqual(result.stderr, "gpu-notebook plan: unknown argument --bogus; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]\n");
+        assert.doesNotMatch(result.stderr, /refused, nothing was created/);
+    });
+
     describe("reads the stack file as the Pulumi CLI would, and guesses nothing", () => {
         it("refuses --config-file without a file, and a file that does not exist", () => {
             assert.throws(() => planTarget(["--config-file"], {}), /--config-file needs a file/);
@@ -231,9 +240,9 @@ describe("npm run plan", () => {
             // main() prints a refusal's lines and exits 1, without a stack trace (the refusal test above).
             const file = stackFile("Pulumi.broken.yaml", "config:\n  gpu-notebook:allowedCidrs: [\"198.51.100.7/32\"\n  gpu-notebook:spot: true\n");
             assert.throws(() => readStackConfig(file, "broken"), (error: unknown) => {
-                assert.ok(error instanceof DeployRefused);
-                assert.strictEqual(error.problems.length, 1);
-                assert.match(error.problems[0].message, /^Pulumi\.broken\.yaml:3:\d+: \S[^\n]*$/);
+                assert.ok(error instanceof PlanInputError);
+                assert.strictEqual(error.lines.length, 1);
+                assert.match(error.lines[0], /^Pulumi\.broken\.yaml:3:\d+: \S[^\n]*$/);
                 return true;
             });
         });

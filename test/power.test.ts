@@ -1,35 +1,32 @@
 // npm run stop / npm run start in a stack of several notebooks: the script sets a notebook's own
 // `running` (or, with --all, the top-level one) and applies it, through whatever Pulumi CLI is on
-// PATH (here a stand-in that records its arguments and answers `config --json`). A single
+// PATH (here the stand-in, which records its calls and keeps the stack file). A single
 // notebook's stop and start are tested with the other scripts in scripts-up.test.ts.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdtempSync, rmSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { FakePulumi } from "./support/fake-pulumi";
-
-const root = path.join(__dirname, "..");
-const script = path.join(root, "scripts/power");
+import { StandInStack } from "./support/stand-ins";
 
 describe("scripts/power (npm run stop / start)", () => {
     let dir: string;
-    let pulumiCli: FakePulumi;
+    let pulumiCli: StandInStack;
 
     beforeEach(() => {
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-power-"));
-        pulumiCli = new FakePulumi(dir);
+        pulumiCli = new StandInStack(dir);
     });
 
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     function powerWith(name: string | undefined, ...args: string[]) {
-        const env: NodeJS.ProcessEnv = { ...process.env, PATH: pulumiCli.path(), PULUMI_BACKEND_URL: "file://" + dir, GPU_NOTEBOOK_NAME: name };
+        const env: NodeJS.ProcessEnv = { ...process.env, ...pulumiCli.env(), GPU_NOTEBOOK_NAME: name };
         if (name === undefined) {
             delete env.GPU_NOTEBOOK_NAME;
         }
-        return spawnSync("bash", [script, ...args], { encoding: "utf8", env });
+        return spawnSync("bash", [path.join(pulumiCli.project, "scripts", "power"), ...args], { encoding: "utf8", env });
     }
 
     const power = (...args: string[]) => powerWith(undefined, ...args);
@@ -62,7 +59,7 @@ describe("scripts/power (npm run stop / start)", () => {
             pulumiCli.setConfig(CLASS);
             const result = power("stop");
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /stack dev has 3 notebooks \(alice, bob, carol\); choose one with --notebook NAME/);
+            assert.match(result.stderr, /the config of stack dev has 3 notebooks \(alice, bob, carol\); choose one with --notebook NAME/);
             assert.deepStrictEqual(changes(), ["stack select --create dev"]);
         });
 
@@ -70,8 +67,25 @@ describe("scripts/power (npm run stop / start)", () => {
             pulumiCli.setConfig(CLASS);
             const result = power("stop", "--notebook", "dave");
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /--notebook dave: stack dev has no notebook dave; its notebooks: alice, bob, carol/);
+            assert.match(result.stderr, /--notebook dave: the config of stack dev has no notebook dave; its notebooks: alice, bob, carol/);
             assert.deepStrictEqual(changes(), ["stack select --create dev"]);
+        });
+
+        it("writes the notebook's own running into the stack file as the CLI does, nested, keeping its comments", () => {
+            pulumiCli.setStackFile([
+                "# Term 1: three students",
+                "config:",
+                "  gpu-notebook:notebooks:",
+                "    alice: {}  # front row",
+                "    bob:",
+                "",
+            ].join("\n"));
+            const result = power("stop", "--notebook", "bob");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.deepStrictEqual(pulumiCli.config(), { "gpu-notebook:notebooks": { alice: {}, bob: { running: false } } });
+            const text = readFileSync(pulumiCli.stackFile(), "utf8");
+            assert.match(text, /^# Term 1: three students$/m);
+            assert.match(text, /alice: \{\} # front row$/m);
         });
 
         it("stop --all sets the top-level running and removes each notebook's own, so all of them stop", () => {
@@ -87,7 +101,7 @@ describe("scripts/power (npm run stop / start)", () => {
     it("refuses --notebook on a stack with a single notebook, changing nothing", () => {
         const result = power("stop", "--notebook", "alice");
         assert.strictEqual(result.status, 1, result.stdout);
-        assert.match(result.stderr, /--notebook alice: stack dev has a single notebook/);
+        assert.match(result.stderr, /--notebook alice: the config of stack dev names no notebooks/);
         assert.deepStrictEqual(changes(), ["stack select --create dev"]);
     });
 });

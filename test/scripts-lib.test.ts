@@ -1,59 +1,58 @@
-// The decisions inside the scripts' readers (scripts/lib/stack-output.js, stack-config.js), as
-// table tests: which notebook a name picks, and which setting applies to a notebook of a fleet.
+// The decisions inside the scripts' readers (scripts/lib/stack-output.js for what is deployed,
+// scripts/stack-config.ts for what is configured), as table tests: which notebook a name picks,
+// which setting applies to a notebook of a fleet, and what npm run notebooks says of both.
 import * as assert from "assert";
-import { readFileSync } from "fs";
+import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 
 import { CONFIG_NAMESPACE, DEFAULTS } from "../components/config";
 import { SAMPLE_PRICES } from "../components/offline/mock-cloud";
-import { configListing } from "./support/fake-pulumi";
+import { chooseNotebook, selectNotebook } from "../scripts/lib/stack-output";
+import { notebooksTable } from "../scripts/notebooks-table";
+import { ConfigListing, ConfigView } from "../scripts/stack-config";
 
-type Outputs = Record<string, unknown>;
-
-interface StackOutputModule {
-    chooseNotebook(names: string[] | null, requested: string, option: string, stack: string): string;
-    selectNotebook(outputs: Outputs, requested: string, option: string, stack: string): Outputs;
+/**
+ * The listing `pulumi config --json --show-secrets` prints for a config given as plain values
+ * (keys without the namespace): scalars as text (top-level config is always text), lists and
+ * objects also parsed in objectValue.
+ */
+function listingOf(config: Record<string, unknown>): ConfigListing {
+    return Object.fromEntries(Object.entries(config).map(([key, value]) => [`${CONFIG_NAMESPACE}:${key}`,
+        typeof value === "object" && value !== null
+            ? { value: JSON.stringify(value), objectValue: value, secret: false }
+            : { value: String(value), secret: false }]));
 }
 
-interface StackConfigInstance {
-    running(name: string): boolean;
-    idleStopMinutes(name: string): number;
-    allowedCidrs(name: string): { origin: string; entries: string[] };
-    notebookNames(): string[] | null;
-}
-
-interface StackConfigModule {
-    NAMESPACE: string;
-    DEFAULTS: { running: boolean; idleStopMinutes: number };
-    StackConfig: new (listing: unknown) => StackConfigInstance;
-}
-
-// Plain JavaScript that the scripts run with node, so required as it is and typed here.
-const stackOutput = require("../scripts/lib/stack-output") as StackOutputModule;
-const stackConfig = require("../scripts/lib/stack-config") as StackConfigModule;
-
-const configOf = (config: Record<string, unknown>, secretKeys: string[] = []) =>
-    new stackConfig.StackConfig(configListing(config, secretKeys));
+const configOf = (config: Record<string, unknown>) => new ConfigView(listingOf(config));
 
 describe("scripts/lib: choosing a notebook", () => {
     const FLEET = ["alice", "bob"];
-    const cases: { says: string; names: string[] | null; requested: string; option?: string; gives?: string; refuses?: RegExp }[] = [
+    const cases: {
+        says: string; names: string[] | null; requested: string; source?: "deployed" | "configured"; option?: string;
+        gives?: string; refuses?: RegExp;
+    }[] = [
         { says: "a single notebook needs no name", names: null, requested: "", gives: "" },
-        { says: "a single notebook refuses a name", names: null, requested: "alice",
-            refuses: /^--notebook alice: stack dev has a single notebook \(its config has no notebooks\), so there is none to choose; run without --notebook$/ },
+        { says: "a single notebook deployed refuses a name, saying what is deployed, not what the config holds", names: null, requested: "alice",
+            refuses: /^--notebook alice: stack dev has one notebook deployed, which has no name \(its outputs have no notebooks\), so there is none to choose; run without --notebook \(a notebook added to the config is deployed by npm run up\)$/ },
+        { says: "a config without notebooks refuses a name, saying it is the config", names: null, requested: "alice", source: "configured",
+            refuses: /^--notebook alice: the config of stack dev names no notebooks \(a stack of one notebook, without a name\), so there is none to choose; run without --notebook$/ },
         { says: "a fleet takes a name it has", names: FLEET, requested: "bob", gives: "bob" },
-        { says: "a fleet refuses no name, listing its notebooks", names: FLEET, requested: "",
-            refuses: /^stack dev has 2 notebooks \(alice, bob\); choose one with --notebook NAME or GPU_NOTEBOOK_NAME=NAME/ },
-        { says: "a fleet refuses a name it lacks, listing its notebooks", names: FLEET, requested: "carol",
-            refuses: /^--notebook carol: stack dev has no notebook carol; its notebooks: alice, bob$/ },
+        { says: "a fleet refuses no name, listing its notebooks deployed", names: FLEET, requested: "",
+            refuses: /^stack dev has 2 notebooks deployed \(alice, bob\); choose one with --notebook NAME or GPU_NOTEBOOK_NAME=NAME/ },
+        { says: "a fleet's config refuses no name, listing the config's notebooks", names: FLEET, requested: "", source: "configured",
+            refuses: /^the config of stack dev has 2 notebooks \(alice, bob\); choose one with --notebook NAME/ },
+        { says: "a fleet refuses a name it has not deployed, listing those deployed", names: FLEET, requested: "carol",
+            refuses: /^--notebook carol: stack dev has no notebook carol deployed; its deployed notebooks: alice, bob \(one added to the config is deployed by npm run up\)$/ },
+        { says: "a fleet's config refuses a name it lacks, listing its notebooks", names: FLEET, requested: "carol", source: "configured",
+            refuses: /^--notebook carol: the config of stack dev has no notebook carol; its notebooks: alice, bob$/ },
         { says: "names match exactly, not by case", names: FLEET, requested: "Alice", option: "GPU_NOTEBOOK_NAME",
-            refuses: /^GPU_NOTEBOOK_NAME Alice: stack dev has no notebook Alice/ },
-        { says: "a fleet with no entries says so", names: [], requested: "alice", refuses: /its notebooks: none yet$/ },
+            refuses: /^GPU_NOTEBOOK_NAME Alice: stack dev has no notebook Alice deployed/ },
+        { says: "a fleet with no entries says so", names: [], requested: "alice", source: "configured", refuses: /its notebooks: none yet$/ },
     ];
-    for (const { says, names, requested, option = "--notebook", gives, refuses } of cases) {
+    for (const { says, names, requested, source = "deployed", option = "--notebook", gives, refuses } of cases) {
         it(says, () => {
-            const choose = () => stackOutput.chooseNotebook(names, requested, option, "dev");
+            const choose = () => chooseNotebook(names, requested, option, "dev", source);
             if (refuses) {
                 assert.throws(choose, { message: refuses });
             } else {
@@ -68,33 +67,26 @@ describe("scripts/lib: choosing a notebook", () => {
             notebookSecrets: { alice: { sshPrivateKey: "alice-key", notebookPassword: "alice-pw" }, bob: { sshPrivateKey: "bob-key", notebookPassword: "bob-pw" } },
             estimatedHourlyCostUsd: 1.052,
         };
-        assert.deepStrictEqual(stackOutput.selectNotebook(fleet, "bob", "--notebook", "dev"), {
+        assert.deepStrictEqual(selectNotebook(fleet, "bob", "--notebook", "dev"), {
             publicIp: "203.0.113.2", sshUser: "ubuntu", sshPrivateKey: "bob-key", notebookPassword: "bob-pw", notebookName: "bob",
         });
         const single = { publicIp: "203.0.113.9", estimatedHourlyCostUsd: 0.526 };
-        assert.deepStrictEqual(stackOutput.selectNotebook(single, "", "GPU_NOTEBOOK_NAME", "dev"), single);
+        assert.deepStrictEqual(selectNotebook(single, "", "GPU_NOTEBOOK_NAME", "dev"), single);
     });
 });
 
-describe("scripts/lib: a notebook's settings in the stack config", () => {
-    it("reads the project's namespace and the program's defaults", () => {
-        assert.strictEqual(stackConfig.NAMESPACE, CONFIG_NAMESPACE);
-        assert.deepStrictEqual(stackConfig.DEFAULTS, { running: DEFAULTS.running, idleStopMinutes: DEFAULTS.idleStopMinutes });
-    });
-
+describe("scripts/stack-config.ts: a notebook's settings in the stack config, read by the deploy's parser", () => {
     it("takes a notebook's own running over the top-level one, and the default over neither", () => {
         const config = configOf({ running: "false", notebooks: { alice: { running: true }, bob: {} } });
-        assert.strictEqual(config.running("alice"), true);
-        assert.strictEqual(config.running("bob"), false, "bob inherits the top-level false");
-        assert.strictEqual(config.running(""), false, "the top level itself");
-        assert.strictEqual(configOf({ notebooks: { bob: {} } }).running("bob"), DEFAULTS.running);
+        assert.strictEqual(config.notebook("alice")?.settings.running, true);
+        assert.strictEqual(config.notebook("bob")?.settings.running, false, "bob inherits the top-level false");
+        assert.strictEqual(configOf({ running: "false" }).notebook("")?.settings.running, false, "the top level itself");
+        assert.strictEqual(configOf({ notebooks: { bob: {} } }).notebook("bob")?.settings.running, DEFAULTS.running);
     });
 
-    it("takes a notebook's own idleStopMinutes over the top-level one, 0 included", () => {
-        const config = configOf({ idleStopMinutes: "45", notebooks: { alice: { idleStopMinutes: 0 }, bob: {} } });
-        assert.strictEqual(config.idleStopMinutes("alice"), 0);
-        assert.strictEqual(config.idleStopMinutes("bob"), 45);
-        assert.strictEqual(configOf({}).idleStopMinutes(""), DEFAULTS.idleStopMinutes);
+    it("names the notebooks whose own entry sets a key, and no others", () => {
+        const config = configOf({ running: "true", notebooks: { alice: {}, bob: { running: true }, carol: { running: null } } });
+        assert.deepStrictEqual(config.notebooks.filter((notebook) => notebook.ownKeys.has("running")).map((notebook) => notebook.name), ["bob"]);
     });
 
     it("says where a notebook's allowedCidrs come from, which decides how allow-my-ip changes them", () => {
@@ -105,19 +97,73 @@ describe("scripts/lib: a notebook's settings in the stack config", () => {
         assert.deepStrictEqual(config.allowedCidrs("own"), { origin: "list", entries: ["198.51.100.7/32"] });
         assert.deepStrictEqual(config.allowedCidrs("text"), { origin: "text", entries: ["198.51.100.7/32", "203.0.113.0/24"] });
         assert.deepStrictEqual(config.allowedCidrs("heir"), { origin: "inherited", entries: ["10.0.0.0/8", "192.0.2.0/24"] });
-        assert.deepStrictEqual(config.allowedCidrs(""), { origin: "list", entries: ["10.0.0.0/8", "192.0.2.0/24"] });
         assert.deepStrictEqual(configOf({ notebooks: { heir: {} } }).allowedCidrs("heir"), { origin: "unset", entries: [] });
+        assert.deepStrictEqual(configOf({ allowedCidrs: ["10.0.0.0/8"] }).allowedCidrs(""), { origin: "list", entries: ["10.0.0.0/8"] });
+        assert.deepStrictEqual(configOf({ allowedCidrs: " 10.0.0.0/8\t192.0.2.0/24,," }).allowedCidrs(""),
+            { origin: "text", entries: ["10.0.0.0/8", "192.0.2.0/24"] });
         assert.deepStrictEqual(configOf({ allowedCidrs: "" }).allowedCidrs(""), { origin: "unset", entries: [] });
     });
 
+    it("refuses, in the deploy's words, a list of networks the deploy refuses, rather than reading it another way", () => {
+        assert.throws(() => configOf({ allowedCidrs: ["198.51.100.7/32", 5] }).allowedCidrs(""),
+            { message: /^gpu-notebook:allowedCidrs = "\[\\"198\.51\.100\.7\/32\\",5\]" is not accepted: a list of strings/ });
+        assert.throws(() => configOf({ notebooks: { alice: { allowedCidrs: ["198.51.100.7/32", 5] } } }).allowedCidrs("alice"),
+            { message: /^gpu-notebook:notebooks\.alice\.allowedCidrs = .* is not accepted: a list of strings/ });
+    });
+
     it("tells a single-notebook stack from a fleet by config notebooks", () => {
-        assert.strictEqual(configOf({ allowedCidrs: ["10.0.0.0/8"] }).notebookNames(), null);
-        assert.deepStrictEqual(configOf({ notebooks: { bob: {}, alice: {} } }).notebookNames(), ["alice", "bob"]);
+        assert.strictEqual(configOf({ allowedCidrs: ["10.0.0.0/8"] }).names(), null);
+        assert.deepStrictEqual(configOf({ notebooks: { bob: {}, alice: {} } }).names(), ["alice", "bob"]);
     });
 
     it("refuses, saying why, a notebooks value the CLI hid because it holds a secret", () => {
-        const hidden = new stackConfig.StackConfig({ [`${CONFIG_NAMESPACE}:notebooks`]: { secret: true } });
-        assert.throws(() => hidden.notebookNames(), { message: /gpu-notebook:notebooks holds a secret and was read without --show-secrets/ });
+        assert.throws(() => new ConfigView({ [`${CONFIG_NAMESPACE}:notebooks`]: { secret: true } }),
+            { message: /gpu-notebook:notebooks holds a secret and was read without --show-secrets/ });
+    });
+});
+
+describe("scripts/notebooks-table.ts: what is deployed beside what is configured", () => {
+    const deployedOne = { instanceType: "g4dn.xlarge", running: true, estimatedHourlyCostUsd: 0.526, notebookUrl: "https://203.0.113.9:8888/" };
+    const CLASS = { allowedCidrs: ["198.51.100.0/24"], notebooks: { alice: {}, bob: {}, carol: { instanceType: "g5.xlarge" } } };
+
+    it("a single notebook deployed, with a class new in the config: one notebook deployed, the class not yet", () => {
+        const out = notebooksTable("dev", deployedOne, configOf(CLASS));
+        assert.match(out, /^Stack dev: one notebook deployed, without a name/);
+        assert.doesNotMatch(out, /config has no notebooks/);
+        assert.match(out, /^-\s+g4dn\.xlarge\s+running, removed from the config\s+\$0\.526/m);
+        assert.match(out, /In the config, not deployed yet: alice, bob, carol\. npm run up creates them in place of the notebook without a name/);
+    });
+
+    it("shows the running setting deployed, and a stop configured but not applied as such", () => {
+        const out = notebooksTable("dev", deployedOne, configOf({ running: "false" }));
+        assert.match(out, /^-\s+g4dn\.xlarge\s+running; stopped after npm run up\s+/m);
+        assert.doesNotMatch(out, /not deployed yet/);
+    });
+
+    it("a class deployed, with the notebooks gone from the config: says npm run up replaces them", () => {
+        const outputs = {
+            notebooks: { alice: { ...deployedOne, running: false }, bob: deployedOne },
+            estimatedHourlyCostUsd: 1.052,
+        };
+        const out = notebooksTable("dev", outputs, configOf({ allowedCidrs: ["198.51.100.0/24"] }));
+        assert.match(out, /^Stack dev: 2 notebooks deployed\.$/m);
+        assert.match(out, /^alice\s+g4dn\.xlarge\s+stopped, removed from the config/m);
+        assert.match(out, /Together: \$1\.052 per hour while all run; \$0\.526 per hour for the 1 running\./);
+        assert.match(out, /The config names no notebooks: npm run up replaces these by one notebook without a name\./);
+    });
+});
+
+describe("scripts/lib: the node helpers", () => {
+    it("are each type-checked by tsc (// @ts-check, with tsconfig's allowJs), so none drifts from what it reads", () => {
+        const tsconfig = JSON.parse(readFileSync(path.join(__dirname, "..", "tsconfig.json"), "utf8"));
+        assert.strictEqual(tsconfig.compilerOptions.allowJs, true);
+        assert.ok(tsconfig.include.includes("scripts/lib/*.js"), tsconfig.include.join(", "));
+        const lib = path.join(__dirname, "..", "scripts", "lib");
+        const helpers = readdirSync(lib).filter((file) => file.endsWith(".js"));
+        assert.ok(helpers.length > 0);
+        for (const file of helpers) {
+            assert.match(readFileSync(path.join(lib, file), "utf8"), /^\/\/ @ts-check$/m, file);
+        }
     });
 });
 
@@ -131,7 +177,7 @@ describe("README: a notebook per person", () => {
             .filter(([key]) => key.startsWith(`${CONFIG_NAMESPACE}:`))
             .map(([key, value]) => [key.slice(CONFIG_NAMESPACE.length + 1), value]));
         const stack = configOf(config);
-        assert.deepStrictEqual(stack.notebookNames(), ["alice", "bob", "carol"]);
+        assert.deepStrictEqual(stack.names(), ["alice", "bob", "carol"]);
         assert.strictEqual(stack.allowedCidrs("alice").origin, "inherited");
         assert.strictEqual(stack.allowedCidrs("carol").origin, "list");
     });

@@ -13,9 +13,9 @@ import * as path from "path";
 
 import { ecdsaP256Material, ed25519Material, selfSignedCertificate } from "../components/offline/key-material";
 import { notebookDirOf } from "../components/boot";
-import { FakePulumi } from "./support/fake-pulumi";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
+import { StandInStack } from "./support/stand-ins";
 import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
     closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
@@ -418,18 +418,18 @@ describe("scripts/lib/connect.sh: which failures get the unreachable hint", () =
     });
 });
 
-describe("scripts/allow-my-ip in a stack of several notebooks (fake Pulumi CLI, address service on 127.0.0.1)", function () {
+describe("scripts/allow-my-ip in a stack of several notebooks (stand-in Pulumi CLI, address service on 127.0.0.1)", function () {
     this.timeout(30_000);
     let dir = "";
     let ipService: http.Server | undefined;
-    let pulumiCli: FakePulumi;
+    let pulumiCli: StandInStack;
     let env: NodeJS.ProcessEnv = {};
     const MY_IP = "192.0.2.44";
 
     /** Runs allow-my-ip on a stack with `config`; returns what it printed, with the CLI's record. */
     function allowMyIp(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
         pulumiCli.setConfig(config);
-        return runScript("allow-my-ip", args, env);
+        return runScript("allow-my-ip", args, env, 30_000, pulumiCli.project);
     }
 
     async function allowMyIpOk(config: Record<string, unknown>, args: string[] = []): Promise<ScriptResult> {
@@ -441,13 +441,13 @@ describe("scripts/allow-my-ip in a stack of several notebooks (fake Pulumi CLI, 
     before(async function () {
         requireCommands(this, "curl");
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-allow-"));
-        pulumiCli = new FakePulumi(dir);
+        pulumiCli = new StandInStack(dir, STACK);
         ipService = http.createServer((_request, response) => response.end(`${MY_IP}\n`));
         await new Promise<void>((resolve) => ipService?.listen(0, "127.0.0.1", resolve));
         const port = (ipService.address() as { port: number }).port;
         env = {
             ...process.env,
-            PATH: pulumiCli.path(),
+            ...pulumiCli.env(),
             GPU_NOTEBOOK_IP_URL: `http://127.0.0.1:${port}/`,
             GPU_NOTEBOOK_STACK: STACK,
         };
@@ -468,6 +468,8 @@ describe("scripts/allow-my-ip in a stack of several notebooks (fake Pulumi CLI, 
             await allowMyIpOk(CLASS, ["--notebook", "alice"]);
             assert.deepStrictEqual(pulumiCli.configChanges(),
                 [["config", "set", "--path", "notebooks.alice.allowedCidrs[1]", `${MY_IP}/32`]]);
+            assert.deepStrictEqual(pulumiCli.config()["gpu-notebook:notebooks"],
+                { alice: { allowedCidrs: ["198.51.100.7/32", `${MY_IP}/32`] }, bob: {} });
         });
 
         it("gives a notebook without its own list one that starts from the top-level networks it inherited, and says so", async () => {
@@ -489,22 +491,29 @@ describe("scripts/allow-my-ip in a stack of several notebooks (fake Pulumi CLI, 
         it("refuses to guess the notebook, listing them, and changes nothing", async () => {
             const result = await allowMyIp(CLASS);
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /stack test has 2 notebooks \(alice, bob\); choose one with --notebook NAME/);
+            assert.match(result.stderr, /the config of stack test has 2 notebooks \(alice, bob\); choose one with --notebook NAME/);
             assert.deepStrictEqual(pulumiCli.configChanges(), []);
         });
 
         it("refuses a name the stack does not have, listing the ones it has", async () => {
             const result = await allowMyIp(CLASS, ["--notebook", "carol"]);
             assert.strictEqual(result.status, 1, result.stdout);
-            assert.match(result.stderr, /--notebook carol: stack test has no notebook carol; its notebooks: alice, bob/);
+            assert.match(result.stderr, /--notebook carol: the config of stack test has no notebook carol; its notebooks: alice, bob/);
             assert.deepStrictEqual(pulumiCli.configChanges(), []);
         });
+    });
+
+    it("refuses a list of networks the deploy would refuse, naming the key, instead of adding to it", async () => {
+        const result = await allowMyIp({ allowedCidrs: ["10.0.0.0/8", 5] });
+        assert.strictEqual(result.status, 1, result.stdout);
+        assert.match(result.stderr, /gpu-notebook:allowedCidrs = .* is not accepted: a list of strings/);
+        assert.deepStrictEqual(pulumiCli.configChanges(), []);
     });
 
     it("refuses --notebook on a stack with a single notebook, changing nothing", async () => {
         const result = await allowMyIp({ allowedCidrs: ["10.0.0.0/8"] }, ["--notebook", "alice"]);
         assert.strictEqual(result.status, 1, result.stdout);
-        assert.match(result.stderr, /--notebook alice: stack test has a single notebook .*run without --notebook/);
+        assert.match(result.stderr, /--notebook alice: the config of stack test names no notebooks .*run without --notebook/);
         assert.deepStrictEqual(pulumiCli.configChanges(), []);
     });
 });

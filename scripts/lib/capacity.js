@@ -8,6 +8,7 @@
 //   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence; nothing when none.
 // Usage: node capacity.js started [UNSTARTED...] < the stack's `notebooks` output (JSON)
 //   Prints a line per notebook: running on which type in which zone, or that it found no GPU.
+// @ts-check
 "use strict";
 
 const fs = require("fs");
@@ -19,8 +20,19 @@ const TRIES = /capacity: (\S+) tries ([a-z0-9-]+)\/([a-z0-9-]+\.[a-z0-9-]+)\/(on
 /** The zone and type EC2 names in its on-demand message, when the program's line is missing. */
 const NAMED = /sufficient (\S+) capacity in the Availability Zone you requested \(([a-z0-9-]+)\)/;
 
-/** The diagnostics of an event log (one JSON event a line): the resource's name, severity and message. */
+/**
+ * @typedef {{ name: string, severity: string, message: string }} Diagnostic
+ * @typedef {{ zone: string, instanceType: string, market: string }} Candidate
+ * @typedef {{ action: "launch" | "start", notebook: string, candidate: Candidate }} Failure
+ */
+
+/**
+ * The diagnostics of an event log (one JSON event a line): the resource's name, severity and message.
+ * @param {string} text
+ * @returns {Diagnostic[]}
+ */
 function diagnostics(text) {
+    /** @type {Diagnostic[]} */
     const found = [];
     for (const line of text.split("\n")) {
         let event;
@@ -41,8 +53,11 @@ function diagnostics(text) {
 /**
  * The capacity refusals among diagnostics, one per notebook and action: a refused new machine
  * (NAME-instance) is a launch, a refused start of a stopped one (NAME-state) a start.
+ * @param {Diagnostic[]} found
+ * @returns {Failure[]}
  */
 function capacityFailures(found) {
+    /** @type {Map<string, Candidate>} */
     const tries = new Map();
     for (const { message } of found) {
         const match = TRIES.exec(message);
@@ -50,6 +65,7 @@ function capacityFailures(found) {
             tries.set(match[1], { zone: match[2], instanceType: match[3], market: match[4] });
         }
     }
+    /** @type {Map<string, Failure>} */
     const failures = new Map();
     for (const { name, severity, message } of found) {
         if (severity !== "error" || !CAPACITY_ERROR.test(message)) {
@@ -62,7 +78,7 @@ function capacityFailures(found) {
             notebook = [...tries].find(([, tried]) => tried.instanceType === named[1] && tried.zone === named[2])?.[0];
         }
         notebook ??= tries.size === 1 ? [...tries.keys()][0] : undefined;
-        const candidate = tries.get(notebook) ?? (named ? { zone: named[2], instanceType: named[1], market: "on-demand" } : undefined);
+        const candidate = (notebook === undefined ? undefined : tries.get(notebook)) ?? (named ? { zone: named[2], instanceType: named[1], market: "on-demand" } : undefined);
         if (notebook === undefined || candidate === undefined) {
             continue;
         }
@@ -72,16 +88,24 @@ function capacityFailures(found) {
     return [...failures.values()];
 }
 
-/** "no g5.xlarge free in us-east-1a right now" (with "spot" when it was spot). */
+/**
+ * "no g5.xlarge free in us-east-1a right now" (with "spot" when it was spot).
+ * @param {{ candidate: Candidate }} failure
+ */
 function sentence({ candidate }) {
     return `no ${candidate.market === "spot" ? "spot " : ""}${candidate.instanceType} free in ${candidate.zone} right now`;
 }
 
+/** @param {{ candidate: Candidate }} failure */
 function key({ candidate }) {
     return `${candidate.zone}/${candidate.instanceType}/${candidate.market}`;
 }
 
-/** One line per notebook of a class after `npm run start -- --all`. */
+/**
+ * One line per notebook of a class after `npm run start -- --all`.
+ * @param {Record<string, { instanceType: string, availabilityZone: string }>} notebooks
+ * @param {string[]} unstarted
+ */
 function startedReport(notebooks, unstarted) {
     return Object.keys(notebooks).sort().map((name) => unstarted.includes(name)
         ? `gpu-notebook: ${name}: not started, no GPU free (see above)`
@@ -92,7 +116,7 @@ if (require.main === module) {
     runCommand(([command, file, ...rest]) => {
         if (command === "started") {
             const { readJson } = require("./cli");
-            const notebooks = readJson("the stack's notebooks output");
+            const notebooks = /** @type {Record<string, { instanceType: string, availabilityZone: string }>} */ (readJson("the stack's notebooks output"));
             startedReport(notebooks, [file, ...rest].join(" ").split(/\s+/).filter(Boolean)).forEach((line) => console.log(line));
             return;
         }

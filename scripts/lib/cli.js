@@ -1,25 +1,33 @@
 // What the scripts' node helpers share: JSON read from stdin (where secrets travel, never on a
 // command line), and failures reported as one "gpu-notebook: ..." line with exit status 1.
+// @ts-check
 "use strict";
 
 const fs = require("fs");
 
-/** Parses stdin as JSON; `what` names it in the error. */
+/**
+ * Parses stdin as JSON; `what` names it in the error.
+ * @param {string} what
+ * @returns {unknown}
+ */
 function readJson(what) {
     const text = fs.readFileSync(0, "utf8");
     try {
         return JSON.parse(text);
     } catch (error) {
-        throw new Error(`${what} is not JSON (${error.message})`);
+        throw new Error(`${what} is not JSON (${error instanceof Error ? error.message : error})`);
     }
 }
 
-/** Runs `main` with the command's arguments, turning what it throws into the one-line message. */
+/**
+ * Runs `main` with the command's arguments, turning what it throws into the one-line message.
+ * @param {(args: string[]) => void} main
+ */
 function runCommand(main) {
     try {
         main(process.argv.slice(2));
     } catch (error) {
-        console.error(`gpu-notebook: ${error.message}`);
+        console.error(`gpu-notebook: ${error instanceof Error ? error.message : error}`);
         process.exit(1);
     }
 }

@@ -22,7 +22,7 @@ label_of() {
 
 # The label of the notebook load_outputs chose.
 notebook_label() {
-    label_of "$GPU_NOTEBOOK_SELECTED"
+    label_of "$SELECTED_NOTEBOOK_NAME"
 }
 
 # ~/.ssh/<label><suffix>: where the notebook's files live.

@@ -51,9 +51,17 @@ read_stack_config() {
     }
 }
 
-# Answers a question about the stack config (see scripts/lib/stack-config.js). Needs read_stack_config.
+# Answers a question about the stack config with the deploy's own parser (see
+# scripts/stack-config.ts). Needs read_stack_config.
 stack_config() {
-    printf '%s' "$GPU_NOTEBOOK_CONFIG" | node "$(dirname "${BASH_SOURCE[0]}")/stack-config.js" "$@"
+    printf '%s' "$GPU_NOTEBOOK_CONFIG" | config_query "$@"
+}
+
+# scripts/stack-config.ts QUERY..., run with the project's ts-node.
+config_query() {
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+    node --require "$root/node_modules/ts-node/register/transpile-only" "$root/scripts/stack-config.ts" "$@"
 }
 
 # Prints the chosen notebook's name ("" for a stack with a single notebook) after checking it

@@ -2,14 +2,29 @@
 // of npm run jobs from `list --json`, `status` the lines of npm run status from `status --json`.
 // Here rather than on the machine: times come out on this computer's clock, and the runner stays
 // small enough for the instance's 16 KB of user data.
+// @ts-check
 "use strict";
 
 const { readJson } = require("./cli");
 
-const report = readJson("the job runner's report");
+/**
+ * What the runner reports (components/boot/gpu-notebook-job): times in epoch seconds.
+ * @typedef {{ name: string, state: string, exit_code: number | null, restarts?: number,
+ *     started_at: number, ended_at?: number | null, command?: string[] }} Job
+ * @typedef {{ verdict?: string, reason?: string, limit?: number, minutes_left?: number,
+ *     idle_seconds?: number, checked_at?: number }} Idle
+ * @typedef {{ name: string, utilization_percent: number, memory_used_mib: number, memory_total_mib: number }} Gpu
+ * @typedef {{ used_bytes: number, total_bytes: number, own_volume: boolean, path: string }} Disk
+ * @typedef {{ now: number, jobs: Job[], uptime_seconds: number, idle?: Idle, idle_error?: string,
+ *     gpus?: Gpu[], gpu_error?: string, disk?: Disk, disk_error?: string,
+ *     update_pending?: string, bundle_failed?: string }} Report
+ */
+
+const report = /** @type {Report} */ (readJson("the job runner's report"));
 // Durations against the machine's clock, which also stamped the times.
 const now = report.now;
 
+/** @param {number} seconds */
 function duration(seconds) {
     const minutes = Math.floor(Math.max(0, seconds) / 60);
     if (minutes === 0) {
@@ -18,14 +33,20 @@ function duration(seconds) {
     return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
-/** Epoch seconds as YYYY-MM-DD HH:MM on this computer's clock. */
+/**
+ * Epoch seconds as YYYY-MM-DD HH:MM on this computer's clock.
+ * @param {number} seconds
+ */
 function localTime(seconds) {
     const date = new Date(seconds * 1000);
-    const two = (value) => String(value).padStart(2, "0");
+    const two = (/** @type {number} */ value) => String(value).padStart(2, "0");
     return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
-/** A command line as a POSIX shell would read it back. */
+/**
+ * A command line as a POSIX shell would read it back.
+ * @param {string[] | undefined} words
+ */
 function shellJoin(words) {
     return (words || []).map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\"'\"'")}'`)).join(" ");
 }
@@ -50,7 +71,10 @@ function jobsTable() {
     return rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join("  ")).join("\n");
 }
 
-/** The idle watcher's last verdict (its state file's fields) in words. */
+/**
+ * The idle watcher's last verdict (its state file's fields) in words.
+ * @param {Idle} idle
+ */
 function idleLine(idle) {
     const reason = String(idle.reason || "");
     let text;
@@ -85,7 +109,7 @@ function statusLines() {
     }
     const disk = report.disk;
     if (disk) {
-        const gib = (bytes) => (bytes / 1024 ** 3).toFixed(1);
+        const gib = (/** @type {number} */ bytes) => (bytes / 1024 ** 3).toFixed(1);
         lines.push(`Notebooks:   ${gib(disk.used_bytes)} of ${gib(disk.total_bytes)} GiB used ` +
             `(${Math.round((100 * disk.used_bytes) / Math.max(1, disk.total_bytes))}%) on ` +
             `${disk.own_volume ? "the data volume" : "the root disk"}, ${disk.path}`);
@@ -102,7 +126,7 @@ function statusLines() {
     return lines.join("\n");
 }
 
-const render = { jobs: jobsTable, status: statusLines }[process.argv[2]];
+const render = /** @type {Record<string, (() => string) | undefined>} */ ({ jobs: jobsTable, status: statusLines })[process.argv[2]];
 if (!render) {
     console.error("usage: job-report.js jobs|status < runner-json");
     process.exit(2);

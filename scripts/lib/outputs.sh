@@ -13,7 +13,7 @@
 GPU_NOTEBOOK_STACK_OUTPUTS=""
 GPU_NOTEBOOK_OUTPUTS=""
 # The notebook whose outputs GPU_NOTEBOOK_OUTPUTS holds: its name in a fleet, "" in single mode.
-GPU_NOTEBOOK_SELECTED=""
+SELECTED_NOTEBOOK_NAME=""
 
 # Reads all of the stack's outputs. Read-only: it reads the stack by name, never logs in, selects
 # or creates one. When there is nothing to read (no backend, no stack, nothing deployed), it says
@@ -50,11 +50,11 @@ read_outputs() {
 
 # Makes notebook $1 ("" in single mode) the one stack_output reads; fails, listing the
 # notebooks, when the stack has no such notebook or needs a name. Needs read_outputs.
-# shellcheck disable=SC2034 # GPU_NOTEBOOK_SELECTED is read by connect.sh
+# shellcheck disable=SC2034 # SELECTED_NOTEBOOK_NAME is read by connect.sh
 select_notebook() {
     GPU_NOTEBOOK_OUTPUTS="$(printf '%s' "$GPU_NOTEBOOK_STACK_OUTPUTS" | stack_output_js --select "$1" \
         "$GPU_NOTEBOOK_NAME_FROM" "$GPU_NOTEBOOK_STACK")" || return 1
-    GPU_NOTEBOOK_SELECTED="$1"
+    SELECTED_NOTEBOOK_NAME="$1"
 }
 
 # Reads the outputs of the notebook the user chose (--notebook, GPU_NOTEBOOK_NAME; none in single mode).

@@ -3,11 +3,12 @@
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
 // and without touching this checkout's stack files or the real ~/.pulumi.
 import { execFileSync } from "child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 
+import { CONFIG_NAMESPACE } from "../../components/config";
 import { closeSharedConnections, ROOT } from "./scripts";
 
 export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
@@ -114,5 +115,79 @@ export class StandInWorld {
         // The scripts' shared SSH connection would outlive the test by 10 minutes, with its sshd session.
         closeSharedConnections(this.home);
         rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * A stack of the stand-in `pulumi`, in a local backend that is logged in to, for the suites that
+ * run the scripts reading and changing a stack's config. Its project folder links to this
+ * checkout's files, so the scripts run as they are, from there, and holds its own stack file.
+ */
+export class StandInStack {
+    readonly project: string;
+    private readonly bin: string;
+    private readonly log: string;
+    private readonly backend: string;
+
+    /** `dir`: an empty folder the stack lives in, removed by the caller. */
+    constructor(dir: string, readonly stack = "dev") {
+        this.project = path.join(dir, "project");
+        this.bin = path.join(dir, "bin");
+        this.log = path.join(dir, "pulumi-calls.log");
+        this.backend = path.join(dir, "backend");
+        mkdirSync(this.project);
+        mkdirSync(this.bin);
+        // Every file of the checkout but its stack files, which would be this stack's.
+        for (const entry of readdirSync(ROOT).filter((name) => !/^Pulumi\..+\.yaml$/.test(name) && name !== ".git")) {
+            symlinkSync(path.join(ROOT, entry), path.join(this.project, entry));
+        }
+        symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
+    }
+
+    /** PATH with the stand-in first; the backend it is logged in to; where it records its calls. */
+    env(rest = process.env.PATH ?? ""): NodeJS.ProcessEnv {
+        return { PATH: `${this.bin}${path.delimiter}${rest}`, PULUMI_BACKEND_URL: `file://${this.backend}`, STAND_IN_LOG: this.log };
+    }
+
+    /**
+     * Makes the stack exist with this config, given without the project's namespace as `pulumi
+     * config set` would keep it (a scalar as text, a list or map as it is), and forgets the calls.
+     */
+    setConfig(config: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
+        const namespaced = Object.fromEntries(Object.entries(config).map(([key, value]) =>
+            [`${CONFIG_NAMESPACE}:${key}`, typeof value === "object" && value !== null ? value : String(value)]));
+        this.setStackFile(stringify({ config: { ...namespaced, ...extra } }));
+    }
+
+    /** Makes the stack exist with this Pulumi.<stack>.yaml, and forgets the calls. */
+    setStackFile(text: string): void {
+        const state = path.join(this.backend, ".pulumi", "stacks", CONFIG_NAMESPACE, `${this.stack}.json`);
+        mkdirSync(path.dirname(state), { recursive: true });
+        if (!existsSync(state)) {
+            writeFileSync(state, "{}\n");
+        }
+        writeFileSync(this.stackFile(), text);
+        rmSync(this.log, { force: true });
+    }
+
+    stackFile(): string {
+        return path.join(this.project, `Pulumi.${this.stack}.yaml`);
+    }
+
+    /** Every call so far, as its arguments. */
+    calls(): string[][] {
+        return existsSync(this.log)
+            ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as PulumiCall).argv)
+            : [];
+    }
+
+    /** The calls that change the config (config set and rm), in order. */
+    configChanges(): string[][] {
+        return this.calls().filter((call) => call[0] === "config" && (call[1] === "set" || call[1] === "rm"));
+    }
+
+    /** The `config:` block of the stack file. */
+    config(): Record<string, unknown> {
+        return parse(readFileSync(this.stackFile(), "utf8"))?.config ?? {};
     }
 }

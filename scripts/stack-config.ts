@@ -1,0 +1,114 @@
+// The user scripts' one way into a stack's config: what `pulumi config --json --show-secrets`
+// prints, on stdin (it may hold secrets), read by the deploy's own parser (components/config.ts),
+// so a rule of the config exists once. Run with ts-node by scripts/lib/fleet.sh:
+//   stack-config.ts choose NAME OPTION STACK   prints NAME if the config has that notebook ("" for a
+//                                              stack of one), else fails listing the config's
+//   stack-config.ts names-setting KEY          the notebooks whose own entry sets KEY, one a line
+//   stack-config.ts allowed-cidrs NAME         where the notebook's list is set (list, text,
+//                                              inherited or unset), then one network a line
+//   stack-config.ts notebooks STACK            the table of npm run notebooks; stdin is then
+//                                              {"outputs": <stack outputs>, "config": <the listing>}
+// What is deployed is read from the stack outputs instead (scripts/lib/stack-output.js).
+import { ConfiguredNotebook, configuredStack, CONFIG_NAMESPACE } from "../components/config";
+import { readJson, runCommand } from "./lib/cli";
+import { chooseNotebook } from "./lib/stack-output";
+import { notebooksTable } from "./notebooks-table";
+
+/** One key as `pulumi config --json` lists it. */
+interface ListedValue { value?: string; objectValue?: unknown; secret?: boolean }
+
+/** The listing of `pulumi config --json --show-secrets`, by full key. */
+export type ConfigListing = Record<string, ListedValue>;
+
+/** What a script asks about the config: each notebook as the deploy would read it. */
+export class ConfigView {
+    readonly kind: "single" | "fleet";
+    readonly notebooks: ConfiguredNotebook[];
+
+    constructor(private readonly listing: ConfigListing) {
+        // The config as the engine hands it to the program: every value text, lists and maps as JSON.
+        const raw: Record<string, string> = {};
+        for (const [key, listed] of Object.entries(listing)) {
+            if (listed.objectValue === undefined && listed.value === undefined) {
+                // Without --show-secrets the CLI leaves out a value holding any secret, even nested.
+                throw new Error(`the stack config ${key} holds a secret and was read without --show-secrets`);
+            }
+            raw[key] = listed.objectValue !== undefined ? JSON.stringify(listed.objectValue) : listed.value ?? "";
+        }
+        ({ kind: this.kind, notebooks: this.notebooks } = configuredStack(raw));
+    }
+
+    /** The notebooks' names, sorted; null for a stack of one notebook (no `notebooks`). */
+    names(): string[] | null {
+        return this.kind === "fleet" ? this.notebooks.map((notebook) => notebook.name) : null;
+    }
+
+    /** The notebook ("" for the one of a stack without names); undefined when the config has none such. */
+    notebook(name: string): ConfiguredNotebook | undefined {
+        return this.notebooks.find((notebook) => notebook.name === name);
+    }
+
+    /**
+     * The networks that may reach the notebook, and where they are set, which decides how to change
+     * them: "list" or "text" (networks separated by commas, which the deploy also reads) at the
+     * notebook's own key, "inherited" from the top-level list, or "unset". Refuses a list the
+     * deploy would refuse, with the deploy's words.
+     */
+    allowedCidrs(name: string): { origin: "list" | "text" | "inherited" | "unset"; entries: string[] } {
+        const notebook = this.notebook(name);
+        if (notebook === undefined) {
+            throw new Error(`the config has no notebook ${name}`);
+        }
+        const unparsed = notebook.problems.filter((problem) => problem.key === "allowedCidrs");
+        if (unparsed.length > 0) {
+            throw new Error(unparsed.map((problem) => problem.message).join("; "));
+        }
+        const entries = notebook.settings.allowedCidrs;
+        if (!notebook.ownKeys.has("allowedCidrs")) {
+            return { origin: entries.length > 0 ? "inherited" : "unset", entries };
+        }
+        return { origin: Array.isArray(this.ownValue(name, "allowedCidrs")) ? "list" : "text", entries };
+    }
+
+    /** A notebook's own value of `key` as the stack file holds it (a list stays a list). */
+    private ownValue(name: string, key: string): unknown {
+        if (name === "") {
+            const listed = this.listing[`${CONFIG_NAMESPACE}:${key}`];
+            return listed?.objectValue ?? listed?.value;
+        }
+        const notebooks = this.listing[`${CONFIG_NAMESPACE}:notebooks`]?.objectValue as Record<string, Record<string, unknown> | null>;
+        return notebooks?.[name]?.[key];
+    }
+}
+
+function main([query, ...args]: string[]): void {
+    if (query === "notebooks") {
+        const { outputs, config } = readJson("the stack outputs and config") as { outputs: Record<string, unknown>; config: ConfigListing };
+        console.log(notebooksTable(args[0], outputs, new ConfigView(config)));
+        return;
+    }
+    const config = new ConfigView(readJson("the stack config") as ConfigListing);
+    const argument = args[0] ?? "";
+    switch (query) {
+        case "choose": {
+            const [requested, option, stack] = args;
+            console.log(chooseNotebook(config.names(), requested, option, stack, "configured"));
+            return;
+        }
+        case "names-setting":
+            console.log(config.notebooks.filter((notebook) => notebook.name !== "" && notebook.ownKeys.has(argument))
+                .map((notebook) => notebook.name).join("\n"));
+            return;
+        case "allowed-cidrs": {
+            const { origin, entries } = config.allowedCidrs(argument);
+            console.log([origin, ...entries].join("\n"));
+            return;
+        }
+        default:
+            throw new Error(`stack-config.ts: unknown query ${query}`);
+    }
+}
+
+if (require.main === module) {
+    runCommand(main);
+}
