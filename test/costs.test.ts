@@ -12,6 +12,7 @@ import { BACKSTOP_EXPRESSION, backstopMinutes, IDLE_BACKSTOP } from "../componen
 import { PRICE_LIST_REGION } from "../components/pricing";
 import { FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
+import { alarmState, AlarmRule, evaluate, Series } from "./support/metric-math";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 import { machineFiles, machineJsonOf } from "./support/user-data";
@@ -144,6 +145,49 @@ describe("cost controls", () => {
             assert.strictEqual(alarm.evaluationPeriods, alarm.datapointsToAlarm + 2, "with room for two late periods");
             assert.strictEqual(alarm.treatMissingData, "notBreaching");
             assert.strictEqual(alarm.namespace, undefined, "a metric-math alarm names no single metric");
+        });
+
+        describe("what it computes from the instance's CPU datapoints (running) and the heartbeat, period by period", () => {
+            // One character per period of the alarm's window, oldest first: a digit is a datapoint,
+            // "." none. CPU SampleCount exists only while the instance runs; Active is 1 or 0.
+            const window = (pattern: string, periods: number): Series => {
+                const spec = pattern.length === 1 ? pattern.repeat(periods) : pattern;
+                assert.strictEqual(spec.length, periods, `a pattern of ${periods} periods: ${pattern}`);
+                return [...spec].map((point) => (point === "." ? undefined : Number(point)));
+            };
+            // For the default limit (60 minutes): 24 breaching periods of 26 stop the machine.
+            const cases: { situation: string; running: string; heartbeat: string; active: string; state: "ALARM" | "OK" }[] = [
+                { situation: "running, the watcher says idle", running: "5", heartbeat: "0", active: "0", state: "ALARM" },
+                { situation: "running, the watcher dead (no heartbeat)", running: "5", heartbeat: ".", active: "0", state: "ALARM" },
+                { situation: "running, the watcher says active", running: "5", heartbeat: "1", active: "1", state: "OK" },
+                {
+                    situation: "running idle, the newest two CPU datapoints not arrived yet",
+                    running: `${"5".repeat(24)}..`, heartbeat: "0", active: `${"0".repeat(24)}11`, state: "ALARM",
+                },
+                {
+                    situation: "running idle, then active for the newest three periods",
+                    running: "5", heartbeat: `${"0".repeat(23)}111`, active: `${"0".repeat(23)}111`, state: "OK",
+                },
+                {
+                    situation: "running idle, then stopped for the newest three periods",
+                    running: `${"5".repeat(23)}...`, heartbeat: `${"0".repeat(23)}...`, active: `${"0".repeat(23)}111`, state: "OK",
+                },
+                { situation: "stopped all along, an old idle heartbeat long gone", running: ".", heartbeat: ".", active: "1", state: "OK" },
+            ];
+            for (const { situation, running, heartbeat, active, state } of cases) {
+                it(`${situation}: ${state}`, async () => {
+                    const alarm = (await runShared(VALID_CONFIG)).cloud.one(ALARM).inputs;
+                    const periods = alarm.evaluationPeriods as number;
+                    assert.strictEqual(periods, 26, "the table is written for the default limit's window");
+                    const returned = (alarm.metricQueries as { id: string; expression?: string; returnData: boolean }[])
+                        .filter((query) => query.returnData);
+                    assert.strictEqual(returned.length, 1, "the alarm watches one expression");
+                    const values = evaluate(returned[0].expression as string,
+                        { running: window(running, periods), heartbeat: window(heartbeat, periods) }, periods);
+                    assert.deepStrictEqual(values, window(active, periods), "the expression's value in each period");
+                    assert.strictEqual(alarmState(values, alarm as AlarmRule), state);
+                });
+            }
         });
 
         it("acts through a function that may stop this instance and nothing else, invoked by this alarm only", async () => {

@@ -182,11 +182,14 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
         const pem = (name: string) => String(fleet.single[name].notebookCertificatePem);
         const secretsOf = (name: string) => (fleet.outputs.notebookSecrets as Record<string, Record<string, string>>)[name];
 
-        /** ssh with nothing but the handout's config, run in its folder, to the sshd standing in for `machine`. */
-        function sshFromHandout(folder: string, machine: string, command: string) {
-            return spawnSync("ssh", ["-F", "ssh_config", "-o", "HostName=127.0.0.1", "-p", String(sshd[machine].port),
-                "-l", userInfo().username, `gpu-notebook-${STACK}-alice`, command], {
-                cwd: folder, encoding: "utf8", timeout: 30_000, env: { ...baseEnv, HOME: path.join(dir, "student-home") },
+        /**
+         * ssh with nothing but the handout's config to the sshd standing in for `machine`, run in the
+         * handout's folder, or in `cwd` naming the config by its full path.
+         */
+        function sshFromHandout(folder: string, machine: string, command: string, cwd = folder) {
+            return spawnSync("ssh", ["-F", cwd === folder ? "ssh_config" : path.join(folder, "ssh_config"), "-o", "HostName=127.0.0.1",
+                "-p", String(sshd[machine].port), "-l", userInfo().username, `gpu-notebook-${STACK}-alice`, command], {
+                cwd, encoding: "utf8", timeout: 30_000, env: { ...baseEnv, HOME: path.join(dir, "student-home") },
             });
         }
 
@@ -225,6 +228,26 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             assert.match(readme, /switches itself off after 60 minutes without activity/);
             assert.ok(!readme.includes(secretsOf("alice").notebookPassword), "the password is in password.txt only");
             assert.match(result.stdout, new RegExp(`wrote ${folder} for alice\\. It holds secrets \\(password\\.txt and ssh-key\\.pem`));
+        });
+
+        it("its ssh config logs in from any folder, and refuses the machine once its known_hosts entry is gone", async () => {
+            const out = path.join(dir, "handouts-anywhere");
+            const handout = path.join(out, `${STACK}-alice`);
+            const result = await runScript("handout", ["--notebook", "alice", "--out", out], envFor("alice"));
+            assert.strictEqual(result.status, 0, result.stderr);
+            const elsewhere = path.join(dir, "somewhere-else");
+            mkdirSync(elsewhere, { recursive: true });
+            const login = sshFromHandout(handout, "alice", "echo from-anywhere", elsewhere);
+            assert.strictEqual(login.status, 0, login.stderr + sshd.alice.log());
+            assert.strictEqual(login.stdout, "from-anywhere\n");
+            // A config that trusted a first-seen key (accept-new) would log in here, and write it down.
+            writeFileSync(path.join(handout, "known_hosts"), "");
+            const marker = path.join(dir, "ran-without-a-pinned-key");
+            const unpinned = sshFromHandout(handout, "alice", `touch ${marker}`, elsewhere);
+            assert.strictEqual(unpinned.status, 255, unpinned.stdout);
+            assert.match(unpinned.stderr, /Host key verification failed/);
+            assert.strictEqual(existsSync(marker), false);
+            assert.strictEqual(readFileSync(path.join(handout, "known_hosts"), "utf8"), "", "nothing was added to known_hosts");
         });
 
         it("its ssh config logs in from the folder, even moved elsewhere, and refuses a machine with another host key", () => {

@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { alive, eventually, JobEntry, Jobs } from "./support/jobs";
+import { alive, eventually, JobEntry, Jobs, processGroup, runInClosedTerminal } from "./support/jobs";
+import { JOB_RUNNER } from "./support/scripts";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 
 /** The fields of `list --json` entries that the idle watcher and the scripts rely on. */
@@ -150,6 +151,33 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
         assert.strictEqual(entry.state, "stopped");
         assert.strictEqual(entry.exit_code, 128 + 9);
         assert.ok(!alive(pid), "the job's process is gone");
+    });
+
+    it("stop ends what the job's shell started in the background too, so nothing is left in its process group", async () => {
+        // The helper's output goes elsewhere, so the command's end does not wait for it: only a
+        // stop that signals the whole group ends it.
+        start("with-helper", ["sh", "-c", "sleep 600 </dev/null >/dev/null 2>&1 & echo helper $!; wait"]);
+        await jobs.waitForLog("with-helper", "helper ");
+        const { pid } = record("with-helper");
+        assert.strictEqual(processGroup(pid as number).length, 2, "the shell and its helper run in the job's group");
+        const result = runner("stop", "with-helper", "--grace", "5");
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.strictEqual(job("with-helper").state, "stopped");
+        await eventually(() => processGroup(pid as number).length === 0,
+            () => `still in the job's process group after the stop: ${processGroup(pid as number).join(", ")}`);
+    });
+
+    it("a job started from a terminal still runs, and lists as running, after the terminal closes", () => {
+        mkdirSync(path.join(jobsDir, "from-terminal"), { recursive: true });
+        // As `ssh -t machine gpu-notebook-job start …` runs it: a shell in the terminal's session
+        // starts the job and waits at the prompt until the terminal goes away.
+        runInClosedTerminal(["sh", "-c", '"$0" "$@" && echo job-started && read -r _', JOB_RUNNER, "start", "from-terminal",
+            ...jobs.options, "--", "sleep", "600"], "job-started");
+        assert.strictEqual(job("from-terminal").state, "running");
+        const { supervisor_pid: supervisor, pid } = record("from-terminal");
+        assert.ok(alive(supervisor), "the supervisor outlived the terminal");
+        assert.ok(alive(pid), "the job outlived the terminal");
+        runner("stop", "from-terminal", "--grace", "1");
     });
 
     it("a supervisor ended as at shutdown leaves its job interrupted, not failed", async () => {

@@ -8,9 +8,9 @@ import * as path from "path";
 
 import { INSTANCE_PATHS } from "../components/boot";
 import { alive, Jobs } from "./support/jobs";
+import { sharedMachine } from "./support/shared-servers";
 import {
-    closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, sshdConnectionProcesses, startLocalMachine,
-    stopLocalMachine,
+    closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, sshdConnectionProcesses,
 } from "./support/scripts";
 import { DEBIAN_PYTHON, freePort, requireCommands } from "./support/system";
 
@@ -65,17 +65,17 @@ describe("the job scripts against a real sshd and the real job runner", function
         // Runs until the test writes `release` into the job's folder, then exits with its content.
         writeFileSync(path.join(project, "wait.sh"),
             'echo "working in $(pwd)"\nwhile [ ! -e release ]; do sleep 0.1; done\necho released\nexit "$(cat release)"\n');
-        machine = await startLocalMachine(path.join(dir, "machine"), STACK);
+        machine = await sharedMachine();
         jobs = new Jobs(jobsDir, path.join(dir, "run"));
         const runnerArgs = [...jobs.options, "--idle-state", path.join(dir, "idle.json"), "--nvidia-smi", path.join(dir, "bin", "nvidia-smi")];
-        env = { ...machine.env, GPU_NOTEBOOK_JOB_RUNNER: JOB_RUNNER, GPU_NOTEBOOK_JOB_RUNNER_ARGS: runnerArgs.join(" ") };
+        env = { ...machine.env, GPU_NOTEBOOK_STACK: STACK, GPU_NOTEBOOK_JOB_RUNNER: JOB_RUNNER, GPU_NOTEBOOK_JOB_RUNNER_ARGS: runnerArgs.join(" ") };
     });
 
     after(async () => {
         if (machine) {
             jobs.stopAll();
+            closeSharedConnections(machine.home); // sshd is shared; the connections are this suite's
         }
-        await stopLocalMachine(machine);
         if (dir) {
             rmSync(dir, { recursive: true, force: true });
         }

@@ -19,7 +19,7 @@ import { DEFAULT_FAKE_AMI, fakePublicIp, MockCloud } from "../components/offline
 import { runOffline, unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, StackRun, VALID_CONFIG } from "./support/program";
 import { bundleBytesOf, machineFiles, machineJsonOf, userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
-import { requireCommands, withPrivateFile } from "./support/system";
+import { DEBIAN_PYTHON, requireCommands, withPrivateFile } from "./support/system";
 
 const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
 const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
@@ -29,6 +29,23 @@ function fileAt(files: WrittenFile[], filePath: string): WrittenFile {
     const file = files.find((entry) => entry.path === filePath);
     assert.ok(file, `the machine gets ${filePath}`);
     return file;
+}
+
+/**
+ * The listen settings a Jupyter config file leaves in effect, as Jupyter reads it: traitlets
+ * executes the file with its `c`, so a later assignment wins over the one a test sees as text.
+ */
+function effectiveJupyterSettings(configText: string): Record<string, unknown> {
+    // The config reads the password hash the bootstrap writes; here a stand-in file holds one.
+    const hashPath = JSON.stringify(INSTANCE_PATHS.passwordHashFile);
+    assert.ok(configText.includes(hashPath), `the config reads ${hashPath}`);
+    return withPrivateFile("sha1:0:0", (hashFile) => withPrivateFile(configText.split(hashPath).join(JSON.stringify(hashFile)),
+        (file) => JSON.parse(execFileSync(DEBIAN_PYTHON, ["-c", `
+import json, os, sys
+from traitlets.config.loader import PyFileConfigLoader
+app = PyFileConfigLoader(os.path.basename(sys.argv[1]), path=os.path.dirname(sys.argv[1])).load_config().ServerApp
+print(json.dumps({name: app[name] for name in ("ip", "port", "port_retries")}))
+`, file], { encoding: "utf8", timeout: 20_000 }))));
 }
 
 // The configurations these tests share a run of (runShared), besides VALID_CONFIG.
@@ -440,6 +457,16 @@ describe("the notebook stack", () => {
             const { cloud } = await runShared(unexposed);
             const config = fileAt(machineFiles(cloud, cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content;
             assert.ok(config.split("\n").includes('c.ServerApp.ip = "127.0.0.1"'), config);
+        });
+
+        it("decides where Jupyter listens: the config, loaded as Jupyter loads it, ends with the address and port rendered", async function () {
+            requireCommands(this, DEBIAN_PYTHON, "python3-module:traitlets");
+            for (const [config, ip] of [[VALID_CONFIG, "0.0.0.0"], [unexposed, "127.0.0.1"]] as const) {
+                const { cloud } = await runShared(config);
+                const effective = effectiveJupyterSettings(fileAt(machineFiles(cloud, cloud.one(INSTANCE)), INSTANCE_PATHS.jupyterConfig).content);
+                assert.deepStrictEqual(effective, { ip, port: Number(config.notebookPort ?? 8888), port_retries: 0 },
+                    `exposeNotebook ${config.exposeNotebook ?? "true"}`);
+            }
         });
 
         it("false makes notebookUrl the tunnel's local URL, which the certificate is valid for", async () => {

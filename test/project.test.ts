@@ -162,8 +162,12 @@ describe("project files", () => {
 
     it("package.json wires the commands and pins TypeScript 5", () => {
         const pkg = JSON.parse(read("package.json"));
-        assert.match(pkg.scripts.test, /tsc --noEmit/);
-        assert.match(pkg.scripts.test, /mocha/);
+        // npm test runs the type-check beside every test file (test/run.js); test:unit, the unit files alone.
+        assert.strictEqual(pkg.scripts.test, "node test/run.js");
+        assert.strictEqual(pkg.scripts["test:unit"], "node test/run.js --unit");
+        const runner = read("test/run.js");
+        assert.match(runner, /bin\("tsc"\), \["--noEmit"/);
+        assert.match(runner, /bin\("mocha"\)/);
         assert.ok(pkg.scripts.up && pkg.scripts.destroy);
         assert.match(pkg.devDependencies.typescript, /^5\./);
     });

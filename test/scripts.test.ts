@@ -270,19 +270,23 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
     });
 
     describe("tunnel", () => {
-        it("forwards a local port to the notebook and prints a URL that verifies with the notebook's certificate", async () => {
+        it("forwards a local port to the notebook and prints a URL that verifies with the notebook's certificate", async function () {
+            // Every wait here is bounded, none tuned to an idle machine: the script's watchdog
+            // (SIGKILL, which would show as no exit status) fires well after the opening and the
+            // request could take on a loaded one.
+            this.timeout(180_000);
             const localPort = await freePort();
-            const script = new RunningScript("tunnel", ["--port", String(localPort)], envFor(), 30_000);
+            const script = new RunningScript("tunnel", ["--port", String(localPort)], envFor(), 150_000);
             try {
                 const url = `https://127.0.0.1:${localPort}/`;
-                await script.waitFor(url, 20_000);
+                await script.waitFor(url, 90_000);
                 assert.strictEqual(await httpsGet(`${url}api`, outputs.notebookCertificatePem), '{"server":"the notebook"}');
             } finally {
                 script.terminate();
             }
             // Had its ssh outlived it, the output would stay open until the watchdog killed the group.
             const result = await script.exited;
-            assert.strictEqual(result.status, 0, result.stderr);
+            assert.strictEqual(result.status, 0, `exit status ${result.status} after ${result.ms} ms: ${result.stderr}`);
             assert.strictEqual(await portOpen(localPort), false, "the forward ended with the tunnel");
         });
 

@@ -102,10 +102,19 @@ drop_dead_shared_connection() {
 OWN_CONNECTION=(-o ControlPath=none)
 
 # The ssh config entry for a notebook: ssh_host_block ALIAS ADDRESS PORT USER PUBLIC_IP
-# KNOWN_HOSTS_FILE KEY_FILE. HostKeyAlias: the host key is looked up under the public IP whatever
-# address is dialled, so the address can change (the tests' overrides, a tunnel) but never which
-# host key is accepted.
+# KNOWN_HOSTS_FILE KEY_FILE [FOLDER]. HostKeyAlias: the host key is looked up under the public IP
+# whatever address is dialled, so the address can change (the tests' overrides, a tunnel) but never
+# which host key is accepted. With FOLDER, relative files are looked up in it first, so the config
+# works from any folder, then where ssh runs, so it still works in the folder after a move.
 ssh_host_block() {
+    local known_hosts identities
+    known_hosts="$(ssh_config_path "$6")"
+    identities="    IdentityFile $(ssh_config_path "$7")"
+    if [ -n "${8:-}" ]; then
+        known_hosts="$(ssh_config_path "$8/$6") $known_hosts"
+        identities="    IdentityFile $(ssh_config_path "$8/$7")
+$identities"
+    fi
     cat <<CONFIG
 Host $1
     HostName $2
@@ -113,12 +122,12 @@ Host $1
     User $4
     HostKeyAlias $5
     HostKeyAlgorithms ssh-ed25519
-    UserKnownHostsFile $(ssh_config_path "$6")
+    UserKnownHostsFile $known_hosts
     GlobalKnownHostsFile /dev/null
     StrictHostKeyChecking yes
     UpdateHostKeys no
     CheckHostIP no
-    IdentityFile $(ssh_config_path "$7")
+$identities
     IdentitiesOnly yes
     BatchMode yes
     ConnectTimeout $SSH_CONNECT_TIMEOUT

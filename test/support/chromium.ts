@@ -7,7 +7,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { Readable, Writable } from "stream";
 
-import { delay, settlesWithin } from "./system";
+import { delay, refuseInUnitRun, settlesWithin } from "./system";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -65,6 +65,7 @@ export class Chromium {
 
     /** Starts Chromium with a fresh profile; extra flags (for example a certificate pin) appended. */
     static launch(extraFlags: string[]): Chromium {
+        refuseInUnitRun("Chromium");
         const profile = mkdtempSync(path.join(tmpdir(), "gpu-notebook-chromium-"));
         const child = spawn(CHROMIUM, [
             ...CLOSED_NETWORK_FLAGS,

@@ -3,11 +3,11 @@
 // bounded polls instead of fixed sleeps.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { readFileSync } from "fs";
+import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 
 import { JOB_RUNNER } from "./scripts";
-import { delay } from "./system";
+import { DEBIAN_PYTHON, delay } from "./system";
 
 /** An entry of `gpu-notebook-job list --json`. */
 export interface JobEntry {
@@ -95,4 +95,67 @@ export class Jobs {
             this.runner("stop", entry.name, "--grace", "1");
         }
     }
+}
+
+/** The live processes (zombies left out) in process group `pgid`, as "pid command" lines from /proc. */
+export function processGroup(pgid: number): string[] {
+    const members: string[] = [];
+    for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+        let stat = "";
+        try {
+            stat = readFileSync(path.join("/proc", entry, "stat"), "utf8");
+        } catch {
+            continue; // ended while we looked
+        }
+        // "pid (comm) state ppid pgrp …": the command may hold spaces and parentheses, what follows its last ')' does not.
+        const close = stat.lastIndexOf(")");
+        const [state, , pgrp] = stat.slice(close + 2).split(" ");
+        if (Number(pgrp) === pgid && state !== "Z") {
+            members.push(`${entry} ${stat.slice(stat.indexOf("(") + 1, close)}`);
+        }
+    }
+    return members;
+}
+
+/**
+ * Runs `command` as a terminal session runs it (its own session, the pseudo-terminal its
+ * controlling terminal, as `ssh -t` or a Jupyter terminal does), waits until it prints `ready`,
+ * then closes the terminal as a closed window or a dropped connection does. The hangup's signals
+ * are sent before the session's shell can be reaped; for `settleMs` after that, processes the
+ * session left behind are reaped as the machine's init would reap them (this computer's pid 1
+ * does not), so one the hangup killed is gone, not a zombie that still looks alive.
+ * Returns what the session printed.
+ */
+export function runInClosedTerminal(command: string[], ready: string, settleMs = 1000, timeoutMs = 20_000): string {
+    const harness = `
+import ctypes, os, pty, select, sys, time
+ready, command = sys.argv[1].encode(), sys.argv[2:]
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+pid, terminal = pty.fork()
+if pid == 0:
+    os.execvp(command[0], command)
+seen, deadline = b"", time.monotonic() + ${timeoutMs / 1000}
+while ready not in seen:
+    left = deadline - time.monotonic()
+    if left <= 0 or not select.select([terminal], [], [], left)[0]:
+        sys.exit("no %r within the time limit; the terminal showed: %r" % (ready, seen))
+    try:
+        seen += os.read(terminal, 4096)
+    except OSError:
+        sys.exit("the session ended before %r; the terminal showed: %r" % (ready, seen))
+os.close(terminal)
+os.waitpid(pid, 0)
+settled = time.monotonic() + ${settleMs / 1000}
+while time.monotonic() < settled:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    time.sleep(0.05)
+sys.stdout.write(seen.decode(errors="replace"))
+`;
+    const result = spawnSync(DEBIAN_PYTHON, ["-c", harness, ready, ...command], { encoding: "utf8", timeout: timeoutMs + settleMs + 10_000 });
+    assert.strictEqual(result.status, 0, `the terminal session failed: ${result.stderr}`);
+    return result.stdout;
 }

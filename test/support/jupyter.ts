@@ -5,7 +5,7 @@ import { connect } from "net";
 import * as path from "path";
 import { performance } from "perf_hooks";
 
-import { DEBIAN_PYTHON, delay, freePort, settlesWithin } from "./system";
+import { DEBIAN_PYTHON, delay, freePort, refuseInUnitRun, settlesWithin } from "./system";
 
 export const JUPYTER_SERVER_COMMAND = [DEBIAN_PYTHON, "-m", "jupyter_server"];
 
@@ -100,6 +100,7 @@ function serverEnvironment(home: string, extra: Record<string, string>): NodeJS.
  * file, so whatever address and port the file names, the server only ever listens here.
  */
 export async function startJupyter(options: StartJupyterOptions): Promise<JupyterServer> {
+    refuseInUnitRun("a Jupyter server");
     const port = options.port ?? await freePort();
     const [executable, ...prefix] = options.command ?? [...JUPYTER_SERVER_COMMAND, `--config=${options.configFile}`];
     const args = [

@@ -8,7 +8,7 @@ import * as path from "path";
 
 import { request } from "./http";
 import type { StackOutputs } from "./program";
-import { delay, freePort, waitForPort } from "./system";
+import { delay, freePort, refuseInUnitRun, waitForPort } from "./system";
 
 export const ROOT = path.join(__dirname, "..", "..");
 export const SCRIPTS = path.join(ROOT, "scripts");
@@ -91,6 +91,7 @@ export interface Sshd { process: ChildProcess; port: number; log: () => string }
 
 /** Debian's sshd on 127.0.0.1 presenting `hostPrivateKey` and admitting `authorizedKey`. */
 export async function startSshd(dir: string, hostPrivateKey: string, authorizedKey: string): Promise<Sshd> {
+    refuseInUnitRun("sshd");
     mkdirSync(path.join(dir, "remote-home"), { recursive: true });
     const port = await freePort();
     writeFileSync(path.join(dir, "host_key"), hostPrivateKey, { mode: 0o600 });

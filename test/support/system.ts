@@ -67,6 +67,16 @@ export function requireCommands(context: Mocha.Context, ...commands: string[]): 
     }
 }
 
+/**
+ * Called by whatever starts a real server: `npm run test:unit` runs only files that start none, and
+ * a file that does belongs in test/run.js's SYSTEM_SUITES.
+ */
+export function refuseInUnitRun(server: string): void {
+    if (process.env.GPU_NOTEBOOK_UNIT_TESTS === "1") {
+        throw new Error(`npm run test:unit starts no real servers, and this file starts ${server}: list it in SYSTEM_SUITES in test/run.js`);
+    }
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {

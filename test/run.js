@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// The test commands. `npm test` (node test/run.js) is the complete proof: the type-check and every
+// test file, real servers and tools included. tsc is single-threaded and mocha's two workers often
+// wait on servers and timers, so the two run side by side rather than one after the other.
+// `npm run test:unit` (--unit) is the edit loop: the files that start no real server or tool, and
+// no type-check (npm run typecheck). Extra arguments go to mocha (e.g. --grep).
+"use strict";
+const { spawn } = require("child_process");
+const { readdirSync } = require("fs");
+const path = require("path");
+
+const root = path.join(__dirname, "..");
+
+/**
+ * Files that start real servers (sshd, Jupyter, Chromium) or run the real scripts and on-machine
+ * programs against them. A file missing here that starts one fails under --unit, saying so.
+ */
+const SYSTEM_SUITES = [
+    "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume",
+    "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
+];
+
+const args = process.argv.slice(2);
+const unit = args[0] === "--unit";
+const mochaArgs = unit ? args.slice(1) : args;
+const bin = (name) => path.join(root, "node_modules", ".bin", name);
+
+/** Runs a command; resolves with its exit status, and what it printed when its output is piped. */
+function run(command, commandArgs, options) {
+    const child = spawn(command, commandArgs, { cwd: root, ...options });
+    let output = "";
+    for (const stream of [child.stdout, child.stderr]) {
+        stream?.on("data", (chunk) => { output += chunk; });
+    }
+    return new Promise((resolve) => child.once("close", (status) => resolve({ status: status ?? 1, output })));
+}
+
+async function main() {
+    const files = readdirSync(path.join(__dirname)).filter((name) => name.endsWith(".test.ts"))
+        .filter((name) => !unit || !SYSTEM_SUITES.includes(name.replace(/\.test\.ts$/, "")))
+        .map((name) => path.join("test", name));
+    const env = unit ? { ...process.env, GPU_NOTEBOOK_UNIT_TESTS: "1" } : process.env;
+    const tests = run(bin("mocha"), [...files, ...mochaArgs], { stdio: "inherit", env });
+    if (unit) {
+        return (await tests).status;
+    }
+    // Its build info lives outside the tree (node_modules/.cache), so a re-run checks only what changed.
+    const typeCheck = run(bin("tsc"), ["--noEmit", "--incremental", "--tsBuildInfoFile", path.join("node_modules", ".cache", "tsc", "tsbuildinfo")],
+        { stdio: ["ignore", "pipe", "pipe"] });
+    const [testRun, typeCheckRun] = await Promise.all([tests, typeCheck]);
+    process.stdout.write(typeCheckRun.status === 0 ? "tsc --noEmit: no type errors\n" : `\ntsc --noEmit found errors:\n${typeCheckRun.output}`);
+    return testRun.status !== 0 ? testRun.status : typeCheckRun.status;
+}
+
+main().then((status) => process.exit(status));
