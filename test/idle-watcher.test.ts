@@ -528,8 +528,20 @@ describe("the idle watcher, against a real Jupyter server", function () {
                 ];
             });
 
-            afterEach(() => {
-                clients.splice(0).forEach((client) => client.kill("SIGKILL"));
+            // The next test starts with no session left: an orphaned rsync would count as one.
+            afterEach(async function () {
+                this.timeout(30_000);
+                for (const client of clients.splice(0)) {
+                    try {
+                        process.kill(-client.pid!, "SIGKILL");
+                    } catch {
+                        // already gone
+                    }
+                }
+                const established = () => execFileSync("ss", ["-Htn", "state", "established", `( sport = :${machine.sshd.port} )`], { encoding: "utf8" }).trim();
+                for (const deadline = Date.now() + 20_000; established() !== ""; await delay(200)) {
+                    assert.ok(Date.now() < deadline, `SSH sessions still open 20 s after their clients were killed:\n${established()}`);
+                }
             });
 
             after(async () => {
@@ -540,7 +552,8 @@ describe("the idle watcher, against a real Jupyter server", function () {
 
             /** A real ssh client to the local machine; its output is collected in `seen`. */
             function client(command: string, args: string[], seen: { text: string } = { text: "" }): ChildProcess {
-                const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+                // Its own process group: rsync's ssh is killed with it, and its session ends.
+                const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
                 child.stdout?.on("data", (chunk) => { seen.text += chunk; });
                 child.stderr?.on("data", (chunk) => { seen.text += chunk; });
                 clients.push(child);
