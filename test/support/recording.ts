@@ -7,8 +7,8 @@
 // resource and field they come from (`<notebook-host-key.privateKeyOpenssh>`), wherever they appear,
 // user data included: the fixture shows which value goes where, holds no secret, and does not
 // change with the certificate openssl signs afresh in every process. A file under components/boot/
-// would be named the same way (`<components/boot/idle-watcher.py>`) if the user data carried it
-// verbatim; today each is minified into it, so editing one changes the recordings: re-record.
+// that the boot bundle ships verbatim is named the same way (`<components/boot/idle-watcher.py>`),
+// and the bundle's hash too (`<notebook-boot-bundle.sha256>`): editing a boot file changes no recording.
 import { readdirSync } from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
