@@ -1,5 +1,5 @@
 // npm run bench:plan: how long `npm run plan` takes for a class of 50 notebooks. Runs the plan's
-// own command (ts-node scripts/plan.ts) on a generated stack file 3 times, each in a fresh
+// own command (scripts/plan.ts through scripts/lib/ts-require.js) on a generated stack file 3 times, each in a fresh
 // process as a user would, and prints every run's wall and CPU time, their medians, and the
 // machine's load, which on a shared machine moves the wall time more than the code does.
 // Linux only (the CPU time is read from /proc).
@@ -71,7 +71,7 @@ function main(argv: string[]): void {
         const cpu: number[] = [];
         for (let run = 1; run <= runs; run++) {
             const started = process.hrtime.bigint();
-            const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--config-file", configFile], {
+            const result = spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", "--config-file", configFile], {
                 cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024,
             });
             const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -476,9 +476,8 @@ async function main(argv: string[]): Promise<number> {
         console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
         return 0;
     }
-    // The SDK records a stack trace for every resource and every promise it makes, and ts-node
-    // maps each through source maps; nothing reads them offline, and for a class of fifty they
-    // take most of the run. A refusal is printed by its message, which needs no stack.
+    // The SDK records a stack trace for every resource and every promise it makes; nothing reads
+    // them offline, and for a class of fifty they take most of the run. A refusal is printed by its message, which needs no stack.
     Error.stackTraceLimit = 0;
     try {
         process.stdout.write(await planReport(planTarget(argv)));

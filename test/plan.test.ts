@@ -124,7 +124,7 @@ describe("npm run plan", () => {
 
     it("prints the refusal for bad settings and exits non-zero", () => {
         const file = stackFile("Pulumi.bad.yaml", "config:\n  gpu-notebook:monthlyBudgetUsd: 30\n");
-        const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--config-file", file], {
+        const result = spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", "--config-file", file], {
             cwd: root, encoding: "utf8", timeout: 120_000,
         });
         assert.strictEqual(result.status, 1);
@@ -133,7 +133,7 @@ describe("npm run plan", () => {
     });
 
     it("answers an unknown argument with the usage, not as a refused launch", () => {
-        const result = spawnSync(path.join(root, "node_modules/.bin/ts-node"), ["--transpile-only", "scripts/plan.ts", "--bogus"], {
+        const result = spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", "--bogus"], {
             cwd: root, encoding: "utf8", timeout: 120_000,
         });
         assert.strictEqual(result.status, 2, result.stderr);

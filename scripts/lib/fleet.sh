@@ -57,11 +57,11 @@ stack_config() {
     printf '%s' "$GPU_NOTEBOOK_CONFIG" | config_query "$@"
 }
 
-# scripts/stack-config.ts QUERY..., run with the project's ts-node.
+# scripts/stack-config.ts QUERY..., its TypeScript loaded by scripts/lib/ts-require.js.
 config_query() {
     local root
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-    node --require "$root/node_modules/ts-node/register/transpile-only" "$root/scripts/stack-config.ts" "$@"
+    node --require "$root/scripts/lib/ts-require.js" "$root/scripts/stack-config.ts" "$@"
 }
 
 # Prints the chosen notebook's name ("" for a stack with a single notebook) after checking it
