@@ -20,6 +20,16 @@ const SYSTEM_SUITES = [
     "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
 ];
 
+/**
+ * The costliest files, most first (CPU seconds, one at a time: test/bench/test-times.sh). Mocha's
+ * two workers take files in the order given, so these start first and the short ones fill the
+ * gaps at the end, instead of the run waiting on one long file that happened to sort last.
+ */
+const SLOWEST_FIRST = [
+    "scripts-up", "idle-watcher", "scripts", "shell-scripts", "jobs", "fleet-scripts", "scripts-readonly", "boot-proof",
+    "quick-start", "capacity-program", "plan", "capacity-scripts", "notebook", "preflight", "fleet",
+];
+
 const args = process.argv.slice(2);
 const unit = args[0] === "--unit";
 const mochaArgs = unit ? args.slice(1) : args;
@@ -35,9 +45,16 @@ function run(command, commandArgs, options) {
     return new Promise((resolve) => child.once("close", (status) => resolve({ status: status ?? 1, output })));
 }
 
+/** A file's place in SLOWEST_FIRST; the others after them, by name. */
+function rank(file) {
+    const index = SLOWEST_FIRST.indexOf(file.replace(/\.test\.ts$/, ""));
+    return index === -1 ? SLOWEST_FIRST.length : index;
+}
+
 async function main() {
     const files = readdirSync(path.join(__dirname)).filter((name) => name.endsWith(".test.ts"))
         .filter((name) => !unit || !SYSTEM_SUITES.includes(name.replace(/\.test\.ts$/, "")))
+        .sort((a, b) => rank(a) - rank(b))
         .map((name) => path.join("test", name));
     const env = unit ? { ...process.env, GPU_NOTEBOOK_UNIT_TESTS: "1" } : process.env;
     const tests = run(bin("mocha"), [...files, ...mochaArgs], { stdio: "inherit", env });
