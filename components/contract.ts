@@ -74,15 +74,21 @@ export const HEARTBEAT = { namespace: "GpuNotebook", metricName: "Active", dimen
 
 /**
  * What keeps a machine from idle stop, in the words every description uses (the watcher's own
- * logic is its code; these are its conditions as people read them).
+ * logic is its code; these are its conditions as people read them). The plan and the handout
+ * print idleActivity(); the docs' prose is held to naming each one by test/contract.test.ts.
  */
 export const IDLE_CONDITIONS = [
     "a job running",
     "a Jupyter kernel busy or recently used",
-    "a GPU busy",
-    "an SSH connection",
+    "the GPU busy",
+    "an SSH connection in use",
     "the notebook user's processes using CPU",
 ] as const;
+
+/** IDLE_CONDITIONS as one phrase: "a job running, …, or the notebook user's processes using CPU". */
+export function idleActivity(): string {
+    return `${IDLE_CONDITIONS.slice(0, -1).join(", ")}, or ${IDLE_CONDITIONS[IDLE_CONDITIONS.length - 1]}`;
+}
 
 /** The unit name of an installed unit path. */
 export function unitName(unitPath: string): string {
@@ -100,13 +106,15 @@ export function machineShell(): string {
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
+        ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],
     ];
     return [
         "# shellcheck shell=bash",
         "# shellcheck disable=SC2034 # read by the scripts that source it",
         "# GENERATED from components/contract.ts (machineShell) by test/contract.test.ts with",
         "# GPU_NOTEBOOK_RECORD=1; do not edit: change the contract and regenerate.",
-        ...facts.map(([name, value, why]) => `${name}=${value} # ${why}`),
+        // Quoted as the shell reads it back: single quotes, each ' as '\''.
+        ...facts.map(([name, value, why]) => `${name}=${/^[\w./:-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`} # ${why}`),
         "",
     ].join("\n");
 }

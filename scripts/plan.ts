@@ -7,6 +7,7 @@ import * as path from "path";
 
 import { DEEP_LEARNING_AMI_NAME, gpuSummary, INVOKE_TOKENS } from "../components/aws-data";
 import { IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { idleActivity } from "../components/contract";
 import { unpackBundle } from "../components/bundle";
 import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, parseStackConfig } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
@@ -245,7 +246,7 @@ export function settingsRows(facts: PlanFacts): string[][] {
         ["zone", `${facts.zone} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
         ...access.map((line, index) => [index === 0 ? "access" : "", line]),
         ["idle stop", idleMinutes > 0
-            ? `power off after ${idleMinutes} min without jobs, kernel, GPU, CPU or SSH activity` +
+            ? `power off after ${idleMinutes} min with none of: ${idleActivity()}` +
               (alarm ? `; backstop: ${alarmLine(record, alarm)}` : "")
             : "off (idleStopMinutes = 0): the machine runs until you stop it"],
         ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],

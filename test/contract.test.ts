@@ -4,7 +4,7 @@ import { strict as assert } from "assert";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 
-import { BUNDLE_TAG, IDLE_RUNTIME_DIR, INSTANCE_PATHS, machineShell } from "../components/contract";
+import { BUNDLE_TAG, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, INSTANCE_PATHS, machineShell } from "../components/contract";
 
 const REPO = path.join(__dirname, "..");
 const MACHINE_SH = path.join(REPO, "scripts", "lib", "machine.sh");
@@ -47,4 +47,42 @@ describe("the machine contract", () => {
         }
         assert.deepEqual(copies, [], "each fact lives in components/contract.ts only");
     });
+
+    it("no script sets or spells again a fact that machine.sh gives it", () => {
+        const names = [...machineShell().matchAll(/^(\w+)=/gm)].map((match) => match[1]);
+        const scripts = productFiles(path.join(REPO, "scripts")).filter((file) => file !== MACHINE_SH && !/\.(ts|js)$/.test(file));
+        const copies = scripts.flatMap((file) => readFileSync(file, "utf8").split("\n").flatMap((line, index) => {
+            const where = `${path.relative(REPO, file)}:${index + 1}: ${line.trim()}`;
+            const sets = names.some((name) => new RegExp(`(^|[\\s;])${name}=`).test(line));
+            // sshd's port as a bare word: an argument or a default (:-22).
+            const port = !/^\s*#/.test(line) && /(^|[\s:"'-])22(["'}\s]|$)/.test(line);
+            return sets || port ? [where] : [];
+        }));
+        assert.deepEqual(copies, [], "source scripts/lib/machine.sh and use its names");
+    });
+
+    // The machine's rule is its watcher's code; each place that describes it to people names every
+    // activity it counts. A new condition in IDLE_CONDITIONS needs its word here, then in each place.
+    const ACTIVITY_WORDS: Record<(typeof IDLE_CONDITIONS)[number], RegExp> = {
+        "a job running": /\bjobs?\b/i,
+        "a Jupyter kernel busy or recently used": /\bkernels?\b/i,
+        "the GPU busy": /\bGPU\b/,
+        "an SSH connection in use": /\bSSH\b/,
+        "the notebook user's processes using CPU": /\bCPU\b|\bcore\b/,
+    };
+    const descriptions: [string, (text: string) => string][] = [
+        ["Pulumi.yaml", (text) => /^ {2}idleStopMinutes:\n(?: {4}.*\n)+/m.exec(text)?.[0] ?? ""],
+        ["docs/configuration.md", (text) => /^\| `idleStopMinutes` .*$/m.exec(text)?.[0] ?? ""],
+        ["docs/costs.md", (text) => /^## Idle stop\n[\s\S]*?(?=\nThe instance's)/m.exec(text)?.[0] ?? ""],
+        ["README.md", (text) => /^#### What keeps the machine up\n[\s\S]*?(?=\n#)/m.exec(text)?.[0] ?? ""],
+    ];
+    for (const [file, section] of descriptions) {
+        it(`${file} describes idle stop with every activity the watcher counts`, () => {
+            assert.deepEqual(Object.keys(ACTIVITY_WORDS), [...IDLE_CONDITIONS]);
+            const text = section(readFileSync(path.join(REPO, file), "utf8"));
+            assert.ok(text.length > 40, `${file}'s description of idle stop is found`);
+            const missing = IDLE_CONDITIONS.filter((condition) => !ACTIVITY_WORDS[condition].test(text));
+            assert.deepEqual(missing, [], `${file} leaves out: ${missing.join("; ")}\n${text}`);
+        });
+    }
 });

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
+import { idleActivity } from "../components/contract";
 import { buildFleet, Fleet } from "./support/fleet";
 import {
     closeSharedConnections, HttpsFixture, runScript as runIn, ScriptResult, Sshd, SSHD, startHttps, startSshd, stopProcess,
@@ -226,6 +227,7 @@ describe("scripts/ on a stack with notebooks, against real servers on 127.0.0.1"
             // alice's notebook is reached through SSH only: the README says how.
             assert.ok(readme.includes(`-L 127.0.0.1:${aliceNotebook?.port}:127.0.0.1:${aliceNotebook?.port}`), readme);
             assert.match(readme, /switches itself off after 60 minutes without activity/);
+            assert.ok(readme.replace(/\s+/g, " ").includes(`without activity, which is: ${idleActivity()}.`), `every activity the watcher counts:\n${readme}`);
             assert.ok(!readme.includes(secretsOf("alice").notebookPassword), "the password is in password.txt only");
             assert.match(result.stdout, new RegExp(`wrote ${folder} for alice\\. It holds secrets \\(password\\.txt and ssh-key\\.pem`));
         });

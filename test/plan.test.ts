@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
+import { idleActivity } from "../components/contract";
 import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { describeResource, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
@@ -44,7 +45,9 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: 100 GiB gp3, encrypted, in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
-        assert.match(out, /^ {2}idle stop +power off after 60 min without jobs, kernel, GPU, CPU or SSH activity; backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
+        const activity = idleActivity().replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        assert.match(out, new RegExp(`^ {2}idle stop +power off after 60 min with none of: ${activity}; backstop: calls notebook-backstop ` +
+            "after 120 min of running without a heartbeat of activity$", "m"));
         assert.ok(out.includes(`spot           no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`), out);
         assert.match(out, /^ {2}budget +none/m);
         assert.match(out, /^ {2}hourly cost +\$0\.526 for the instance/m);

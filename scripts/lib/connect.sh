@@ -6,9 +6,10 @@
 
 # shellcheck source=scripts/lib/outputs.sh
 . "$(dirname "${BASH_SOURCE[0]}")/outputs.sh"
-
-# The local end of every tunnel: never an address other machines can reach.
-TUNNEL_HOST=127.0.0.1
+# The machine's facts: sshd's port, and TUNNEL_HOST, the local end of every tunnel (never an
+# address other machines can reach).
+# shellcheck source=scripts/lib/machine.sh
+. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 
 # Seconds ssh waits for the machine to accept a connection: long enough for a slow network, short
 # enough that a stopped machine or a closed firewall is reported while the user still waits.
@@ -164,7 +165,7 @@ prepare_ssh() {
     write_private_file "$known_hosts_file" "$NOTEBOOK_KNOWN_HOSTS"
     write_private_file "$SSH_CONFIG_FILE" "# Written by gpu-notebook's scripts for stack $GPU_NOTEBOOK_STACK; rewritten on every run.
 # Use it yourself with: ssh -F $SSH_CONFIG_FILE $SSH_HOST_ALIAS
-$(ssh_host_block "$SSH_HOST_ALIAS" "${GPU_NOTEBOOK_SSH_HOST:-$NOTEBOOK_IP}" "${GPU_NOTEBOOK_SSH_PORT:-22}" \
+$(ssh_host_block "$SSH_HOST_ALIAS" "${GPU_NOTEBOOK_SSH_HOST:-$NOTEBOOK_IP}" "${GPU_NOTEBOOK_SSH_PORT:-$MACHINE_SSH_PORT}" \
     "${GPU_NOTEBOOK_SSH_USER:-$NOTEBOOK_SSH_USER}" "$NOTEBOOK_IP" "$known_hosts_file" "$key_file")
 $(connection_reuse_lines)"
     drop_dead_shared_connection

@@ -12,7 +12,7 @@
 
 # The address ssh dials, for messages.
 machine_address() {
-    echo "${GPU_NOTEBOOK_SSH_HOST:-$(stack_output publicIp)}:${GPU_NOTEBOOK_SSH_PORT:-22}"
+    echo "${GPU_NOTEBOOK_SSH_HOST:-$(stack_output publicIp)}:${GPU_NOTEBOOK_SSH_PORT:-$MACHINE_SSH_PORT}"
 }
 
 # Prints the likely causes of an ssh failure, most likely first, each with the command that

@@ -10,3 +10,4 @@ BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle
 UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update waits for a restart
 MACHINE_SSH_PORT=22 # sshd's port
 TUNNEL_HOST=127.0.0.1 # the tunnel's local address
+IDLE_ACTIVITY='a job running, a Jupyter kernel busy or recently used, the GPU busy, an SSH connection in use, or the notebook user'\''s processes using CPU' # what keeps the machine from idle stop
