@@ -282,6 +282,28 @@ describe("the job scripts against a real sshd and the real job runner", function
             assert.match(result.stdout, new RegExp(`^Notebooks: +[\\d.]+ of [\\d.]+ GiB used \\(\\d+%\\) on the (data volume|root disk), ${dir}$`, "m"));
         });
 
+        it("says an update waits for a restart, and a set-up that gave up, from the files the machine's contract names", async () => {
+            // The machine file the runner reads on the instance, with its two markers under this test's folder.
+            const markers = { updatePending: path.join(dir, "update-pending"), bundleFailed: path.join(dir, "bundle-failed") };
+            const machineFile = path.join(dir, "machine.json");
+            writeFileSync(machineFile, JSON.stringify({ notebook: { jobsDir }, paths: { jobsRunDir: path.join(dir, "run"), idleState: path.join(dir, "idle.json"), ...markers } }));
+            const withMachine = { GPU_NOTEBOOK_JOB_RUNNER_ARGS: `${env.GPU_NOTEBOOK_JOB_RUNNER_ARGS} --machine ${machineFile}` };
+            const before = await run("status", [], withMachine);
+            assert.strictEqual(before.status, 0, before.stderr);
+            assert.doesNotMatch(before.stdout, /^(Update|Set-up):/m);
+            writeFileSync(markers.updatePending, `${INSTANCE_PATHS.jupyterConfig}\n`);
+            writeFileSync(markers.bundleFailed, "the boot bundle could not be fetched (HTTP 403 from S3); next: npm run up\n");
+            try {
+                const after = await run("status", [], withMachine);
+                assert.strictEqual(after.status, 0, after.stderr);
+                assert.match(after.stdout, new RegExp(`^Update: +an update waits for a restart: the notebook server takes ${INSTANCE_PATHS.jupyterConfig} at its next start`, "m"));
+                assert.match(after.stdout, /^Set-up: +the boot bundle could not be fetched \(HTTP 403 from S3\); next: npm run up$/m);
+            } finally {
+                rmSync(markers.updatePending);
+                rmSync(markers.bundleFailed);
+            }
+        });
+
         it("says so when the machine does not answer, with the likely causes and the commands, within 10 s", async () => {
             const closed = await freePort();
             const result = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: String(closed) });

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as path from "path";
 
+import { INSTANCE_PATHS } from "../components/contract";
 import { ROOT, runScript, ScriptResult } from "./support/scripts";
 import { StandInOptions, StandInWorld } from "./support/stand-ins";
 
@@ -89,6 +90,28 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
             it("writes the SSH files after the update, so ssh -F works at once", () => {
                 assert.match(first.stdout, /wrote .*gpu-notebook-dev\.pem, .*gpu-notebook-dev\.known_hosts and .*gpu-notebook-dev\.ssh_config/);
                 assert.strictEqual(statSync(path.join(here.home, ".ssh", "gpu-notebook-dev.pem")).mode & 0o777, 0o600);
+            });
+
+            it("then installs the new boot bundle on the machine over SSH, live; a machine it cannot reach takes it at its next start", () => {
+                // Besides ssh -O (asking after a shared connection), one call: the install.
+                const calls = here.sshCalls().filter((args) => !args.includes("-O"));
+                assert.strictEqual(calls.length, 1, JSON.stringify(here.sshCalls()));
+                const [call] = calls;
+                assert.deepStrictEqual(call.slice(0, 2), ["-F", path.join(here.home, ".ssh", "gpu-notebook-dev.ssh_config")]);
+                assert.strictEqual(call[call.length - 2], "gpu-notebook-dev", "the stack's host alias, whose host key is pinned");
+                // The boot module, with the options the machine's bundle unit runs it with at boot, in live mode.
+                const remote = call[call.length - 1];
+                assert.ok(remote.includes(`exec sudo /usr/bin/python3 ${INSTANCE_PATHS.bootModule} install --live`), remote);
+                assert.ok(remote.includes(`s/^ExecStart=[^ ]* [^ ]* install //p" ${INSTANCE_PATHS.bundleService}`), remote);
+                assert.match(first.stdout, /^gpu-notebook: the machine did not take the new boot bundle now \(exit 255\); it installs it at its next start$/m);
+            });
+
+            it("passes on what the machine says when it takes the bundle", async () => {
+                const again = ok(await script(here, "up", ["--yes"], {
+                    STAND_IN_SSH_STATUS: "0", STAND_IN_SSH_OUTPUT: "gpu-notebook: restarted the idle watcher and the job runner",
+                }), here);
+                assert.match(again.stdout, /^gpu-notebook: restarted the idle watcher and the job runner$/m);
+                assert.doesNotMatch(again.stdout, /did not take the new boot bundle/);
             });
 
             it("leaves the login in place: a plain `pulumi stack output` afterwards finds the stack", () => {

@@ -1,7 +1,8 @@
 // Test-only: a fresh copy of the project with its own home directory and stand-ins for the CLIs
 // the user scripts call (the recording `pulumi` in stand-in/pulumi, and `aws`), so a test can run
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
-// and without touching this checkout's stack files or the real ~/.pulumi.
+// and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` records what
+// it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
 import { execFileSync } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -45,6 +46,8 @@ export class StandInWorld {
     readonly log = path.join(this.dir, "pulumi-calls.log");
     /** What the stand-in's `up` deploys: set it with setOutputs. */
     readonly outputsFile = path.join(this.dir, "deployed-outputs.json");
+    /** Every `ssh` call, a JSON list of its arguments a line. */
+    readonly sshLog = path.join(this.dir, "ssh-calls.log");
 
     constructor(options: StandInOptions = {}) {
         mkdirSync(this.home, { mode: 0o700 });
@@ -52,6 +55,16 @@ export class StandInWorld {
         mkdirSync(this.project);
         copyProject(this.project);
         symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
+        // $STAND_IN_SSH_STATUS (default 255, ssh's own for "could not connect") and $STAND_IN_SSH_OUTPUT answer.
+        writeFileSync(path.join(this.bin, "ssh"), [
+            "#!/usr/bin/env node",
+            "require('fs').appendFileSync(process.env.STAND_IN_SSH_LOG, JSON.stringify(process.argv.slice(2)) + '\\n');",
+            "const status = Number(process.env.STAND_IN_SSH_STATUS ?? 255);",
+            "if (process.env.STAND_IN_SSH_OUTPUT) console.log(process.env.STAND_IN_SSH_OUTPUT);",
+            "if (status === 255) console.error('ssh: connect to host: Connection timed out (the test stand-in connects nowhere)');",
+            "process.exit(status);",
+            "",
+        ].join("\n"), { mode: 0o755 });
         if (options.awsProfileRegion !== undefined) {
             writeFileSync(path.join(this.bin, "aws"), [
                 "#!/bin/sh",
@@ -85,6 +98,7 @@ export class StandInWorld {
             PATH: [this.bin, path.dirname(process.execPath), "/usr/bin", "/bin"].join(path.delimiter),
             STAND_IN_LOG: this.log,
             STAND_IN_OUTPUTS: this.outputsFile,
+            STAND_IN_SSH_LOG: this.sshLog,
             ...extra,
         };
     }
@@ -99,6 +113,11 @@ export class StandInWorld {
     callLines(): string[] {
         // The event log's path is a temporary file's: left out, so the lines stay comparable.
         return this.calls().map((call) => `${call.argv.join(" ").replace(/ ?--event-log \S+/, "")} | backend=${call.backend || "none"}`);
+    }
+
+    /** The arguments of every `ssh` call the scripts made. */
+    sshCalls(): string[][] {
+        return existsSync(this.sshLog) ? readFileSync(this.sshLog, "utf8").trim().split("\n").map((line) => JSON.parse(line) as string[]) : [];
     }
 
     forgetCalls(): void {
