@@ -54,7 +54,8 @@ describe("the README's quick start, followed word for word on a fresh copy", fun
     before(async function () {
         requireCommands(this, SSHD, "ssh", "curl", "npm");
         machine = await deployUnderMocks(VALID_CONFIG);
-        const here = new StandInWorld();
+        // Every ssh is sent to the sshd below (GPU_NOTEBOOK_SSH_HOST, _PORT).
+        const here = new StandInWorld({ realSsh: true });
         world = here;
         here.setOutputs(machine.outputs, machine.secrets);
         sshd = await startSshd(path.join(here.dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);

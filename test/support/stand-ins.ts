@@ -1,8 +1,8 @@
 // Test-only: a fresh copy of the project with its own home directory and stand-ins for the CLIs
 // the user scripts call (the recording `pulumi` in stand-in/pulumi, and `aws`), so a test can run
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
-// and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` records what
-// it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
+// and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` (unless realSsh)
+// records what it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
 import { execFileSync } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -35,6 +35,8 @@ export function copyProject(into: string): string {
 export interface StandInOptions {
     /** What `aws configure get region` prints; undefined: no aws CLI on PATH at all. */
     awsProfileRegion?: string;
+    /** The real ssh instead of the recording stand-in: for a test that redirects it to an sshd on 127.0.0.1. */
+    realSsh?: boolean;
 }
 
 /** A project copy, a home directory and a PATH whose `pulumi` (and `aws`) are stand-ins. */
@@ -55,16 +57,18 @@ export class StandInWorld {
         mkdirSync(this.project);
         copyProject(this.project);
         symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
-        // $STAND_IN_SSH_STATUS (default 255, ssh's own for "could not connect") and $STAND_IN_SSH_OUTPUT answer.
-        writeFileSync(path.join(this.bin, "ssh"), [
-            "#!/usr/bin/env node",
-            "require('fs').appendFileSync(process.env.STAND_IN_SSH_LOG, JSON.stringify(process.argv.slice(2)) + '\\n');",
-            "const status = Number(process.env.STAND_IN_SSH_STATUS ?? 255);",
-            "if (process.env.STAND_IN_SSH_OUTPUT) console.log(process.env.STAND_IN_SSH_OUTPUT);",
-            "if (status === 255) console.error('ssh: connect to host: Connection timed out (the test stand-in connects nowhere)');",
-            "process.exit(status);",
-            "",
-        ].join("\n"), { mode: 0o755 });
+        if (!options.realSsh) {
+            // $STAND_IN_SSH_STATUS (default 255, ssh's own for "could not connect") and $STAND_IN_SSH_OUTPUT answer.
+            writeFileSync(path.join(this.bin, "ssh"), [
+                "#!/usr/bin/env node",
+                "require('fs').appendFileSync(process.env.STAND_IN_SSH_LOG, JSON.stringify(process.argv.slice(2)) + '\\n');",
+                "const status = Number(process.env.STAND_IN_SSH_STATUS ?? 255);",
+                "if (process.env.STAND_IN_SSH_OUTPUT) console.log(process.env.STAND_IN_SSH_OUTPUT);",
+                "if (status === 255) console.error('ssh: connect to host: Connection timed out (the test stand-in connects nowhere)');",
+                "process.exit(status);",
+                "",
+            ].join("\n"), { mode: 0o755 });
+        }
         if (options.awsProfileRegion !== undefined) {
             writeFileSync(path.join(this.bin, "aws"), [
                 "#!/bin/sh",
