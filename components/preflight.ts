@@ -444,6 +444,10 @@ export interface PreflightResult {
     types: Record<string, TypeInfo | undefined>;
     /** A volume made by this run's failed first launch, which follows the machine to its zone. */
     freshVolume?: ExistingVolume;
+    /** Where a move to moveToZone stands; undefined when there is none (decideMove). */
+    move?: MoveStep;
+    /** The data volume that exists and stays as it is (no move under way). */
+    dataVolume?: ExistingVolume;
 }
 
 /**
@@ -539,11 +543,96 @@ export function chooseCandidate(
     return { chosen: order[0], order, full };
 }
 
+/**
+ * Where a move of the notebook's data to moveToZone (npm run move) stands. Decided from the
+ * account alone, so the same config run again continues a move that failed half-way, and
+ * finishes one that worked; nothing about the move is kept anywhere but in AWS and Pulumi's state.
+ *   - copy: the data is still on `source`: a snapshot of it, a volume from that snapshot in the new
+ *     zone (without a final snapshot of its own: the source still has the data), and the machine
+ *     recreated there and attached to it. The source and the snapshot stay.
+ *   - confirm: the copy is attached (the machine booted there with it): it takes over the final
+ *     snapshot on deletion, and the source gives its up and is tagged as moved away. Nothing is
+ *     deleted yet: a provider deletes a volume with the final-snapshot flag its state holds, so the
+ *     flag must be off, in state, before the source can go without leaving a snapshot to pay for.
+ *   - finish: the source (tagged) and the snapshot are deleted.
+ * Undefined when there is nothing to move: no moveToZone, or the data is in that zone already.
+ */
+export type MoveStep =
+    | { kind: "copy"; source: ExistingVolume; to: string }
+    | { kind: "confirm" | "finish"; source: ExistingVolume; copy: ExistingVolume; to: string };
+
+/** EC2 states in which a machine is, or is about to be, running: a move needs it stopped. */
+const AWAKE = ["pending", "running", "stopping"];
+
+/**
+ * Decides the move's step (MoveStep) and refuses a move that cannot work: a zone of another
+ * region or one no candidate is offered in, one that contradicts availabilityZone or subnetId, a
+ * machine that is running. `offering`: the zones that offer a candidate type. Exported for tests.
+ */
+export function decideMove(
+    settings: NotebookSettings, facts: Pick<AccountFacts, "region" | "volumes" | "instances" | "subnet">, offering: string[],
+): MoveStep | undefined {
+    const to = settings.moveToZone;
+    if (to === undefined) {
+        return undefined;
+    }
+    const types = inWords([...settings.instanceTypes]);
+    if (!to.startsWith(facts.region) || !offering.includes(to)) {
+        throw configProblem("moveToZone", to, `a zone of the stack's region ${facts.region} that offers one of the candidate types ` +
+            `(${types}): ${offering.length > 0 ? offering.join(", ") : "none does"}`);
+    }
+    if (facts.subnet && facts.subnet.zone !== to) {
+        throw configProblem("moveToZone", to, `the zone of the subnet ${facts.subnet.id} (${CONFIG_NAMESPACE}:subnetId), ` +
+            `${facts.subnet.zone}; a move to another zone needs a subnet there: pulumi config rm subnetId, or set it to one in ${to}`);
+    }
+    if (settings.availabilityZone !== undefined && settings.availabilityZone !== to) {
+        throw configProblem("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
+            `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
+    }
+    const away = facts.volumes.filter((volume) => volume.zone !== to);
+    const here = facts.volumes.filter((volume) => volume.zone === to);
+    if (away.length === 0) {
+        return undefined;
+    }
+    if (away.length > 1 || here.length > 1) {
+        throw accountProblem(`the move to ${to} (${CONFIG_NAMESPACE}:moveToZone) found more than one data volume tagged as this ` +
+            `notebook's: ${facts.volumes.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
+            `and remove the tag of the others (or delete them) before running again.`);
+    }
+    const [source] = away;
+    const [copy] = here;
+    if (copy === undefined || !copy.inUse) {
+        const awake = facts.instances.find((instance) => instance.zone !== to && AWAKE.includes(instance.state ?? ""));
+        if (awake) {
+            throw accountProblem(`the notebook's machine ${awake.id} is running in ${awake.zone}, and a move to ${to} ` +
+                `(${CONFIG_NAMESPACE}:moveToZone) copies its data volume while nothing writes to it: stop it first with ` +
+                `\`npm run stop\`, then move it. Nothing was changed.`);
+        }
+        return { kind: "copy", source, to };
+    }
+    return { kind: source.movedAway ? "finish" : "confirm", source, copy, to };
+}
+
+/**
+ * The account as the placement decisions should see it during a move: the data in the new zone
+ * (so the notebook is bound there) and no machine elsewhere (it is recreated).
+ */
+function factsForMove(facts: AccountFacts, move: MoveStep): AccountFacts {
+    const data = move.kind === "copy" ? { ...move.source, zone: move.to } : move.copy;
+    return { ...facts, volumes: [data], instances: facts.instances.filter((instance) => instance.zone === move.to) };
+}
+
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
 function decideLaunch(
     settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints,
 ): PreflightResult {
-    const facts = withoutFreshVolume(found, hints);
+    const offering = [...new Set(settings.instanceTypes.flatMap((type) => found.types?.[type]?.offeringZones ?? found.offeringZones))].sort();
+    const move = decideMove(settings, found, offering);
+    const facts = move ? factsForMove(found, move) : withoutFreshVolume(found, hints);
+    if (!move && settings.moveToZone !== undefined && settings.availabilityZone === undefined) {
+        // Nothing to move (a first launch, or the move is done): the zone to run in, as availabilityZone would be.
+        settings = { ...settings, availabilityZone: settings.moveToZone };
+    }
     const warnings = checkDataVolume(settings, facts);
     const types = runnableTypes(settings, market, facts, warnings);
     // The zone the notebook is bound to, by the first type that can be placed there (each type's refusal otherwise).
@@ -593,6 +682,7 @@ function decideLaunch(
         region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity: choice,
         typeInfo: facts.types?.[chosen.instanceType]?.info,
         freshVolume: found.volumes.length > 0 && facts.volumes.length === 0 ? found.volumes[0] : undefined,
+        move, dataVolume: move ? undefined : facts.volumes[0],
         types: Object.fromEntries(types.map((type) => [type, facts.types?.[type]?.info]).filter(([, info]) => info !== undefined)),
     };
 }
