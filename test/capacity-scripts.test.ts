@@ -86,6 +86,7 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         assert.strictEqual(ups(here).length, 1);
         assert.match(result.stdout, /^gpu-notebook: notebook: no g5\.xlarge free in us-east-1a right now \(waited 0 of 0 min\)$/m);
         assert.match(result.stdout, /npm run start -- --wait 60 .*\n.*npm run start -- --type TYPE +another of your instanceTypes, in us-east-1a/);
+        assert.match(result.stdout, /\n {2}npm run move -- --zone ZONE +another zone that offers one of them: ~\/notebooks goes by snapshot,\n.*its root disk is not kept/);
         assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m);
     });
 

@@ -6,6 +6,9 @@
 //
 // Usage: node capacity.js failures EVENT_LOG
 //   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence; nothing when none.
+// Usage: node capacity.js errors EVENT_LOG
+//   Prints the run's error messages, one line each: a refusal of the program (say, of npm run
+//   move's zone) as one line after Pulumi's own output.
 // Usage: node capacity.js started [UNSTARTED...] < the stack's `notebooks` output (JSON)
 //   Prints a line per notebook: running on which type in which zone, or that it found no GPU.
 // @ts-check
@@ -112,8 +115,23 @@ function startedReport(notebooks, unstarted) {
         : `gpu-notebook: ${name}: running on ${notebooks[name].instanceType} in ${notebooks[name].availabilityZone}`);
 }
 
+/**
+ * The error messages of a run, each on one line, without repeats.
+ * @param {Diagnostic[]} found
+ * @returns {string[]}
+ */
+function errorLines(found) {
+    const lines = found.filter(({ severity }) => severity === "error")
+        .map(({ message }) => message.replace(/\s+/g, " ").trim()).filter((line) => line !== "");
+    return [...new Set(lines)];
+}
+
 if (require.main === module) {
     runCommand(([command, file, ...rest]) => {
+        if (command === "errors" && file) {
+            errorLines(diagnostics(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "")).forEach((line) => console.log(line));
+            return;
+        }
         if (command === "started") {
             const { readJson } = require("./cli");
             const notebooks = /** @type {Record<string, { instanceType: string, availabilityZone: string }>} */ (readJson("the stack's notebooks output"));
@@ -121,7 +139,7 @@ if (require.main === module) {
             return;
         }
         if (command !== "failures" || !file) {
-            throw new Error("usage: capacity.js failures EVENT_LOG | capacity.js started [UNSTARTED...]");
+            throw new Error("usage: capacity.js failures EVENT_LOG | capacity.js errors EVENT_LOG | capacity.js started [UNSTARTED...]");
         }
         const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
         for (const failure of capacityFailures(diagnostics(text))) {
@@ -130,4 +148,4 @@ if (require.main === module) {
     });
 }
 
-module.exports = { capacityFailures, diagnostics, sentence, key, startedReport };
+module.exports = { capacityFailures, diagnostics, errorLines, sentence, key, startedReport };

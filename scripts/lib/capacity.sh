@@ -22,8 +22,9 @@ start_help() {
     echo "gpu-notebook: what helps, most likely first:"
     echo "  npm run start --$which --wait 60           keep trying for an hour"
     echo "  npm run start --$which --type TYPE         another of your instanceTypes, in $2: disks and address kept"
-    echo "  (npm run plan shows the candidates, their zones and prices; another zone means moving the data volume:"
-    echo "   see 'When no GPU is free' in the README)"
+    echo "  npm run move --$which --zone ZONE          another zone that offers one of them: ~/notebooks goes by snapshot,"
+    echo "                                             the machine is recreated there, its root disk is not kept"
+    echo "  (npm run plan shows the candidates, their zones and prices; see 'When no GPU is free' in the README)"
 }
 
 # capacity_up WAIT_MINUTES [pulumi up arguments...]: returns pulumi's status of the last attempt.
