@@ -4,6 +4,7 @@ import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import { getRegion } from "@pulumi/aws/getRegion";
 import * as servicequotas from "@pulumi/aws/servicequotas";
+import type { Market } from "./config";
 
 /** The invoke tokens this module uses; the mocks answer exactly these. */
 export const INVOKE_TOKENS = {
@@ -231,6 +232,8 @@ export interface ExistingInstance {
     instanceType?: string;
     /** EC2's state name (pending, running, stopping, stopped): a move needs it stopped. */
     state?: string;
+    /** How it is bought: a machine keeps its market (spotFallback's on-demand one stays on-demand). */
+    market?: Market;
 }
 
 /** Instances (not terminated) carrying the notebook's tags: where a notebook already runs. */
@@ -239,10 +242,19 @@ export async function lookupInstances(tags: Record<string, string>): Promise<Exi
         instanceTags: tags,
         instanceStateNames: ["pending", "running", "stopping", "stopped"],
     });
+    // getInstance does not say how a machine is bought; a filter on the lifecycle does.
+    const spot = found.ids.length === 0 ? new Set<string>() : new Set((await ec2.getInstances({
+        instanceTags: tags,
+        instanceStateNames: ["pending", "running", "stopping", "stopped"],
+        filters: [{ name: "instance-lifecycle", values: ["spot"] }],
+    })).ids);
     const instances: ExistingInstance[] = [];
     for (const id of [...found.ids].sort()) {
         const instance = await ec2.getInstance({ instanceId: id });
-        instances.push({ id, zone: instance.availabilityZone, instanceType: instance.instanceType, state: instance.instanceState });
+        instances.push({
+            id, zone: instance.availabilityZone, instanceType: instance.instanceType, state: instance.instanceState,
+            market: spot.has(id) ? "spot" : "on-demand",
+        });
     }
     return instances;
 }

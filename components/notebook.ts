@@ -145,14 +145,26 @@ export interface NotebookOutputs {
  * What the run tries, one line the user reads and the driver (scripts/lib/capacity.js) matches to
  * EC2's refusal: "capacity: NAME tries ZONE/TYPE/MARKET", then what it is and what is left.
  */
-function capacityLine(name: string, prepared: PreparedNotebook): string {
+function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spot: HourlyPrice; onDemand: HourlyPrice }): string {
     const { capacity: { chosen, order, full }, typeInfo, placement } = prepared.account;
     const gpu = typeInfo ? ` (${gpuSummary(typeInfo)})` : "";
     const tried = full.length > 0 ? `; EC2 had none of ${full.join(", ")} in this run` : "";
     const left = order.length - 1;
     return `capacity: ${name} tries ${candidateKey(chosen)}${gpu}, ${placement.reason}${tried}; ` +
         (left > 0 ? `${left} more candidate${left === 1 ? "" : "s"} after it: if EC2 has no capacity, \`npm run up\` tries them`
-            : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it");
+            : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it") +
+        (fallback ? `; ${onDemandOffer(fallback.spot, fallback.onDemand)}` : "");
+}
+
+/**
+ * With spotFallback, what a start that finds no spot capacity can do instead, with the price:
+ * "on-demand fallback: $1.006 an hour (+$0.580)". scripts/lib/capacity.js reads it from the
+ * capacity line, and npm run start offers `--on-demand` with it.
+ */
+function onDemandOffer(spot: HourlyPrice, onDemand: HourlyPrice): string {
+    return onDemand.usd === undefined ? "on-demand fallback: price unknown"
+        : `on-demand fallback: $${onDemand.usd.toFixed(3)} an hour` +
+            (spot.usd === undefined ? "" : ` (+$${(onDemand.usd - spot.usd).toFixed(3)})`);
 }
 
 /**
@@ -220,18 +232,22 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const price = await lookupHourlyPrice(instanceType, account.region, market, priceList);
         const fellBack = prepared.settings.spot && market === "on-demand";
         const spotPrice = fellBack ? await lookupHourlyPrice(instanceType, account.region, "spot", priceList) : undefined;
-        return new GpuNotebook(prepared, price, shared, opts, spotPrice);
+        // A spot machine that may fall back: what the fallback costs, for a start that finds no spot capacity.
+        const offers = market === "spot" && prepared.settings.spotFallback === "on-demand";
+        const onDemandPrice = offers ? await lookupHourlyPrice(instanceType, account.region, "on-demand", priceList) : undefined;
+        return new GpuNotebook(prepared, price, shared, opts, spotPrice, onDemandPrice);
     }
 
     private constructor(
         prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions, spotPrice?: HourlyPrice,
+        onDemandPrice?: HourlyPrice,
     ) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag, notebookName } } = prepared;
         const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume, move, dataVolume: keptVolume } = prepared.account;
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
-        pulumi.log.info(capacityLine(name, prepared), this);
+        pulumi.log.info(capacityLine(name, prepared, onDemandPrice && { spot: price, onDemand: onDemandPrice }), this);
 
         const network: NotebookNetwork = placement.network.kind === "existing"
             ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }

@@ -515,6 +515,13 @@ export function chooseCandidate(
         throw configProblem("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
             `(--type); choose one of ${settings.instanceTypes.join(", ")}, or add it to ${CONFIG_NAMESPACE}:instanceTypes first`);
     }
+    if (hints.requestedMarket === "on-demand" && !(settings.spot && settings.spotFallback === "on-demand")) {
+        throw settings.spot
+            ? configProblem("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
+                `on-demand one only when the notebook allows that fallback (pulumi config set spotFallback on-demand)`)
+            : configProblem("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
+                `runs on-demand already`);
+    }
     const usableZones = facts.vpc?.isDefault ? Object.keys(facts.subnetsByZone).filter((zone) => facts.subnetsByZone[zone].length > 0) : undefined;
     const order = candidateOrder({
         types,
@@ -523,6 +530,8 @@ export function chooseCandidate(
         boundZone,
         currentType: existing?.instanceType,
         requestedType: hints.requestedType,
+        currentMarket: existing?.market,
+        requestedMarket: hints.requestedMarket,
         markets: marketsOf(settings),
         full: hints.full,
     });

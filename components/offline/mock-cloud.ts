@@ -439,7 +439,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
             },
             [INVOKE_TOKENS.getInstances]: (inputs) => ({
                 ids: world.instances.filter((instance) => Object.entries(inputs.instanceTags ?? {})
-                    .every(([key, value]) => instance.tags[key] === value)).map((instance) => instance.id),
+                    .every(([key, value]) => instance.tags[key] === value) &&
+                    matches({ "instance-lifecycle": instance.market === "spot" ? "spot" : "" }, inputs.filters)).map((instance) => instance.id),
             }),
             [INVOKE_TOKENS.getEips]: (inputs) => {
                 const found = world.addresses.filter((address) => matches(tagFields(address.tags), inputs.filters) &&
