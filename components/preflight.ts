@@ -285,7 +285,8 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
         if (requested && requested.zone !== existingVolume.zone) {
             throw configProblem(requested.key, requested.value,
                 `the notebook's data volume ${existingVolume.id} (your ~/notebooks) is in ${existingVolume.zone}, and a volume ` +
-                `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the data: ` +
+                `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the notebook there with ` +
+                `\`npm run move -- --zone ${requested.zone}\` (its data volume goes by snapshot), or by hand: ` +
                 `\`pulumi destroy\` keeps a final snapshot of it, then set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to that snapshot ` +
                 `and \`pulumi up\` in the new zone (see the README, "Getting your work back")`);
         }
