@@ -217,7 +217,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const settings = validateSettings(args.settings);
         const naming = { ...namingOf(name, args.label), notebookName: args.notebookName };
         const account = await preflight(settings, marketOf(settings), { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag },
-            { hints: hintsFromEnvironment(name), ...options });
+            { hints: hintsFromEnvironment(name), notebookName: args.notebookName, ...options });
         // The market of the candidate chosen: spot's on-demand fallback (spotFallback) buys on-demand.
         return { [PREPARED]: true, name, naming, settings, market: account.capacity.chosen.market, account };
     }

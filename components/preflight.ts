@@ -580,7 +580,7 @@ const AWAKE = ["pending", "running", "stopping"];
  * machine that is running. `offering`: the zones that offer a candidate type. Exported for tests.
  */
 export function decideMove(
-    settings: NotebookSettings, facts: Pick<AccountFacts, "region" | "volumes" | "instances" | "subnet">, offering: string[],
+    settings: NotebookSettings, facts: Pick<AccountFacts, "region" | "volumes" | "instances" | "subnet">, offering: string[], notebookName?: string,
 ): MoveStep | undefined {
     const to = settings.moveToZone;
     if (to === undefined) {
@@ -614,9 +614,10 @@ export function decideMove(
     if (copy === undefined || !copy.inUse) {
         const awake = facts.instances.find((instance) => instance.zone !== to && AWAKE.includes(instance.state ?? ""));
         if (awake) {
+            const which = notebookName === undefined ? "" : ` -- --notebook ${notebookName}`;
             throw accountProblem(`the notebook's machine ${awake.id} is running in ${awake.zone}, and a move to ${to} ` +
                 `(${CONFIG_NAMESPACE}:moveToZone) copies its data volume while nothing writes to it: stop it first with ` +
-                `\`npm run stop\`, then move it. Nothing was changed.`);
+                `\`npm run stop${which}\`, then move it. Nothing was changed.`);
         }
         return { kind: "copy", source, to };
     }
@@ -634,10 +635,10 @@ function factsForMove(facts: AccountFacts, move: MoveStep): AccountFacts {
 
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
 function decideLaunch(
-    settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints,
+    settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints, notebookName?: string,
 ): PreflightResult {
     const offering = [...new Set(settings.instanceTypes.flatMap((type) => found.types?.[type]?.offeringZones ?? found.offeringZones))].sort();
-    const move = decideMove(settings, found, offering);
+    const move = decideMove(settings, found, offering, notebookName);
     const facts = move ? factsForMove(found, move) : withoutFreshVolume(found, hints);
     if (!move && settings.moveToZone !== undefined && settings.availabilityZone === undefined) {
         // Nothing to move (a first launch, or the move is done): the zone to run in, as availabilityZone would be.
@@ -801,6 +802,8 @@ export interface PreflightOptions {
     lookups?: Lookups;
     /** What the driver (npm run up / start) says about capacity in this run. Default: nothing. */
     hints?: CapacityHints;
+    /** The notebook's name in a stack of several, for the commands a refusal names (--notebook NAME). */
+    notebookName?: string;
 }
 
 /**
@@ -811,7 +814,7 @@ export async function preflight(
     settings: NotebookSettings, market: Market, earlier: EarlierRunTags, options: PreflightOptions = {},
 ): Promise<PreflightResult> {
     const facts = await lookUpAccount(settings, market, earlier, options.lookups ?? eachTime);
-    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook", options.hints ?? NO_HINTS);
+    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook", options.hints ?? NO_HINTS, options.notebookName);
 }
 
 /** Shows preflight warnings in the `pulumi up` output. */

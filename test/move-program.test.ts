@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { MOVED_AWAY_TAG, MOVED_FROM_TAG } from "../components/aws-data";
 import { defaultSubnetId, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
-import { refusal, registered, runProgram, StackRun, VALID_CONFIG } from "./support/program";
+import { refusal, registered, runFleet, runProgram, StackRun, VALID_CONFIG } from "./support/program";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const VOLUME = "aws:ebs/volume:Volume";
@@ -136,5 +136,37 @@ describe("moving a stopped notebook to another zone, whole program", () => {
         assert.strictEqual(await unwrap(run.outputs.availabilityZone), "us-east-1c");
         assert.deepStrictEqual(run.cloud.ofType(VOLUME).map((each) => each.name), ["notebook-data"]);
         assert.deepStrictEqual(run.cloud.ofType(SNAPSHOT), []);
+    });
+});
+
+describe("moving one notebook of a class, whole program", () => {
+    it("moves bob's data and machine, and leaves alice's untouched", async () => {
+        const stopped = await runFleet({ alice: {}, bob: { running: false } });
+        const moved = await runFleet({ alice: {}, bob: { running: false, moveToZone: "us-east-1c" } }, VALID_CONFIG,
+            new MockCloud().deployedBy(stopped.cloud));
+        assert.deepStrictEqual(moved.cloud.ofType(VOLUME).map((each) => each.name).sort(), ["alice-data", "bob-data", "bob-data-us-east-1c"]);
+        assert.strictEqual(moved.cloud.one(SNAPSHOT).name, "bob-data-move");
+        for (const name of ["alice-instance", "alice-data"]) {
+            const [before, after] = [stopped.cloud, moved.cloud].map((cloud) => cloud.resources.find((each) => each.name === name));
+            assert.deepStrictEqual(after?.inputs, before?.inputs, name);
+        }
+        const zones = await unwrap(moved.outputs.notebooks);
+        assert.strictEqual(zones.alice.availabilityZone, "us-east-1a");
+        assert.strictEqual(zones.bob.availabilityZone, "us-east-1c");
+    });
+
+    it("refuses to move bob's running machine, naming the command that stops bob's", async () => {
+        const running = await runFleet({ alice: {}, bob: {} });
+        const error = await runFleet({ alice: {}, bob: { moveToZone: "us-east-1c" } }, VALID_CONFIG, new MockCloud().deployedBy(running.cloud))
+            .then(() => undefined, (caught) => caught);
+        assert.match(String(error), /notebook bob: the notebook's machine i-\w+ is running in us-east-1a, .*stop it first with `npm run stop -- --notebook bob`/);
+    });
+
+    it("refuses a zone no candidate of bob's is offered in, naming bob's key", async () => {
+        const stopped = await runFleet({ alice: {}, bob: { running: false } });
+        const cloud = new MockCloud().deployedBy(stopped.cloud);
+        const error = await runFleet({ alice: {}, bob: { running: false, moveToZone: "us-east-1e" } }, VALID_CONFIG, cloud).then(() => undefined, (caught) => caught);
+        assert.match(String(error), /gpu-notebook:notebooks\.bob\.moveToZone = "us-east-1e" is not accepted: a zone of the stack's region us-east-1 that offers one of the candidate types/);
+        assert.deepStrictEqual(registered(cloud), []);
     });
 });

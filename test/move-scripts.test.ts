@@ -31,12 +31,15 @@ describe("npm run move, against the stand-in pulumi", function () {
     after(() => worlds.forEach((world) => world.cleanup()));
 
     /** A deployed notebook in us-east-1a; previews and ups answer these results in turn. */
-    function world(previews: object[], ups: object[]): { here: StandInWorld; env: NodeJS.ProcessEnv } {
+    function world(
+        previews: object[], ups: object[], stackFile = STACK_FILE,
+        outputs: Record<string, unknown> = { availabilityZone: "us-east-1a", instanceType: "g5.xlarge", running: true },
+    ): { here: StandInWorld; env: NodeJS.ProcessEnv } {
         const here = new StandInWorld();
         worlds.push(here);
-        writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), STACK_FILE);
+        writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), stackFile);
         const backend = { PULUMI_BACKEND_URL: `file://${here.dir}` };
-        here.setOutputs({ availabilityZone: "us-east-1a", instanceType: "g5.xlarge", running: true }, []);
+        here.setOutputs(outputs, []);
         for (const args of [["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
             const ran = spawnSync(STAND_IN_PULUMI, args, { cwd: here.project, env: here.env(backend), encoding: "utf8" });
             assert.strictEqual(ran.status, 0, ran.stderr);
@@ -135,6 +138,36 @@ describe("npm run move, against the stand-in pulumi", function () {
         assert.match(result.stdout, /no g5\.xlarge free in us-east-1c right now; trying the next candidate/);
         const ups = here.calls().filter((call) => call.argv[0] === "up");
         assert.strictEqual(ups[1].env?.GPU_NOTEBOOK_NO_CAPACITY, "notebook=us-east-1c/g5.xlarge/on-demand");
+    });
+
+    describe("in a class (--notebook)", () => {
+        const CLASS_FILE = STACK_FILE + "  gpu-notebook:notebooks:\n    alice: {}\n    bob: {}\n";
+        const outputs = { notebooks: { alice: { availabilityZone: "us-east-1a" }, bob: { availabilityZone: "us-east-1b" } } };
+
+        it("moves the notebook named, setting its own moveToZone", async () => {
+            const { here, env } = world([{ status: 0 }], [{ status: 0 }], CLASS_FILE, outputs);
+            const result = await move(here, env, ["--notebook", "bob", "--zone", "us-east-1c", "--yes"]);
+            assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+            assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:notebooks"], { alice: {}, bob: { moveToZone: "us-east-1c" } });
+            assert.match(result.stdout, /the notebook bob moved to us-east-1c/);
+        });
+
+        it("compares --zone with the named notebook's zone, and puts its setting back on a refusal", async () => {
+            const { here, env } = world([refusedWith("refused by the program")], [], CLASS_FILE, outputs);
+            const same = await move(here, env, ["--notebook", "bob", "--zone", "us-east-1b", "--yes"]);
+            assert.match(same.stderr, /^gpu-notebook: --zone us-east-1b: the notebook bob is in us-east-1b already/);
+            const refused = await move(here, env, ["--notebook", "alice", "--zone", "us-east-1c", "--yes"]);
+            assert.strictEqual(refused.status, 1);
+            assert.deepStrictEqual(here.stackConfig("dev")["gpu-notebook:notebooks"], { alice: {}, bob: {} });
+        });
+
+        it("without --notebook, refuses listing the notebooks", async () => {
+            const { here, env } = world([], [], CLASS_FILE, outputs);
+            const result = await move(here, env, ["--zone", "us-east-1c", "--yes"]);
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /alice.*bob/);
+            assert.deepStrictEqual(commands(here), []);
+        });
     });
 
     describe("on a terminal", () => {
