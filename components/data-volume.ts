@@ -52,7 +52,12 @@ export function snapshotForMove(name: string, source: ebs.Volume, to: string, ta
         volumeId: source.id,
         description: `gpu-notebook: ~/notebooks moving to ${to} (npm run move); deleted once the move is done`,
         tags,
-    }, { parent });
+    }, {
+        parent,
+        // The provider waits until the snapshot is complete, which for a first snapshot of a large
+        // volume takes longer than its default 10 minutes; the copy cannot be made before.
+        customTimeouts: { create: "2h" },
+    });
 }
 
 /**

@@ -50,6 +50,8 @@ describe("moving a stopped notebook to another zone, whole program", () => {
         // While the old volume holds the data, deleting the copy needs no final snapshot.
         assert.strictEqual(copy?.inputs.finalSnapshot, false);
         assert.strictEqual(copy?.inputs.tags[MOVED_FROM_TAG], volumeId(stopped, "notebook-data"));
+        // The copy waits for the snapshot to complete, which for a large first snapshot takes more than the provider's 10 minutes.
+        assert.strictEqual(copied.options.find((each) => each.type === SNAPSHOT)?.opts.customTimeouts?.create, "2h");
     });
 
     it("recreates the machine in the new zone, attached to the copy, and says what it does", async () => {
@@ -85,6 +87,16 @@ describe("moving a stopped notebook to another zone, whole program", () => {
             assert.deepStrictEqual(resource.inputs, before?.inputs, `${resource.type} ${resource.name}`);
         }
         assert.ok(!again.infos.some((line) => line.startsWith("move:")));
+    });
+
+    it("a second move (back to the first zone) copies the moved volume, keeping it as it was until the copy is attached", async () => {
+        const back = await next({ ...CANDIDATES, moveToZone: "us-east-1a", running: "false" }, finished.cloud);
+        assert.deepStrictEqual(volume(back.cloud, "notebook-data-us-east-1c")?.inputs, volume(finished.cloud, "notebook-data-us-east-1c")?.inputs);
+        assert.strictEqual(back.cloud.one(SNAPSHOT).inputs.volumeId, volumeId(finished, "notebook-data-us-east-1c"));
+        const copy = volume(back.cloud, "notebook-data-us-east-1a");
+        assert.strictEqual(copy?.inputs.availabilityZone, "us-east-1a");
+        assert.strictEqual(copy?.inputs.tags[MOVED_FROM_TAG], volumeId(finished, "notebook-data-us-east-1c"));
+        assert.strictEqual(await unwrap(back.outputs.availabilityZone), "us-east-1a");
     });
 
     it("a move whose machine EC2 has no capacity for in the new zone fails, and the same run again continues it", async () => {
