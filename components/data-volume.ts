@@ -47,10 +47,11 @@ export function dataVolumeName(name: string, volume: { zone: string; movedFrom?:
  * the data is on, made while its machine is stopped. It is kept until the copy made from it is
  * attached and the old volume has given up its own final snapshot, and is deleted with it.
  */
-export function snapshotForMove(name: string, source: ebs.Volume, to: string, tags: Record<string, string>, parent: pulumi.Resource): ebs.Snapshot {
+export function snapshotForMove(name: string, source: ebs.Volume, tags: Record<string, string>, parent: pulumi.Resource): ebs.Snapshot {
     return new ebs.Snapshot(`${name}-data-move`, {
         volumeId: source.id,
-        description: `gpu-notebook: ~/notebooks moving to ${to} (npm run move); deleted once the move is done`,
+        // Without the zone: a move sent elsewhere after a failure keeps this snapshot (a new description would replace it).
+        description: "gpu-notebook: ~/notebooks being moved to another zone (npm run move); deleted once the move is done",
         tags,
     }, {
         parent,

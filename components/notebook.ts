@@ -274,10 +274,10 @@ export class GpuNotebook extends pulumi.ComponentResource {
                 tags: move.kind === "confirm" ? { ...sourceTags, [MOVED_AWAY_TAG]: "true" } : sourceTags,
                 finalSnapshot: move.kind === "copy",
             }, parent);
-            const snapshot = from && snapshotForMove(name, from, move.to, tags, parent);
+            const snapshot = from && snapshotForMove(name, from, tags, parent);
             dataVolume = createDataVolume(dataVolumeName(name, { zone: move.to, movedFrom: source.id }), {
                 zone: move.to, sizeGb: settings.dataVolumeGb,
-                // After the copy step the snapshot is gone from the program; the input is pinned (ignoreChanges).
+                // Once the move finishes the snapshot is gone from the program; the input is pinned (ignoreChanges).
                 snapshotId: snapshot ? snapshot.id : undefined,
                 tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
                 finalSnapshot: move.kind !== "copy",

@@ -566,6 +566,7 @@ export function chooseCandidate(
  *     flag must be off, in state, before the source can go without leaving a snapshot to pay for.
  *   - finish: the source (tagged) and the snapshot are deleted.
  * Undefined when there is nothing to move: no moveToZone, or the data is in that zone already.
+ * A move that failed may be sent elsewhere: the copy it made is then left out (deleted).
  */
 export type MoveStep =
     | { kind: "copy"; source: ExistingVolume; to: string }
@@ -599,7 +600,12 @@ export function decideMove(
         throw configProblem("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
             `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
     }
-    const away = facts.volumes.filter((volume) => volume.zone !== to);
+    // A copy that an unfinished move to another zone made (not attached, its source beside it)
+    // holds nothing its source does not: a move elsewhere leaves it out, and it is deleted
+    // without a final snapshot (a copy has none until it is attached).
+    const abandoned = (volume: ExistingVolume) => volume.zone !== to && volume.inUse === false &&
+        facts.volumes.some((other) => other.id === volume.movedFrom);
+    const away = facts.volumes.filter((volume) => volume.zone !== to && !abandoned(volume));
     const here = facts.volumes.filter((volume) => volume.zone === to);
     if (away.length === 0) {
         return undefined;

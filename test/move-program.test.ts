@@ -111,6 +111,17 @@ describe("moving a stopped notebook to another zone, whole program", () => {
         assert.strictEqual(await unwrap(retried.outputs.availabilityZone), "us-east-1c");
     });
 
+    it("a failed move sent to another zone instead: the unattached copy goes, the old volume and the snapshot stay", async () => {
+        const full = { noCapacity: { launch: ["us-east-1c/g5.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"], start: [] } };
+        const failed = new MockCloud({ world: full }).deployedBy(stopped.cloud);
+        await assert.rejects(runProgram({ ...MOVE, running: "false" }, failed), /InsufficientInstanceCapacity/);
+        assert.ok(volume(failed, "notebook-data-us-east-1c"), "the failed move made its copy");
+        const elsewhere = await next({ ...CANDIDATES, moveToZone: "us-east-1b", running: "false" }, failed);
+        assert.deepStrictEqual(elsewhere.cloud.ofType(VOLUME).map((each) => each.name).sort(), ["notebook-data", "notebook-data-us-east-1b"]);
+        assert.deepStrictEqual(elsewhere.cloud.one(SNAPSHOT).inputs, failed.one(SNAPSHOT).inputs);
+        assert.strictEqual(await unwrap(elsewhere.outputs.availabilityZone), "us-east-1b");
+    });
+
     describe("refusals, before anything is created", () => {
         it("refuses a zone no candidate is offered in, naming the zones that are", async () => {
             const cloud = new MockCloud().deployedBy(stopped.cloud);

@@ -271,6 +271,8 @@ describe("preflight decisions", () => {
             ["the copy attached: confirm", MOVE, { volumes: [{ ...old, inUse: false }, { ...copy, inUse: true }], instances: [machine("us-east-1c", "running")] }, "confirm"],
             ["the copy attached, the old volume moved away: finish", MOVE,
                 { volumes: [{ ...old, inUse: false, movedAway: true }, { ...copy, inUse: true }], instances: [machine("us-east-1c", "stopped")] }, "finish"],
+            ["a failed move's unattached copy, sent elsewhere: copy from the old volume again", { moveToZone: "us-east-1b" },
+                { volumes: [{ ...old, inUse: false }, { ...copy, inUse: false }] }, "copy"],
             ["a running machine is refused, naming npm run stop", MOVE, { volumes: [old], instances: [machine("us-east-1a", "running")] },
                 /the notebook's machine i-0123456789abcdef0 is running in us-east-1a, .*`npm run stop`/],
             ["a machine starting (pending) is refused too", MOVE, { volumes: [old], instances: [machine("us-east-1a", "pending")] }, /is running in us-east-1a/],
