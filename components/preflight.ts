@@ -600,13 +600,9 @@ export function decideMove(
         throw configProblem("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
             `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
     }
-    // A copy that an unfinished move to another zone made (not attached, its source beside it)
-    // holds nothing its source does not: a move elsewhere leaves it out, and it is deleted
-    // without a final snapshot (a copy has none until it is attached).
-    const abandoned = (volume: ExistingVolume) => volume.zone !== to && volume.inUse === false &&
-        facts.volumes.some((other) => other.id === volume.movedFrom);
-    const away = facts.volumes.filter((volume) => volume.zone !== to && !abandoned(volume));
-    const here = facts.volumes.filter((volume) => volume.zone === to);
+    const kept = withoutAbandonedCopies(facts.volumes, to);
+    const away = kept.filter((volume) => volume.zone !== to);
+    const here = kept.filter((volume) => volume.zone === to);
     if (away.length === 0) {
         return undefined;
     }
@@ -631,6 +627,17 @@ export function decideMove(
 }
 
 /**
+ * The volumes without the copies that an unfinished move to a zone other than `to` made (not
+ * attached, their source beside them): such a copy holds nothing its source does not, so a move
+ * elsewhere, or back (which cancels it), leaves it out, and it is deleted without a final
+ * snapshot (a copy has none until it is attached).
+ */
+function withoutAbandonedCopies(volumes: ExistingVolume[], to: string | undefined): ExistingVolume[] {
+    return to === undefined ? volumes : volumes.filter((volume) => volume.zone === to || volume.inUse !== false ||
+        !volumes.some((other) => other.id === volume.movedFrom));
+}
+
+/**
  * The account as the placement decisions should see it during a move: the data in the new zone
  * (so the notebook is bound there) and no machine elsewhere (it is recreated).
  */
@@ -645,7 +652,8 @@ function decideLaunch(
 ): PreflightResult {
     const offering = [...new Set(settings.instanceTypes.flatMap((type) => found.types?.[type]?.offeringZones ?? found.offeringZones))].sort();
     const move = decideMove(settings, found, offering, notebookName);
-    const facts = move ? factsForMove(found, move) : withoutFreshVolume(found, hints);
+    const facts = move ? factsForMove(found, move)
+        : withoutFreshVolume({ ...found, volumes: withoutAbandonedCopies(found.volumes, settings.moveToZone) }, hints);
     if (!move && settings.moveToZone !== undefined && settings.availabilityZone === undefined) {
         // Nothing to move (a first launch, or the move is done): the zone to run in, as availabilityZone would be.
         settings = { ...settings, availabilityZone: settings.moveToZone };

@@ -122,6 +122,17 @@ describe("moving a stopped notebook to another zone, whole program", () => {
         assert.strictEqual(await unwrap(elsewhere.outputs.availabilityZone), "us-east-1b");
     });
 
+    it("a failed move sent back to the zone the data is in cancels it: the copy and the snapshot go, the old volume stays", async () => {
+        const full = { noCapacity: { launch: ["us-east-1c/g5.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"], start: [] } };
+        const failed = new MockCloud({ world: full }).deployedBy(stopped.cloud);
+        await assert.rejects(runProgram({ ...MOVE, running: "false" }, failed), /InsufficientInstanceCapacity/);
+        const back = await next({ ...CANDIDATES, moveToZone: "us-east-1a", running: "false" }, failed);
+        assert.deepStrictEqual(back.cloud.ofType(VOLUME).map((each) => each.name), ["notebook-data"]);
+        assert.deepStrictEqual(volume(back.cloud, "notebook-data")?.inputs, volume(stopped.cloud, "notebook-data")?.inputs);
+        assert.deepStrictEqual(back.cloud.ofType(SNAPSHOT), []);
+        assert.strictEqual(await unwrap(back.outputs.availabilityZone), "us-east-1a");
+    });
+
     describe("refusals, before anything is created", () => {
         it("refuses a zone no candidate is offered in, naming the zones that are", async () => {
             const cloud = new MockCloud().deployedBy(stopped.cloud);

@@ -131,6 +131,18 @@ describe("npm run move, against the stand-in pulumi", function () {
         assert.deepStrictEqual(commands(here), ["preview", "up", "up", "up"]);
     });
 
+    it("after a failed move, the zone the notebook is still in cancels it, without asking", async () => {
+        const { here, env } = world([{ status: 0 }], [OTHER_ERROR, { status: 0 }]);
+        await move(here, env, ["--zone", "us-east-1c", "--yes"]);
+        here.forgetCalls();
+        const back = moveOnTerminal(here, env, ["--zone", "us-east-1a"], "");
+        assert.strictEqual(back.status, 0, back.stdout);
+        assert.doesNotMatch(back.stdout, /\[y\/N\]/);
+        assert.match(back.stdout, /gpu-notebook: the notebook stays in us-east-1a; the unfinished move's copy and snapshot are deleted\./);
+        assert.strictEqual(setting(here), "us-east-1a");
+        assert.deepStrictEqual(commands(here), ["preview", "up", "up", "up"]);
+    });
+
     it("no GPU free in the new zone for the first candidate: the next candidate is tried there, in the same run", async () => {
         const { here, env } = world([{ status: 0 }], [LAUNCH_REFUSED, { status: 0 }]);
         const result = await move(here, env, ["--zone", "us-east-1c", "--yes"]);
