@@ -4,6 +4,7 @@ import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import { getRegion } from "@pulumi/aws/getRegion";
 import * as servicequotas from "@pulumi/aws/servicequotas";
+import type { Market } from "./config";
 
 /** The invoke tokens this module uses; the mocks answer exactly these. */
 export const INVOKE_TOKENS = {
@@ -170,6 +171,14 @@ export async function lookupSubnetIds(vpcId: string, zone: string, defaultOnly: 
 /** Tag that marks a notebook's data volume, so a later run finds it (and its zone) again. */
 export const DATA_VOLUME_TAG = "gpu-notebook-data";
 
+/**
+ * Tags a move (npm run move, preflight.ts decideMove) puts on data volumes, so a later run knows
+ * where a move stands from the account alone: the volume a move made carries the id of the one it
+ * was copied from; the volume moved away from, once the copy is attached, is marked for removal.
+ */
+export const MOVED_FROM_TAG = "gpu-notebook-moved-from";
+export const MOVED_AWAY_TAG = "gpu-notebook-moved-away";
+
 export interface ExistingVolume {
     id: string;
     zone: string;
@@ -177,6 +186,12 @@ export interface ExistingVolume {
     snapshotId: string;
     /** When AWS began creating it (RFC 3339): a volume made in this very run holds nothing yet. */
     createTime?: string;
+    /** Attached to a machine. Default true: only a move asks. */
+    inUse?: boolean;
+    /** A move made it from this volume (MOVED_FROM_TAG). */
+    movedFrom?: string;
+    /** A finished move left it, to be removed (MOVED_AWAY_TAG). */
+    movedAway?: boolean;
 }
 
 /** Data volumes carrying the notebook's tag that are not being deleted. */
@@ -187,10 +202,25 @@ export async function lookupDataVolumes(tagValue: string): Promise<ExistingVolum
             { name: "status", values: ["creating", "available", "in-use"] },
         ],
     });
+    if (found.ids.length === 0) {
+        return [];
+    }
+    // Whether each is attached matters only to a move, which has two; one volume needs no second call.
+    const attached = found.ids.length > 1
+        ? new Set((await ebs.getEbsVolumes({
+            filters: [{ name: `tag:${DATA_VOLUME_TAG}`, values: [tagValue] }, { name: "status", values: ["in-use"] }],
+        })).ids)
+        : undefined;
     const volumes: ExistingVolume[] = [];
     for (const id of [...found.ids].sort()) {
         const volume = await ebs.getVolume({ filters: [{ name: "volume-id", values: [id] }] });
-        volumes.push({ id, zone: volume.availabilityZone, sizeGb: volume.size, snapshotId: volume.snapshotId, createTime: volume.createTime });
+        const tags = volume.tags ?? {};
+        volumes.push({
+            id, zone: volume.availabilityZone, sizeGb: volume.size, snapshotId: volume.snapshotId, createTime: volume.createTime,
+            ...(attached ? { inUse: attached.has(id) } : {}),
+            ...(tags[MOVED_FROM_TAG] ? { movedFrom: tags[MOVED_FROM_TAG] } : {}),
+            ...(tags[MOVED_AWAY_TAG] ? { movedAway: true } : {}),
+        });
     }
     return volumes;
 }
@@ -200,6 +230,10 @@ export interface ExistingInstance {
     zone: string;
     /** Its type: an existing machine keeps it (a start never changes it unasked). */
     instanceType?: string;
+    /** EC2's state name (pending, running, stopping, stopped): a move needs it stopped. */
+    state?: string;
+    /** How it is bought: a machine keeps its market (spotFallback's on-demand one stays on-demand). */
+    market?: Market;
 }
 
 /** Instances (not terminated) carrying the notebook's tags: where a notebook already runs. */
@@ -208,10 +242,19 @@ export async function lookupInstances(tags: Record<string, string>): Promise<Exi
         instanceTags: tags,
         instanceStateNames: ["pending", "running", "stopping", "stopped"],
     });
+    // getInstance does not say how a machine is bought; a filter on the lifecycle does.
+    const spot = found.ids.length === 0 ? new Set<string>() : new Set((await ec2.getInstances({
+        instanceTags: tags,
+        instanceStateNames: ["pending", "running", "stopping", "stopped"],
+        filters: [{ name: "instance-lifecycle", values: ["spot"] }],
+    })).ids);
     const instances: ExistingInstance[] = [];
     for (const id of [...found.ids].sort()) {
         const instance = await ec2.getInstance({ instanceId: id });
-        instances.push({ id, zone: instance.availabilityZone, instanceType: instance.instanceType });
+        instances.push({
+            id, zone: instance.availabilityZone, instanceType: instance.instanceType, state: instance.instanceState,
+            market: spot.has(id) ? "spot" : "on-demand",
+        });
     }
     return instances;
 }

@@ -36,6 +36,10 @@ export interface OrderFacts {
     currentType?: string;
     /** `npm run start -- --type`: the one type to change the existing machine to. */
     requestedType?: string;
+    /** How the existing machine is bought: it keeps its market while the settings allow it. */
+    currentMarket?: Market;
+    /** `npm run start -- --on-demand`: the one market to replace the existing machine in. */
+    requestedMarket?: Market;
     /** Markets in the order to try them: [on-demand], [spot], or [spot, on-demand] with spotFallback. */
     markets: readonly Market[];
     /** Candidates EC2 said are full in this run (candidateKey). */
@@ -46,14 +50,19 @@ export interface OrderFacts {
  * The candidates to try, best first: by market (spot before its on-demand fallback), then by type
  * in the user's order, then by zone by name; only zones that offer the type and can hold the
  * machine, only the bound zone when there is one, and without those EC2 said are full. An
- * existing machine keeps its type (changing it is `--type`); a requested type is the only one.
+ * existing machine keeps its type (changing it is `--type`) and its market (so an on-demand
+ * fallback is not swapped back to spot by the next run; `--on-demand` replaces a spot one); a
+ * requested type or market is the only one.
  */
 export function candidateOrder(facts: OrderFacts): Candidate[] {
     const types = facts.requestedType !== undefined ? [facts.requestedType]
         : facts.currentType !== undefined && facts.types.includes(facts.currentType) ? [facts.currentType]
             : facts.types;
+    const markets = facts.requestedMarket !== undefined ? [facts.requestedMarket]
+        : facts.currentMarket !== undefined && facts.markets.includes(facts.currentMarket) ? [facts.currentMarket]
+            : facts.markets;
     const order: Candidate[] = [];
-    for (const market of facts.markets) {
+    for (const market of markets) {
         for (const instanceType of types) {
             const offered = facts.offeringZones[instanceType] ?? [];
             const zones = facts.boundZone !== undefined
@@ -78,12 +87,16 @@ export const CAPACITY_ENV = {
     type: "GPU_NOTEBOOK_START_TYPE",
     /** When the driver began (milliseconds since 1970): a data volume made after it by a failed first launch holds nothing. */
     started: "GPU_NOTEBOOK_RUN_STARTED",
+    /** Space-separated NOTEBOOK=market entries: `npm run start -- --on-demand`, a spot machine replaced by an on-demand one. */
+    market: "GPU_NOTEBOOK_START_MARKET",
 } as const;
 
 /** What the driver tells one notebook's program run. */
 export interface CapacityHints {
     full: ReadonlySet<string>;
     requestedType?: string;
+    /** `npm run start -- --on-demand`. */
+    requestedMarket?: Market;
     /** When the driver began, in milliseconds since 1970; undefined for a plain `pulumi up`. */
     runStarted?: number;
 }
@@ -97,8 +110,12 @@ export function hintsFromEnvironment(notebook: string, env: NodeJS.ProcessEnv = 
         .map((entry) => entry.slice(notebook.length + 1));
     const full = new Set(entries(CAPACITY_ENV.full).map(parseCandidateKey).filter((c): c is Candidate => c !== undefined).map(candidateKey));
     const [requestedType] = entries(CAPACITY_ENV.type);
+    const requestedMarket = entries(CAPACITY_ENV.market).find((market): market is Market => market === "on-demand");
     const started = Number(env[CAPACITY_ENV.started]);
-    return { full, requestedType, runStarted: Number.isFinite(started) && started > 0 ? started : undefined };
+    return {
+        full, requestedType, runStarted: Number.isFinite(started) && started > 0 ? started : undefined,
+        ...(requestedMarket ? { requestedMarket } : {}),
+    };
 }
 
 /**

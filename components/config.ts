@@ -58,6 +58,13 @@ export interface NotebookSettings {
     restoreFromSnapshotId?: string;
     /** Availability zone to run in. Undefined: the zone of the existing notebook, else the first zone offering the type. */
     availabilityZone?: string;
+    /**
+     * The zone to move a stopped notebook to (set by `npm run move -- --zone`): its data volume
+     * goes there by snapshot, the machine is recreated there (its root disk is not kept). Once the
+     * copy is attached, later runs remove the snapshot and the old volume (preflight.ts decideMove).
+     * Undefined: the notebook stays where its data volume is.
+     */
+    moveToZone?: string;
     /** Subnet to run in (bring your own network); it decides the zone. Undefined: chosen in the VPC. */
     subnetId?: string;
     /** VPC to run in. Undefined: the subnet's VPC, else the default VPC, else a minimal one is created. */
@@ -124,7 +131,7 @@ export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "instanceTypes", "spotFallback", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
     "idleStopMinutes", "running", "spot", "monthlyBudgetUsd", "alertEmail",
-    "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "subnetId", "vpcId", "requestQuotaIncrease",
+    "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "moveToZone", "subnetId", "vpcId", "requestQuotaIncrease",
     "notebooks",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -463,6 +470,13 @@ function placementProblems(settings: NotebookSettings): Problem[] {
         problems.push(problem("availabilityZone", settings.availabilityZone,
             "an availability zone name of the stack's region, such as us-east-1b, or leave it unset to have one chosen"));
     }
+    if (settings.moveToZone !== undefined && !ZONE_PATTERN.test(settings.moveToZone)) {
+        problems.push(problem("moveToZone", settings.moveToZone,
+            "an availability zone name of the stack's region that offers one of the candidate types, such as us-east-1c (npm run move -- --zone ZONE sets it)"));
+    } else if (settings.moveToZone !== undefined && size === 0) {
+        problems.push(problem("moveToZone", settings.moveToZone,
+            `only with a data volume to move: with ${CONFIG_NAMESPACE}:dataVolumeGb 0 the work lives on the root disk, which a move does not keep`));
+    }
     if (settings.subnetId !== undefined && !isAwsId("subnet", settings.subnetId)) {
         problems.push(problem("subnetId", settings.subnetId, "a subnet id such as subnet-0123456789abcdef0"));
     }
@@ -562,6 +576,7 @@ function settingsFrom(values: ConfigValues, problems: Problem[]): NotebookSettin
         dataVolumeGb: read("dataVolumeGb", parseInteger) ?? DEFAULTS.dataVolumeGb,
         restoreFromSnapshotId: get("restoreFromSnapshotId")?.trim(),
         availabilityZone: get("availabilityZone")?.trim(),
+        moveToZone: get("moveToZone")?.trim(),
         subnetId: get("subnetId")?.trim(),
         vpcId: get("vpcId")?.trim(),
         requestQuotaIncrease: read("requestQuotaIncrease", parseBoolean) ?? DEFAULTS.requestQuotaIncrease,

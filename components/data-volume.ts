@@ -18,13 +18,47 @@ export interface DataVolumeArgs {
     /** GiB. Growing is an in-place change; shrinking is refused by preflight.ts. */
     sizeGb: number;
     /** Created from this snapshot; only at creation (later changes are ignored, never a replacement). */
-    snapshotId?: string;
+    snapshotId?: pulumi.Input<string>;
     tags: Record<string, string>;
     /**
      * The volume was made by this run's first launch, which then found no capacity in its zone:
      * it holds nothing yet, so a new zone replaces it there (see preflight.ts withoutFreshVolume).
      */
     followsMachine?: boolean;
+    /**
+     * Whether deleting it takes a final snapshot. Default true. False only while another copy of
+     * the data exists during a move (see preflight.ts MoveStep): the copy being made, or the old
+     * volume once the copy is attached.
+     */
+    finalSnapshot?: boolean;
+}
+
+/**
+ * The resource name of the data volume, from what the account says about it: `NAME-data`, and
+ * `NAME-data-ZONE` for one a move made (which must exist beside the volume it is copied from).
+ * Read from the volume's tags, never from the config, so no setting can rename (replace) it.
+ */
+export function dataVolumeName(name: string, volume: { zone: string; movedFrom?: string } | undefined): string {
+    return volume?.movedFrom !== undefined ? `${name}-data-${volume.zone}` : `${name}-data`;
+}
+
+/**
+ * Moves the data by snapshot (npm run move; preflight.ts MoveStep): the snapshot of the volume
+ * the data is on, made while its machine is stopped. It is kept until the copy made from it is
+ * attached and the old volume has given up its own final snapshot, and is deleted with it.
+ */
+export function snapshotForMove(name: string, source: ebs.Volume, tags: Record<string, string>, parent: pulumi.Resource): ebs.Snapshot {
+    return new ebs.Snapshot(`${name}-data-move`, {
+        volumeId: source.id,
+        // Without the zone: a move sent elsewhere after a failure keeps this snapshot (a new description would replace it).
+        description: "gpu-notebook: ~/notebooks being moved to another zone (npm run move); deleted once the move is done",
+        tags,
+    }, {
+        parent,
+        // The provider waits until the snapshot is complete, which for a first snapshot of a large
+        // volume takes longer than its default 10 minutes; the copy cannot be made before.
+        customTimeouts: { create: "2h" },
+    });
 }
 
 /**
@@ -39,14 +73,14 @@ export interface DataVolumeArgs {
  *   unmanaged volume billing in the account. `pulumi destroy` should remove everything that costs
  *   money and keep the work, as a snapshot: that is what `finalSnapshot` does.
  */
-export function createDataVolume(name: string, args: DataVolumeArgs, parent: pulumi.Resource): ebs.Volume {
-    return new ebs.Volume(`${name}-data`, {
+export function createDataVolume(resourceName: string, args: DataVolumeArgs, parent: pulumi.Resource): ebs.Volume {
+    return new ebs.Volume(resourceName, {
         availabilityZone: args.zone,
         size: args.sizeGb,
         type: "gp3",
         encrypted: true,
         snapshotId: args.snapshotId,
-        finalSnapshot: true,
+        finalSnapshot: args.finalSnapshot ?? true,
         tags: args.tags,
     }, { parent, ignoreChanges: args.followsMachine ? ["snapshotId"] : ["availabilityZone", "snapshotId"] });
 }

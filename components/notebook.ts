@@ -6,25 +6,26 @@
 // (preflight.ts) without creating anything; GpuNotebook.create builds what prepare returned. The
 // constructor is private, so nothing is built from unchecked settings and nothing is checked twice.
 import * as pulumi from "@pulumi/pulumi";
+import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as servicequotas from "@pulumi/aws/servicequotas";
 // aws_ec2_instance_state lives in this module of @pulumi/aws, though it serves any instance.
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 import { Provider } from "@pulumi/aws/provider";
 
-import { DATA_VOLUME_TAG, gpuSummary } from "./aws-data";
+import { DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } from "./aws-data";
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
 import { candidateKey, hintsFromEnvironment } from "./capacity";
 import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
 import { createBudget } from "./cost-controls";
-import { attachDataVolume, createDataVolume } from "./data-volume";
+import { attachDataVolume, createDataVolume, dataVolumeName, snapshotForMove } from "./data-volume";
 import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { ELASTIC_IP_QUOTA, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
+import { ELASTIC_IP_QUOTA, MoveStep, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 import { sshCommand } from "./ssh-command";
 
@@ -144,14 +145,44 @@ export interface NotebookOutputs {
  * What the run tries, one line the user reads and the driver (scripts/lib/capacity.js) matches to
  * EC2's refusal: "capacity: NAME tries ZONE/TYPE/MARKET", then what it is and what is left.
  */
-function capacityLine(name: string, prepared: PreparedNotebook): string {
+function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spot: HourlyPrice; onDemand: HourlyPrice }): string {
     const { capacity: { chosen, order, full }, typeInfo, placement } = prepared.account;
     const gpu = typeInfo ? ` (${gpuSummary(typeInfo)})` : "";
     const tried = full.length > 0 ? `; EC2 had none of ${full.join(", ")} in this run` : "";
     const left = order.length - 1;
     return `capacity: ${name} tries ${candidateKey(chosen)}${gpu}, ${placement.reason}${tried}; ` +
         (left > 0 ? `${left} more candidate${left === 1 ? "" : "s"} after it: if EC2 has no capacity, \`npm run up\` tries them`
-            : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it");
+            : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it") +
+        (fallback ? `; ${onDemandOffer(fallback.spot, fallback.onDemand)}` : "");
+}
+
+/**
+ * With spotFallback, what a start that finds no spot capacity can do instead, with the price:
+ * "on-demand fallback: $1.006 an hour (+$0.580)". scripts/lib/capacity.js reads it from the
+ * capacity line, and npm run start offers `--on-demand` with it.
+ */
+function onDemandOffer(spot: HourlyPrice, onDemand: HourlyPrice): string {
+    return onDemand.usd === undefined ? "on-demand fallback: price unknown"
+        : `on-demand fallback: $${onDemand.usd.toFixed(3)} an hour` +
+            (spot.usd === undefined ? "" : ` (+$${(onDemand.usd - spot.usd).toFixed(3)})`);
+}
+
+/**
+ * What a move does in this run, one line the user reads (npm run move prints the run's output):
+ * "move: NAME ...".
+ */
+function moveLine(name: string, move: MoveStep): string {
+    const { source, to } = move;
+    switch (move.kind) {
+        case "copy":
+            return `move: ${name} copies its data volume ${source.id} (${source.zone}) to a new volume in ${to} by a snapshot, and ` +
+                `recreates its machine there (its root disk is not kept); ${source.id} and the snapshot stay until the copy is attached`;
+        case "confirm":
+            return `move: ${name}'s data volume in ${to}, ${move.copy.id}, is attached; ${source.id} (${source.zone}) gives up its ` +
+                `final snapshot and the next run deletes it and the move's snapshot`;
+        case "finish":
+            return `move: ${name} deletes ${source.id} (${source.zone}) and the move's snapshot: the move to ${to} is done`;
+    }
 }
 
 /** With spotFallback, the run says it buys on-demand and what that costs more. */
@@ -186,7 +217,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const settings = validateSettings(args.settings);
         const naming = { ...namingOf(name, args.label), notebookName: args.notebookName };
         const account = await preflight(settings, marketOf(settings), { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag },
-            { hints: hintsFromEnvironment(name), ...options });
+            { hints: hintsFromEnvironment(name), notebookName: args.notebookName, ...options });
         // The market of the candidate chosen: spot's on-demand fallback (spotFallback) buys on-demand.
         return { [PREPARED]: true, name, naming, settings, market: account.capacity.chosen.market, account };
     }
@@ -201,18 +232,22 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const price = await lookupHourlyPrice(instanceType, account.region, market, priceList);
         const fellBack = prepared.settings.spot && market === "on-demand";
         const spotPrice = fellBack ? await lookupHourlyPrice(instanceType, account.region, "spot", priceList) : undefined;
-        return new GpuNotebook(prepared, price, shared, opts, spotPrice);
+        // A spot machine that may fall back: what the fallback costs, for a start that finds no spot capacity.
+        const offers = market === "spot" && prepared.settings.spotFallback === "on-demand";
+        const onDemandPrice = offers ? await lookupHourlyPrice(instanceType, account.region, "on-demand", priceList) : undefined;
+        return new GpuNotebook(prepared, price, shared, opts, spotPrice, onDemandPrice);
     }
 
     private constructor(
         prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions, spotPrice?: HourlyPrice,
+        onDemandPrice?: HourlyPrice,
     ) {
         const { name, settings, market, naming: { label, tags, dataVolumeTag, notebookName } } = prepared;
-        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume } = prepared.account;
+        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume, move, dataVolume: keptVolume } = prepared.account;
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
-        pulumi.log.info(capacityLine(name, prepared), this);
+        pulumi.log.info(capacityLine(name, prepared, onDemandPrice && { spot: price, onDemand: onDemandPrice }), this);
 
         const network: NotebookNetwork = placement.network.kind === "existing"
             ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
@@ -227,15 +262,36 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpus.quota.code];
 
         // Depends on nothing of the machine: see data-volume.ts.
-        const dataVolume = settings.dataVolumeGb > 0
-            ? createDataVolume(name, {
+        const volumeTags = { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag };
+        let dataVolume: ebs.Volume | undefined;
+        if (move) {
+            // A move (npm run move): the old volume is kept as it was until the copy is attached
+            // (preflight.ts MoveStep); the copy is named after its zone, beside it.
+            const { source } = move;
+            const sourceTags = { ...volumeTags, ...(source.movedFrom ? { [MOVED_FROM_TAG]: source.movedFrom } : {}) };
+            const from = move.kind === "finish" ? undefined : createDataVolume(dataVolumeName(name, source), {
+                zone: source.zone, sizeGb: settings.dataVolumeGb, snapshotId: settings.restoreFromSnapshotId,
+                tags: move.kind === "confirm" ? { ...sourceTags, [MOVED_AWAY_TAG]: "true" } : sourceTags,
+                finalSnapshot: move.kind === "copy",
+            }, parent);
+            const snapshot = from && snapshotForMove(name, from, tags, parent);
+            dataVolume = createDataVolume(dataVolumeName(name, { zone: move.to, movedFrom: source.id }), {
+                zone: move.to, sizeGb: settings.dataVolumeGb,
+                // Once the move finishes the snapshot is gone from the program; the input is pinned (ignoreChanges).
+                snapshotId: snapshot ? snapshot.id : undefined,
+                tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
+                finalSnapshot: move.kind !== "copy",
+            }, parent);
+            pulumi.log.info(moveLine(name, move), this);
+        } else if (settings.dataVolumeGb > 0) {
+            dataVolume = createDataVolume(dataVolumeName(name, keptVolume), {
                 zone: placement.zone,
                 sizeGb: settings.dataVolumeGb,
                 snapshotId: settings.restoreFromSnapshotId,
-                tags: { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag },
+                tags: keptVolume?.movedFrom ? { ...volumeTags, [MOVED_FROM_TAG]: keptVolume.movedFrom } : volumeTags,
                 followsMachine: freshVolume !== undefined,
-            }, parent)
-            : undefined;
+            }, parent);
+        }
 
         const ssh = createSshKeys(name, tags, parent);
         const hostKey = createSshHostKey(name, parent);

@@ -285,7 +285,8 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
         if (requested && requested.zone !== existingVolume.zone) {
             throw configProblem(requested.key, requested.value,
                 `the notebook's data volume ${existingVolume.id} (your ~/notebooks) is in ${existingVolume.zone}, and a volume ` +
-                `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the data: ` +
+                `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the notebook there with ` +
+                `\`npm run move -- --zone ${requested.zone}\` (its data volume goes by snapshot), or by hand: ` +
                 `\`pulumi destroy\` keeps a final snapshot of it, then set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to that snapshot ` +
                 `and \`pulumi up\` in the new zone (see the README, "Getting your work back")`);
         }
@@ -444,6 +445,10 @@ export interface PreflightResult {
     types: Record<string, TypeInfo | undefined>;
     /** A volume made by this run's failed first launch, which follows the machine to its zone. */
     freshVolume?: ExistingVolume;
+    /** Where a move to moveToZone stands; undefined when there is none (decideMove). */
+    move?: MoveStep;
+    /** The data volume that exists and stays as it is (no move under way). */
+    dataVolume?: ExistingVolume;
 }
 
 /**
@@ -511,6 +516,13 @@ export function chooseCandidate(
         throw configProblem("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
             `(--type); choose one of ${settings.instanceTypes.join(", ")}, or add it to ${CONFIG_NAMESPACE}:instanceTypes first`);
     }
+    if (hints.requestedMarket === "on-demand" && !(settings.spot && settings.spotFallback === "on-demand")) {
+        throw settings.spot
+            ? configProblem("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
+                `on-demand one only when the notebook allows that fallback (pulumi config set spotFallback on-demand)`)
+            : configProblem("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
+                `runs on-demand already`);
+    }
     const usableZones = facts.vpc?.isDefault ? Object.keys(facts.subnetsByZone).filter((zone) => facts.subnetsByZone[zone].length > 0) : undefined;
     const order = candidateOrder({
         types,
@@ -519,6 +531,8 @@ export function chooseCandidate(
         boundZone,
         currentType: existing?.instanceType,
         requestedType: hints.requestedType,
+        currentMarket: existing?.market,
+        requestedMarket: hints.requestedMarket,
         markets: marketsOf(settings),
         full: hints.full,
     });
@@ -539,11 +553,111 @@ export function chooseCandidate(
     return { chosen: order[0], order, full };
 }
 
+/**
+ * Where a move of the notebook's data to moveToZone (npm run move) stands. Decided from the
+ * account alone, so the same config run again continues a move that failed half-way, and
+ * finishes one that worked; nothing about the move is kept anywhere but in AWS and Pulumi's state.
+ *   - copy: the data is still on `source`: a snapshot of it, a volume from that snapshot in the new
+ *     zone (without a final snapshot of its own: the source still has the data), and the machine
+ *     recreated there and attached to it. The source and the snapshot stay.
+ *   - confirm: the copy is attached (the machine booted there with it): it takes over the final
+ *     snapshot on deletion, and the source gives its up and is tagged as moved away. Nothing is
+ *     deleted yet: a provider deletes a volume with the final-snapshot flag its state holds, so the
+ *     flag must be off, in state, before the source can go without leaving a snapshot to pay for.
+ *   - finish: the source (tagged) and the snapshot are deleted.
+ * Undefined when there is nothing to move: no moveToZone, or the data is in that zone already.
+ * A move that failed may be sent elsewhere: the copy it made is then left out (deleted).
+ */
+export type MoveStep =
+    | { kind: "copy"; source: ExistingVolume; to: string }
+    | { kind: "confirm" | "finish"; source: ExistingVolume; copy: ExistingVolume; to: string };
+
+/** EC2 states in which a machine is, or is about to be, running: a move needs it stopped. */
+const AWAKE = ["pending", "running", "stopping"];
+
+/**
+ * Decides the move's step (MoveStep) and refuses a move that cannot work: a zone of another
+ * region or one no candidate is offered in, one that contradicts availabilityZone or subnetId, a
+ * machine that is running. `offering`: the zones that offer a candidate type. Exported for tests.
+ */
+export function decideMove(
+    settings: NotebookSettings, facts: Pick<AccountFacts, "region" | "volumes" | "instances" | "subnet">, offering: string[], notebookName?: string,
+): MoveStep | undefined {
+    const to = settings.moveToZone;
+    if (to === undefined) {
+        return undefined;
+    }
+    const types = inWords([...settings.instanceTypes]);
+    if (!to.startsWith(facts.region) || !offering.includes(to)) {
+        throw configProblem("moveToZone", to, `a zone of the stack's region ${facts.region} that offers one of the candidate types ` +
+            `(${types}): ${offering.length > 0 ? offering.join(", ") : "none does"}`);
+    }
+    if (facts.subnet && facts.subnet.zone !== to) {
+        throw configProblem("moveToZone", to, `the zone of the subnet ${facts.subnet.id} (${CONFIG_NAMESPACE}:subnetId), ` +
+            `${facts.subnet.zone}; a move to another zone needs a subnet there: pulumi config rm subnetId, or set it to one in ${to}`);
+    }
+    if (settings.availabilityZone !== undefined && settings.availabilityZone !== to) {
+        throw configProblem("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
+            `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
+    }
+    const kept = withoutAbandonedCopies(facts.volumes, to);
+    const away = kept.filter((volume) => volume.zone !== to);
+    const here = kept.filter((volume) => volume.zone === to);
+    if (away.length === 0) {
+        return undefined;
+    }
+    if (away.length > 1 || here.length > 1) {
+        throw accountProblem(`the move to ${to} (${CONFIG_NAMESPACE}:moveToZone) found more than one data volume tagged as this ` +
+            `notebook's: ${facts.volumes.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
+            `and remove the tag of the others (or delete them) before running again.`);
+    }
+    const [source] = away;
+    const [copy] = here;
+    if (copy === undefined || !copy.inUse) {
+        const awake = facts.instances.find((instance) => instance.zone !== to && AWAKE.includes(instance.state ?? ""));
+        if (awake) {
+            const which = notebookName === undefined ? "" : ` -- --notebook ${notebookName}`;
+            throw accountProblem(`the notebook's machine ${awake.id} is running in ${awake.zone}, and a move to ${to} ` +
+                `(${CONFIG_NAMESPACE}:moveToZone) copies its data volume while nothing writes to it: stop it first with ` +
+                `\`npm run stop${which}\`, then move it. Nothing was changed.`);
+        }
+        return { kind: "copy", source, to };
+    }
+    return { kind: source.movedAway ? "finish" : "confirm", source, copy, to };
+}
+
+/**
+ * The volumes without the copies that an unfinished move to a zone other than `to` made (not
+ * attached, their source beside them): such a copy holds nothing its source does not, so a move
+ * elsewhere, or back (which cancels it), leaves it out, and it is deleted without a final
+ * snapshot (a copy has none until it is attached).
+ */
+function withoutAbandonedCopies(volumes: ExistingVolume[], to: string | undefined): ExistingVolume[] {
+    return to === undefined ? volumes : volumes.filter((volume) => volume.zone === to || volume.inUse !== false ||
+        !volumes.some((other) => other.id === volume.movedFrom));
+}
+
+/**
+ * The account as the placement decisions should see it during a move: the data in the new zone
+ * (so the notebook is bound there) and no machine elsewhere (it is recreated).
+ */
+function factsForMove(facts: AccountFacts, move: MoveStep): AccountFacts {
+    const data = move.kind === "copy" ? { ...move.source, zone: move.to } : move.copy;
+    return { ...facts, volumes: [data], instances: facts.instances.filter((instance) => instance.zone === move.to) };
+}
+
 /** Every decision preflight makes, from the facts alone; refusals in the order a user would fix them. */
 function decideLaunch(
-    settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints,
+    settings: NotebookSettings, market: Market, found: AccountFacts, quotaCheck: QuotaCheck, hints: CapacityHints, notebookName?: string,
 ): PreflightResult {
-    const facts = withoutFreshVolume(found, hints);
+    const offering = [...new Set(settings.instanceTypes.flatMap((type) => found.types?.[type]?.offeringZones ?? found.offeringZones))].sort();
+    const move = decideMove(settings, found, offering, notebookName);
+    const facts = move ? factsForMove(found, move)
+        : withoutFreshVolume({ ...found, volumes: withoutAbandonedCopies(found.volumes, settings.moveToZone) }, hints);
+    if (!move && settings.moveToZone !== undefined && settings.availabilityZone === undefined) {
+        // Nothing to move (a first launch, or the move is done): the zone to run in, as availabilityZone would be.
+        settings = { ...settings, availabilityZone: settings.moveToZone };
+    }
     const warnings = checkDataVolume(settings, facts);
     const types = runnableTypes(settings, market, facts, warnings);
     // The zone the notebook is bound to, by the first type that can be placed there (each type's refusal otherwise).
@@ -593,6 +707,7 @@ function decideLaunch(
         region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity: choice,
         typeInfo: facts.types?.[chosen.instanceType]?.info,
         freshVolume: found.volumes.length > 0 && facts.volumes.length === 0 ? found.volumes[0] : undefined,
+        move, dataVolume: move ? undefined : facts.volumes[0],
         types: Object.fromEntries(types.map((type) => [type, facts.types?.[type]?.info]).filter(([, info]) => info !== undefined)),
     };
 }
@@ -701,6 +816,8 @@ export interface PreflightOptions {
     lookups?: Lookups;
     /** What the driver (npm run up / start) says about capacity in this run. Default: nothing. */
     hints?: CapacityHints;
+    /** The notebook's name in a stack of several, for the commands a refusal names (--notebook NAME). */
+    notebookName?: string;
 }
 
 /**
@@ -711,7 +828,7 @@ export async function preflight(
     settings: NotebookSettings, market: Market, earlier: EarlierRunTags, options: PreflightOptions = {},
 ): Promise<PreflightResult> {
     const facts = await lookUpAccount(settings, market, earlier, options.lookups ?? eachTime);
-    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook", options.hints ?? NO_HINTS);
+    return decideLaunch(settings, market, facts, options.quotaCheck ?? "this notebook", options.hints ?? NO_HINTS, options.notebookName);
 }
 
 /** Shows preflight warnings in the `pulumi up` output. */

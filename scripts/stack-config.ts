@@ -4,6 +4,8 @@
 //   stack-config.ts choose NAME OPTION STACK   prints NAME if the config has that notebook ("" for a
 //                                              stack of one), else fails listing the config's
 //   stack-config.ts names-setting KEY          the notebooks whose own entry sets KEY, one a line
+//   stack-config.ts setting NAME KEY           the notebook's setting KEY as the deploy reads it
+//                                              (defaults applied; "" when unset)
 //   stack-config.ts allowed-cidrs NAME         where the notebook's list is set (list, text,
 //                                              inherited or unset), then one network a line
 //   stack-config.ts notebooks STACK            the table of npm run notebooks; stdin is then
@@ -99,6 +101,15 @@ function main([query, ...args]: string[]): void {
             console.log(config.notebooks.filter((notebook) => notebook.name !== "" && notebook.ownKeys.has(argument))
                 .map((notebook) => notebook.name).join("\n"));
             return;
+        case "setting": {
+            const notebook = config.notebook(argument);
+            if (notebook === undefined) {
+                throw new Error(`the config has no notebook ${argument}`);
+            }
+            const value = (notebook.settings as unknown as Record<string, unknown>)[args[1]];
+            console.log(value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value));
+            return;
+        }
         case "allowed-cidrs": {
             const { origin, entries } = config.allowedCidrs(argument);
             console.log([origin, ...entries].join("\n"));

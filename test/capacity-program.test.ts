@@ -212,6 +212,54 @@ describe("capacity failover, whole program", () => {
                 `(gpu-notebook:spotFallback is on-demand): $${price.onDemand.toFixed(3)} an hour instead of about $${price.spot.toFixed(3)} on spot`)), driven.run.warnings.join("\n"));
         });
 
+        describe("a stopped spot machine with spotFallback that finds no spot capacity at start", () => {
+            const FALLBACK = { ...SPOT, spotFallback: "on-demand" };
+            const price = SAMPLE_PRICES["us-east-1"]["g5.xlarge"];
+
+            it("the run names the on-demand fallback and what it costs more, for npm run start to offer", async () => {
+                const run = await runProgram(FALLBACK);
+                const offer = `on-demand fallback: $${price.onDemand.toFixed(3)} an hour (+$${(price.onDemand - price.spot).toFixed(3)})`;
+                assert.ok(run.infos.some((line) => line.startsWith("capacity: notebook tries us-east-1a/g5.xlarge/spot") && line.endsWith(`; ${offer}`)),
+                    run.infos.join("\n"));
+                const plain = await runProgram(SPOT);
+                assert.ok(!plain.infos.some((line) => line.includes("on-demand fallback")), "only with spotFallback");
+            });
+
+            it("the start fails with EC2's spot words; --on-demand replaces the machine by an on-demand one in its zone, data volume and address kept", async () => {
+                const before = (await runProgram({ ...FALLBACK, running: "false" })).cloud;
+                assert.strictEqual(new MockCloud().deployedBy(before).world.instances[0].market, "spot");
+                const full = noCapacity({ start: ["us-east-1a/g5.xlarge/spot"] });
+                const refused = new MockCloud({ world: full }).deployedBy(before);
+                await assert.rejects(runProgram(FALLBACK, refused), /InsufficientCapacity: There is no Spot capacity available/);
+                const run = await withHints({ [CAPACITY_ENV.market]: "notebook=on-demand" },
+                    () => runProgram(FALLBACK, new MockCloud({ world: full }).deployedBy(before)));
+                const [was, now] = [before.one(INSTANCE), run.cloud.one(INSTANCE)];
+                assert.deepStrictEqual(was.inputs.instanceMarketOptions.marketType, "spot");
+                assert.strictEqual(now.inputs.instanceMarketOptions, undefined);
+                assert.strictEqual(now.inputs.subnetId, was.inputs.subnetId, "same zone");
+                assert.strictEqual(now.inputs.instanceType, "g5.xlarge");
+                assert.deepStrictEqual(run.cloud.one(VOLUME).inputs, before.one(VOLUME).inputs);
+                assert.deepStrictEqual(run.cloud.one("aws:ec2/eip:Eip").inputs, before.one("aws:ec2/eip:Eip").inputs);
+                assert.strictEqual(await unwrap(run.outputs.estimatedHourlyCostUsd), price.onDemand);
+                assert.ok(run.warnings.some((warning) => warning.includes("runs on-demand") && warning.includes(`+$${(price.onDemand - price.spot).toFixed(3)}`)),
+                    run.warnings.join("\n"));
+                // The next plain run keeps it on-demand rather than replacing it by spot again.
+                const next = await runProgram(FALLBACK, new MockCloud().deployedBy(run.cloud));
+                assert.strictEqual(next.cloud.one(INSTANCE).inputs.instanceMarketOptions, undefined);
+            });
+
+            for (const [what, config, refusal] of [
+                ["without spotFallback", SPOT, /gpu-notebook:spotFallback = "" is not accepted: on-demand: --on-demand replaces the spot machine/],
+                ["on an on-demand notebook", CANDIDATES, /gpu-notebook:spot = false is not accepted: true: --on-demand replaces a spot machine/],
+            ] as const) {
+                it(`refuses --on-demand ${what}, before anything`, async () => {
+                    const cloud = new MockCloud();
+                    await assert.rejects(withHints({ [CAPACITY_ENV.market]: "notebook=on-demand" }, () => runProgram(config, cloud)), refusal);
+                    assert.deepStrictEqual(registered(cloud), []);
+                });
+            }
+        });
+
         it("without spotFallback, every spot candidate full is refused", async () => {
             const driven = await upWithFailover(SPOT, noCapacity({ launch: everySpot }));
             assert.match(driven.error?.message ?? "", /no GPU free right now/);

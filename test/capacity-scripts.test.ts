@@ -2,6 +2,7 @@
 // with EC2's real error text in the engine's event log: what they retry, what they tell the
 // program, and what they say.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import { writeFileSync } from "fs";
 import * as path from "path";
 
@@ -30,12 +31,12 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
     after(() => worlds.forEach((world) => world.cleanup()));
 
     /** A world whose `pulumi up` answers these results in turn; the stack's allowedCidrs already set. */
-    function world(results: object[]): { here: StandInWorld; env: NodeJS.ProcessEnv } {
+    function world(results: object[], extraConfig = ""): { here: StandInWorld; env: NodeJS.ProcessEnv } {
         const here = new StandInWorld();
         worlds.push(here);
         const file = path.join(here.dir, "up-results.json");
         writeFileSync(file, JSON.stringify(results));
-        writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), "config:\n  aws:region: us-east-1\n  gpu-notebook:allowedCidrs:\n    - 198.51.100.7/32\n");
+        writeFileSync(path.join(here.project, "Pulumi.dev.yaml"), "config:\n  aws:region: us-east-1\n  gpu-notebook:allowedCidrs:\n    - 198.51.100.7/32\n" + extraConfig);
         return { here, env: { STAND_IN_UP_RESULTS: file, GPU_NOTEBOOK_RETRY_SECONDS: "0", PULUMI_BACKEND_URL: `file://${here.dir}` } };
     }
 
@@ -86,6 +87,7 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         assert.strictEqual(ups(here).length, 1);
         assert.match(result.stdout, /^gpu-notebook: notebook: no g5\.xlarge free in us-east-1a right now \(waited 0 of 0 min\)$/m);
         assert.match(result.stdout, /npm run start -- --wait 60 .*\n.*npm run start -- --type TYPE +another of your instanceTypes, in us-east-1a/);
+        assert.match(result.stdout, /\n {2}npm run move -- --zone ZONE +another zone that offers one of them: ~\/notebooks goes by snapshot,\n.*its root disk is not kept/);
         assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m);
     });
 
@@ -94,6 +96,79 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         const result = await script(here, env, "power", ["start", "--type", "g6.xlarge"]);
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
         assert.strictEqual(ups(here)[0].env?.GPU_NOTEBOOK_START_TYPE, "notebook=g6.xlarge");
+    });
+
+    describe("a spot machine with spotFallback on-demand", () => {
+        const SPOT_FALLBACK = '  gpu-notebook:spot: "true"\n  gpu-notebook:spotFallback: on-demand\n';
+        const spot = { instanceType: "g5.xlarge", zone: "us-east-1a", market: "spot" } as const;
+        const SPOT_START_REFUSED = {
+            status: 255,
+            diagnostics: [
+                { resource: "notebook", severity: "info", message: "capacity: notebook tries us-east-1a/g5.xlarge/spot (1 × NVIDIA A10G (24 GiB)), " +
+                    "the zone of the notebook's data volume vol-1; no other candidate: ...; on-demand fallback: $1.006 an hour (+$0.580)" },
+                { resource: "notebook-state", severity: "error", message: ec2CapacityError(spot, "start") },
+            ],
+        };
+        const configChanges = (here: StandInWorld) => here.calls().filter((call) => call.argv[0] === "config" && ["set", "rm"].includes(call.argv[1]));
+
+        it("start --wait 0 offers --on-demand, with the price difference, after the wait", async () => {
+            const { here, env } = world([SPOT_START_REFUSED], SPOT_FALLBACK);
+            const result = await script(here, env, "power", ["start", "--wait", "0"]);
+            assert.strictEqual(result.status, 255);
+            assert.match(result.stdout, /^gpu-notebook: notebook: no spot g5\.xlarge free in us-east-1a right now \(waited 0 of 0 min\)$/m);
+            assert.match(result.stdout, /\n {2}npm run start -- --on-demand +replace the spot machine by an on-demand one in us-east-1a \(\$1\.006 an hour \(\+\$0\.580\)\):\n +data volume and address kept, root disk not\n/);
+        });
+
+        it("an on-demand machine's refused start offers no --on-demand", async () => {
+            const { here, env } = world([START_REFUSED]);
+            const result = await script(here, env, "power", ["start", "--wait", "0"]);
+            assert.doesNotMatch(result.stdout, /--on-demand/);
+        });
+
+        it("start --on-demand without a terminal and without --yes is refused before anything changes", async () => {
+            const { here, env } = world([DONE], SPOT_FALLBACK);
+            const result = await script(here, env, "power", ["start", "--on-demand"]);
+            assert.strictEqual(result.status, 1);
+            assert.strictEqual(result.stderr.trim(), "gpu-notebook: --on-demand replaces the machine and does not keep its root disk, and there is " +
+                "no terminal to ask on: add --yes to replace it");
+            assert.deepStrictEqual(here.calls(), []);
+        });
+
+        it("start --on-demand --yes asks the program for on-demand for this notebook, and Pulumi asks nothing more", async () => {
+            const { here, env } = world([DONE], SPOT_FALLBACK);
+            const result = await script(here, env, "power", ["start", "--on-demand", "--yes"]);
+            assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+            const [up] = ups(here);
+            assert.strictEqual(up.env?.GPU_NOTEBOOK_START_MARKET, "notebook=on-demand");
+            assert.ok(up.argv.includes("--yes"));
+        });
+
+        it("start --on-demand on a terminal says the root disk is not kept and asks; no changes nothing", () => {
+            const { here, env } = world([DONE], SPOT_FALLBACK);
+            const ran = spawnSync("script", ["-qec", "bash scripts/power start --on-demand", "/dev/null"],
+                { cwd: here.project, env: here.env(env), input: "n\n", encoding: "utf8", timeout: 30_000 });
+            assert.strictEqual(ran.status, 1, ran.stdout);
+            assert.match(ran.stdout, /the root disk is NOT kept/);
+            assert.match(ran.stdout, /Replace it\? \[y\/N\]/);
+            assert.match(ran.stdout, /not replaced; nothing was changed/);
+            assert.deepStrictEqual(configChanges(here), []);
+            assert.strictEqual(ups(here).length, 0);
+        });
+
+        for (const [what, config, refusal] of [
+            ["an on-demand notebook", "", "gpu-notebook: --on-demand: the notebook is not a spot notebook (gpu-notebook:spot is false): it runs on-demand already"],
+            ["a spot notebook without spotFallback", '  gpu-notebook:spot: "true"\n', "gpu-notebook: --on-demand: gpu-notebook:spotFallback is not on-demand; it " +
+                "replaces a spot machine by an on-demand one only when allowed: pulumi config set spotFallback on-demand"],
+        ]) {
+            it(`start --on-demand on ${what} is refused in one line, changing nothing`, async () => {
+                const { here, env } = world([DONE], config);
+                const result = await script(here, env, "power", ["start", "--on-demand", "--yes"]);
+                assert.strictEqual(result.status, 1);
+                assert.strictEqual(result.stderr.trim(), refusal);
+                assert.deepStrictEqual(configChanges(here), []);
+                assert.strictEqual(ups(here).length, 0);
+            });
+        }
     });
 
     it("refuses a --wait that is not minutes, before calling Pulumi's up", async () => {

@@ -41,6 +41,12 @@ describe("capacity", () => {
             ["spot everywhere before its on-demand fallback", { types: ["g6.xlarge"], markets: ["spot", "on-demand"] }, [
                 "us-east-1b/g6.xlarge/spot", "us-east-1c/g6.xlarge/spot", "us-east-1b/g6.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]],
             ["every candidate full leaves nothing", { types: ["g6.xlarge"], full: new Set(["us-east-1b/g6.xlarge/on-demand", "us-east-1c/g6.xlarge/on-demand"]) }, []],
+            ["an existing machine keeps its market: an on-demand fallback is not swapped back to spot",
+                { types: ["g6.xlarge"], boundZone: "us-east-1b", markets: ["spot", "on-demand"], currentMarket: "on-demand" }, ["us-east-1b/g6.xlarge/on-demand"]],
+            ["a market the settings no longer allow is not kept (spot switched on)",
+                { types: ["g6.xlarge"], boundZone: "us-east-1b", markets: ["spot"], currentMarket: "on-demand" }, ["us-east-1b/g6.xlarge/spot"]],
+            ["--on-demand is the only market", { types: ["g6.xlarge"], boundZone: "us-east-1b", markets: ["spot", "on-demand"], currentMarket: "spot",
+                requestedMarket: "on-demand" }, ["us-east-1b/g6.xlarge/on-demand"]],
             ["a type offered nowhere adds nothing", { types: ["g6e.xlarge", "g5.xlarge"], boundZone: "us-east-1a" }, ["us-east-1a/g5.xlarge/on-demand"]],
         ];
         for (const [what, facts, expected] of table) {
@@ -53,10 +59,13 @@ describe("capacity", () => {
             const hints = hintsFromEnvironment("alice", {
                 [CAPACITY_ENV.full]: "alice=us-east-1a/g5.xlarge/on-demand bob=us-east-1b/g5.xlarge/on-demand alice=junk alice=us-east-1b/g5.xlarge/spot",
                 [CAPACITY_ENV.type]: "bob=g4dn.xlarge alice=g6.xlarge",
+                [CAPACITY_ENV.market]: "alice=on-demand bob=junk",
                 [CAPACITY_ENV.started]: "1764700000000",
             });
             assert.deepStrictEqual([...hints.full], ["us-east-1a/g5.xlarge/on-demand", "us-east-1b/g5.xlarge/spot"]);
             assert.strictEqual(hints.requestedType, "g6.xlarge");
+            assert.strictEqual(hints.requestedMarket, "on-demand");
+            assert.strictEqual(hintsFromEnvironment("bob", { [CAPACITY_ENV.market]: "bob=junk" }).requestedMarket, undefined);
             assert.strictEqual(hints.runStarted, 1764700000000);
         });
 

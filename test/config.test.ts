@@ -34,6 +34,7 @@ describe("config", () => {
                 dataVolumeGb: 100,
                 restoreFromSnapshotId: undefined,
                 availabilityZone: undefined,
+                moveToZone: undefined,
                 subnetId: undefined,
                 vpcId: undefined,
                 requestQuotaIncrease: false,
@@ -176,6 +177,7 @@ describe("config", () => {
             ["amiId", "ubuntu-latest", "an AMI id such as ami-0123456789abcdef0"],
             ["restoreFromSnapshotId", "my-backup", "a snapshot id such as snap-0123456789abcdef0"],
             ["availabilityZone", "us-east-1", "an availability zone name of the stack's region, such as us-east-1b"],
+            ["moveToZone", "us-east-1", "an availability zone name of the stack's region that offers one of the candidate types, such as us-east-1c"],
             ["subnetId", "vpc-0123456789abcdef0", "a subnet id such as subnet-0123456789abcdef0"],
             ["vpcId", "default", "a VPC id such as vpc-0123456789abcdef0"],
         ];

@@ -6,7 +6,8 @@ import * as assert from "assert";
 import { AmiInfo } from "../components/aws-data";
 import { DeployRefused, NotebookSettings, parseConfig } from "../components/config";
 import {
-    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideQuota, Placement, QuotaDecision, QuotaFacts, rootDiskSize, vcpuQuotaFor,
+    AccountFacts, AddressFacts, checkDataVolume, choosePlacement, decideAddresses, decideMove, decideQuota, MoveStep, Placement, QuotaDecision, QuotaFacts,
+    rootDiskSize, vcpuQuotaFor,
 } from "../components/preflight";
 
 const AMI: AmiInfo = { id: "ami-0123456789abcdef0", name: "Deep Learning AMI", rootSizeGb: 75 };
@@ -252,6 +253,46 @@ describe("preflight decisions", () => {
         ];
         for (const [sentence, changes, expected] of table) {
             it(sentence, () => expectDecision(() => decideAddresses({ ...base, ...changes }), expected));
+        }
+    });
+    describe("a move to another zone (decideMove)", () => {
+        const OFFERING = ["us-east-1a", "us-east-1b", "us-east-1c"];
+        const MOVE = { moveToZone: "us-east-1c" };
+        const old = { id: "vol-0000000000000000a", zone: "us-east-1a", sizeGb: 100, snapshotId: "" };
+        const copy = { id: "vol-000000000000000c1", zone: "us-east-1c", sizeGb: 100, snapshotId: "snap-0123456789abcdef0", movedFrom: old.id };
+        const machine = (zone: string, state: string) => ({ id: "i-0123456789abcdef0", zone, state });
+        const step = (result: MoveStep | undefined | string) => typeof result === "string" ? result : result === undefined ? "none" : result.kind;
+        const table: [string, Record<string, string>, Partial<AccountFacts>, string | RegExp][] = [
+            ["no moveToZone: nothing to move", {}, { volumes: [old] }, "none"],
+            ["nothing made yet: nothing to move (the zone to run in)", MOVE, {}, "none"],
+            ["the data in the zone already: nothing to move", MOVE, { volumes: [{ ...copy, inUse: true }], instances: [machine("us-east-1c", "running")] }, "none"],
+            ["the data elsewhere, its machine stopped: copy", MOVE, { volumes: [old], instances: [machine("us-east-1a", "stopped")] }, "copy"],
+            ["the copy made but not attached (a failed move): copy again", MOVE, { volumes: [{ ...old, inUse: false }, { ...copy, inUse: false }] }, "copy"],
+            ["the copy attached: confirm", MOVE, { volumes: [{ ...old, inUse: false }, { ...copy, inUse: true }], instances: [machine("us-east-1c", "running")] }, "confirm"],
+            ["the copy attached, the old volume moved away: finish", MOVE,
+                { volumes: [{ ...old, inUse: false, movedAway: true }, { ...copy, inUse: true }], instances: [machine("us-east-1c", "stopped")] }, "finish"],
+            ["a failed move's unattached copy, sent elsewhere: copy from the old volume again", { moveToZone: "us-east-1b" },
+                { volumes: [{ ...old, inUse: false }, { ...copy, inUse: false }] }, "copy"],
+            ["a running machine is refused, naming npm run stop", MOVE, { volumes: [old], instances: [machine("us-east-1a", "running")] },
+                /the notebook's machine i-0123456789abcdef0 is running in us-east-1a, .*`npm run stop`/],
+            ["a machine starting (pending) is refused too", MOVE, { volumes: [old], instances: [machine("us-east-1a", "pending")] }, /is running in us-east-1a/],
+            ["a zone that offers no candidate is refused, listing those that do", { moveToZone: "us-east-1d" }, { volumes: [old] },
+                /gpu-notebook:moveToZone = "us-east-1d" is not accepted: a zone of the stack's region us-east-1 that offers one of the candidate types \(g4dn\.xlarge\): us-east-1a, us-east-1b, us-east-1c/],
+            ["a zone of another region is refused", { moveToZone: "eu-west-1c" }, { volumes: [old] }, /moveToZone = "eu-west-1c" is not accepted: a zone of the stack's region us-east-1/],
+            ["a subnetId in another zone is refused", MOVE, { volumes: [old], subnet: { id: "subnet-0a", vpcId: OWN_VPC, zone: "us-east-1a" } },
+                /moveToZone = "us-east-1c" is not accepted: the zone of the subnet subnet-0a \(gpu-notebook:subnetId\), us-east-1a/],
+            ["three volumes are refused, listing them", MOVE, { volumes: [old, { ...old, id: "vol-000000000000000b1", zone: "us-east-1b" }, copy] },
+                /more than one data volume tagged as this notebook's: vol-0000000000000000a \(us-east-1a\), vol-000000000000000b1 \(us-east-1b\)/],
+        ];
+        for (const [what, config, changes, expected] of table) {
+            it(what, () => {
+                const result = step(outcome(() => decideMove(settings(config), facts(changes), OFFERING)));
+                if (expected instanceof RegExp) {
+                    assert.match(result, expected);
+                } else {
+                    assert.strictEqual(result, expected);
+                }
+            });
         }
     });
 });

@@ -16,7 +16,7 @@ const root = path.join(__dirname, "..");
  * programs against them. A file missing here that starts one fails under --unit, saying so.
  */
 const SYSTEM_SUITES = [
-    "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume",
+    "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume", "move-scripts",
     "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
 ];
 
@@ -26,7 +26,7 @@ const SYSTEM_SUITES = [
  * gaps at the end, instead of the run waiting on one long file that happened to sort last.
  */
 const SLOWEST_FIRST = [
-    "scripts-up", "idle-watcher", "scripts", "shell-scripts", "jobs", "fleet-scripts", "scripts-readonly", "boot-proof",
+    "scripts-up", "idle-watcher", "scripts", "move-scripts", "shell-scripts", "jobs", "fleet-scripts", "scripts-readonly", "boot-proof",
     "quick-start", "capacity-program", "plan", "capacity-scripts", "notebook", "preflight", "fleet",
 ];
 

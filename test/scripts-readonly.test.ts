@@ -24,6 +24,7 @@ const OWN_OPTIONS: Record<string, string[]> = {
     destroy: ["--yes"],
     stop: ["--notebook", "alice"],
     start: ["--all"],
+    move: ["--zone", "us-east-1c", "--yes"],
     ssh: ["--notebook", "alice"],
     tunnel: ["--port", "9999"],
     notebook: ["--no-browser"],

@@ -78,6 +78,8 @@ export interface FakeVolume {
     tags: Record<string, string>;
     /** When it was made (RFC 3339). Default: the world's clock. */
     createTime?: string;
+    /** Default in-use (attached to a machine). */
+    status?: "in-use" | "available";
 }
 
 export interface FakeInstance {
@@ -415,7 +417,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 }, inputs.filters)).map((subnet) => subnet.id),
             }),
             [INVOKE_TOKENS.getEbsVolumes]: (inputs) => ({
-                ids: world.volumes.filter((volume) => matches({ ...tagFields(volume.tags), status: "in-use" }, inputs.filters))
+                ids: world.volumes.filter((volume) => matches({ ...tagFields(volume.tags), status: volume.status ?? "in-use" }, inputs.filters))
                     .map((volume) => volume.id),
             }),
             [INVOKE_TOKENS.getVolume]: (inputs) => {
@@ -425,7 +427,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 }
                 return {
                     id: volume.id, volumeId: volume.id, availabilityZone: volume.zone, size: volume.sizeGb, snapshotId: volume.snapshotId,
-                    createTime: volume.createTime ?? world.clock,
+                    createTime: volume.createTime ?? world.clock, tags: volume.tags,
                 };
             },
             [INVOKE_TOKENS.getSnapshot]: (inputs) => {
@@ -437,7 +439,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
             },
             [INVOKE_TOKENS.getInstances]: (inputs) => ({
                 ids: world.instances.filter((instance) => Object.entries(inputs.instanceTags ?? {})
-                    .every(([key, value]) => instance.tags[key] === value)).map((instance) => instance.id),
+                    .every(([key, value]) => instance.tags[key] === value) &&
+                    matches({ "instance-lifecycle": instance.market === "spot" ? "spot" : "" }, inputs.filters)).map((instance) => instance.id),
             }),
             [INVOKE_TOKENS.getEips]: (inputs) => {
                 const found = world.addresses.filter((address) => matches(tagFields(address.tags), inputs.filters) &&
@@ -449,7 +452,10 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 if (!instance) {
                     throw new Error(`InvalidInstanceID.NotFound: ${inputs.instanceId}`);
                 }
-                return { id: instance.id, availabilityZone: instance.zone, instanceType: instance.instanceType ?? "g4dn.xlarge" };
+                return {
+                    id: instance.id, availabilityZone: instance.zone, instanceType: instance.instanceType ?? "g4dn.xlarge",
+                    instanceState: instance.state ?? "running",
+                };
             },
         };
     }
@@ -459,9 +465,11 @@ export class MockCloud implements pulumi.runtime.Mocks {
      * volumes, machines and Elastic IPs, with the zones and inputs the previous run gave them.
      */
     deployedBy(previous: MockCloud): this {
+        const attached = new Set(previous.ofType("aws:ec2/volumeAttachment:VolumeAttachment").map((each) => each.inputs.volumeId));
         for (const volume of previous.ofType("aws:ebs/volume:Volume")) {
             this.world.volumes.push({
                 id: hexId("vol", volume.name),
+                status: attached.has(hexId("vol", volume.name)) ? "in-use" : "available",
                 zone: volume.inputs.availabilityZone,
                 sizeGb: volume.inputs.size,
                 snapshotId: volume.inputs.snapshotId ?? "",
@@ -589,6 +597,8 @@ export class MockCloud implements pulumi.runtime.Mocks {
                 return { id: hexId("sg", args.name) };
             case "aws:ebs/volume:Volume":
                 return { id: hexId("vol", args.name), arn: `arn:aws:ec2:${this.world.region}:123456789012:volume/${hexId("vol", args.name)}` };
+            case "aws:ebs/snapshot:Snapshot":
+                return { id: hexId("snap", args.name), arn: `arn:aws:ec2:${this.world.region}::snapshot/${hexId("snap", args.name)}` };
             case "aws:ec2/vpc:Vpc":
                 return { id: hexId("vpc", args.name) };
             case "aws:ec2/subnet:Subnet":
@@ -642,7 +652,9 @@ export class MockCloud implements pulumi.runtime.Mocks {
             const id = hexId("i", name);
             const candidate: Candidate = { instanceType: inputs.instanceType, zone: this.zoneOfSubnet(inputs.subnetId) ?? "", market: marketOfInputs(inputs) };
             this.machines.set(id, candidate);
-            if (!this.world.instances.some((instance) => instance.id === id) && launch.includes(candidateKey(candidate))) {
+            // A machine the account holds in another zone is recreated (a move): that is a launch too.
+            const held = this.world.instances.some((instance) => instance.id === id && instance.zone === candidate.zone);
+            if (!held && launch.includes(candidateKey(candidate))) {
                 this.refused.push({ resource: name, action: "launch", candidate });
                 throw new Error(ec2CapacityError(candidate, "launch"));
             }

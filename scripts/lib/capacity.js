@@ -5,7 +5,11 @@
 // EC2's error names the resource, so the two meet on the notebook's name.
 //
 // Usage: node capacity.js failures EVENT_LOG
-//   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence; nothing when none.
+//   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence<TAB>the
+//   on-demand fallback's price, for a spot machine with spotFallback (else empty); nothing when none.
+// Usage: node capacity.js errors EVENT_LOG
+//   Prints the run's error messages, one line each: a refusal of the program (say, of npm run
+//   move's zone) as one line after Pulumi's own output.
 // Usage: node capacity.js started [UNSTARTED...] < the stack's `notebooks` output (JSON)
 //   Prints a line per notebook: running on which type in which zone, or that it found no GPU.
 // @ts-check
@@ -17,13 +21,15 @@ const { runCommand } = require("./cli");
 /** EC2's capacity error codes: RunInstances and StartInstances, and a spot request's status. */
 const CAPACITY_ERROR = /InsufficientInstanceCapacity|InsufficientCapacity|capacity-not-available/;
 const TRIES = /capacity: (\S+) tries ([a-z0-9-]+)\/([a-z0-9-]+\.[a-z0-9-]+)\/(on-demand|spot)/;
+/** With spotFallback, what the on-demand fallback costs, as the program's capacity line says (components/notebook.ts onDemandOffer). */
+const FALLBACK = /on-demand fallback: (\$[0-9.]+ an hour(?: \(\+\$[0-9.]+\))?|price unknown)/;
 /** The zone and type EC2 names in its on-demand message, when the program's line is missing. */
 const NAMED = /sufficient (\S+) capacity in the Availability Zone you requested \(([a-z0-9-]+)\)/;
 
 /**
  * @typedef {{ name: string, severity: string, message: string }} Diagnostic
  * @typedef {{ zone: string, instanceType: string, market: string }} Candidate
- * @typedef {{ action: "launch" | "start", notebook: string, candidate: Candidate }} Failure
+ * @typedef {{ action: "launch" | "start", notebook: string, candidate: Candidate, fallback?: string }} Failure
  */
 
 /**
@@ -59,10 +65,16 @@ function diagnostics(text) {
 function capacityFailures(found) {
     /** @type {Map<string, Candidate>} */
     const tries = new Map();
+    /** @type {Map<string, string>} */
+    const fallbacks = new Map();
     for (const { message } of found) {
         const match = TRIES.exec(message);
         if (match) {
             tries.set(match[1], { zone: match[2], instanceType: match[3], market: match[4] });
+            const fallback = FALLBACK.exec(message);
+            if (fallback) {
+                fallbacks.set(match[1], fallback[1]);
+            }
         }
     }
     /** @type {Map<string, Failure>} */
@@ -83,7 +95,8 @@ function capacityFailures(found) {
             continue;
         }
         const action = resource?.[2] === "state" || /^starting|start:/.test(message) ? "start" : "launch";
-        failures.set(`${action} ${notebook}`, { action, notebook, candidate });
+        const fallback = candidate.market === "spot" ? fallbacks.get(notebook) : undefined;
+        failures.set(`${action} ${notebook}`, { action, notebook, candidate, ...(fallback ? { fallback } : {}) });
     }
     return [...failures.values()];
 }
@@ -112,8 +125,23 @@ function startedReport(notebooks, unstarted) {
         : `gpu-notebook: ${name}: running on ${notebooks[name].instanceType} in ${notebooks[name].availabilityZone}`);
 }
 
+/**
+ * The error messages of a run, each on one line, without repeats.
+ * @param {Diagnostic[]} found
+ * @returns {string[]}
+ */
+function errorLines(found) {
+    const lines = found.filter(({ severity }) => severity === "error")
+        .map(({ message }) => message.replace(/\s+/g, " ").trim()).filter((line) => line !== "");
+    return [...new Set(lines)];
+}
+
 if (require.main === module) {
     runCommand(([command, file, ...rest]) => {
+        if (command === "errors" && file) {
+            errorLines(diagnostics(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "")).forEach((line) => console.log(line));
+            return;
+        }
         if (command === "started") {
             const { readJson } = require("./cli");
             const notebooks = /** @type {Record<string, { instanceType: string, availabilityZone: string }>} */ (readJson("the stack's notebooks output"));
@@ -121,13 +149,13 @@ if (require.main === module) {
             return;
         }
         if (command !== "failures" || !file) {
-            throw new Error("usage: capacity.js failures EVENT_LOG | capacity.js started [UNSTARTED...]");
+            throw new Error("usage: capacity.js failures EVENT_LOG | capacity.js errors EVENT_LOG | capacity.js started [UNSTARTED...]");
         }
         const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
         for (const failure of capacityFailures(diagnostics(text))) {
-            process.stdout.write([failure.action, failure.notebook, key(failure), sentence(failure)].join("\t") + "\n");
+            process.stdout.write([failure.action, failure.notebook, key(failure), sentence(failure), failure.fallback ?? ""].join("\t") + "\n");
         }
     });
 }
 
-module.exports = { capacityFailures, diagnostics, sentence, key, startedReport };
+module.exports = { capacityFailures, diagnostics, errorLines, sentence, key, startedReport };

@@ -15,15 +15,21 @@
 CAPACITY_HELPER="$(dirname "${BASH_SOURCE[0]}")/capacity.js"
 
 # The commands that help when a start found no GPU; $1 is the notebook ("notebook" for a stack
-# of one), $2 the zone.
+# of one), $2 the zone, $3 what the on-demand fallback costs for a spot machine with
+# spotFallback on-demand ("" otherwise).
 start_help() {
     local which=""
     [ "$1" = notebook ] || which=" --notebook $1"
     echo "gpu-notebook: what helps, most likely first:"
     echo "  npm run start --$which --wait 60           keep trying for an hour"
+    if [ -n "${3:-}" ]; then
+        echo "  npm run start --$which --on-demand         replace the spot machine by an on-demand one in $2 ($3):"
+        echo "                                             data volume and address kept, root disk not"
+    fi
     echo "  npm run start --$which --type TYPE         another of your instanceTypes, in $2: disks and address kept"
-    echo "  (npm run plan shows the candidates, their zones and prices; another zone means moving the data volume:"
-    echo "   see 'When no GPU is free' in the README)"
+    echo "  npm run move --$which --zone ZONE          another zone that offers one of them: ~/notebooks goes by snapshot,"
+    echo "                                             the machine is recreated there, its root disk is not kept"
+    echo "  (npm run plan shows the candidates, their zones and prices; see 'When no GPU is free' in the README)"
 }
 
 # capacity_up WAIT_MINUTES [pulumi up arguments...]: returns pulumi's status of the last attempt.
@@ -32,7 +38,7 @@ capacity_up() {
     local wait_minutes="$1"
     shift
     local events full="" status pause="${GPU_NOTEBOOK_RETRY_SECONDS:-30}" began=$SECONDS
-    local failures action notebook key line new started waited left retry=()
+    local failures action notebook key line offer new started waited left retry=()
     CAPACITY_UNSTARTED=""
     events="$(mktemp "${TMPDIR:-/tmp}/gpu-notebook-events.XXXXXX")"
     # Volumes made after this moment by a launch that then found no GPU hold nothing: they may follow the machine.
@@ -53,7 +59,7 @@ capacity_up() {
             return "$status"
         fi
         new=no started=no
-        while IFS=$'\t' read -r action notebook key line; do
+        while IFS=$'\t' read -r action notebook key line offer; do
             if [ "$action" = launch ]; then
                 case " $full " in
                     *" $notebook=$key "*) ;;
@@ -68,7 +74,7 @@ capacity_up() {
                 waited=$(((SECONDS - began) / 60))
                 if [ $((SECONDS - began)) -ge $((wait_minutes * 60)) ]; then
                     echo "gpu-notebook: $notebook: $line (waited $waited of $wait_minutes min)"
-                    start_help "$notebook" "${key%%/*}"
+                    start_help "$notebook" "${key%%/*}" "$offer"
                     CAPACITY_UNSTARTED="${CAPACITY_UNSTARTED:-}${CAPACITY_UNSTARTED:+ }$notebook"
                     continue
                 fi
