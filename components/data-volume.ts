@@ -25,12 +25,6 @@ export interface DataVolumeArgs {
      * it holds nothing yet, so a new zone replaces it there (see preflight.ts withoutFreshVolume).
      */
     followsMachine?: boolean;
-    /**
-     * Whether deleting it takes a final snapshot. Default true. False only while another copy of
-     * the data exists during a move (see preflight.ts MoveStep): the copy being made, or the old
-     * volume once the copy is attached.
-     */
-    finalSnapshot?: boolean;
 }
 
 /**
@@ -80,7 +74,9 @@ export function createDataVolume(resourceName: string, args: DataVolumeArgs, par
         type: "gp3",
         encrypted: true,
         snapshotId: args.snapshotId,
-        finalSnapshot: args.finalSnapshot ?? true,
+        // Never changed after creation: the provider would send EC2 a ModifyVolume with nothing to
+        // modify, which EC2 refuses (hashicorp/terraform-provider-aws#31044).
+        finalSnapshot: true,
         tags: args.tags,
     }, { parent, ignoreChanges: args.followsMachine ? ["snapshotId"] : ["availabilityZone", "snapshotId"] });
 }

@@ -178,10 +178,12 @@ function moveLine(name: string, move: MoveStep): string {
             return `move: ${name} copies its data volume ${source.id} (${source.zone}) to a new volume in ${to} by a snapshot, and ` +
                 `recreates its machine there (its root disk is not kept); ${source.id} and the snapshot stay until the copy is attached`;
         case "confirm":
-            return `move: ${name}'s data volume in ${to}, ${move.copy.id}, is attached; ${source.id} (${source.zone}) gives up its ` +
-                `final snapshot and the next run deletes it and the move's snapshot`;
+            return `move: ${name}'s data volume in ${to}, ${move.copy.id}, is attached; ${source.id} (${source.zone}) is marked ` +
+                `as moved away, and the next run deletes it and the move's snapshot`;
         case "finish":
-            return `move: ${name} deletes ${source.id} (${source.zone}) and the move's snapshot: the move to ${to} is done`;
+            return `move: ${name} deletes ${source.id} (${source.zone}) and the move's snapshot: the move to ${to} is done. AWS ` +
+                `keeps a final snapshot of ${source.id}, as \`pulumi destroy\` does: your data as it left ${source.zone}; delete it ` +
+                `(EC2 console, Snapshots, tag Name ${name}'s data volume) once you no longer need it`;
     }
 }
 
@@ -272,7 +274,6 @@ export class GpuNotebook extends pulumi.ComponentResource {
             const from = move.kind === "finish" ? undefined : createDataVolume(dataVolumeName(name, source), {
                 zone: source.zone, sizeGb: settings.dataVolumeGb, snapshotId: settings.restoreFromSnapshotId,
                 tags: move.kind === "confirm" ? { ...sourceTags, [MOVED_AWAY_TAG]: "true" } : sourceTags,
-                finalSnapshot: move.kind === "copy",
             }, parent);
             const snapshot = from && snapshotForMove(name, from, tags, parent);
             dataVolume = createDataVolume(dataVolumeName(name, { zone: move.to, movedFrom: source.id }), {
@@ -280,7 +281,6 @@ export class GpuNotebook extends pulumi.ComponentResource {
                 // Once the move finishes the snapshot is gone from the program; the input is pinned (ignoreChanges).
                 snapshotId: snapshot ? snapshot.id : undefined,
                 tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
-                finalSnapshot: move.kind !== "copy",
             }, parent);
             pulumi.log.info(moveLine(name, move), this);
         } else if (settings.dataVolumeGb > 0) {

@@ -558,13 +558,13 @@ export function chooseCandidate(
  * account alone, so the same config run again continues a move that failed half-way, and
  * finishes one that worked; nothing about the move is kept anywhere but in AWS and Pulumi's state.
  *   - copy: the data is still on `source`: a snapshot of it, a volume from that snapshot in the new
- *     zone (without a final snapshot of its own: the source still has the data), and the machine
- *     recreated there and attached to it. The source and the snapshot stay.
- *   - confirm: the copy is attached (the machine booted there with it): it takes over the final
- *     snapshot on deletion, and the source gives its up and is tagged as moved away. Nothing is
- *     deleted yet: a provider deletes a volume with the final-snapshot flag its state holds, so the
- *     flag must be off, in state, before the source can go without leaving a snapshot to pay for.
- *   - finish: the source (tagged) and the snapshot are deleted.
+ *     zone, and the machine recreated there and attached to it. The source and the snapshot stay.
+ *   - confirm: the copy is attached (the machine booted there with it): the source is tagged as
+ *     moved away, a change of tags only. Nothing is deleted in the run that first sees the copy
+ *     attached.
+ *   - finish: the source (tagged) and the snapshot are deleted. Like every data volume the source
+ *     takes a final snapshot as it goes: its finalSnapshot is never switched off, because the
+ *     provider turns that change into a ModifyVolume EC2 refuses. The user is told to delete it.
  * Undefined when there is nothing to move: no moveToZone, or the data is in that zone already.
  * A move that failed may be sent elsewhere: the copy it made is then left out (deleted).
  */
@@ -629,8 +629,8 @@ export function decideMove(
 /**
  * The volumes without the copies that an unfinished move to a zone other than `to` made (not
  * attached, their source beside them): such a copy holds nothing its source does not, so a move
- * elsewhere, or back (which cancels it), leaves it out, and it is deleted without a final
- * snapshot (a copy has none until it is attached).
+ * elsewhere, or back (which cancels it), leaves it out, and it is deleted (with the final snapshot
+ * every data volume takes).
  */
 function withoutAbandonedCopies(volumes: ExistingVolume[], to: string | undefined): ExistingVolume[] {
     return to === undefined ? volumes : volumes.filter((volume) => volume.zone === to || volume.inUse !== false ||

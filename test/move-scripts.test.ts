@@ -116,7 +116,8 @@ describe("npm run move, against the stand-in pulumi", function () {
         assert.strictEqual(setting(here), "us-east-1c");
         assert.deepStrictEqual(commands(here), ["preview", "up", "up", "up"]);
         assert.ok(here.calls().filter((call) => call.argv[0] === "up").every((call) => call.argv.includes("--yes")));
-        assert.match(result.stdout, /gpu-notebook: the notebook moved to us-east-1c; the old data volume and the move's snapshot are deleted\.$/m);
+        assert.match(result.stdout, /gpu-notebook: the notebook moved to us-east-1c; the old data volume and the move's snapshot are deleted\. The old volume$/m);
+        assert.match(result.stdout, /left a final snapshot, as pulumi destroy does .*delete it in the EC2 console/);
     });
 
     it("a move that fails keeps moveToZone, says the data is safe and how to continue, and the same command continues it", async () => {
