@@ -1,9 +1,10 @@
 // Test-only: a fresh copy of the project with its own home directory and stand-ins for the CLIs
-// the user scripts call (the recording `pulumi` in stand-in/pulumi, and `aws`), so a test can run
+// the user scripts call (the recording `pulumi` in stand-in/pulumi, answered by stand-in/server.js,
+// and `aws`), so a test can run
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
 // and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` (unless realSsh)
 // records what it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -13,6 +14,39 @@ import { CONFIG_NAMESPACE } from "../../components/config";
 import { closeSharedConnections, ROOT } from "./scripts";
 
 export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
+
+/** The stand-in server's port, once this process has started it (stand-in/server.js). */
+let serverPort: number | undefined;
+
+/**
+ * Starts the stand-in server once per test process and waits (at most 10 s) for its port. It
+ * ends when this process does: its stdin is this process's pipe.
+ */
+function standInServer(): number {
+    if (serverPort === undefined) {
+        const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-stand-in-"));
+        const portFile = path.join(dir, "port");
+        const server = spawn(process.execPath, [path.join(__dirname, "stand-in", "server.js"), portFile], { stdio: ["pipe", "ignore", "inherit"] });
+        server.unref();
+        (server.stdin as unknown as { unref?: () => void }).unref?.();
+        const wait = new Int32Array(new SharedArrayBuffer(4));
+        for (const deadline = Date.now() + 10_000; !existsSync(portFile); Atomics.wait(wait, 0, 0, 20)) {
+            if (Date.now() > deadline || server.exitCode !== null) {
+                throw new Error("the stand-in pulumi's server did not start within 10 s");
+            }
+        }
+        serverPort = Number(readFileSync(portFile, "utf8"));
+        rmSync(dir, { recursive: true, force: true });
+    }
+    return serverPort;
+}
+
+/** Writes a test's `pulumi` into `bin`: the stand-in, answered by the stand-in server. */
+function writeStandInPulumi(bin: string): void {
+    const client = readFileSync(path.join(__dirname, "stand-in", "client.bash"), "utf8")
+        .replaceAll("@PORT@", String(standInServer())).replaceAll("@SCRIPT@", STAND_IN_PULUMI);
+    writeFileSync(path.join(bin, "pulumi"), client, { mode: 0o755 });
+}
 
 /** One call the stand-in `pulumi` recorded: its arguments, the backend it saw, where it ran, its GPU_NOTEBOOK_* variables. */
 export interface PulumiCall { argv: string[]; backend: string; cwd: string; env?: Record<string, string> }
@@ -56,7 +90,7 @@ export class StandInWorld {
         mkdirSync(this.bin);
         mkdirSync(this.project);
         copyProject(this.project);
-        symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
+        writeStandInPulumi(this.bin);
         if (!options.realSsh) {
             // $STAND_IN_SSH_STATUS (default 255, ssh's own for "could not connect") and $STAND_IN_SSH_OUTPUT answer.
             writeFileSync(path.join(this.bin, "ssh"), [
@@ -164,7 +198,7 @@ export class StandInStack {
         for (const entry of readdirSync(ROOT).filter((name) => !/^Pulumi\..+\.yaml$/.test(name) && name !== ".git")) {
             symlinkSync(path.join(ROOT, entry), path.join(this.project, entry));
         }
-        symlinkSync(STAND_IN_PULUMI, path.join(this.bin, "pulumi"));
+        writeStandInPulumi(this.bin);
     }
 
     /** PATH with the stand-in first; the backend it is logged in to; where it records its calls. */
