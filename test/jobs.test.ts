@@ -2,7 +2,7 @@
 // on 127.0.0.1 through the pinned, shared SSH connection, and drive the real job runner there
 // (components/boot/gpu-notebook-job, pointed at a temporary jobs folder and run dir).
 import * as assert from "assert";
-import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
@@ -36,7 +36,10 @@ describe("the job scripts against a real sshd and the real job runner", function
 
     /** Lets a job started with `sh wait.sh` end, with exit status `code`. */
     function release(name: string, code: number): void {
-        writeFileSync(path.join(jobsDir, name, "release"), String(code));
+        // Whole or not at all: wait.sh reads the file as soon as it exists, and an empty one is `exit ""`.
+        const file = path.join(jobsDir, name, "release");
+        writeFileSync(`${file}.partial`, String(code));
+        renameSync(`${file}.partial`, file);
     }
 
     /** Connections sshd accepted so far (LogLevel VERBOSE logs each one). */
