@@ -39,7 +39,7 @@ export function dataVolumeName(name: string, volume: { zone: string; movedFrom?:
 /**
  * Moves the data by snapshot (npm run move; preflight.ts MoveStep): the snapshot of the volume
  * the data is on, made while its machine is stopped. It is kept until the copy made from it is
- * attached and the old volume has given up its own final snapshot, and is deleted with it.
+ * attached and the old volume marked moved away, and is deleted with the old volume.
  */
 export function snapshotForMove(name: string, source: ebs.Volume, tags: Record<string, string>, parent: pulumi.Resource): ebs.Snapshot {
     return new ebs.Snapshot(`${name}-data-move`, {

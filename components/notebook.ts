@@ -171,7 +171,7 @@ function onDemandOffer(spot: HourlyPrice, onDemand: HourlyPrice): string {
  * What a move does in this run, one line the user reads (npm run move prints the run's output):
  * "move: NAME ...".
  */
-function moveLine(name: string, move: MoveStep): string {
+function moveLine(name: string, move: MoveStep, volumeName: string): string {
     const { source, to } = move;
     switch (move.kind) {
         case "copy":
@@ -183,7 +183,7 @@ function moveLine(name: string, move: MoveStep): string {
         case "finish":
             return `move: ${name} deletes ${source.id} (${source.zone}) and the move's snapshot: the move to ${to} is done. AWS ` +
                 `keeps a final snapshot of ${source.id}, as \`pulumi destroy\` does: your data as it left ${source.zone}; delete it ` +
-                `(EC2 console, Snapshots, tag Name ${name}'s data volume) once you no longer need it`;
+                `(EC2 console, Snapshots, the one named ${volumeName}) once you no longer need it`;
     }
 }
 
@@ -282,7 +282,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
                 snapshotId: snapshot ? snapshot.id : undefined,
                 tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
             }, parent);
-            pulumi.log.info(moveLine(name, move), this);
+            pulumi.log.info(moveLine(name, move, volumeTags.Name), this);
         } else if (settings.dataVolumeGb > 0) {
             dataVolume = createDataVolume(dataVolumeName(name, keptVolume), {
                 zone: placement.zone,

@@ -478,7 +478,8 @@ async function main(argv: string[]): Promise<number> {
         return 0;
     }
     // The SDK records a stack trace for every resource and every promise it makes; nothing reads
-    // them offline, and for a class of fifty they take most of the run. A refusal is printed by its message, which needs no stack.
+    // them offline, and for a class of fifty they take most of the run. A refusal is printed by
+    // its message, which needs no stack.
     Error.stackTraceLimit = 0;
     try {
         process.stdout.write(await planReport(planTarget(argv)));

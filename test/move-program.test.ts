@@ -88,6 +88,8 @@ describe("moving a stopped notebook to another zone, whole program", () => {
         assert.ok(done, finished.infos.join("\n"));
         // The old volume goes with the final snapshot every data volume takes; the user is told to delete it.
         assert.match(done, new RegExp(`keeps a final snapshot of ${volumeId(stopped, "notebook-data")}.*delete it`));
+        // The final snapshot carries the volume's tags: the line names it by its Name.
+        assert.ok(done.includes(`the one named ${volume(confirmed.cloud, "notebook-data")?.inputs.tags.Name}`), done);
         const again = await next({ ...MOVE, running: "false" }, finished.cloud);
         assert.deepStrictEqual(registered(again.cloud), registered(finished.cloud));
         for (const resource of again.cloud.resources) {

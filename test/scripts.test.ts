@@ -16,7 +16,8 @@ import { notebookDirOf } from "../components/boot";
 import { deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { StandInStack } from "./support/stand-ins";
-import { delay, freePort, requireCommands, waitForPort } from "./support/system";
+import { eventually } from "./support/jobs";
+import { freePort, requireCommands, waitForPort } from "./support/system";
 import {
     closeSharedConnections, HttpsFixture, httpsGet, ROOT, RunningScript, runScript, ScriptResult, SCRIPTS, Sshd, SSHD, startHttps, startSshd,
     stopProcess,
@@ -32,17 +33,12 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /**
- * Whether the port closes within 10 s. The script exits a moment before the ssh it started lets
- * go of its listening socket on a loaded machine; a forward kept by a shared connection would
+ * Waits (at most 10 s) for the port to close. The script exits a moment before the ssh it started
+ * lets go of its listening socket on a loaded machine; a forward kept by a shared connection would
  * stay open for its 10 minutes.
  */
-async function portClosesSoon(port: number): Promise<boolean> {
-    for (const deadline = Date.now() + 10_000; await portOpen(port); await delay(100)) {
-        if (Date.now() > deadline) {
-            return false;
-        }
-    }
-    return true;
+function portCloses(port: number, what: string): Promise<void> {
+    return eventually(async () => !(await portOpen(port)), () => what, 10_000);
 }
 
 
@@ -161,7 +157,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
                 await script.exited;
             }
             // A forward made through the shared connection would outlive the command.
-            assert.ok(await portClosesSoon(localPort), "the forward ended with the command");
+            await portCloses(localPort, "the forward did not end with the command");
         });
     });
 
@@ -301,7 +297,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
             // Had its ssh outlived it, the output would stay open until the watchdog killed the group.
             const result = await script.exited;
             assert.strictEqual(result.status, 0, `exit status ${result.status} after ${result.ms} ms: ${result.stderr}`);
-            assert.ok(await portClosesSoon(localPort), "the forward ended with the tunnel");
+            await portCloses(localPort, "the forward did not end with the tunnel");
         });
 
         it("says so when the local port is taken", async () => {

@@ -71,6 +71,16 @@ die() {
     exit 1
 }
 
+# Asks "$1 [y/N]" on the terminal; true for y or yes (either case), false for anything else.
+answered_yes() {
+    local answer
+    read -r -p "$1 [y/N] " answer || answer=""
+    case "$answer" in
+        y | Y | yes | YES) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
 # Prints this machine's public IPv4 address as AWS sees it, or fails saying so.
 # GPU_NOTEBOOK_IP_URL (tests only) replaces the address service.
 detect_public_ipv4() {

@@ -23,9 +23,9 @@ export interface JobRecord extends Omit<JobEntry, "state"> {
 export interface RunnerResult { status: number | null; stdout: string; stderr: string }
 
 /** Polls (bounded, never a fixed sleep tuned to an idle machine) until `check` holds. */
-export async function eventually(check: () => boolean, what: () => string, timeoutMs = 20_000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, what: () => string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!check()) {
+    while (!(await check())) {
         if (Date.now() > deadline) {
             throw new Error(`after ${timeoutMs} ms: ${what()}`);
         }
