@@ -28,7 +28,7 @@ export const INVOKE_TOKENS = {
 
 /**
  * The latest x86_64 Deep Learning AMI with PyTorch on Ubuntu and the OSS NVIDIA driver, which
- * supports every family config.ts accepts. (ARM64 images are named "Deep Learning ARM64 AMI …".)
+ * supports every family config/ accepts. (ARM64 images are named "Deep Learning ARM64 AMI …".)
  */
 export const DEEP_LEARNING_AMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch * (Ubuntu 24.04) *";
 

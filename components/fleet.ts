@@ -7,7 +7,7 @@ import * as servicequotas from "@pulumi/aws/servicequotas";
 import { Provider } from "@pulumi/aws/provider";
 
 import { lookupEc2Quota, lookupElasticIps } from "./aws-data";
-import { Budget, CONFIG_NAMESPACE, DeployRefused, NamedSettings, notebookProblems, NotebookProblems, Problem, StackSettings } from "./config";
+import { Budget, CONFIG_NAMESPACE, DeployRefused, firstType, NamedSettings, notebookProblems, NotebookProblems, Problem, StackSettings } from "./config";
 import { createBudget } from "./cost-controls";
 import { createVpcWithRoute, NotebookNetwork, PublicVpc, zoneSubnetCidr } from "./network";
 import { defaultLabel, GpuNotebook, NotebookOutputs, PreparedNotebook, SECRET_OUTPUTS, SharedByNotebooks } from "./notebook";
@@ -95,7 +95,7 @@ async function accountLimits(
         byQuota.set(code, [...(byQuota.get(code) ?? []), notebook]);
     }
     const decide: (() => QuotaDecision)[] = [...byQuota.values()].map((sharing) => () => decideQuota({
-        demands: sharing.map(({ name, settings, account }) => ({ notebook: name, instanceType: settings.instanceType, vcpus: account.vcpus.needed })),
+        demands: sharing.map(({ name, settings, account }) => ({ notebook: name, instanceType: firstType(settings), vcpus: account.vcpus.needed })),
         market: sharing[0].market,
         region,
         current: sharing[0].account.vcpus.current,

@@ -2,9 +2,10 @@
 // address and its firewall. A stack may hold many, each with its own keys, password and networks.
 //
 // Made in two steps, so that a stack refuses before it creates anything, however many notebooks
-// it holds: GpuNotebook.prepare validates the settings and checks them against the account
-// (preflight.ts) without creating anything; GpuNotebook.create builds what prepare returned. The
-// constructor is private, so nothing is built from unchecked settings and nothing is checked twice.
+// it holds: GpuNotebook.prepare takes validated settings (config's ValidSettings) and checks them
+// against the account (preflight.ts) without creating anything; GpuNotebook.create builds what
+// prepare returned. The constructor is private, so nothing is built from unchecked settings and
+// nothing is checked twice.
 import * as pulumi from "@pulumi/pulumi";
 import * as ebs from "@pulumi/aws/ebs";
 import * as ec2 from "@pulumi/aws/ec2";
@@ -18,7 +19,7 @@ import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
 import { candidateKey, hintsFromEnvironment } from "./capacity";
 import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
-import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
+import { CONFIG_NAMESPACE, Market, marketOf, ValidSettings } from "./config";
 import { createBudget } from "./cost-controls";
 import { attachDataVolume, createDataVolume, dataVolumeName, snapshotForMove } from "./data-volume";
 import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
@@ -33,11 +34,11 @@ const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
 
 export interface GpuNotebookArgs {
     /**
-     * What to build: config.ts's settings (readConfig), or a caller's own, which are validated here.
+     * What to build: the config's settings (readConfig), or a caller's own through validateSettings.
      * Settings with monthlyBudgetUsd make the account's budget as part of this notebook; a stack of
      * several notebooks makes it once with cost-controls.ts createBudget instead.
      */
-    settings: NotebookSettings;
+    settings: ValidSettings;
     /**
      * Label used for the Name tag and the local key file `~/.ssh/<label>.pem`.
      * Default `gpu-notebook-<stack>-<name>`.
@@ -95,7 +96,7 @@ export interface PreparedNotebook {
     readonly [PREPARED]: true;
     readonly name: string;
     readonly naming: NotebookNaming;
-    readonly settings: NotebookSettings;
+    readonly settings: ValidSettings;
     readonly market: Market;
     /** What preflight looked up and decided: region, AMI, zone, network, quota, root disk, warnings. */
     readonly account: PreflightResult;
@@ -210,13 +211,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
     readonly warnings: string[];
 
     /**
-     * Validates the settings and checks them against the account (AMI, quota, zone, network, an
+     * Checks the settings against the account (AMI, quota, zone, network, an
      * existing data volume, the root disk: preflight.ts). Creates nothing; every refusal is thrown
      * from here, so a stack can prepare all its notebooks before it builds any. A stack of several
      * (fleet.ts) checks the vCPU quota for all of them together and shares the account's lookups.
      */
     static async prepare(name: string, args: GpuNotebookArgs, options?: PreflightOptions): Promise<PreparedNotebook> {
-        const settings = validateSettings(args.settings);
+        const { settings } = args;
         const naming = { ...namingOf(name, args.label), notebookName: args.notebookName };
         const account = await preflight(settings, marketOf(settings), { instanceTags: naming.tags, dataVolumeTag: naming.dataVolumeTag },
             { hints: hintsFromEnvironment(name), notebookName: args.notebookName, ...options });

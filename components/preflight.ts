@@ -11,7 +11,7 @@ import {
     lookupSubnetIds, lookupTypeInfo, lookupTypesInRegion, SubnetInfo, TypeInfo,
 } from "./aws-data";
 import { Candidate, candidateOrder, CapacityHints, NO_HINTS } from "./capacity";
-import { CONFIG_NAMESPACE, ConfigKey, DeployRefused, GPU_FAMILIES, inWords, Market, NotebookSettings, problem } from "./config";
+import { CONFIG_NAMESPACE, DeployRefused, firstType, GPU_FAMILIES, inWords, Market, NotebookSettings } from "./config";
 
 /** An EC2 quota in Service Quotas. */
 export interface Ec2Quota {
@@ -130,7 +130,7 @@ export function decideQuota(facts: QuotaFacts): QuotaDecision {
     if (facts.requestIncrease) {
         return requestedIncrease(quota, facts.region, value, total, "vCPUs", "the machine cannot start (VcpuLimitExceeded)");
     }
-    throw accountProblem(`${needs} of ${described}, but that quota is ${value} vCPUs. ${howToAsk(quota, facts.region, total)}`);
+    throw DeployRefused.account(`${needs} of ${described}, but that quota is ${value} vCPUs. ${howToAsk(quota, facts.region, total)}`);
 }
 
 /** What decides whether a stack's notebooks get their Elastic IPs. */
@@ -172,7 +172,7 @@ export function decideAddresses(facts: AddressFacts): QuotaDecision {
     if (facts.requestIncrease) {
         return requestedIncrease(quota, facts.region, value, total, "addresses", "the new notebooks get no address (AddressLimitExceeded)");
     }
-    throw accountProblem(
+    throw DeployRefused.account(
         `the stack's ${facts.notebooks} notebooks keep an Elastic IP each (their stable address), and ${wanted} of them ${wanted === 1 ? "has" : "have"} none yet; ` +
         `the account already holds ${held} in ${facts.region}, so it would hold ${total}, over ${described}, which is ${value}. ` +
         `${howToAsk(quota, facts.region, total)} Or release addresses nothing uses: \`aws ec2 describe-addresses --region ` +
@@ -234,23 +234,14 @@ export interface AccountFacts {
     subnetsByZone: Record<string, string[]>;
 }
 
-function configProblem(key: ConfigKey, value: unknown, accepted: string): DeployRefused {
-    return new DeployRefused([problem(key, value, accepted)]);
-}
-
-/** A refusal no setting can lift: the account has to change first. */
-function accountProblem(message: string): DeployRefused {
-    return new DeployRefused([{ message }]);
-}
-
-function offeredNowhere(settings: NotebookSettings, facts: AccountFacts): DeployRefused {
+function offeredNowhere(instanceType: string, facts: AccountFacts): DeployRefused {
     const families = [...new Set((facts.typesInRegion ?? []).map((type) => type.split(".")[0]))];
     const here = families.length > 0
         ? `GPU families offered in ${facts.region}: ${families.join(", ")} (for example ${facts.typesInRegion?.[0]})`
         : `no supported GPU family is offered in ${facts.region}`;
-    return configProblem("instanceType", settings.instanceType,
+    return DeployRefused.setting("instanceType", instanceType,
         `it is not offered in any zone of ${facts.region}. ${here}. To find a region that has it: ` +
-        `aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=${settings.instanceType} --region <region> ` +
+        `aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=${instanceType} --region <region> ` +
         `(GPU types are most widely offered in us-east-1, us-east-2 and us-west-2), then \`pulumi config set aws:region <region>\``);
 }
 
@@ -258,21 +249,20 @@ function offeredNowhere(settings: NotebookSettings, facts: AccountFacts): Deploy
  * The zone the notebook is bound to, if anything binds it: a zone that already holds the
  * notebook's data volume wins over everything, so changing the type never moves the data; an
  * explicit subnetId or availabilityZone comes next; then the zone its machine already runs in.
- * Undefined when nothing binds it. Refuses a binding the instance type cannot meet.
+ * Undefined when nothing binds it. Refuses a binding the instance type (one of the candidates) cannot meet.
  */
-function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: string; reason: string } | undefined {
+function boundZone(settings: NotebookSettings, instanceType: string, facts: AccountFacts): { zone: string; reason: string } | undefined {
     const { region, offeringZones, subnet, volumes: [existingVolume], instances: [existingInstance] } = facts;
-    const instanceType = settings.instanceType;
     if (settings.availabilityZone !== undefined && !settings.availabilityZone.startsWith(region)) {
-        throw configProblem("availabilityZone", settings.availabilityZone,
+        throw DeployRefused.setting("availabilityZone", settings.availabilityZone,
             `a zone of the stack's region ${region}, such as ${offeringZones[0] ?? `${region}a`}`);
     }
     if (subnet && settings.availabilityZone !== undefined && subnet.zone !== settings.availabilityZone) {
-        throw configProblem("availabilityZone", settings.availabilityZone,
+        throw DeployRefused.setting("availabilityZone", settings.availabilityZone,
             `the subnet ${subnet.id} (${CONFIG_NAMESPACE}:subnetId) is in ${subnet.zone}; set one or the other, or both alike`);
     }
     if (subnet && settings.vpcId !== undefined && subnet.vpcId !== settings.vpcId) {
-        throw configProblem("vpcId", settings.vpcId,
+        throw DeployRefused.setting("vpcId", settings.vpcId,
             `the subnet ${subnet.id} (${CONFIG_NAMESPACE}:subnetId) belongs to ${subnet.vpcId}; set one or the other, or both alike`);
     }
     const requested = subnet
@@ -283,7 +273,7 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
 
     if (existingVolume) {
         if (requested && requested.zone !== existingVolume.zone) {
-            throw configProblem(requested.key, requested.value,
+            throw DeployRefused.setting(requested.key, requested.value,
                 `the notebook's data volume ${existingVolume.id} (your ~/notebooks) is in ${existingVolume.zone}, and a volume ` +
                 `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the notebook there with ` +
                 `\`npm run move -- --zone ${requested.zone}\` (its data volume goes by snapshot), or by hand: ` +
@@ -291,7 +281,7 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
                 `and \`pulumi up\` in the new zone (see the README, "Getting your work back")`);
         }
         if (!offeringZones.includes(existingVolume.zone)) {
-            throw configProblem("instanceType", instanceType,
+            throw DeployRefused.setting("instanceType", instanceType,
                 `it is not offered in ${existingVolume.zone}, where the notebook's data volume ${existingVolume.id} (your ~/notebooks) ` +
                 `is; ${offeringZones.length > 0 ? `it is offered in ${offeringZones.join(", ")}` : `it is offered nowhere in ${region}`}. ` +
                 `Choose a type offered in ${existingVolume.zone}, or move the data: \`pulumi destroy\` keeps a final snapshot, then ` +
@@ -300,18 +290,18 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
         return { zone: existingVolume.zone, reason: `the zone of the notebook's data volume ${existingVolume.id}` };
     }
     if (offeringZones.length === 0) {
-        throw offeredNowhere(settings, facts);
+        throw offeredNowhere(instanceType, facts);
     }
     if (requested) {
         if (!offeringZones.includes(requested.zone)) {
-            throw configProblem(requested.key, requested.value,
+            throw DeployRefused.setting(requested.key, requested.value,
                 `${instanceType} is not offered in ${requested.zone}; zones of ${region} that offer it: ${offeringZones.join(", ")}`);
         }
         return { zone: requested.zone, reason: requested.reason };
     }
     if (existingInstance) {
         if (!offeringZones.includes(existingInstance.zone)) {
-            throw configProblem("instanceType", instanceType,
+            throw DeployRefused.setting("instanceType", instanceType,
                 `it is not offered in ${existingInstance.zone}, where the notebook's machine ${existingInstance.id} runs ` +
                 `(it is offered in ${offeringZones.join(", ")}). Choose a type offered in ${existingInstance.zone}, or set ` +
                 `${CONFIG_NAMESPACE}:availabilityZone to one of those zones, which replaces the machine: copy your work off its disk first`);
@@ -325,12 +315,12 @@ function boundZone(settings: NotebookSettings, facts: AccountFacts): { zone: str
  * Chooses the zone and the network: the bound zone (boundZone) if there is one, else the first
  * zone, by name, that offers the type and, in the default VPC, has a default subnet; then the
  * subnet (subnetId's, else the VPC's first in that zone, by id), or a VPC to create when the
- * region has none. Refuses when the choice cannot work. Exported for tests.
+ * region has none. Refuses when the choice cannot work. `instanceType`: the candidate to place,
+ * the first by default. Exported for tests.
  */
-export function choosePlacement(settings: NotebookSettings, facts: AccountFacts): Placement {
+export function choosePlacement(settings: NotebookSettings, facts: AccountFacts, instanceType = firstType(settings)): Placement {
     const { region, offeringZones, subnet, vpc, subnetsByZone } = facts;
-    const instanceType = settings.instanceType;
-    const bound = boundZone(settings, facts);
+    const bound = boundZone(settings, instanceType, facts);
     if (subnet && bound) {
         return { ...bound, network: { kind: "existing", vpcId: subnet.vpcId, subnetId: subnet.id } };
     }
@@ -342,7 +332,7 @@ export function choosePlacement(settings: NotebookSettings, facts: AccountFacts)
         // A default VPC can lack a subnet in a newer zone: take the first offering zone it covers.
         const zone = offeringZones.find((candidate) => (subnetsByZone[candidate] ?? []).length > 0);
         if (zone === undefined) {
-            throw accountProblem(`the default VPC ${vpc.id} of ${region} has no default subnet in any zone that offers ` +
+            throw DeployRefused.account(`the default VPC ${vpc.id} of ${region} has no default subnet in any zone that offers ` +
                 `${instanceType} (${offeringZones.join(", ")}). Create one with \`aws ec2 create-default-subnet ` +
                 `--availability-zone ${offeringZones[0]}\`, or set ${CONFIG_NAMESPACE}:subnetId.`);
         }
@@ -356,9 +346,9 @@ export function choosePlacement(settings: NotebookSettings, facts: AccountFacts)
     const [subnetId] = subnetsByZone[zone] ?? [];
     if (subnetId === undefined) {
         throw vpc.isDefault
-            ? accountProblem(`the default VPC ${vpc.id} of ${region} has no default subnet in ${zone}. Create it with ` +
+            ? DeployRefused.account(`the default VPC ${vpc.id} of ${region} has no default subnet in ${zone}. Create it with ` +
                 `\`aws ec2 create-default-subnet --availability-zone ${zone}\`, or set ${CONFIG_NAMESPACE}:subnetId.`)
-            : configProblem("vpcId", vpc.id, `it has no subnet in ${zone}; set ${CONFIG_NAMESPACE}:subnetId to a public subnet of it, ` +
+            : DeployRefused.setting("vpcId", vpc.id, `it has no subnet in ${zone}; set ${CONFIG_NAMESPACE}:subnetId to a public subnet of it, ` +
                 `or ${CONFIG_NAMESPACE}:availabilityZone to a zone where it has one`);
     }
     return { zone, reason, network: { kind: "existing", vpcId: vpc.id, subnetId } };
@@ -371,13 +361,13 @@ export function choosePlacement(settings: NotebookSettings, facts: AccountFacts)
 export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountFacts, "volumes" | "instances" | "snapshotSizeGb">): string[] {
     const [existing, ...others] = facts.volumes;
     if (others.length > 0) {
-        throw accountProblem(`more than one data volume is tagged as this notebook's: ` +
+        throw DeployRefused.account(`more than one data volume is tagged as this notebook's: ` +
             `${facts.volumes.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
             `and remove the tag of the others (or delete them) before running again.`);
     }
     if (!existing) {
         if (facts.snapshotSizeGb !== undefined && settings.dataVolumeGb < facts.snapshotSizeGb) {
-            throw configProblem("dataVolumeGb", settings.dataVolumeGb,
+            throw DeployRefused.setting("dataVolumeGb", settings.dataVolumeGb,
                 `at least ${facts.snapshotSizeGb}, the size of the snapshot ${settings.restoreFromSnapshotId} (${CONFIG_NAMESPACE}:restoreFromSnapshotId)`);
         }
         const [machine] = facts.instances;
@@ -391,13 +381,13 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
         return [];
     }
     if (settings.dataVolumeGb === 0) {
-        throw configProblem("dataVolumeGb", 0,
+        throw DeployRefused.setting("dataVolumeGb", 0,
             `the notebook has a data volume, ${existing.id} (${existing.sizeGb} GiB), which holds your ~/notebooks; 0 would ` +
             `delete it. Set it back to ${existing.sizeGb} (or more). To remove the volume on purpose, \`pulumi destroy\` ` +
             `deletes it after taking a final snapshot`);
     }
     if (settings.dataVolumeGb < existing.sizeGb) {
-        throw configProblem("dataVolumeGb", settings.dataVolumeGb,
+        throw DeployRefused.setting("dataVolumeGb", settings.dataVolumeGb,
             `${existing.sizeGb} or more: the data volume ${existing.id} is ${existing.sizeGb} GiB and EBS volumes cannot shrink`);
     }
     const restore = settings.restoreFromSnapshotId;
@@ -415,7 +405,7 @@ export function rootDiskSize(settings: NotebookSettings, ami: AmiInfo): number {
         return defaultDiskSizeGb(ami);
     }
     if (settings.diskSizeGb < ami.rootSizeGb) {
-        throw configProblem("diskSizeGb", settings.diskSizeGb,
+        throw DeployRefused.setting("diskSizeGb", settings.diskSizeGb,
             `the AMI ${ami.id} (${ami.name}) needs at least ${ami.rootSizeGb} GiB; ` +
             `use ${defaultDiskSizeGb(ami)} or more, or leave it unset`);
     }
@@ -485,7 +475,7 @@ export function runnableTypes(settings: NotebookSettings, market: Market, facts:
     });
     const runnable = types.filter((type) => !overQuota.some((over) => over.instanceType === type));
     if (runnable.length === 0) {
-        throw accountProblem(`no candidate of ${CONFIG_NAMESPACE}:instanceTypes fits the account's quotas: ` +
+        throw DeployRefused.account(`no candidate of ${CONFIG_NAMESPACE}:instanceTypes fits the account's quotas: ` +
             `${overQuota.map((over) => over.text).join("; ")}. ${howToAsk(vcpuQuotaFor(types[0], market), facts.region, factsOfType(facts, types[0], market).vcpus)}`);
     }
     for (const over of overQuota) {
@@ -513,14 +503,14 @@ export function chooseCandidate(
 ): CandidateChoice {
     const [existing] = facts.instances;
     if (hints.requestedType !== undefined && !settings.instanceTypes.includes(hints.requestedType)) {
-        throw configProblem("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
+        throw DeployRefused.setting("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
             `(--type); choose one of ${settings.instanceTypes.join(", ")}, or add it to ${CONFIG_NAMESPACE}:instanceTypes first`);
     }
     if (hints.requestedMarket === "on-demand" && !(settings.spot && settings.spotFallback === "on-demand")) {
         throw settings.spot
-            ? configProblem("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
+            ? DeployRefused.setting("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
                 `on-demand one only when the notebook allows that fallback (pulumi config set spotFallback on-demand)`)
-            : configProblem("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
+            : DeployRefused.setting("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
                 `runs on-demand already`);
     }
     const usableZones = facts.vpc?.isDefault ? Object.keys(facts.subnetsByZone).filter((zone) => facts.subnetsByZone[zone].length > 0) : undefined;
@@ -540,12 +530,12 @@ export function chooseCandidate(
     if (order.length === 0) {
         if (full.length === 0) {
             // Nothing full: no candidate is offered where the notebook is bound; the single-type refusals say why.
-            throw configProblem(settings.instanceTypes.length > 1 ? "instanceTypes" : "instanceType",
-                settings.instanceTypes.length > 1 ? settings.instanceTypes : settings.instanceType,
+            throw DeployRefused.setting(settings.instanceTypes.length > 1 ? "instanceTypes" : "instanceType",
+                settings.instanceTypes.length > 1 ? settings.instanceTypes : firstType(settings),
                 `none of them is offered in ${boundZone ?? facts.region}, where the notebook is`);
         }
         const where = boundZone ?? facts.region;
-        throw accountProblem(`no GPU free right now: EC2 had no capacity for ${inWords(full.map((key) => key.replace(/\//g, " ")))}, ` +
+        throw DeployRefused.account(`no GPU free right now: EC2 had no capacity for ${inWords(full.map((key) => key.replace(/\//g, " ")))}, ` +
             `and no other candidate is left in ${where}. Try again later (npm run start -- --wait 30)` +
             (existing ? `, or change the stopped machine to another candidate type in its zone (npm run start -- --type TYPE)`
                 : `, or add types to ${CONFIG_NAMESPACE}:instanceTypes`));
@@ -589,15 +579,15 @@ export function decideMove(
     }
     const types = inWords([...settings.instanceTypes]);
     if (!to.startsWith(facts.region) || !offering.includes(to)) {
-        throw configProblem("moveToZone", to, `a zone of the stack's region ${facts.region} that offers one of the candidate types ` +
+        throw DeployRefused.setting("moveToZone", to, `a zone of the stack's region ${facts.region} that offers one of the candidate types ` +
             `(${types}): ${offering.length > 0 ? offering.join(", ") : "none does"}`);
     }
     if (facts.subnet && facts.subnet.zone !== to) {
-        throw configProblem("moveToZone", to, `the zone of the subnet ${facts.subnet.id} (${CONFIG_NAMESPACE}:subnetId), ` +
+        throw DeployRefused.setting("moveToZone", to, `the zone of the subnet ${facts.subnet.id} (${CONFIG_NAMESPACE}:subnetId), ` +
             `${facts.subnet.zone}; a move to another zone needs a subnet there: pulumi config rm subnetId, or set it to one in ${to}`);
     }
     if (settings.availabilityZone !== undefined && settings.availabilityZone !== to) {
-        throw configProblem("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
+        throw DeployRefused.setting("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
             `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
     }
     const kept = withoutAbandonedCopies(facts.volumes, to);
@@ -607,7 +597,7 @@ export function decideMove(
         return undefined;
     }
     if (away.length > 1 || here.length > 1) {
-        throw accountProblem(`the move to ${to} (${CONFIG_NAMESPACE}:moveToZone) found more than one data volume tagged as this ` +
+        throw DeployRefused.account(`the move to ${to} (${CONFIG_NAMESPACE}:moveToZone) found more than one data volume tagged as this ` +
             `notebook's: ${facts.volumes.map((volume) => `${volume.id} (${volume.zone})`).join(", ")}. Keep the one with your work, ` +
             `and remove the tag of the others (or delete them) before running again.`);
     }
@@ -617,7 +607,7 @@ export function decideMove(
         const awake = facts.instances.find((instance) => instance.zone !== to && AWAKE.includes(instance.state ?? ""));
         if (awake) {
             const which = notebookName === undefined ? "" : ` -- --notebook ${notebookName}`;
-            throw accountProblem(`the notebook's machine ${awake.id} is running in ${awake.zone}, and a move to ${to} ` +
+            throw DeployRefused.account(`the notebook's machine ${awake.id} is running in ${awake.zone}, and a move to ${to} ` +
                 `(${CONFIG_NAMESPACE}:moveToZone) copies its data volume while nothing writes to it: stop it first with ` +
                 `\`npm run stop${which}\`, then move it. Nothing was changed.`);
         }
@@ -667,7 +657,7 @@ function decideLaunch(
         const refusals: DeployRefused[] = [];
         placeable = types.filter((type) => {
             try {
-                bound = boundZone({ ...settings, instanceType: type }, factsOfType(facts, type, market)) ?? bound;
+                bound = boundZone(settings, type, factsOfType(facts, type, market)) ?? bound;
                 return true;
             } catch (error) {
                 if (!(error instanceof DeployRefused)) {
@@ -681,13 +671,13 @@ function decideLaunch(
             throw refusals[0];
         }
     } else {
-        bound = boundZone(settings, factsOfType(facts, types[0], market));
+        bound = boundZone(settings, types[0], factsOfType(facts, types[0], market));
     }
     const choice = chooseCandidate(settings, facts, placeable, hints, bound?.zone);
     const { chosen } = choice;
-    const typed = { ...settings, instanceType: chosen.instanceType };
     const typeFacts = factsOfType(facts, chosen.instanceType, chosen.market);
-    const placement = choosePlacement(typed, { ...typeFacts, offeringZones: [chosen.zone, ...typeFacts.offeringZones.filter((zone) => zone !== chosen.zone)] });
+    const placement = choosePlacement(settings,
+        { ...typeFacts, offeringZones: [chosen.zone, ...typeFacts.offeringZones.filter((zone) => zone !== chosen.zone)] }, chosen.instanceType);
     let quotaRequest: PreflightResult["quotaRequest"];
     if (quotaCheck === "this notebook") {
         const quotaDecision = decideQuota({
@@ -775,7 +765,7 @@ async function lookUpAccount(settings: NotebookSettings, market: Market, earlier
             return { info, offeringZones, quotas: Object.fromEntries(markets.map((each, index) => [each, readings[index]])) };
         })),
         subnetId !== undefined ? once(`subnet ${subnetId}`, () => lookupSubnet(subnetId)).catch(() => {
-            throw configProblem("subnetId", subnetId, `no subnet with that id exists in ${region} for this account; ` +
+            throw DeployRefused.setting("subnetId", subnetId, `no subnet with that id exists in ${region} for this account; ` +
                 `list yours with \`aws ec2 describe-subnets --region ${region}\``);
         }) : Promise.resolve(undefined),
         lookupDataVolumes(earlier.dataVolumeTag),
@@ -792,7 +782,7 @@ async function lookUpAccount(settings: NotebookSettings, market: Market, earlier
     const [snapshotSizeGb, typesInRegion, subnetIds] = await Promise.all([
         restoreFromSnapshotId !== undefined && volumes.length === 0
             ? once(`snapshot ${restoreFromSnapshotId}`, () => lookupSnapshotSizeGb(restoreFromSnapshotId)).catch(() => {
-                throw configProblem("restoreFromSnapshotId", restoreFromSnapshotId,
+                throw DeployRefused.setting("restoreFromSnapshotId", restoreFromSnapshotId,
                     `no snapshot with that id is visible to this account in ${region}; list yours with ` +
                     `\`aws ec2 describe-snapshots --owner-ids self --region ${region}\` (a snapshot from another region must be copied here first)`);
             })

@@ -1,20 +1,27 @@
 // Config parsing and validation: plain maps in, settings or one clear refusal out. No mocks.
 import * as assert from "assert";
 
-import { DeployRefused, DEFAULTS, NotebookSettings, parseConfig, parseStackConfig, settingsWarnings, validateSettings } from "../components/config";
+import {
+    DeployRefused, DEFAULTS, firstType, NotebookSettings, parseConfig, parseStackConfig, settingsWarnings, validateSettings, ValidSettings,
+} from "../components/config";
 
 const BASE = { allowedCidrs: '["198.51.100.7/32"]' };
 
 function refused(raw: Record<string, string>): string {
+    return refusalOf(() => parseConfig(raw), JSON.stringify(raw));
+}
+
+/** The message of the refusal of settings that `check` throws: a DeployRefused naming a setting for each problem. */
+function refusalOf(check: () => unknown, what = "the settings"): string {
     try {
-        parseConfig(raw);
+        check();
     } catch (error) {
         assert.ok(error instanceof DeployRefused, `a DeployRefused, got ${error}`);
         assert.ok(error.problems.every((p) => p.key !== undefined), "every problem names the setting to change");
         assert.match(error.message, /^Configuration refused, nothing was created:/);
         return error.message;
     }
-    assert.fail(`expected ${JSON.stringify(raw)} to be refused`);
+    assert.fail(`expected ${what} to be refused`);
 }
 
 describe("config", () => {
@@ -24,8 +31,8 @@ describe("config", () => {
             assert.deepStrictEqual(settings, {
                 allowedCidrs: ["198.51.100.7/32"],
                 allowOpenAccess: false,
-                instanceType: "g4dn.xlarge",
                 instanceTypes: ["g4dn.xlarge"],
+                typesListed: false,
                 amiId: undefined,
                 diskSizeGb: undefined,
                 notebookPort: 8888,
@@ -58,7 +65,7 @@ describe("config", () => {
         it("reads namespaced keys and ignores other namespaces", () => {
             const settings = parseConfig({ "gpu-notebook:allowedCidrs": BASE.allowedCidrs, "aws:region": "eu-west-1" });
             assert.deepStrictEqual(settings.allowedCidrs, ["198.51.100.7/32"]);
-            assert.strictEqual(settings.instanceType, DEFAULTS.instanceType);
+            assert.deepStrictEqual(settings.instanceTypes, [DEFAULTS.instanceType]);
         });
     });
 
@@ -207,7 +214,7 @@ describe("config", () => {
         it("accepts every supported family", () => {
             for (const type of ["g4dn.xlarge", "g5.48xlarge", "g6.xlarge", "g6e.2xlarge", "gr6.4xlarge", "p4d.24xlarge",
                 "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g4dn.metal"]) {
-                assert.strictEqual(parseConfig({ ...BASE, instanceType: type }).instanceType, type);
+                assert.deepStrictEqual(parseConfig({ ...BASE, instanceType: type }).instanceTypes, [type]);
             }
         });
     });
@@ -215,10 +222,10 @@ describe("config", () => {
     describe("instanceTypes", () => {
         const types = (value: unknown) => ({ ...BASE, instanceTypes: JSON.stringify(value) });
 
-        it("takes the candidates in the order given, the first as instanceType", () => {
+        it("takes the candidates in the order given, the first tried first", () => {
             const settings = parseConfig(types(["g5.xlarge", "g6.xlarge", "g4dn.xlarge"]));
             assert.deepStrictEqual(settings.instanceTypes, ["g5.xlarge", "g6.xlarge", "g4dn.xlarge"]);
-            assert.strictEqual(settings.instanceType, "g5.xlarge");
+            assert.strictEqual(firstType(settings), "g5.xlarge");
         });
 
         it("reads instanceType as a list of one", () => {
@@ -438,10 +445,26 @@ describe("config", () => {
     });
 
     describe("validation", () => {
-        it("checks settings once: validated settings come back as they are, frozen", () => {
+        it("returns validated settings frozen", () => {
             const settings = parseConfig(BASE);
-            assert.strictEqual(validateSettings(settings), settings);
             assert.ok(Object.isFrozen(settings) && Object.isFrozen(settings.allowedCidrs), "nobody can make them invalid afterwards");
+        });
+
+        it("is the only way to the settings the component takes", () => {
+            const plain: NotebookSettings = { ...parseConfig(BASE), instanceTypes: ["t3.micro"] };
+            // @ts-expect-error: settings not returned by validateSettings are not ValidSettings (tsc --noEmit checks this line).
+            const unchecked: ValidSettings = plain;
+            assert.throws(() => validateSettings(unchecked), /gpu-notebook:instanceType = "t3\.micro" is not accepted/);
+        });
+
+        it("names the key the candidates were set by in a copy of the settings too", () => {
+            // The fact lives in the settings (typesListed), so a copy, as preflight makes them, keeps it.
+            const copy = (config: Record<string, string>) => ({ ...parseConfig({ ...BASE, ...config }), instanceTypes: ["t3.micro"] });
+            assert.match(refusalOf(() => validateSettings(copy({ instanceTypes: '["g5.xlarge"]' }))),
+                /gpu-notebook:instanceTypes = \["t3\.micro"\] is not accepted: t3\.micro is refused/);
+            assert.match(refusalOf(() => validateSettings(copy({ instanceType: "g5.xlarge" }))),
+                /^ {2}- gpu-notebook:instanceType = "t3\.micro" is not accepted: an NVIDIA GPU instance type/m);
+            assert.doesNotMatch(refusalOf(() => validateSettings(copy({ instanceType: "g5.xlarge" }))), /instanceTypes/);
         });
 
         it("checks a changed copy of validated settings again", () => {
@@ -495,7 +518,7 @@ describe("config", () => {
 
         it("leaves other namespaces' keys to their readers", () => {
             const settings = parseConfig({ ...BASE, "aws:region": "eu-west-1", "aws:profile": "lab", "pulumi:tags": "{}", "notebook:colour": "blue" });
-            assert.strictEqual(settings.instanceType, DEFAULTS.instanceType);
+            assert.deepStrictEqual(settings.instanceTypes, [DEFAULTS.instanceType]);
         });
     });
 });
