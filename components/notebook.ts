@@ -14,7 +14,7 @@ import * as servicequotas from "@pulumi/aws/servicequotas";
 import { InstanceState } from "@pulumi/aws/ec2transitgateway";
 import { Provider } from "@pulumi/aws/provider";
 
-import { DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } from "./aws-data";
+import { AmiInfo, DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } from "./aws-data";
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
 import { candidateKey, hintsFromEnvironment } from "./capacity";
@@ -26,7 +26,7 @@ import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
 import { createNotebookPassword } from "./password";
-import { ELASTIC_IP_QUOTA, MoveStep, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
+import { ELASTIC_IP_QUOTA, MoveStep, Placement, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
 import { sshCommand } from "./ssh-command";
 
@@ -201,6 +201,121 @@ function fallbackWarning(prepared: PreparedNotebook, price: HourlyPrice, spotPri
         `(${CONFIG_NAMESPACE}:spotFallback is on-demand)${difference}. It stays on-demand until it is replaced.`];
 }
 
+/** The network the notebook runs in: an existing subnet, or one made for it (once for a stack, when shared). */
+function networkOf(
+    name: string, placement: Placement, shared: SharedByNotebooks, tags: Record<string, string>, parent: pulumi.Resource,
+): NotebookNetwork {
+    return placement.network.kind === "existing"
+        ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
+        : (shared.createdNetwork?.(placement.zone) ?? createPublicVpc(name, placement.zone, tags, parent));
+}
+
+/** The data volume that keeps ~/notebooks (none with dataVolumeGb 0); during a move, the copy. */
+function createNotebookVolume(prepared: PreparedNotebook, parent: pulumi.Resource): ebs.Volume | undefined {
+    const { name, settings, naming: { label, tags, dataVolumeTag } } = prepared;
+    const { placement, freshVolume, move, dataVolume: keptVolume } = prepared.account;
+    const volumeTags = { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag };
+    if (move) {
+        // A move (npm run move): the old volume is kept as it was until the copy is attached
+        // (preflight.ts MoveStep); the copy is named after its zone, beside it.
+        const { source } = move;
+        const sourceTags = { ...volumeTags, ...(source.movedFrom ? { [MOVED_FROM_TAG]: source.movedFrom } : {}) };
+        const from = move.kind === "finish" ? undefined : createDataVolume(dataVolumeName(name, source), {
+            zone: source.zone, sizeGb: settings.dataVolumeGb, snapshotId: settings.restoreFromSnapshotId,
+            tags: move.kind === "confirm" ? { ...sourceTags, [MOVED_AWAY_TAG]: "true" } : sourceTags,
+        }, parent);
+        const snapshot = from && snapshotForMove(name, from, tags, parent);
+        const copy = createDataVolume(dataVolumeName(name, { zone: move.to, movedFrom: source.id }), {
+            zone: move.to, sizeGb: settings.dataVolumeGb,
+            // Once the move finishes the snapshot is gone from the program; the input is pinned (ignoreChanges).
+            snapshotId: snapshot ? snapshot.id : undefined,
+            tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
+        }, parent);
+        pulumi.log.info(moveLine(name, move, volumeTags.Name), parent);
+        return copy;
+    }
+    if (settings.dataVolumeGb > 0) {
+        return createDataVolume(dataVolumeName(name, keptVolume), {
+            zone: placement.zone,
+            sizeGb: settings.dataVolumeGb,
+            snapshotId: settings.restoreFromSnapshotId,
+            tags: keptVolume?.movedFrom ? { ...volumeTags, [MOVED_FROM_TAG]: keptVolume.movedFrom } : volumeTags,
+            followsMachine: freshVolume !== undefined,
+        }, parent);
+    }
+    return undefined;
+}
+
+/** What the instance is made from, besides the notebook's settings. */
+interface MachineArgs {
+    settings: ValidSettings;
+    market: Market;
+    ami: AmiInfo;
+    rootDiskGb: number;
+    instanceType: string;
+    tags: Record<string, string>;
+    profile: { name: pulumi.Output<string> };
+    keyName: pulumi.Output<string>;
+    subnetId: pulumi.Input<string>;
+    securityGroupId: pulumi.Output<string>;
+    userDataBase64: pulumi.Output<string>;
+    dependsOn: pulumi.Resource[];
+}
+
+/** The notebook's machine. */
+function createMachine(
+    name: string, args: MachineArgs, parent: pulumi.Resource,
+): ec2.Instance {
+    const { settings, market, ami, rootDiskGb, instanceType, tags, profile, keyName, subnetId, securityGroupId, dependsOn } = args;
+    return new ec2.Instance(`${name}-instance`, {
+        ami: ami.id,
+        iamInstanceProfile: profile.name,
+        instanceType,
+        keyName,
+        subnetId,
+        vpcSecurityGroupIds: [securityGroupId],
+        userDataBase64: args.userDataBase64,
+        // The bootstrap is applied by cloud-init on first boot only, so a changed one needs a
+        // fresh instance to take effect rather than a stop/start that ignores it. It changes
+        // only with the secrets, sshUser or the fetcher itself (docs/configuration.md).
+        userDataReplaceOnChange: true,
+        metadataOptions: {
+            httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled", instanceMetadataTags: "enabled",
+        },
+        rootBlockDevice: {
+            volumeType: "gp3",
+            volumeSize: rootDiskGb,
+            encrypted: true,
+            deleteOnTermination: true,
+            tags,
+        },
+        // A shutdown from inside (the idle watcher, `sudo poweroff`) stops, never terminates.
+        instanceInitiatedShutdownBehavior: "stop",
+        // A persistent request that stops on interruption: AWS may take the machine back, but the
+        // disk stays and the request starts it again when capacity returns.
+        instanceMarketOptions: market === "spot"
+            ? { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } }
+            : undefined,
+        // The idle watcher reads its limit from this tag through instance metadata, so a new
+        // limit is an in-place tag update, never a new machine.
+        tags: { ...tags, [IDLE_STOP_TAG]: String(settings.idleStopMinutes) },
+    }, {
+        parent,
+        // A newer Deep Learning AMI release must never replace a running notebook. A pinned
+        // amiId is the user's explicit choice and is honoured.
+        ignoreChanges: [
+            ...(settings.amiId === undefined ? ["ami"] : []),
+            // Set by its own resource (tagBootBundle): a refresh that reads it here must not remove it.
+            `tags.${BUNDLE_TAG}`,
+        ],
+        // A replaced machine goes before its successor comes: two GPU machines at once would
+        // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
+        // bill twice, and the data volume can only be attached to one of them anyway.
+        deleteBeforeReplace: true,
+        dependsOn,
+    });
+}
+
 /** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
 export const SECRET_OUTPUTS = ["sshPrivateKey", "notebookPassword"] as const satisfies readonly (keyof NotebookOutputs)[];
 
@@ -245,16 +360,14 @@ export class GpuNotebook extends pulumi.ComponentResource {
         prepared: PreparedNotebook, price: HourlyPrice, shared: SharedByNotebooks, opts?: pulumi.ComponentResourceOptions, spotPrice?: HourlyPrice,
         onDemandPrice?: HourlyPrice,
     ) {
-        const { name, settings, market, naming: { label, tags, dataVolumeTag, notebookName } } = prepared;
-        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity, freshVolume, move, dataVolume: keptVolume } = prepared.account;
+        const { name, settings, market, naming: { label, tags, notebookName } } = prepared;
+        const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity } = prepared.account;
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
         pulumi.log.info(capacityLine(name, prepared, onDemandPrice && { spot: price, onDemand: onDemandPrice }), this);
 
-        const network: NotebookNetwork = placement.network.kind === "existing"
-            ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
-            : (shared.createdNetwork?.(placement.zone) ?? createPublicVpc(name, placement.zone, tags, parent));
+        const network = networkOf(name, placement, shared, tags, parent);
 
         // Filed only when the quota is too low and requestQuotaIncrease is set; AWS decides.
         const quotaIncrease = quotaRequest && new servicequotas.ServiceQuota(`${name}-vcpu-quota`, {
@@ -265,34 +378,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const vcpuIncrease = quotaIncrease || shared.quotaIncreases?.[vcpus.quota.code];
 
         // Depends on nothing of the machine: see data-volume.ts.
-        const volumeTags = { ...tags, Name: `${label}-data`, [DATA_VOLUME_TAG]: dataVolumeTag };
-        let dataVolume: ebs.Volume | undefined;
-        if (move) {
-            // A move (npm run move): the old volume is kept as it was until the copy is attached
-            // (preflight.ts MoveStep); the copy is named after its zone, beside it.
-            const { source } = move;
-            const sourceTags = { ...volumeTags, ...(source.movedFrom ? { [MOVED_FROM_TAG]: source.movedFrom } : {}) };
-            const from = move.kind === "finish" ? undefined : createDataVolume(dataVolumeName(name, source), {
-                zone: source.zone, sizeGb: settings.dataVolumeGb, snapshotId: settings.restoreFromSnapshotId,
-                tags: move.kind === "confirm" ? { ...sourceTags, [MOVED_AWAY_TAG]: "true" } : sourceTags,
-            }, parent);
-            const snapshot = from && snapshotForMove(name, from, tags, parent);
-            dataVolume = createDataVolume(dataVolumeName(name, { zone: move.to, movedFrom: source.id }), {
-                zone: move.to, sizeGb: settings.dataVolumeGb,
-                // Once the move finishes the snapshot is gone from the program; the input is pinned (ignoreChanges).
-                snapshotId: snapshot ? snapshot.id : undefined,
-                tags: { ...volumeTags, [MOVED_FROM_TAG]: move.kind === "copy" ? source.id : move.copy.movedFrom ?? source.id },
-            }, parent);
-            pulumi.log.info(moveLine(name, move, volumeTags.Name), this);
-        } else if (settings.dataVolumeGb > 0) {
-            dataVolume = createDataVolume(dataVolumeName(name, keptVolume), {
-                zone: placement.zone,
-                sizeGb: settings.dataVolumeGb,
-                snapshotId: settings.restoreFromSnapshotId,
-                tags: keptVolume?.movedFrom ? { ...volumeTags, [MOVED_FROM_TAG]: keptVolume.movedFrom } : volumeTags,
-                followsMachine: freshVolume !== undefined,
-            }, parent);
-        }
+        const dataVolume = createNotebookVolume(prepared, parent);
 
         const ssh = createSshKeys(name, tags, parent);
         const hostKey = createSshHostKey(name, parent);
@@ -333,53 +419,11 @@ export class GpuNotebook extends pulumi.ComponentResource {
         // idle-backstop.ts). A new profile on an existing instance is an in-place update.
         const profile = createInstanceProfile(name, tags, pulumi.interpolate`${bundle.bucketArn}/${BUNDLE_PREFIX}*`, parent);
 
-        const instance = new ec2.Instance(`${name}-instance`, {
-            ami: ami.id,
-            iamInstanceProfile: profile.name,
-            instanceType,
-            keyName: ssh.keyPair.keyName,
-            subnetId: network.subnetId,
-            vpcSecurityGroupIds: [group.id],
-            userDataBase64: userData,
-            // The bootstrap is applied by cloud-init on first boot only, so a changed one needs a
-            // fresh instance to take effect rather than a stop/start that ignores it. It changes
-            // only with the secrets, sshUser or the fetcher itself (docs/configuration.md).
-            userDataReplaceOnChange: true,
-            metadataOptions: {
-                httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled", instanceMetadataTags: "enabled",
-            },
-            rootBlockDevice: {
-                volumeType: "gp3",
-                volumeSize: rootDiskGb,
-                encrypted: true,
-                deleteOnTermination: true,
-                tags,
-            },
-            // A shutdown from inside (the idle watcher, `sudo poweroff`) stops, never terminates.
-            instanceInitiatedShutdownBehavior: "stop",
-            // A persistent request that stops on interruption: AWS may take the machine back, but the
-            // disk stays and the request starts it again when capacity returns.
-            instanceMarketOptions: market === "spot"
-                ? { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } }
-                : undefined,
-            // The idle watcher reads its limit from this tag through instance metadata, so a new
-            // limit is an in-place tag update, never a new machine.
-            tags: { ...tags, [IDLE_STOP_TAG]: String(settings.idleStopMinutes) },
-        }, {
-            parent,
-            // A newer Deep Learning AMI release must never replace a running notebook. A pinned
-            // amiId is the user's explicit choice and is honoured.
-            ignoreChanges: [
-                ...(settings.amiId === undefined ? ["ami"] : []),
-                // Set by its own resource (tagBootBundle): a refresh that reads it here must not remove it.
-                `tags.${BUNDLE_TAG}`,
-            ],
-            // A replaced machine goes before its successor comes: two GPU machines at once would
-            // need twice the vCPU quota (new accounts often have exactly one machine's worth), would
-            // bill twice, and the data volume can only be attached to one of them anyway.
-            deleteBeforeReplace: true,
+        const instance = createMachine(name, {
+            settings, market, ami, rootDiskGb, instanceType, tags, profile, keyName: ssh.keyPair.keyName, subnetId: network.subnetId,
+            securityGroupId: group.id, userDataBase64: userData,
             dependsOn: [...network.routing, ...(vcpuIncrease ? [vcpuIncrease] : []), bundle.object],
-        });
+        }, parent);
         tagBootBundle(name, instance.id, bundle, parent);
         if (dataVolume) {
             attachDataVolume(name, dataVolume, instance, parent);
