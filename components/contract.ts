@@ -90,6 +90,14 @@ export function idleActivity(): string {
     return `${IDLE_CONDITIONS.slice(0, -1).join(", ")}, or ${IDLE_CONDITIONS[IDLE_CONDITIONS.length - 1]}`;
 }
 
+/**
+ * The environment variable in which the user scripts (scripts/lib/pulumi.sh use_pulumi) tell the
+ * program which Pulumi CLI runs it: "npm" for the project's pulumi npm package, which the quick
+ * start uses as there is no `pulumi` on PATH; "path" for a `pulumi` on PATH. Unset: a plain
+ * `pulumi up`, so a `pulumi` on PATH. The program's messages name the command that works (pulumiCommand).
+ */
+export const PULUMI_CLI_VARIABLE = "GPU_NOTEBOOK_PULUMI_CLI";
+
 /** The unit name of an installed unit path. */
 export function unitName(unitPath: string): string {
     return unitPath.slice(unitPath.lastIndexOf("/") + 1);
@@ -107,6 +115,7 @@ export function machineShell(): string {
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
         ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],
+        ["PULUMI_CLI_VARIABLE", PULUMI_CLI_VARIABLE, "where the scripts tell the program which Pulumi CLI they run"],
     ];
     return [
         "# shellcheck shell=bash",

@@ -11,7 +11,7 @@ import {
     lookupSubnetIds, lookupTypeInfo, lookupTypesInRegion, SubnetInfo, TypeInfo,
 } from "./aws-data";
 import { Candidate, candidateOrder, CapacityHints, NO_HINTS } from "./capacity";
-import { CONFIG_NAMESPACE, DeployRefused, firstType, GPU_FAMILIES, inWords, Market, NotebookSettings } from "./config";
+import { CONFIG_NAMESPACE, DeployRefused, firstType, GPU_FAMILIES, inWords, Market, NotebookSettings, pulumiCommand, UP_COMMAND } from "./config";
 
 /** An EC2 quota in Service Quotas. */
 export interface Ec2Quota {
@@ -81,7 +81,7 @@ function requestedIncrease(quota: Ec2Quota, region: string, from: number, to: nu
         warning: `Requesting an increase of ${describeQuota(quota, region)} from ${from} to ${to} ${unit} ` +
             `(${CONFIG_NAMESPACE}:requestQuotaIncrease is true). AWS must approve it: small increases often within ` +
             `minutes, sometimes after days, and AWS may ask for a use case by e-mail. Until it is approved ${until}; ` +
-            `run \`pulumi up\` again once it is. Status: ${quotaConsoleUrl(region, quota)} (Quota request history).`,
+            `run \`${UP_COMMAND}\` again once it is. Status: ${quotaConsoleUrl(region, quota)} (Quota request history).`,
     };
 }
 
@@ -90,8 +90,8 @@ function howToAsk(quota: Ec2Quota, region: string, total: number): string {
     return `Ask AWS for at least ${total}: ` +
         `Service Quotas console → AWS services → Amazon Elastic Compute Cloud (Amazon EC2) → "${quota.name}" → ` +
         `Request increase at account level (${quotaConsoleUrl(region, quota)}), in region ${region}; ` +
-        `or let this program file the request: \`pulumi config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true\`. ` +
-        `AWS approves increases from minutes to days; then run \`pulumi up\` again.`;
+        `or let this program file the request: \`${pulumiCommand(`config set ${CONFIG_NAMESPACE}:requestQuotaIncrease true`)}\`. ` +
+        `AWS approves increases from minutes to days; then run \`${UP_COMMAND}\` again.`;
 }
 
 /** "g4dn.xlarge needs 4 vCPUs"; for named notebooks, who needs what, together. */
@@ -242,7 +242,7 @@ function offeredNowhere(instanceType: string, facts: AccountFacts): DeployRefuse
     return DeployRefused.setting("instanceType", instanceType,
         `it is not offered in any zone of ${facts.region}. ${here}. To find a region that has it: ` +
         `aws ec2 describe-instance-type-offerings --location-type region --filters Name=instance-type,Values=${instanceType} --region <region> ` +
-        `(GPU types are most widely offered in us-east-1, us-east-2 and us-west-2), then \`pulumi config set aws:region <region>\``);
+        `(GPU types are most widely offered in us-east-1, us-east-2 and us-west-2), then \`${pulumiCommand("config set aws:region <region>")}\``);
 }
 
 /**
@@ -277,15 +277,15 @@ function boundZone(settings: NotebookSettings, instanceType: string, facts: Acco
                 `the notebook's data volume ${existingVolume.id} (your ~/notebooks) is in ${existingVolume.zone}, and a volume ` +
                 `cannot follow the machine to ${requested.zone}. Keep ${existingVolume.zone}, or move the notebook there with ` +
                 `\`npm run move -- --zone ${requested.zone}\` (its data volume goes by snapshot), or by hand: ` +
-                `\`pulumi destroy\` keeps a final snapshot of it, then set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to that snapshot ` +
-                `and \`pulumi up\` in the new zone (see the README, "Getting your work back")`);
+                `\`${pulumiCommand("destroy")}\` keeps a final snapshot of it, then set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to that ` +
+                `snapshot and \`${UP_COMMAND}\` in the new zone (see the README, "Getting your work back")`);
         }
         if (!offeringZones.includes(existingVolume.zone)) {
             throw DeployRefused.setting("instanceType", instanceType,
                 `it is not offered in ${existingVolume.zone}, where the notebook's data volume ${existingVolume.id} (your ~/notebooks) ` +
                 `is; ${offeringZones.length > 0 ? `it is offered in ${offeringZones.join(", ")}` : `it is offered nowhere in ${region}`}. ` +
-                `Choose a type offered in ${existingVolume.zone}, or move the data: \`pulumi destroy\` keeps a final snapshot, then ` +
-                `set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to it and \`pulumi up\` (see the README, "Getting your work back")`);
+                `Choose a type offered in ${existingVolume.zone}, or move the data: \`${pulumiCommand("destroy")}\` keeps a final snapshot, ` +
+                `then set ${CONFIG_NAMESPACE}:restoreFromSnapshotId to it and \`${UP_COMMAND}\` (see the README, "Getting your work back")`);
         }
         return { zone: existingVolume.zone, reason: `the zone of the notebook's data volume ${existingVolume.id}` };
     }
@@ -375,7 +375,7 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
             // The boot configuration gains the mount, and boot configuration changes replace the machine.
             return [`Adding a data volume to the running notebook ${machine.id} replaces its machine: files on its ` +
                 `root disk, ~/notebooks included, are NOT carried over. If you have work there, answer "no" now, copy it off ` +
-                `(rsync -a -e "ssh -i <key>" <user>@<ip>:notebooks/ ./notebooks-backup/), run \`pulumi up\` again and copy it back ` +
+                `(rsync -a -e "ssh -i <key>" <user>@<ip>:notebooks/ ./notebooks-backup/), run \`${UP_COMMAND}\` again and copy it back ` +
                 `onto the new ~/notebooks. (${CONFIG_NAMESPACE}:dataVolumeGb = 0 keeps the machine as it is.)`];
         }
         return [];
@@ -383,7 +383,7 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
     if (settings.dataVolumeGb === 0) {
         throw DeployRefused.setting("dataVolumeGb", 0,
             `the notebook has a data volume, ${existing.id} (${existing.sizeGb} GiB), which holds your ~/notebooks; 0 would ` +
-            `delete it. Set it back to ${existing.sizeGb} (or more). To remove the volume on purpose, \`pulumi destroy\` ` +
+            `delete it. Set it back to ${existing.sizeGb} (or more). To remove the volume on purpose, \`${pulumiCommand("destroy")}\` ` +
             `deletes it after taking a final snapshot`);
     }
     if (settings.dataVolumeGb < existing.sizeGb) {
@@ -393,8 +393,8 @@ export function checkDataVolume(settings: NotebookSettings, facts: Pick<AccountF
     const restore = settings.restoreFromSnapshotId;
     if (restore !== undefined && restore !== existing.snapshotId) {
         return [`${CONFIG_NAMESPACE}:restoreFromSnapshotId = ${restore} is only used when the data volume is created; the ` +
-            `existing data volume ${existing.id} is kept unchanged. To restore that snapshot in its place, \`pulumi destroy\` ` +
-            `(which keeps a final snapshot of ${existing.id}) and \`pulumi up\` again.`];
+            `existing data volume ${existing.id} is kept unchanged. To restore that snapshot in its place, \`${pulumiCommand("destroy")}\` ` +
+            `(which keeps a final snapshot of ${existing.id}) and \`${UP_COMMAND}\` again.`];
     }
     return [];
 }
@@ -509,7 +509,7 @@ export function chooseCandidate(
     if (hints.requestedMarket === "on-demand" && !(settings.spot && settings.spotFallback === "on-demand")) {
         throw settings.spot
             ? DeployRefused.setting("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
-                `on-demand one only when the notebook allows that fallback (pulumi config set spotFallback on-demand)`)
+                `on-demand one only when the notebook allows that fallback (${pulumiCommand("config set spotFallback on-demand")})`)
             : DeployRefused.setting("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
                 `runs on-demand already`);
     }
@@ -584,11 +584,11 @@ export function decideMove(
     }
     if (facts.subnet && facts.subnet.zone !== to) {
         throw DeployRefused.setting("moveToZone", to, `the zone of the subnet ${facts.subnet.id} (${CONFIG_NAMESPACE}:subnetId), ` +
-            `${facts.subnet.zone}; a move to another zone needs a subnet there: pulumi config rm subnetId, or set it to one in ${to}`);
+            `${facts.subnet.zone}; a move to another zone needs a subnet there: ${pulumiCommand("config rm subnetId")}, or set it to one in ${to}`);
     }
     if (settings.availabilityZone !== undefined && settings.availabilityZone !== to) {
         throw DeployRefused.setting("moveToZone", to, `${CONFIG_NAMESPACE}:availabilityZone, ${settings.availabilityZone}, or that ` +
-            `setting removed (pulumi config rm availabilityZone): the two name where the notebook runs`);
+            `setting removed (${pulumiCommand("config rm availabilityZone")}): the two name where the notebook runs`);
     }
     const kept = withoutAbandonedCopies(facts.volumes, to);
     const away = kept.filter((volume) => volume.zone !== to);

@@ -21,5 +21,5 @@ export { notebookProblems } from "./notebooks";
 export type { Budget, FleetSettings, NamedSettings, NotebookProblems } from "./notebooks";
 export { configuredStack, parseConfig, parseStackConfig } from "./stack";
 export type { ConfiguredNotebook, StackSettings } from "./stack";
-export { inWords } from "./words";
+export { inWords, pulumiCommand, UP_COMMAND } from "./words";
 export { readConfig } from "./sdk";

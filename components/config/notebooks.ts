@@ -5,7 +5,7 @@ import { unknownKeyProblem } from "./keys";
 import { DeployRefused, Problem, show } from "./problems";
 import { ACCOUNT_KEYS, AccountKey, CONFIG_NAMESPACE, PER_NOTEBOOK_KEYS, settingName } from "./schema";
 import { budgetProblems, checkValues, ValidSettings } from "./validate";
-import { inWords } from "./words";
+import { inWords, pulumiCommand } from "./words";
 
 /** A notebook's name in `notebooks`: it ends resource names, tags and local file names. */
 const NOTEBOOK_NAME = /^[a-z][a-z0-9-]{0,19}$/;
@@ -76,12 +76,12 @@ export function notebookEntries(text: string, problems: Problem[]): [string, Rec
     }
     // The value is never shown: a notebook's own password makes all of it a secret.
     const example = `such as {"alice": {}, "bob": {"instanceType": "g5.xlarge"}}, or one key at a time: ` +
-        `pulumi config set --path 'notebooks.alice.instanceType' g5.xlarge`;
+        `${pulumiCommand("config set --path 'notebooks.alice.instanceType' g5.xlarge")}`;
     if (!isObject(parsed) || Object.keys(parsed).length === 0) {
         problems.push({
             key: "notebooks",
             message: `${CONFIG_NAMESPACE}:notebooks is not accepted: ` + (isObject(parsed)
-                ? `it has no notebook; name at least one (${example}), or remove it for a stack of one notebook: pulumi config rm notebooks`
+                ? `it has no notebook; name at least one (${example}), or remove it for a stack of one notebook: ${pulumiCommand("config rm notebooks")}`
                 : `an object of notebook names to their settings, ${example}`),
         });
         return [];

@@ -2,6 +2,7 @@
 // applied. A value that cannot be parsed is a Problem; the rules of what is accepted are validate.ts's.
 import { Problem, settingProblem, show } from "./problems";
 import { CONFIG_NAMESPACE, ConfigKey, DEFAULTS, NotebookSettings } from "./schema";
+import { pulumiCommand } from "./words";
 
 function parseList(key: ConfigKey, text: string, problems: Problem[]): string[] {
     const trimmed = text.trim();
@@ -76,7 +77,7 @@ export function settingsFrom(values: ConfigValues, problems: Problem[]): Noteboo
     const listed = read("instanceTypes", parseList);
     if (single !== undefined && listed !== undefined) {
         problems.push(settingProblem("instanceTypes", listed, `a list, or ${CONFIG_NAMESPACE}:instanceType = ${show(single)}, not both: ` +
-            `instanceType means a list of one; keep one of them (pulumi config rm instanceType)`));
+            `instanceType means a list of one; keep one of them (${pulumiCommand("config rm instanceType")})`));
     }
     return {
         allowedCidrs: read("allowedCidrs", parseList) ?? [],

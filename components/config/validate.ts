@@ -6,6 +6,7 @@ import * as ipaddr from "ipaddr.js";
 import { ConfigValues, settingsFrom } from "./parse";
 import { DeployRefused, Problem, settingProblem } from "./problems";
 import { ALLOW_MY_IP_COMMAND, ARM_GPU_FAMILIES, CONFIG_NAMESPACE, DEFAULTS, GPU_FAMILIES, NotebookSettings } from "./schema";
+import { pulumiCommand } from "./words";
 
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
 const MAX_ALLOWED_CIDRS = 30;
@@ -86,7 +87,7 @@ function cidrProblems(settings: NotebookSettings, cidrs: string[]): Problem[] {
             message: `${CONFIG_NAMESPACE}:allowedCidrs is not set. Only the networks you list can reach SSH and the notebook. ` +
                 `To allow just the address you are at now, run:\n      ${ALLOW_MY_IP_COMMAND}\n    ` +
                 `(npm run up does this for you when allowedCidrs is unset; or set networks yourself: ` +
-                `pulumi config set --path 'allowedCidrs[0]' 203.0.113.7/32)`,
+                `${pulumiCommand("config set --path 'allowedCidrs[0]' 203.0.113.7/32")})`,
         });
     }
     for (const entry of settings.allowedCidrs) {

@@ -1,5 +1,6 @@
-// Words the refusals are written with: lists as a sentence says them, and the known name a typo
-// most likely meant.
+// Words the refusals are written with: lists as a sentence says them, the known name a typo most
+// likely meant, and the commands to run, as they work where the run came from.
+import { PULUMI_CLI_VARIABLE } from "../contract";
 
 /** Items as a sentence lists them: "a", "a and b", "a, b and c". */
 export function inWords(items: string[]): string {
@@ -28,3 +29,19 @@ export function nearest(text: string, known: readonly string[]): string | undefi
     const best = distances.sort((a, b) => a.distance - b.distance)[0];
     return best !== undefined && best.distance <= Math.max(2, Math.floor(text.length / 4)) ? best.candidate : undefined;
 }
+
+/**
+ * A Pulumi CLI command as the user can type it where this run came from: `npm run pulumi -- ARGS`
+ * when the scripts run the project's pulumi npm package (the quick start has no `pulumi` on
+ * PATH), else `pulumi ARGS`. The scripts say which in PULUMI_CLI_VARIABLE; a plain `pulumi up`
+ * sets nothing, and its `pulumi` is on PATH.
+ */
+export function pulumiCommand(args: string): string {
+    return `${process.env[PULUMI_CLI_VARIABLE] === "npm" ? "npm run pulumi --" : "pulumi"} ${args}`;
+}
+
+/**
+ * The deploy to name in messages: it works with or without a `pulumi` on PATH, and only it tries
+ * the next candidate when EC2 has no GPU free (a plain `pulumi up` stops at the first).
+ */
+export const UP_COMMAND = "npm run up";

@@ -11,3 +11,4 @@ UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update wa
 MACHINE_SSH_PORT=22 # sshd's port
 TUNNEL_HOST=127.0.0.1 # the tunnel's local address
 IDLE_ACTIVITY='a job running, a Jupyter kernel busy or recently used, the GPU busy, an SSH connection in use, or the notebook user'\''s processes using CPU' # what keeps the machine from idle stop
+PULUMI_CLI_VARIABLE=GPU_NOTEBOOK_PULUMI_CLI # where the scripts tell the program which Pulumi CLI they run

@@ -6,6 +6,8 @@
 
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=scripts/lib/machine.sh
+. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 
 GPU_NOTEBOOK_STACK="${GPU_NOTEBOOK_STACK:-dev}"
 
@@ -62,6 +64,12 @@ use_pulumi() {
         }
     fi
     PULUMI_BIN="$bin"
+    # The program's messages then name the command that works here (components/contract.ts).
+    if [ "$bin" = "$(npm_pulumi)" ]; then
+        export "$PULUMI_CLI_VARIABLE=npm"
+    else
+        export "$PULUMI_CLI_VARIABLE=path"
+    fi
 }
 
 # True when the user has chosen a Pulumi backend of their own: a token for Pulumi Cloud, or a
