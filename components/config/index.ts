@@ -9,7 +9,7 @@
 //   notebooks.ts  a stack of several notebooks: entries, inheritance, their problems as one list
 //   stack.ts      the whole stack's config: the deploy's reading and the scripts'
 //   problems.ts   a Problem, and DeployRefused, the exception that carries them
-//   words.ts      lists in words, nearest names
+//   words.ts      lists in words, nearest names, the commands a message tells to run
 //   sdk.ts        the running stack's configuration, through the Pulumi SDK
 export { CONFIG_KEYS, CONFIG_NAMESPACE, DEFAULTS, firstType, GPU_FAMILIES, marketOf, settingName } from "./schema";
 export type { ConfigKey, Market, NotebookSettings } from "./schema";
