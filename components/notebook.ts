@@ -16,7 +16,7 @@ import { Provider } from "@pulumi/aws/provider";
 import { DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } from "./aws-data";
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
-import { candidateKey, hintsFromEnvironment } from "./capacity";
+import { candidateKey, capacityRecordLine, FallbackPrice, fallbackPrice, hintsFromEnvironment, machineResources } from "./capacity";
 import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, NotebookSettings, validateSettings } from "./config";
 import { createBudget } from "./cost-controls";
@@ -142,10 +142,12 @@ export interface NotebookOutputs {
 }
 
 /**
- * What the run tries, one line the user reads and the driver (scripts/lib/capacity.js) matches to
- * EC2's refusal: "capacity: NAME tries ZONE/TYPE/MARKET", then what it is and what is left.
+ * What the run tries, one line the user reads: "capacity: NAME tries ZONE/TYPE/MARKET", then what
+ * it is and what is left, and with spotFallback what a start that finds no spot capacity can do
+ * instead: "on-demand fallback: $1.006 an hour (+$0.580)". The driver reads the same facts from
+ * the record reportCapacity logs beside it, never from this line.
  */
-function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spot: HourlyPrice; onDemand: HourlyPrice }): string {
+function capacityLine(name: string, prepared: PreparedNotebook, fallback?: FallbackPrice): string {
     const { capacity: { chosen, order, full }, typeInfo, placement } = prepared.account;
     const gpu = typeInfo ? ` (${gpuSummary(typeInfo)})` : "";
     const tried = full.length > 0 ? `; EC2 had none of ${full.join(", ")} in this run` : "";
@@ -153,18 +155,21 @@ function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spo
     return `capacity: ${name} tries ${candidateKey(chosen)}${gpu}, ${placement.reason}${tried}; ` +
         (left > 0 ? `${left} more candidate${left === 1 ? "" : "s"} after it: if EC2 has no capacity, \`npm run up\` tries them`
             : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it") +
-        (fallback ? `; ${onDemandOffer(fallback.spot, fallback.onDemand)}` : "");
+        (fallback ? `; on-demand fallback: ${fallbackPrice(fallback)}` : "");
 }
 
 /**
- * With spotFallback, what a start that finds no spot capacity can do instead, with the price:
- * "on-demand fallback: $1.006 an hour (+$0.580)". scripts/lib/capacity.js reads it from the
- * capacity line, and npm run start offers `--on-demand` with it.
+ * Says what the run tries: the line for the user, and the record for the driver (capacity.ts
+ * CapacityRecord: npm run up and start read it from the event log to fail over, and npm run start
+ * offers `--on-demand` with its price).
  */
-function onDemandOffer(spot: HourlyPrice, onDemand: HourlyPrice): string {
-    return onDemand.usd === undefined ? "on-demand fallback: price unknown"
-        : `on-demand fallback: $${onDemand.usd.toFixed(3)} an hour` +
-            (spot.usd === undefined ? "" : ` (+$${(onDemand.usd - spot.usd).toFixed(3)})`);
+function reportCapacity(name: string, prepared: PreparedNotebook, prices: { spot: HourlyPrice; onDemand?: HourlyPrice }, resource: pulumi.Resource): void {
+    const { zone, instanceType, market } = prepared.account.capacity.chosen;
+    const onDemandFallback = prices.onDemand && { usdPerHour: prices.onDemand.usd, spotUsdPerHour: prices.spot.usd };
+    pulumi.log.info(capacityLine(name, prepared, onDemandFallback), resource);
+    pulumi.log.debug(capacityRecordLine({
+        notebook: name, candidate: { zone, instanceType, market }, resources: machineResources(name), ...(onDemandFallback ? { onDemandFallback } : {}),
+    }), resource);
 }
 
 /**
@@ -249,7 +254,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
-        pulumi.log.info(capacityLine(name, prepared, onDemandPrice && { spot: price, onDemand: onDemandPrice }), this);
+        reportCapacity(name, prepared, { spot: price, onDemand: onDemandPrice }, this);
 
         const network: NotebookNetwork = placement.network.kind === "existing"
             ? { vpcId: placement.network.vpcId, subnetId: placement.network.subnetId, routing: [] }
@@ -332,7 +337,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         // idle-backstop.ts). A new profile on an existing instance is an in-place update.
         const profile = createInstanceProfile(name, tags, pulumi.interpolate`${bundle.bucketArn}/${BUNDLE_PREFIX}*`, parent);
 
-        const instance = new ec2.Instance(`${name}-instance`, {
+        const instance = new ec2.Instance(machineResources(name).launch, {
             ami: ami.id,
             iamInstanceProfile: profile.name,
             instanceType,
@@ -390,7 +395,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         // running=false stops the instance; disk, address and keys stay. Always present, so switching
         // is an update of this resource and never touches the instance itself.
-        new InstanceState(`${name}-state`, {
+        new InstanceState(machineResources(name).start, {
             instanceId: instance.id,
             state: settings.running ? "running" : "stopped",
         }, { parent });

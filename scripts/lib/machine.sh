@@ -11,3 +11,7 @@ UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update wa
 MACHINE_SSH_PORT=22 # sshd's port
 TUNNEL_HOST=127.0.0.1 # the tunnel's local address
 IDLE_ACTIVITY='a job running, a Jupyter kernel busy or recently used, the GPU busy, an SSH connection in use, or the notebook user'\''s processes using CPU' # what keeps the machine from idle stop
+NO_CAPACITY_VAR=GPU_NOTEBOOK_NO_CAPACITY # names the candidates EC2 said are full, for the program
+START_TYPE_VAR=GPU_NOTEBOOK_START_TYPE # names npm run start --type, for the program
+START_MARKET_VAR=GPU_NOTEBOOK_START_MARKET # names npm run start --on-demand, for the program
+RUN_STARTED_VAR=GPU_NOTEBOOK_RUN_STARTED # names when the driver began, for the program
