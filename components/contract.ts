@@ -46,6 +46,28 @@ export const INSTANCE_PATHS = {
 } as const;
 
 /**
+ * How the machine fetches its bundle: a new instance role can take seconds to work and S3 can be
+ * briefly unreachable, so it tries for about seven minutes (2 + 4 + … + 60 s) before it gives up.
+ */
+export const BUNDLE_FETCH = { attempts: 12, firstDelaySeconds: 2, maxDelaySeconds: 60 } as const;
+
+/**
+ * The options of a bundle fetch: the machine's programs have no defaults for them. The user data
+ * (first boot) and the bundle unit (every later boot) pass them, and so does `npm run up` when it
+ * applies a new bundle over SSH (machine.sh BUNDLE_FETCH_OPTIONS).
+ */
+export function bundleFetchOptions(): string[] {
+    return [
+        "--tag", BUNDLE_TAG,
+        "--state-dir", INSTANCE_PATHS.bundleStateDir,
+        "--failed-marker", INSTANCE_PATHS.bundleFailed,
+        "--attempts", String(BUNDLE_FETCH.attempts),
+        "--first-delay", String(BUNDLE_FETCH.firstDelaySeconds),
+        "--max-delay", String(BUNDLE_FETCH.maxDelaySeconds),
+    ];
+}
+
+/**
  * Environment variables the driver (scripts/lib/capacity.sh: npm run up, start and move) sets for
  * one `pulumi up`; a plain `pulumi up` has none. The program reads them (capacity.ts
  * hintsFromEnvironment); the scripts name them through machine.sh.
@@ -114,11 +136,11 @@ export function unitName(unitPath: string): string {
 
 /** The facts the user scripts need, as shell assignments (scripts/lib/machine.sh is this text). */
 export function machineShell(): string {
-    const facts: [string, string, string][] = [
+    const facts: [string, string | string[], string][] = [
         ["MACHINE_FILE", INSTANCE_PATHS.machineFile, "the contract as the machine reads it"],
         ["JOB_RUNNER_PATH", INSTANCE_PATHS.jobRunner, "the job runner"],
         ["BOOT_MODULE_PATH", INSTANCE_PATHS.bootModule, "installs the boot bundle"],
-        ["BUNDLE_SERVICE_PATH", INSTANCE_PATHS.bundleService, "its unit, which holds the fetch options"],
+        ["BUNDLE_FETCH_OPTIONS", bundleFetchOptions(), "how it fetches one, as the bundle unit runs it (an array)"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
@@ -137,7 +159,7 @@ export function machineShell(): string {
         "# shellcheck disable=SC2034 # read by the scripts that source it",
         "# GENERATED from components/contract.ts (machineShell) by test/contract.test.ts with",
         "# GPU_NOTEBOOK_RECORD=1; do not edit: change the contract and regenerate.",
-        ...facts.map(([name, value, why]) => `${name}=${word(value)} # ${why}`),
+        ...facts.map(([name, value, why]) => `${name}=${typeof value === "string" ? word(value) : `(${value.map(word).join(" ")})`} # ${why}`),
         "",
     ].join("\n");
 }

@@ -5,7 +5,7 @@
 MACHINE_FILE=/etc/gpu-notebook/machine.json # the contract as the machine reads it
 JOB_RUNNER_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-job # the job runner
 BOOT_MODULE_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_boot.py # installs the boot bundle
-BUNDLE_SERVICE_PATH=/etc/systemd/system/gpu-notebook-bundle.service # its unit, which holds the fetch options
+BUNDLE_FETCH_OPTIONS=(--tag gpuNotebookBundle --state-dir /var/lib/gpu-notebook --failed-marker /var/lib/gpu-notebook/bundle-failed --attempts 12 --first-delay 2 --max-delay 60) # how it fetches one, as the bundle unit runs it (an array)
 BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle fetch gave up
 UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update waits for a restart
 MACHINE_SSH_PORT=22 # sshd's port
