@@ -27,7 +27,10 @@ export interface ProgramRun<Outputs> {
     warnings: string[];
     /** What the program logged with pulumi.log.info (the CLI shows these too), such as the capacity it tries. */
     infos: string[];
-    /** What the program logged with pulumi.log.debug (the CLI writes these to --event-log), such as its capacity record. */
+    /**
+     * What was logged with pulumi.log.debug, such as the capacity record, the SDK's own lines among
+     * them: the CLI writes all of these to --event-log (and shows them only with --debug).
+     */
     debugs: string[];
 }
 
