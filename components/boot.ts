@@ -14,7 +14,7 @@ import { stringify } from "yaml";
 
 import { DEFAULTS } from "./config";
 import {
-    BUNDLE_TAG, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
+    BUNDLE_TAG, bundleFetchOptions, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
     NOTEBOOK_DIR_NAME, SSH_PORT, TUNNEL_HOST, unitName,
 } from "./contract";
 
@@ -33,12 +33,6 @@ export const USER_DATA_LIMIT_BYTES = 16 * 1024;
  * so a long user name never stops one.
  */
 export const BOOTSTRAP_LIMIT_BYTES = 4 * 1024;
-
-/**
- * How the machine fetches its bundle: a new instance role can take seconds to work and S3 can be
- * briefly unreachable, so it tries for about seven minutes (2 + 4 + … + 60 s) before it gives up.
- */
-export const BUNDLE_FETCH = { attempts: 12, firstDelaySeconds: 2, maxDelaySeconds: 60 } as const;
 
 /** The settings that shape the machine's software; none of them is secret. */
 export interface MachineSettings {
@@ -149,23 +143,11 @@ function dataVolumeUnitLines(settings: MachineSettings): string {
         : `RequiresMountsFor=${notebookDir}\nConditionPathIsMountPoint=${notebookDir}`;
 }
 
-/** The options of a bundle fetch, from the contract: the machine's programs have no defaults for them. */
-function fetchOptions(): string[] {
-    return [
-        "--tag", BUNDLE_TAG,
-        "--state-dir", INSTANCE_PATHS.bundleStateDir,
-        "--failed-marker", INSTANCE_PATHS.bundleFailed,
-        "--attempts", String(BUNDLE_FETCH.attempts),
-        "--first-delay", String(BUNDLE_FETCH.firstDelaySeconds),
-        "--max-delay", String(BUNDLE_FETCH.maxDelaySeconds),
-    ];
-}
-
 /** The unit that fetches and installs the bundle at every boot after the first. */
 function renderBundleService(): string {
     return fillTemplate(bootFile("gpu-notebook-bundle.service"), {
         bootModule: INSTANCE_PATHS.bootModule,
-        fetchOptions: fetchOptions().join(" "),
+        fetchOptions: bundleFetchOptions().join(" "),
     });
 }
 
@@ -319,7 +301,7 @@ function renderCloudConfig(input: BootstrapInput): Record<string, unknown> {
     ];
     // Fetches the bundle and runs its installer, which sets the machine up and enables the unit
     // that installs the bundle at every later boot. cloud-init reports done once it has.
-    config.runcmd = [["/usr/bin/python3", INSTANCE_PATHS.awsModule, INSTANCE_PATHS.bootModule, ...fetchOptions()]];
+    config.runcmd = [["/usr/bin/python3", INSTANCE_PATHS.awsModule, INSTANCE_PATHS.bootModule, ...bundleFetchOptions()]];
     return config;
 }
 

@@ -106,7 +106,7 @@ export interface BootBundle {
     bucketArn: pulumi.Output<string>;
     /** The object resource, for ordering. */
     object: s3.BucketObjectv2;
-    /** `<bucket>/<key>`: what the machine's tag says, and what `npm run up` applies over SSH. */
+    /** `<bucket>/<key>`: what the machine's tag says, which it reads at boot and when `npm run up` applies a new bundle over SSH. */
     reference: pulumi.Output<string>;
 }
 

@@ -3,7 +3,12 @@
 // launch or a start. So the driver (`npm run up`, `npm run start`) runs `pulumi up`, reads the
 // refusal, and runs it again telling the program which candidates were full, through the
 // environment (hintsFromEnvironment). The order itself is one pure function, candidateOrder.
-import { Market } from "./config";
+// What the program tells the driver is data too: one record a notebook (CapacityRecord) that the
+// program writes and the driver (scripts/lib/capacity.js) reads with this module, so no sentence
+// a user reads is ever parsed.
+// Loaded by the driver through scripts/lib/ts-require.js: keep it free of the Pulumi SDK.
+import type { Market } from "./config";
+import { CAPACITY_ENV } from "./contract";
 
 /** One way to get a machine: a type, in a zone, bought on a market. */
 export interface Candidate {
@@ -79,18 +84,6 @@ export function candidateOrder(facts: OrderFacts): Candidate[] {
     return order;
 }
 
-/** Environment variables the driver sets for one `pulumi up`; a plain `pulumi up` has none. */
-export const CAPACITY_ENV = {
-    /** Space-separated NOTEBOOK=zone/type/market entries: candidates EC2 said are full in this run. */
-    full: "GPU_NOTEBOOK_NO_CAPACITY",
-    /** Space-separated NOTEBOOK=type entries: `npm run start -- --type`, the type to change a stopped machine to. */
-    type: "GPU_NOTEBOOK_START_TYPE",
-    /** When the driver began (milliseconds since 1970): a data volume made after it by a failed first launch holds nothing. */
-    started: "GPU_NOTEBOOK_RUN_STARTED",
-    /** Space-separated NOTEBOOK=market entries: `npm run start -- --on-demand`, a spot machine replaced by an on-demand one. */
-    market: "GPU_NOTEBOOK_START_MARKET",
-} as const;
-
 /** What the driver tells one notebook's program run. */
 export interface CapacityHints {
     full: ReadonlySet<string>;
@@ -122,7 +115,7 @@ export function hintsFromEnvironment(notebook: string, env: NodeJS.ProcessEnv = 
  * EC2's own words when it has no capacity, as the provider passes them on: RunInstances and
  * StartInstances answer InsufficientInstanceCapacity; a spot request that cannot be met ends
  * with InsufficientCapacity or the request status capacity-not-available. The offline engine
- * answers with these; scripts/lib/capacity.js recognises them.
+ * answers with these; capacityRefusals recognises them.
  */
 export function ec2CapacityError(candidate: Candidate, action: "launch" | "start"): string {
     if (candidate.market === "spot") {
@@ -136,4 +129,114 @@ export function ec2CapacityError(candidate: Candidate, action: "launch" | "start
         `sufficient ${candidate.instanceType} capacity in the Availability Zone you requested (${candidate.zone}). Our system will ` +
         `be working on provisioning additional capacity. You can currently get ${candidate.instanceType} capacity by not specifying ` +
         `an Availability Zone in your request or choosing other zones.`;
+}
+
+/** What EC2 refuses for want of capacity: a new machine (a launch) or the start of a stopped one. */
+export type CapacityAction = "launch" | "start";
+
+/**
+ * The resources of a notebook that EC2 refuses, by action: its Instance is launched, its
+ * InstanceState starts it. notebook.ts names them with this; the record carries the names, so
+ * the driver finds the notebook of an error by the resource the error is about.
+ */
+export function machineResources(notebook: string): Record<CapacityAction, string> {
+    return { launch: `${notebook}-instance`, start: `${notebook}-state` };
+}
+
+/** What the on-demand fallback of a spot machine costs an hour, in USD; a price not looked up is absent. */
+export interface FallbackPrice {
+    usdPerHour?: number;
+    spotUsdPerHour?: number;
+}
+
+/** "$1.006 an hour (+$0.580)", or "price unknown": how the run's line and npm run start say it. */
+export function fallbackPrice(price: FallbackPrice): string {
+    if (price.usdPerHour === undefined) {
+        return "price unknown";
+    }
+    const more = price.spotUsdPerHour === undefined ? "" : ` (+$${(price.usdPerHour - price.spotUsdPerHour).toFixed(3)})`;
+    return `$${price.usdPerHour.toFixed(3)} an hour${more}`;
+}
+
+/** What one notebook's run tells the driver: the candidate it tries, and where EC2 would say no. */
+export interface CapacityRecord {
+    /** The notebook's name in the stack ("notebook" for a stack of one), as the environment names it. */
+    notebook: string;
+    candidate: Candidate;
+    /** The resources EC2 refuses (machineResources). */
+    resources: Record<CapacityAction, string>;
+    /** A spot machine with spotFallback on-demand: what `npm run start -- --on-demand` would cost. */
+    onDemandFallback?: FallbackPrice;
+}
+
+/**
+ * The record's line starts with this, JSON follows. The program logs it at debug level: Pulumi
+ * writes every diagnostic to `--event-log`, where the driver reads it, but shows debug ones only
+ * with --debug, so the user sees the same lines as before.
+ */
+export const CAPACITY_RECORD_PREFIX = "gpu-notebook-capacity: ";
+
+export function capacityRecordLine(record: CapacityRecord): string {
+    return CAPACITY_RECORD_PREFIX + JSON.stringify(record);
+}
+
+const isName = (value: unknown): value is string => typeof value === "string" && value !== "";
+const isPrice = (value: unknown) => value === undefined || (typeof value === "number" && Number.isFinite(value));
+
+/** The record a line holds, when it is one and well formed (a record of a newer or older program is not). */
+function readRecord(line: string): CapacityRecord | undefined {
+    if (!line.startsWith(CAPACITY_RECORD_PREFIX)) {
+        return undefined;
+    }
+    let record: Partial<CapacityRecord>;
+    try {
+        record = JSON.parse(line.slice(CAPACITY_RECORD_PREFIX.length));
+    } catch {
+        return undefined;
+    }
+    const { notebook, candidate, resources, onDemandFallback } = record ?? {};
+    const valid = isName(notebook) && candidate !== undefined && parseCandidateKey(candidateKey(candidate)) !== undefined &&
+        isName(resources?.launch) && isName(resources?.start) &&
+        (onDemandFallback === undefined || (isPrice(onDemandFallback.usdPerHour) && isPrice(onDemandFallback.spotUsdPerHour)));
+    return valid ? record as CapacityRecord : undefined;
+}
+
+/** The records among a run's log messages, each read from a line of its own; every other line is ignored. */
+export function capacityRecords(messages: readonly string[]): CapacityRecord[] {
+    return messages.flatMap((message) => message.split("\n")).map((line) => readRecord(line.trim()))
+        .filter((record): record is CapacityRecord => record !== undefined);
+}
+
+/**
+ * EC2's capacity error codes (see ec2CapacityError): words of EC2's API, not of this project. An
+ * error about a machine's resource carrying one is a refusal for want of capacity.
+ */
+const CAPACITY_ERROR = /InsufficientInstanceCapacity|InsufficientCapacity|capacity-not-available/;
+
+/** One refusal: which notebook, of what, for which candidate, and what its fallback would cost. */
+export interface CapacityRefusal {
+    action: CapacityAction;
+    notebook: string;
+    candidate: Candidate;
+    onDemandFallback?: FallbackPrice;
+}
+
+/**
+ * The capacity refusals of a run, one per notebook and action, in the order of the errors: an
+ * error with EC2's capacity code about a resource a record names.
+ */
+export function capacityRefusals(records: readonly CapacityRecord[], errors: readonly { resource: string; message: string }[]): CapacityRefusal[] {
+    const found = new Map<string, CapacityRefusal>();
+    for (const { resource, message } of errors) {
+        if (!CAPACITY_ERROR.test(message)) {
+            continue;
+        }
+        for (const { notebook, candidate, resources, onDemandFallback } of records) {
+            const action = (Object.keys(resources) as CapacityAction[]).find((each) => resources[each] === resource);
+            if (action !== undefined) {
+                found.set(`${action} ${notebook}`, { action, notebook, candidate, ...(onDemandFallback ? { onDemandFallback } : {}) });
+            }
+        }
+    }
+    return [...found.values()];
 }

@@ -2,7 +2,8 @@
 // once. The machine reads it as /etc/gpu-notebook/machine.json (rendered into the boot bundle by
 // boot.ts); the scripts read scripts/lib/machine.sh, generated from this module
 // (machineShell below; a test keeps the file current). A test scans the product for a second
-// copy of each literal here, so a fact cannot drift into two spellings.
+// copy of each literal here, so a fact cannot drift into two spellings. The same holds for what
+// the scripts tell the program: the environment variables that steer a run (CAPACITY_ENV).
 
 /** Where things live on the instance. */
 export const INSTANCE_PATHS = {
@@ -42,6 +43,44 @@ export const INSTANCE_PATHS = {
     bundleFailed: "/var/lib/gpu-notebook/bundle-failed",
     /** Present after an update applied over SSH that the notebook server takes only at its next start. */
     updatePending: "/run/gpu-notebook-update-pending",
+} as const;
+
+/**
+ * How the machine fetches its bundle: a new instance role can take seconds to work and S3 can be
+ * briefly unreachable, so it tries for about seven minutes (2 + 4 + … + 60 s) before it gives up.
+ */
+export const BUNDLE_FETCH = { attempts: 12, firstDelaySeconds: 2, maxDelaySeconds: 60 } as const;
+
+/**
+ * The options of a bundle fetch: the machine's programs have no defaults for them. The user data
+ * (first boot) and the bundle unit (every later boot) pass them, and so does `npm run up` when it
+ * applies a new bundle over SSH (machine.sh BUNDLE_FETCH_OPTIONS).
+ */
+export function bundleFetchOptions(): string[] {
+    return [
+        "--tag", BUNDLE_TAG,
+        "--state-dir", INSTANCE_PATHS.bundleStateDir,
+        "--failed-marker", INSTANCE_PATHS.bundleFailed,
+        "--attempts", String(BUNDLE_FETCH.attempts),
+        "--first-delay", String(BUNDLE_FETCH.firstDelaySeconds),
+        "--max-delay", String(BUNDLE_FETCH.maxDelaySeconds),
+    ];
+}
+
+/**
+ * Environment variables the driver (scripts/lib/capacity.sh: npm run up, start and move) sets for
+ * one `pulumi up`; a plain `pulumi up` has none. The program reads them (capacity.ts
+ * hintsFromEnvironment); the scripts name them through machine.sh.
+ */
+export const CAPACITY_ENV = {
+    /** Space-separated NOTEBOOK=zone/type/market entries: candidates EC2 said are full in this run. */
+    full: "GPU_NOTEBOOK_NO_CAPACITY",
+    /** Space-separated NOTEBOOK=type entries: `npm run start -- --type`, the type to change a stopped machine to. */
+    type: "GPU_NOTEBOOK_START_TYPE",
+    /** When the driver began (milliseconds since 1970): a data volume made after it by a failed first launch holds nothing. */
+    started: "GPU_NOTEBOOK_RUN_STARTED",
+    /** Space-separated NOTEBOOK=market entries: `npm run start -- --on-demand`, a spot machine replaced by an on-demand one. */
+    market: "GPU_NOTEBOOK_START_MARKET",
 } as const;
 
 /** The idle watcher unit's RuntimeDirectory (under /run): where idleState lives. */
@@ -105,25 +144,31 @@ export function unitName(unitPath: string): string {
 
 /** The facts the user scripts need, as shell assignments (scripts/lib/machine.sh is this text). */
 export function machineShell(): string {
-    const facts: [string, string, string][] = [
+    const facts: [string, string | string[], string][] = [
         ["MACHINE_FILE", INSTANCE_PATHS.machineFile, "the contract as the machine reads it"],
         ["JOB_RUNNER_PATH", INSTANCE_PATHS.jobRunner, "the job runner"],
         ["BOOT_MODULE_PATH", INSTANCE_PATHS.bootModule, "installs the boot bundle"],
-        ["BUNDLE_SERVICE_PATH", INSTANCE_PATHS.bundleService, "its unit, which holds the fetch options"],
+        ["BUNDLE_FETCH_OPTIONS", bundleFetchOptions(), "how it fetches one, as the bundle unit runs it (an array)"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
         ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],
         ["PULUMI_CLI_VARIABLE", PULUMI_CLI_VARIABLE, "where the scripts tell the program which Pulumi CLI they run"],
+        // Names, not values: a script sets one with export "$NAME=value" or local -x "$NAME=value".
+        ["NO_CAPACITY_VAR", CAPACITY_ENV.full, "names the candidates EC2 said are full, for the program"],
+        ["START_TYPE_VAR", CAPACITY_ENV.type, "names npm run start --type, for the program"],
+        ["START_MARKET_VAR", CAPACITY_ENV.market, "names npm run start --on-demand, for the program"],
+        ["RUN_STARTED_VAR", CAPACITY_ENV.started, "names when the driver began, for the program"],
     ];
+    // Quoted as the shell reads it back: a plain word as it is, else in single quotes, each ' as '\''.
+    const word = (value: string) => /^[\w./:-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
     return [
         "# shellcheck shell=bash",
         "# shellcheck disable=SC2034 # read by the scripts that source it",
         "# GENERATED from components/contract.ts (machineShell) by test/contract.test.ts with",
         "# GPU_NOTEBOOK_RECORD=1; do not edit: change the contract and regenerate.",
-        // Quoted as the shell reads it back: single quotes, each ' as '\''.
-        ...facts.map(([name, value, why]) => `${name}=${/^[\w./:-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`} # ${why}`),
+        ...facts.map(([name, value, why]) => `${name}=${typeof value === "string" ? word(value) : `(${value.map(word).join(" ")})`} # ${why}`),
         "",
     ].join("\n");
 }

@@ -17,7 +17,7 @@ import { Provider } from "@pulumi/aws/provider";
 import { AmiInfo, DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } from "./aws-data";
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
-import { candidateKey, hintsFromEnvironment } from "./capacity";
+import { candidateKey, capacityRecordLine, FallbackPrice, fallbackPrice, hintsFromEnvironment, machineResources } from "./capacity";
 import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, ValidSettings } from "./config";
 import { createBudget } from "./cost-controls";
@@ -143,10 +143,12 @@ export interface NotebookOutputs {
 }
 
 /**
- * What the run tries, one line the user reads and the driver (scripts/lib/capacity.js) matches to
- * EC2's refusal: "capacity: NAME tries ZONE/TYPE/MARKET", then what it is and what is left.
+ * What the run tries, one line the user reads: "capacity: NAME tries ZONE/TYPE/MARKET", then what
+ * it is and what is left, and with spotFallback what a start that finds no spot capacity can do
+ * instead: "on-demand fallback: $1.006 an hour (+$0.580)". The driver reads the same facts from
+ * the record reportCapacity logs beside it, never from this line.
  */
-function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spot: HourlyPrice; onDemand: HourlyPrice }): string {
+function capacityLine(name: string, prepared: PreparedNotebook, fallback?: FallbackPrice): string {
     const { capacity: { chosen, order, full }, typeInfo, placement } = prepared.account;
     const gpu = typeInfo ? ` (${gpuSummary(typeInfo)})` : "";
     const tried = full.length > 0 ? `; EC2 had none of ${full.join(", ")} in this run` : "";
@@ -154,18 +156,21 @@ function capacityLine(name: string, prepared: PreparedNotebook, fallback?: { spo
     return `capacity: ${name} tries ${candidateKey(chosen)}${gpu}, ${placement.reason}${tried}; ` +
         (left > 0 ? `${left} more candidate${left === 1 ? "" : "s"} after it: if EC2 has no capacity, \`npm run up\` tries them`
             : "no other candidate: if EC2 has no capacity, `npm run start -- --wait MINUTES` waits for it") +
-        (fallback ? `; ${onDemandOffer(fallback.spot, fallback.onDemand)}` : "");
+        (fallback ? `; on-demand fallback: ${fallbackPrice(fallback)}` : "");
 }
 
 /**
- * With spotFallback, what a start that finds no spot capacity can do instead, with the price:
- * "on-demand fallback: $1.006 an hour (+$0.580)". scripts/lib/capacity.js reads it from the
- * capacity line, and npm run start offers `--on-demand` with it.
+ * Says what the run tries: the line for the user, and the record for the driver (capacity.ts
+ * CapacityRecord: npm run up and start read it from the event log to fail over, and npm run start
+ * offers `--on-demand` with its price).
  */
-function onDemandOffer(spot: HourlyPrice, onDemand: HourlyPrice): string {
-    return onDemand.usd === undefined ? "on-demand fallback: price unknown"
-        : `on-demand fallback: $${onDemand.usd.toFixed(3)} an hour` +
-            (spot.usd === undefined ? "" : ` (+$${(onDemand.usd - spot.usd).toFixed(3)})`);
+function reportCapacity(name: string, prepared: PreparedNotebook, prices: { spot: HourlyPrice; onDemand?: HourlyPrice }, resource: pulumi.Resource): void {
+    const { zone, instanceType, market } = prepared.account.capacity.chosen;
+    const onDemandFallback = prices.onDemand && { usdPerHour: prices.onDemand.usd, spotUsdPerHour: prices.spot.usd };
+    pulumi.log.info(capacityLine(name, prepared, onDemandFallback), resource);
+    pulumi.log.debug(capacityRecordLine({
+        notebook: name, candidate: { zone, instanceType, market }, resources: machineResources(name), ...(onDemandFallback ? { onDemandFallback } : {}),
+    }), resource);
 }
 
 /**
@@ -267,7 +272,7 @@ function createMachine(
     name: string, args: MachineArgs, parent: pulumi.Resource,
 ): ec2.Instance {
     const { settings, market, ami, rootDiskGb, instanceType, tags, profile, keyName, subnetId, securityGroupId, dependsOn } = args;
-    return new ec2.Instance(`${name}-instance`, {
+    return new ec2.Instance(machineResources(name).launch, {
         ami: ami.id,
         iamInstanceProfile: profile.name,
         instanceType,
@@ -365,7 +370,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
         const parent = this;
-        pulumi.log.info(capacityLine(name, prepared, onDemandPrice && { spot: price, onDemand: onDemandPrice }), this);
+        reportCapacity(name, prepared, { spot: price, onDemand: onDemandPrice }, this);
 
         const network = networkOf(name, placement, shared, tags, parent);
 
@@ -435,7 +440,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         // running=false stops the instance; disk, address and keys stay. Always present, so switching
         // is an update of this resource and never touches the instance itself.
-        new InstanceState(`${name}-state`, {
+        new InstanceState(machineResources(name).start, {
             instanceId: instance.id,
             state: settings.running ? "running" : "stopped",
         }, { parent });

@@ -1,6 +1,6 @@
 // The user scripts' one way into a stack's config: what `pulumi config --json --show-secrets`
 // prints, on stdin (it may hold secrets), read by the deploy's own parser (components/config.ts),
-// so a rule of the config exists once. Run with ts-node by scripts/lib/fleet.sh:
+// so a rule of the config exists once. Run by scripts/lib/fleet.sh through scripts/lib/ts-require.js:
 //   stack-config.ts choose NAME OPTION STACK   prints NAME if the config has that notebook ("" for a
 //                                              stack of one), else fails listing the config's
 //   stack-config.ts names-setting KEY          the notebooks whose own entry sets KEY, one a line

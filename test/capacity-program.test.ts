@@ -1,12 +1,34 @@
 // Capacity failover with the whole program under the offline engine: the account says which
 // (zone, type, market) have no free machine at launch and at start, and a small driver does what
-// npm run up does (scripts/lib/capacity.sh): run, read what EC2 refused, tell the program, run again.
+// npm run up does (scripts/lib/capacity.sh): run, read what EC2 refused with the driver's own
+// reader (scripts/lib/capacity.js) from what the event log would hold, tell the program, run again.
 import * as assert from "assert";
 
-import { CAPACITY_ENV, candidateKey } from "../components/capacity";
+import { Candidate, candidateKey, capacityRecords, CapacityRefusal } from "../components/capacity";
+import { CAPACITY_ENV } from "../components/contract";
 import { CapacityScenario, FakeAws, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { registered, runProgram, StackRun, VALID_CONFIG } from "./support/program";
+
+// The driver's reader, as the scripts run it.
+const { capacityFailures } = require("../scripts/lib/capacity.js") as {
+    capacityFailures(found: { name: string; severity: string; message: string }[]): CapacityRefusal[];
+};
+
+/**
+ * What the driver finds in the event log of a run that failed: the program's debug lines (its
+ * records) beside the error on each resource the account refused, then checked against what the
+ * account refused, so the record names what the program really asked EC2 for.
+ */
+function driverFinds(debugs: string[], cloud: MockCloud, error: Error): CapacityRefusal[] {
+    const found = capacityFailures([
+        ...debugs.map((message) => ({ name: "notebook", severity: "debug", message })),
+        ...cloud.refused.map(({ resource }) => ({ name: resource, severity: "error", message: error.message })),
+    ]);
+    const key = ({ action, candidate }: { action: string; candidate: Candidate }) => `${action} ${candidateKey(candidate)}`;
+    assert.deepStrictEqual(found.map(key), cloud.refused.map(key), "the driver finds what EC2 refused, for the candidate it refused");
+    return found;
+}
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const VOLUME = "aws:ebs/volume:Volume";
@@ -54,14 +76,15 @@ async function upWithFailover(config: Record<string, string>, world: Partial<Fak
             cloud.deployedBy(previous);
         }
         clouds.push(cloud);
+        const debugs: string[] = [];
         try {
             const run = await withHints({
                 [CAPACITY_ENV.full]: refused.map((key) => `notebook=${key}`).join(" "),
                 [CAPACITY_ENV.started]: String(STARTED),
-            }, () => runProgram(config, cloud));
+            }, () => runProgram(config, cloud, debugs));
             return { run, refused, clouds };
         } catch (error) {
-            const launch = cloud.refused.find((refusal) => refusal.action === "launch");
+            const launch = driverFinds(debugs, cloud, error as Error).find((refusal) => refusal.action === "launch");
             if (!launch) {
                 return { error: error as Error, refused, clouds };
             }
@@ -134,9 +157,12 @@ describe("capacity failover, whole program", () => {
         it("a start into a full zone fails with EC2's words and changes neither zone nor type", async () => {
             const before = await stopped(CANDIDATES);
             const cloud = new MockCloud({ world: noCapacity({ start: ["us-east-1a/g5.xlarge/on-demand"] }) }).deployedBy(before);
-            await assert.rejects(runProgram(CANDIDATES, cloud), /InsufficientInstanceCapacity: We currently do not have sufficient g5\.xlarge capacity/);
+            const debugs: string[] = [];
+            const error = await runProgram(CANDIDATES, cloud, debugs).then(() => undefined, (failure: Error) => failure);
+            assert.match(error?.message ?? "", /InsufficientInstanceCapacity: We currently do not have sufficient g5\.xlarge capacity/);
             assert.deepStrictEqual(cloud.refused.map((each) => `${each.action} ${each.resource} ${candidateKey(each.candidate)}`),
                 ["start notebook-state us-east-1a/g5.xlarge/on-demand"]);
+            assert.deepStrictEqual(driverFinds(debugs, cloud, error as Error).map(({ action, notebook }) => `${action} ${notebook}`), ["start notebook"]);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceType, "g5.xlarge");
         });
 
@@ -216,13 +242,19 @@ describe("capacity failover, whole program", () => {
             const FALLBACK = { ...SPOT, spotFallback: "on-demand" };
             const price = SAMPLE_PRICES["us-east-1"]["g5.xlarge"];
 
-            it("the run names the on-demand fallback and what it costs more, for npm run start to offer", async () => {
+            it("the run names the on-demand fallback and what it costs more, in its line and in its record for npm run start to offer", async () => {
                 const run = await runProgram(FALLBACK);
                 const offer = `on-demand fallback: $${price.onDemand.toFixed(3)} an hour (+$${(price.onDemand - price.spot).toFixed(3)})`;
                 assert.ok(run.infos.some((line) => line.startsWith("capacity: notebook tries us-east-1a/g5.xlarge/spot") && line.endsWith(`; ${offer}`)),
                     run.infos.join("\n"));
+                assert.deepStrictEqual(capacityRecords(run.debugs), [{
+                    notebook: "notebook", candidate: { zone: "us-east-1a", instanceType: "g5.xlarge", market: "spot" },
+                    resources: { launch: "notebook-instance", start: "notebook-state" },
+                    onDemandFallback: { usdPerHour: price.onDemand, spotUsdPerHour: price.spot },
+                }]);
                 const plain = await runProgram(SPOT);
                 assert.ok(!plain.infos.some((line) => line.includes("on-demand fallback")), "only with spotFallback");
+                assert.strictEqual(capacityRecords(plain.debugs)[0].onDemandFallback, undefined);
             });
 
             it("the start fails with EC2's spot words; --on-demand replaces the machine by an on-demand one in its zone, data volume and address kept", async () => {

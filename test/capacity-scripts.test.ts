@@ -6,22 +6,14 @@ import { spawnSync } from "child_process";
 import { writeFileSync } from "fs";
 import * as path from "path";
 
-import { ec2CapacityError } from "../components/capacity";
+import { CAPACITY_ENV } from "../components/contract";
+import { refusedRun } from "./support/capacity";
 import { runScript, ScriptResult } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 
 const G5 = { instanceType: "g5.xlarge", zone: "us-east-1a", market: "on-demand" } as const;
-const tries = (notebook: string, key: string) => ({ resource: notebook, severity: "info", message: `capacity: ${notebook} tries ${key} (1 × NVIDIA A10G (24 GiB)), ...` });
-const LAUNCH_REFUSED = {
-    status: 255,
-    diagnostics: [tries("notebook", "us-east-1a/g5.xlarge/on-demand"),
-        { resource: "notebook-instance", severity: "error", message: `1 error occurred:\n\t* ${ec2CapacityError(G5, "launch")}` }],
-};
-const START_REFUSED = {
-    status: 255,
-    diagnostics: [tries("notebook", "us-east-1a/g5.xlarge/on-demand"),
-        { resource: "notebook-state", severity: "error", message: ec2CapacityError(G5, "start") }],
-};
+const LAUNCH_REFUSED = refusedRun("notebook", G5, "launch");
+const START_REFUSED = refusedRun("notebook", G5, "start");
 const OTHER_ERROR = { status: 255, diagnostics: [{ resource: "notebook-instance", severity: "error", message: "creating EC2 Instance: VcpuLimitExceeded" }] };
 const DONE = { status: 0 };
 
@@ -50,14 +42,24 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
         assert.match(result.stdout, /^gpu-notebook: notebook: no g5\.xlarge free in us-east-1a right now; trying the next candidate$/m);
         const [first, second] = ups(here);
-        assert.strictEqual(first.env?.GPU_NOTEBOOK_NO_CAPACITY, "");
-        assert.strictEqual(second.env?.GPU_NOTEBOOK_NO_CAPACITY, "notebook=us-east-1a/g5.xlarge/on-demand");
-        assert.ok(Number(second.env?.GPU_NOTEBOOK_RUN_STARTED) > 0);
+        assert.strictEqual(first.env?.[CAPACITY_ENV.full], "");
+        assert.strictEqual(second.env?.[CAPACITY_ENV.full], "notebook=us-east-1a/g5.xlarge/on-demand");
+        assert.ok(Number(second.env?.[CAPACITY_ENV.started]) > 0);
         assert.ok(first.argv.includes("--event-log"));
+        assert.doesNotMatch(result.stdout + result.stderr, /gpu-notebook-capacity/, "the record is for the driver, not the user");
     });
 
     it("npm run up: any other error is Pulumi's own, not retried", async () => {
         const { here, env } = world([OTHER_ERROR, DONE]);
+        const result = await script(here, env, "up", []);
+        assert.strictEqual(result.status, 255);
+        assert.strictEqual(ups(here).length, 1);
+        assert.doesNotMatch(result.stdout, /free in/);
+    });
+
+    it("npm run up: the program's words without its record are not read: EC2's refusal is then Pulumi's own error", async () => {
+        const [line, , refusal] = LAUNCH_REFUSED.diagnostics;
+        const { here, env } = world([{ status: 255, diagnostics: [line, refusal] }, DONE]);
         const result = await script(here, env, "up", []);
         assert.strictEqual(result.status, 255);
         assert.strictEqual(ups(here).length, 1);
@@ -77,7 +79,7 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         assert.strictEqual(calls.length, 3);
         assert.ok(!calls[0].argv.includes("--yes") && calls[2].argv.includes("--yes"));
         // A start never tells the program to try elsewhere: the machine keeps its zone and type.
-        assert.ok(calls.every((call) => call.env?.GPU_NOTEBOOK_NO_CAPACITY === ""));
+        assert.ok(calls.every((call) => call.env?.[CAPACITY_ENV.full] === ""));
     });
 
     it("npm run start --wait 0: one attempt, then one line and the commands that help, no stack trace", async () => {
@@ -95,20 +97,14 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         const { here, env } = world([DONE]);
         const result = await script(here, env, "power", ["start", "--type", "g6.xlarge"]);
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
-        assert.strictEqual(ups(here)[0].env?.GPU_NOTEBOOK_START_TYPE, "notebook=g6.xlarge");
+        assert.strictEqual(ups(here)[0].env?.[CAPACITY_ENV.type], "notebook=g6.xlarge");
     });
 
     describe("a spot machine with spotFallback on-demand", () => {
         const SPOT_FALLBACK = '  gpu-notebook:spot: "true"\n  gpu-notebook:spotFallback: on-demand\n';
-        const spot = { instanceType: "g5.xlarge", zone: "us-east-1a", market: "spot" } as const;
-        const SPOT_START_REFUSED = {
-            status: 255,
-            diagnostics: [
-                { resource: "notebook", severity: "info", message: "capacity: notebook tries us-east-1a/g5.xlarge/spot (1 × NVIDIA A10G (24 GiB)), " +
-                    "the zone of the notebook's data volume vol-1; no other candidate: ...; on-demand fallback: $1.006 an hour (+$0.580)" },
-                { resource: "notebook-state", severity: "error", message: ec2CapacityError(spot, "start") },
-            ],
-        };
+        const spot = { ...G5, market: "spot" } as const;
+        const onDemandFallback = { usdPerHour: 1.006, spotUsdPerHour: 0.426 };
+        const SPOT_START_REFUSED = refusedRun("notebook", spot, "start", { onDemandFallback });
         const configChanges = (here: StandInWorld) => here.calls().filter((call) => call.argv[0] === "config" && ["set", "rm"].includes(call.argv[1]));
 
         it("start --wait 0 offers --on-demand, with the price difference, after the wait", async () => {
@@ -117,6 +113,19 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
             assert.strictEqual(result.status, 255);
             assert.match(result.stdout, /^gpu-notebook: notebook: no spot g5\.xlarge free in us-east-1a right now \(waited 0 of 0 min\)$/m);
             assert.match(result.stdout, /\n {2}npm run start -- --on-demand +replace the spot machine by an on-demand one in us-east-1a \(\$1\.006 an hour \(\+\$0\.580\)\):\n +data volume and address kept, root disk not\n/);
+        });
+
+        it("reads the record, not the words: a reworded line, or none, changes neither the failover nor the offer", async () => {
+            for (const userLine of ["Capacity — the notebook will try a spot g5.xlarge in us-east-1a; on-demand would be $9.99", undefined]) {
+                const { here, env } = world([refusedRun("notebook", spot, "start", { userLine, onDemandFallback })], SPOT_FALLBACK);
+                const result = await script(here, env, "power", ["start", "--wait", "0"]);
+                assert.strictEqual(result.status, 255);
+                assert.match(result.stdout, /^gpu-notebook: notebook: no spot g5\.xlarge free in us-east-1a right now \(waited 0 of 0 min\)$/m, String(userLine));
+                assert.match(result.stdout, /npm run start -- --on-demand +replace the spot machine by an on-demand one in us-east-1a \(\$1\.006 an hour \(\+\$0\.580\)\)/);
+                const { here: launched, env: launchEnv } = world([refusedRun("notebook", spot, "launch", { userLine }), DONE]);
+                assert.strictEqual((await script(launched, launchEnv, "up", [])).status, 0);
+                assert.strictEqual(ups(launched)[1].env?.[CAPACITY_ENV.full], "notebook=us-east-1a/g5.xlarge/spot", String(userLine));
+            }
         });
 
         it("an on-demand machine's refused start offers no --on-demand", async () => {
@@ -139,7 +148,7 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
             const result = await script(here, env, "power", ["start", "--on-demand", "--yes"]);
             assert.strictEqual(result.status, 0, result.stdout + result.stderr);
             const [up] = ups(here);
-            assert.strictEqual(up.env?.GPU_NOTEBOOK_START_MARKET, "notebook=on-demand");
+            assert.strictEqual(up.env?.[CAPACITY_ENV.market], "notebook=on-demand");
             assert.ok(up.argv.includes("--yes"));
         });
 

@@ -1,13 +1,20 @@
 // The candidate order (a pure function, in tables), what the driver tells the program through the
-// environment, and how the scripts recognise EC2's capacity refusals in an event log.
+// environment, the record the program tells the driver, and how the driver finds EC2's capacity
+// refusals in an event log with it.
 import * as assert from "assert";
 
-import { Candidate, candidateKey, candidateOrder, CAPACITY_ENV, ec2CapacityError, hintsFromEnvironment, OrderFacts } from "../components/capacity";
+import {
+    Candidate, candidateKey, candidateOrder, CapacityRecord, capacityRecordLine, capacityRecords, ec2CapacityError, fallbackPrice,
+    hintsFromEnvironment, machineResources, OrderFacts,
+} from "../components/capacity";
+import { CAPACITY_ENV } from "../components/contract";
+import { programSays, refusedRun, StandInDiagnostic } from "./support/capacity";
 
 // Plain JavaScript the scripts run; its shapes are checked here by what it returns.
-const { capacityFailures, diagnostics, sentence, startedReport } = require("../scripts/lib/capacity.js") as {
+const { capacityFailures, diagnostics, errorLines, sentence, startedReport } = require("../scripts/lib/capacity.js") as {
     capacityFailures(found: { name: string; severity: string; message: string }[]): { action: string; notebook: string; candidate: Candidate }[];
     diagnostics(text: string): { name: string; severity: string; message: string }[];
+    errorLines(found: { name: string; severity: string; message: string }[]): string[];
     sentence(failure: { candidate: Candidate }): string;
     startedReport(notebooks: Record<string, { instanceType: string; availabilityZone: string }>, unstarted: string[]): string[];
 };
@@ -74,39 +81,80 @@ describe("capacity", () => {
         });
     });
 
+    describe("the record the program tells the driver", () => {
+        const record: CapacityRecord = {
+            notebook: "alice", candidate: { zone: "us-east-1c", instanceType: "g6.xlarge", market: "spot" }, resources: machineResources("alice"),
+            onDemandFallback: { usdPerHour: 0.805 },
+        };
+
+        it("is one line, read back as it was written, from among other lines of a message", () => {
+            const line = capacityRecordLine(record);
+            assert.doesNotMatch(line, /\n/);
+            assert.deepStrictEqual(capacityRecords([`capacity: alice tries ...\n${line}\n`, "something else"]), [record]);
+        });
+
+        it("a line that is not a record, or a record out of shape, is no record", () => {
+            const broken = (changes: object) => capacityRecordLine({ ...record, ...changes } as CapacityRecord);
+            assert.deepStrictEqual(capacityRecords([
+                `${capacityRecordLine(record).slice(0, -1)}`,
+                broken({ candidate: { zone: "us-east-1c", instanceType: "g6", market: "spot" } }),
+                broken({ resources: { launch: "alice-instance" } }),
+                broken({ notebook: "" }),
+                broken({ onDemandFallback: { usdPerHour: "0.805" } }),
+                `say ${capacityRecordLine(record)}`,
+            ]), []);
+        });
+
+        it("says the fallback's price as the program's line does", () => {
+            assert.strictEqual(fallbackPrice({ usdPerHour: 1.006, spotUsdPerHour: 0.426 }), "$1.006 an hour (+$0.580)");
+            assert.strictEqual(fallbackPrice({ usdPerHour: 1.006 }), "$1.006 an hour");
+            assert.strictEqual(fallbackPrice({ spotUsdPerHour: 0.426 }), "price unknown");
+        });
+    });
+
     describe("recognising EC2's refusals (scripts/lib/capacity.js)", () => {
         const g5 = { instanceType: "g5.xlarge", zone: "us-east-1a", market: "on-demand" } as const;
-        const event = (resource: string, severity: string, message: string) =>
-            JSON.stringify({ sequence: 1, timestamp: 0, diagnosticEvent: { urn: `urn:pulumi:dev::gpu-notebook::t::${resource}`, severity, message } });
+        /** One diagnostic as the engine writes it to --event-log by default (`--color` raw: directives kept, a newline after). */
+        const event = ({ resource, severity, message }: StandInDiagnostic) => JSON.stringify({
+            sequence: 1, timestamp: 0,
+            diagnosticEvent: {
+                urn: `urn:pulumi:dev::gpu-notebook::gpu-notebook:index:GpuNotebook$t::${resource}`, prefix: severity === "info" ? "" : `<{%fg 8%}>${severity}: <{%reset%}>`,
+                message: `<{%reset%}>${message}<{%reset%}>\n`, color: "raw", severity,
+            },
+        });
+        const found = (...diagnosticsOfRun: StandInDiagnostic[][]) => capacityFailures(diagnostics(diagnosticsOfRun.flat().map(event).join("\n")));
 
-        it("finds a launch refused with InsufficientInstanceCapacity, with the candidate the notebook tried", () => {
-            const log = [
-                event("notebook", "info", "capacity: notebook tries us-east-1a/g5.xlarge/on-demand (1 × NVIDIA A10G (24 GiB)), ..."),
-                "not json",
-                event("notebook-instance", "error", `1 error occurred:\n\t* ${ec2CapacityError(g5, "launch")}`),
-            ].join("\n");
-            const [failure, ...more] = capacityFailures(diagnostics(log));
+        it("finds a launch refused with InsufficientInstanceCapacity, for the candidate the notebook's record names", () => {
+            const [failure, ...more] = found(refusedRun("notebook", g5, "launch").diagnostics);
             assert.deepStrictEqual(more, []);
             assert.deepStrictEqual(failure, { action: "launch", notebook: "notebook", candidate: g5 });
             assert.strictEqual(sentence(failure), "no g5.xlarge free in us-east-1a right now");
         });
 
-        it("finds a start refused (the machine's state) and a spot refusal by its words", () => {
+        it("finds a start refused (the machine's state) and a spot refusal, and the fallback's price; other errors are no refusal", () => {
             const spot = { instanceType: "g6.xlarge", zone: "us-east-1c", market: "spot" } as const;
-            const found = capacityFailures([
-                { name: "alice", severity: "info", message: "capacity: alice tries us-east-1c/g6.xlarge/spot (...)" },
-                { name: "alice-state", severity: "error", message: ec2CapacityError(spot, "start") },
-                { name: "bob", severity: "info", message: "capacity: bob tries us-east-1a/g5.xlarge/on-demand (...)" },
-                { name: "bob-instance", severity: "error", message: "creating EC2 Instance: VcpuLimitExceeded: You have requested more vCPU capacity" },
-            ]);
-            assert.deepStrictEqual(found, [{ action: "start", notebook: "alice", candidate: spot }]);
-            assert.strictEqual(sentence(found[0]), "no spot g6.xlarge free in us-east-1c right now");
+            const other = { resource: "bob-instance", severity: "error", message: "creating EC2 Instance: VcpuLimitExceeded: You have requested more vCPU capacity" };
+            assert.deepStrictEqual(found(refusedRun("alice", spot, "start", { onDemandFallback: { usdPerHour: 0.805 } }).diagnostics, programSays("bob", g5), [other]),
+                [{ action: "start", notebook: "alice", candidate: spot, onDemandFallback: { usdPerHour: 0.805 } }]);
+            assert.strictEqual(sentence({ candidate: spot }), "no spot g6.xlarge free in us-east-1c right now");
             assert.match(ec2CapacityError(spot, "launch"), /capacity-not-available/);
         });
 
-        it("reads the candidate from EC2's own words when the program's line is missing", () => {
-            assert.deepStrictEqual(capacityFailures([{ name: "bob-instance", severity: "error", message: ec2CapacityError(g5, "launch") }]),
-                [{ action: "launch", notebook: "bob", candidate: g5 }]);
+        it("tells apart the notebooks of a class by the resource EC2's error is about", () => {
+            const g6 = { ...g5, instanceType: "g6.xlarge" };
+            const refused = refusedRun("bob", g6, "launch").diagnostics;
+            assert.deepStrictEqual(found(programSays("alice", g5), programSays("al", g5), refused), [{ action: "launch", notebook: "bob", candidate: g6 }]);
+        });
+
+        it("reads no sentence: without the record, EC2's refusal is nobody's, whatever the words say", () => {
+            const [line, , refusal] = refusedRun("notebook", g5, "launch").diagnostics;
+            assert.deepStrictEqual(found([line, refusal]), []);
+            const reworded = refusedRun("notebook", g5, "launch", { userLine: "Kapazität: notebook versucht g5.xlarge" }).diagnostics;
+            assert.deepStrictEqual(found(reworded), [{ action: "launch", notebook: "notebook", candidate: g5 }]);
+        });
+
+        it("gives the run's errors as plain lines, without the event log's color directives", () => {
+            assert.deepStrictEqual(errorLines(diagnostics(refusedRun("notebook", g5, "start").diagnostics.map(event).join("\n"))), [ec2CapacityError(g5, "start")]);
         });
 
         it("reports a class after start --all: who runs on what, who found no GPU", () => {

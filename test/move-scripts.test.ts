@@ -5,7 +5,8 @@ import { spawnSync } from "child_process";
 import { writeFileSync } from "fs";
 import * as path from "path";
 
-import { ec2CapacityError } from "../components/capacity";
+import { CAPACITY_ENV } from "../components/contract";
+import { refusedRun } from "./support/capacity";
 import { runScript, ScriptResult } from "./support/scripts";
 import { STAND_IN_PULUMI, StandInWorld } from "./support/stand-ins";
 
@@ -15,14 +16,7 @@ const ZONE_REFUSED = 'gpu-notebook:moveToZone = "us-east-1e" is not accepted: a 
 const RUNNING_REFUSED = "the notebook's machine i-0123 is running in us-east-1a, and a move to us-east-1c (gpu-notebook:moveToZone) copies " +
     "its data volume while nothing writes to it: stop it first with `npm run stop`, then move it. Nothing was changed.";
 const refusedWith = (message: string) => ({ status: 255, diagnostics: [{ resource: "gpu-notebook-dev", severity: "error", message }] });
-const LAUNCH_REFUSED = {
-    status: 255,
-    diagnostics: [
-        { resource: "notebook", severity: "info", message: "capacity: notebook tries us-east-1c/g5.xlarge/on-demand (1 × NVIDIA A10G (24 GiB)), ..." },
-        { resource: "notebook-instance", severity: "error",
-            message: ec2CapacityError({ instanceType: "g5.xlarge", zone: "us-east-1c", market: "on-demand" }, "launch") },
-    ],
-};
+const LAUNCH_REFUSED = refusedRun("notebook", { instanceType: "g5.xlarge", zone: "us-east-1c", market: "on-demand" }, "launch");
 const OTHER_ERROR = { status: 255, diagnostics: [{ resource: "notebook-instance", severity: "error", message: "creating EC2 Instance: VcpuLimitExceeded" }] };
 
 describe("npm run move, against the stand-in pulumi", function () {
@@ -150,7 +144,7 @@ describe("npm run move, against the stand-in pulumi", function () {
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
         assert.match(result.stdout, /no g5\.xlarge free in us-east-1c right now; trying the next candidate/);
         const ups = here.calls().filter((call) => call.argv[0] === "up");
-        assert.strictEqual(ups[1].env?.GPU_NOTEBOOK_NO_CAPACITY, "notebook=us-east-1c/g5.xlarge/on-demand");
+        assert.strictEqual(ups[1].env?.[CAPACITY_ENV.full], "notebook=us-east-1c/g5.xlarge/on-demand");
     });
 
     describe("in a class (--notebook)", () => {

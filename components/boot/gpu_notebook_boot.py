@@ -2,8 +2,9 @@
 """gpu-notebook's boot bundle installer: install the bundle the machine is told, then set it up.
 
 Run as root by gpu-notebook-bundle.service at every boot, at first boot by the user data's
-`gpu_notebook_aws.py first-boot` (which fetched this very file from the bundle), and by
-`npm run up` over SSH to apply a new bundle at once (--bundle, --live).
+`gpu_notebook_aws.py INSTALLER OPTIONS` (which fetched this very file from the bundle), and by
+`npm run up` over SSH to apply a new bundle at once (--live). All three pass the same fetch
+options, components/contract.ts bundleFetchOptions, so each installs the bundle the tag names.
 
 The bundle comes from gpu_notebook_aws.obtain: the instance tag --tag names it, the key ends in its
 SHA-256, and a download that does not match is refused. A verified bundle is kept under

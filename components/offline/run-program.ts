@@ -27,6 +27,11 @@ export interface ProgramRun<Outputs> {
     warnings: string[];
     /** What the program logged with pulumi.log.info (the CLI shows these too), such as the capacity it tries. */
     infos: string[];
+    /**
+     * What was logged with pulumi.log.debug, such as the capacity record, the SDK's own lines among
+     * them: the CLI writes all of these to --event-log (and shows them only with --debug).
+     */
+    debugs: string[];
 }
 
 // Without an engine (under mocks) pulumi.log.warn writes "warning: [runtime] <message>" to console.warn,
@@ -52,30 +57,49 @@ async function useMocks(cloud: MockCloud, config: Record<string, string>, secret
     pulumi.runtime.setAllConfig(namespaced, secretKeys.map((key) => `${CONFIG_NAMESPACE}:${key}`));
 }
 
+/** Runs `work` with `object[key]` replaced by `replacement`, and puts the original back after. */
+async function replacing<T, K extends keyof T>(object: T, key: K, replacement: T[K], work: () => Promise<void>): Promise<void> {
+    const original = object[key];
+    object[key] = replacement;
+    try {
+        await work();
+    } finally {
+        object[key] = original;
+    }
+}
+
 /** Replaces a console method while `work` runs, collecting the lines with `prefix` (without it) into `into`. */
-async function collecting(method: "warn" | "log", prefix: RegExp, into: string[], work: () => Promise<void>): Promise<void> {
+function collecting(method: "warn" | "log", prefix: RegExp, into: string[], work: () => Promise<void>): Promise<void> {
     const original = console[method];
-    console[method] = (...args: unknown[]) => {
+    return replacing(console, method, (...args: unknown[]) => {
         const text = args.map(String).join(" ");
         if (prefix.test(text)) {
             into.push(text.replace(prefix, ""));
         } else {
             original(...args);
         }
-    };
-    try {
-        await work();
-    } finally {
-        console[method] = original;
-    }
+    }, work);
+}
+
+/**
+ * Collects what pulumi.log.debug is given while `work` runs: without an engine the SDK drops it,
+ * where the CLI would write it to the event log.
+ */
+function collectingDebug(into: string[], work: () => Promise<void>): Promise<void> {
+    // The SDK's log module itself (not a copy): the program looks pulumi.log.debug up at each call.
+    const log = pulumi.log as { debug: typeof pulumi.log.debug };
+    return replacing(log, "debug", async (message: string) => {
+        into.push(message);
+    }, work);
 }
 
 /**
  * Runs a program (index.ts's exported function) with the given config and waits until every
- * resource has been registered. Throws what the program throws (for example a DeployRefused).
+ * resource has been registered. Throws what the program throws (for example a DeployRefused);
+ * what it logged at debug level until then is in `debugs`, as the CLI's event log would hold it.
  */
 export async function runOffline<Outputs>(
-    program: () => Promise<Outputs>, config: Record<string, string>, cloud: MockCloud,
+    program: () => Promise<Outputs>, config: Record<string, string>, cloud: MockCloud, debugs: string[] = [],
 ): Promise<ProgramRun<Outputs>> {
     await useMocks(cloud, config, "notebookPassword" in config ? ["notebookPassword"] : []);
     const options: RecordedOptions[] = [];
@@ -89,7 +113,7 @@ export async function runOffline<Outputs>(
     const onRejection = (reason: unknown) => rejections.push(reason);
     process.on("unhandledRejection", onRejection);
     try {
-        await collecting("log", INFO_PREFIX, infos, () => collecting("warn", WARNING_PREFIX, warnings, async () => {
+        await collectingDebug(debugs, () => collecting("log", INFO_PREFIX, infos, () => collecting("warn", WARNING_PREFIX, warnings, async () => {
             await pulumi.runtime.runInPulumiStack(async () => {
                 pulumi.runtime.registerStackTransformation((args) => {
                     options.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions });
@@ -103,7 +127,7 @@ export async function runOffline<Outputs>(
                 return {};
             });
             await waitForRPCs();
-        }));
+        })));
         // Give rejections of the last registrations the turn they need to be reported.
         await new Promise((resolve) => setImmediate(resolve));
     } finally {
@@ -113,5 +137,5 @@ export async function runOffline<Outputs>(
     if (failure !== undefined) {
         throw failure;
     }
-    return { cloud, outputs: outputs as Outputs, options, warnings, infos };
+    return { cloud, outputs: outputs as Outputs, options, warnings, infos, debugs };
 }

@@ -1,8 +1,9 @@
 // Finds EC2's "no capacity" refusals in what `pulumi up --event-log FILE` wrote, for the scripts
 // that retry (scripts/lib/capacity.sh): which notebook, which candidate (zone/type/market) and
-// whether it was a new machine (launch) or a stopped one (start). The program says which
-// candidate each notebook tries ("capacity: NAME tries ZONE/TYPE/MARKET", components/notebook.ts);
-// EC2's error names the resource, so the two meet on the notebook's name.
+// whether it was a new machine (launch) or a stopped one (start). The program logs one record a
+// notebook (components/capacity.ts CapacityRecord: the candidate it tries and the resources EC2
+// would refuse); EC2's error names the resource. Both are read with components/capacity.ts, the
+// module that writes the record, loaded through the transpile cache: nothing here reads a sentence.
 //
 // Usage: node capacity.js failures EVENT_LOG
 //   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence<TAB>the
@@ -17,23 +18,20 @@
 
 const fs = require("fs");
 const { runCommand } = require("./cli");
-
-/** EC2's capacity error codes: RunInstances and StartInstances, and a spot request's status. */
-const CAPACITY_ERROR = /InsufficientInstanceCapacity|InsufficientCapacity|capacity-not-available/;
-const TRIES = /capacity: (\S+) tries ([a-z0-9-]+)\/([a-z0-9-]+\.[a-z0-9-]+)\/(on-demand|spot)/;
-/** With spotFallback, what the on-demand fallback costs, as the program's capacity line says (components/notebook.ts onDemandOffer). */
-const FALLBACK = /on-demand fallback: (\$[0-9.]+ an hour(?: \(\+\$[0-9.]+\))?|price unknown)/;
-/** The zone and type EC2 names in its on-demand message, when the program's line is missing. */
-const NAMED = /sufficient (\S+) capacity in the Availability Zone you requested \(([a-z0-9-]+)\)/;
+require("./ts-require");
+const { candidateKey, capacityRecords, capacityRefusals, fallbackPrice } = require("../../components/capacity");
 
 /**
  * @typedef {{ name: string, severity: string, message: string }} Diagnostic
- * @typedef {{ zone: string, instanceType: string, market: string }} Candidate
- * @typedef {{ action: "launch" | "start", notebook: string, candidate: Candidate, fallback?: string }} Failure
+ * @typedef {import("../../components/capacity").Candidate} Candidate
  */
 
+/** Pulumi's color directives, such as <{%reset%}>: an event log keeps them unless --color never. */
+const COLOR_DIRECTIVE = /<\{%[^%]*%\}>/g;
+
 /**
- * The diagnostics of an event log (one JSON event a line): the resource's name, severity and message.
+ * The diagnostics of an event log (one JSON event a line): the resource's name (the last part of
+ * its URN), severity and message, without color directives.
  * @param {string} text
  * @returns {Diagnostic[]}
  */
@@ -50,55 +48,20 @@ function diagnostics(text) {
         const diagnostic = event && event.diagnosticEvent;
         if (diagnostic && typeof diagnostic.message === "string") {
             const urn = diagnostic.urn || "";
-            found.push({ name: urn.split("::").pop() || "", severity: diagnostic.severity, message: diagnostic.message });
+            found.push({ name: urn.split("::").pop() || "", severity: diagnostic.severity, message: diagnostic.message.replace(COLOR_DIRECTIVE, "") });
         }
     }
     return found;
 }
 
 /**
- * The capacity refusals among diagnostics, one per notebook and action: a refused new machine
- * (NAME-instance) is a launch, a refused start of a stopped one (NAME-state) a start.
+ * The capacity refusals among diagnostics, one per notebook and action: an error about a resource
+ * the program's record names.
  * @param {Diagnostic[]} found
- * @returns {Failure[]}
  */
 function capacityFailures(found) {
-    /** @type {Map<string, Candidate>} */
-    const tries = new Map();
-    /** @type {Map<string, string>} */
-    const fallbacks = new Map();
-    for (const { message } of found) {
-        const match = TRIES.exec(message);
-        if (match) {
-            tries.set(match[1], { zone: match[2], instanceType: match[3], market: match[4] });
-            const fallback = FALLBACK.exec(message);
-            if (fallback) {
-                fallbacks.set(match[1], fallback[1]);
-            }
-        }
-    }
-    /** @type {Map<string, Failure>} */
-    const failures = new Map();
-    for (const { name, severity, message } of found) {
-        if (severity !== "error" || !CAPACITY_ERROR.test(message)) {
-            continue;
-        }
-        const resource = /^(.*)-(instance|state)$/.exec(name);
-        const named = NAMED.exec(message);
-        let notebook = resource ? resource[1] : undefined;
-        if (notebook === undefined && named) {
-            notebook = [...tries].find(([, tried]) => tried.instanceType === named[1] && tried.zone === named[2])?.[0];
-        }
-        notebook ??= tries.size === 1 ? [...tries.keys()][0] : undefined;
-        const candidate = (notebook === undefined ? undefined : tries.get(notebook)) ?? (named ? { zone: named[2], instanceType: named[1], market: "on-demand" } : undefined);
-        if (notebook === undefined || candidate === undefined) {
-            continue;
-        }
-        const action = resource?.[2] === "state" || /^starting|start:/.test(message) ? "start" : "launch";
-        const fallback = candidate.market === "spot" ? fallbacks.get(notebook) : undefined;
-        failures.set(`${action} ${notebook}`, { action, notebook, candidate, ...(fallback ? { fallback } : {}) });
-    }
-    return [...failures.values()];
+    const errors = found.filter(({ severity }) => severity === "error").map(({ name, message }) => ({ resource: name, message }));
+    return capacityRefusals(capacityRecords(found.map(({ message }) => message)), errors);
 }
 
 /**
@@ -107,11 +70,6 @@ function capacityFailures(found) {
  */
 function sentence({ candidate }) {
     return `no ${candidate.market === "spot" ? "spot " : ""}${candidate.instanceType} free in ${candidate.zone} right now`;
-}
-
-/** @param {{ candidate: Candidate }} failure */
-function key({ candidate }) {
-    return `${candidate.zone}/${candidate.instanceType}/${candidate.market}`;
 }
 
 /**
@@ -153,9 +111,10 @@ if (require.main === module) {
         }
         const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
         for (const failure of capacityFailures(diagnostics(text))) {
-            process.stdout.write([failure.action, failure.notebook, key(failure), sentence(failure), failure.fallback ?? ""].join("\t") + "\n");
+            const offer = failure.onDemandFallback ? fallbackPrice(failure.onDemandFallback) : "";
+            process.stdout.write([failure.action, failure.notebook, candidateKey(failure.candidate), sentence(failure), offer].join("\t") + "\n");
         }
     });
 }
 
-module.exports = { capacityFailures, diagnostics, errorLines, sentence, key, startedReport };
+module.exports = { capacityFailures, diagnostics, errorLines, sentence, startedReport };

@@ -2,7 +2,7 @@
 # Runs `pulumi up` until EC2 gives the notebooks a GPU, for npm run up and npm run start. EC2
 # answers "no capacity" only when asked for a machine, so:
 #   - a new machine that finds none (a launch) is retried at once with the next candidate: this
-#     tells the program, through GPU_NOTEBOOK_NO_CAPACITY, which candidates were full;
+#     tells the program, through $NO_CAPACITY_VAR (machine.sh), which candidates were full;
 #   - a stopped machine that cannot start keeps its zone and type (its disks live there), so the
 #     start is retried with backoff until WAIT_MINUTES have passed, one line per attempt.
 # Each refusal is told as one line ("no g5.xlarge free in us-east-1a right now"); when nothing is
@@ -11,6 +11,8 @@
 
 # shellcheck source=scripts/lib/pulumi.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pulumi.sh"
+# shellcheck source=scripts/lib/machine.sh
+. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 
 CAPACITY_HELPER="$(dirname "${BASH_SOURCE[0]}")/capacity.js"
 
@@ -42,12 +44,12 @@ capacity_up() {
     CAPACITY_UNSTARTED=""
     events="$(mktemp "${TMPDIR:-/tmp}/gpu-notebook-events.XXXXXX")"
     # Volumes made after this moment by a launch that then found no GPU hold nothing: they may follow the machine.
-    GPU_NOTEBOOK_RUN_STARTED="$(($(date +%s) * 1000))"
-    export GPU_NOTEBOOK_RUN_STARTED
+    export "$RUN_STARTED_VAR=$(($(date +%s) * 1000))"
     while :; do
         status=0
         : >"$events"
-        GPU_NOTEBOOK_NO_CAPACITY="$full" pulumi_cli up --event-log "$events" "${retry[@]}" "$@" || status=$?
+        local -x "$NO_CAPACITY_VAR=$full"
+        pulumi_cli up --event-log "$events" "${retry[@]}" "$@" || status=$?
         if [ "$status" -eq 0 ]; then
             rm -f "$events"
             return 0

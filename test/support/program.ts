@@ -17,10 +17,13 @@ export type StackOutputs = NotebookOutputs;
 export type StackRun = ProgramRun<StackOutputs>;
 export type FleetRun = ProgramRun<FleetOutputs>;
 
-/** Runs index.ts's program with a config without `notebooks`; throws what the program throws. */
-export function runProgram(config: Record<string, string>, cloud = new MockCloud()): Promise<StackRun> {
+/**
+ * Runs index.ts's program with a config without `notebooks`; throws what the program throws, and
+ * leaves in `debugs` what it logged at debug level until then (as the CLI's event log holds it).
+ */
+export function runProgram(config: Record<string, string>, cloud = new MockCloud(), debugs: string[] = []): Promise<StackRun> {
     // The program returns a lone notebook's outputs when the config has no `notebooks`.
-    return runOffline(main as () => Promise<NotebookOutputs>, config, cloud);
+    return runOffline(main as () => Promise<NotebookOutputs>, config, cloud, debugs);
 }
 
 /** Runs index.ts's program with config `notebooks` (the entries, by name) over the given top-level keys. */
