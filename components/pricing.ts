@@ -103,3 +103,53 @@ export async function lookupHourlyPrice(
         };
     }
 }
+
+/** AWS bills a month as 730 hours (365 days × 24 hours / 12). */
+export const HOURS_PER_MONTH = 730;
+/** The usage a month's cost is shown at unless the user picks another: 4 hours a day on weekdays. */
+export const DEFAULT_HOURS_PER_WEEK = 20;
+/** Hours in a week: the most a machine can run. */
+export const HOURS_PER_WEEK = 168;
+
+/** What a notebook keeps whether it runs or not, and what each costs. */
+export interface StandingCharges {
+    /** Every disk (root and data), GiB of gp3. */
+    diskGib: number;
+    /** USD per GiB-month of gp3. */
+    gp3GibMonth: number;
+    /** Public IPv4 addresses (the Elastic IP), each billed by the hour whether used or not. */
+    addresses: number;
+    /** USD per address-hour. */
+    ipv4Hour: number;
+}
+
+/** What a notebook costs in the three ways a user thinks about it, unrounded (USD). */
+export interface NotebookCosts {
+    /** While it runs: the instance, and the disks and address. */
+    runningPerHour: number;
+    /** The disks and address alone, a month: what a stopped notebook costs. */
+    stoppedPerMonth: number;
+    /** A month of running `hoursPerWeek` hours a week, stopped otherwise. */
+    perMonth: number;
+    /** The hours of running that month counts. */
+    hoursPerMonth: number;
+}
+
+/** The costs of a notebook from its instance's hourly price and what it keeps; unrounded, so sums stay exact. */
+export function notebookCosts(instancePerHour: number, standing: StandingCharges, hoursPerWeek: number): NotebookCosts {
+    const stoppedPerMonth = standing.diskGib * standing.gp3GibMonth + standing.addresses * standing.ipv4Hour * HOURS_PER_MONTH;
+    const hoursPerMonth = (hoursPerWeek * HOURS_PER_MONTH) / HOURS_PER_WEEK;
+    return {
+        runningPerHour: instancePerHour + stoppedPerMonth / HOURS_PER_MONTH,
+        stoppedPerMonth,
+        perMonth: instancePerHour * hoursPerMonth + stoppedPerMonth,
+        hoursPerMonth,
+    };
+}
+
+/** Every amount of money the plan shows, rounded one way: to the cent ("$0.53", "$1,234.50"). */
+export function usd(amount: number): string {
+    // To 12 significant digits first, so a price such as 1.005 (100.49999… cents in binary) rounds up as written.
+    const cents = Math.round(Number((amount * 100).toPrecision(12)));
+    return `$${(cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}

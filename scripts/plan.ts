@@ -1,22 +1,31 @@
 // npm run plan: what `pulumi up` would create, and with which settings, without an AWS account,
 // the Pulumi CLI or a network. It runs the real program (index.ts) through the same mock engine the
-// tests use; AWS lookups are answered offline with stand-ins, and the plan says which.
-// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (default: Pulumi.$GPU_NOTEBOOK_STACK.yaml, stack dev)
+// tests use; AWS lookups are answered offline with stand-ins, and the plan says which. It ends
+// with what the notebook costs: running, an hour; stopped, a month; and a month at your usage.
+// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml] [--hours-per-week HOURS]
+//   --config-file      default Pulumi.$GPU_NOTEBOOK_STACK.yaml (stack dev)
+//   --hours-per-week   the usage a month's cost is shown at, 0 to 168; default 20 (4 h a day on weekdays)
 import { readFileSync } from "fs";
 import * as path from "path";
 
 import { DEEP_LEARNING_AMI_NAME, gpuSummary, INVOKE_TOKENS } from "../components/aws-data";
+import { Candidate, candidateOrder } from "../components/capacity";
 import { IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { idleActivity } from "../components/contract";
 import { unpackBundle } from "../components/bundle";
-import { CONFIG_NAMESPACE, DeployRefused, NotebookSettings, parseStackConfig } from "../components/config";
+import { CONFIG_NAMESPACE, DeployRefused, Market, NotebookSettings, parseStackConfig } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
 import { NotebookOutputs } from "../components/notebook";
-import { FAKE_ACCOUNT, fakeTypeInfo, fakeVcpus, MockCloud, RecordedCall, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import {
+    FAKE_ACCOUNT, fakeTypeInfo, fakeVcpus, MockCloud, OFFLINE_PRICE_GAP, RecordedCall, RecordedResource, REGION_ZONES, SAMPLE_PRICES,
+    SAMPLE_STORAGE_PRICES,
+} from "../components/offline/mock-cloud";
 import { ProgramRun, RecordedOptions, runOffline, unwrap } from "../components/offline/run-program";
 import { Ec2Quota, ELASTIC_IP_QUOTA, marketsOf, vcpuQuotaFor } from "../components/preflight";
+import { DEFAULT_HOURS_PER_WEEK, HOURS_PER_WEEK, notebookCosts, usd } from "../components/pricing";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
+import { fitLine, fitText, table, WIDTH } from "./plan-layout";
 import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "./stack-file";
 
 import program = require("../index");
@@ -26,11 +35,12 @@ export interface PlanOptions {
     stack: string;
     /** The stack's settings file, Pulumi.<stack>.yaml; missing means no settings. */
     configFile: string;
-}
-
-function table(rows: string[][]): string[] {
-    const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-    return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`.trimEnd());
+    /** The usage a month's cost is shown at. Default DEFAULT_HOURS_PER_WEEK. */
+    hoursPerWeek?: number;
+    /** Where the user's AWS setup (its region) is read from. Default process.env. */
+    env?: NodeJS.ProcessEnv;
+    /** The widest line. Default WIDTH, a terminal's; tests of what the plan says, not of its layout, give Infinity. */
+    width?: number;
 }
 
 /** Types whose provider name says nothing to a user (an instance's power state lives under transit gateways). */
@@ -199,7 +209,6 @@ export interface PlanFacts {
     config: (key: string) => string | undefined;
     region: string;
     zone: string;
-    price: number | undefined;
     /** Root size of the offline stand-in AMI. */
     standInAmiGb: number;
 }
@@ -243,7 +252,9 @@ export function settingsRows(facts: PlanFacts): string[][] {
               (attached ? "a volume of its own, kept when the machine is replaced" : "NOT attached to the machine") +
               (dataVolume.inputs.finalSnapshot ? ", snapshotted on destroy" : ", NOT snapshotted on destroy")
             : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
-        ["zone", `${facts.zone} (offline stand-in zones; at deploy the first zone offering the type, then kept)`],
+        ["zone", REGION_ZONES[facts.region]
+            ? `${facts.zone} (the first zone offering the type, by name, then kept; which zones offer it is an offline stand-in)`
+            : `${facts.zone} (an offline stand-in: the offline engine does not know the zones of ${facts.region})`],
         ...access.map((line, index) => [index === 0 ? "access" : "", line]),
         ["idle stop", idleMinutes > 0
             ? `power off after ${idleMinutes} min with none of: ${idleActivity()}` +
@@ -254,9 +265,6 @@ export function settingsRows(facts: PlanFacts): string[][] {
         ["budget", budget
             ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}`
             : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
-        ["hourly cost", facts.price === undefined
-            ? `unknown offline: the offline price sample has no ${spot ? "spot" : "list"} price for ${inputs.instanceType} in ${facts.region}; looked up from AWS's price data at deploy`
-            : `$${facts.price} for the instance (offline sample of AWS's ${spot ? "spot" : "list"} price in ${facts.region}; looked up at deploy)`],
     ];
 }
 
@@ -281,8 +289,12 @@ function describedWithStandIns(record: PlanRecord, resource: RecordedResource): 
     return shown.length > 0 ? `${text} (offline stand-in ${shown.join(" and ")})` : text;
 }
 
-function resourceTable(record: PlanRecord, resources: RecordedResource[]): string[] {
-    return table([["TYPE", "NAME", "WHAT"], ...resources.map((resource) => [shortType(resource.type), resource.name, describedWithStandIns(record, resource)])]);
+/** The resources, one a row: its name, then its type and what it is, which wrap beside the name. */
+function resourceTable(record: PlanRecord, resources: RecordedResource[], width: number): string[] {
+    return table([["NAME", "TYPE: WHAT"], ...resources.map((resource) => {
+        const what = describedWithStandIns(record, resource);
+        return [resource.name, `${shortType(resource.type)}${what === "" ? "" : `: ${what}`}`];
+    })], width);
 }
 
 /** What the plan reads of a run: its record, outputs and offline stand-ins, and the stack's config. */
@@ -290,54 +302,176 @@ interface PlanInput<Outputs> {
     run: ProgramRun<Outputs>;
     record: PlanRecord;
     stackConfig: StackFileConfig;
+    hoursPerWeek: number;
+    /** The widest line (plan-layout.ts). */
+    width: number;
+}
+
+/** The price of a type on a market in the offline sample, if it has one. */
+function samplePrice(region: string, instanceType: string, market: Market): number | undefined {
+    const sample = SAMPLE_PRICES[region]?.[instanceType];
+    return sample && (market === "spot" ? sample.spot : sample.onDemand);
 }
 
 /**
- * The candidate types in the order a launch tries them, with what each has and costs: the offline
- * account's answers (its GPUs, memory, zones) and sample prices, as the deploy would look them up.
+ * The candidates in the order a new machine tries them (capacity.ts candidateOrder, as preflight
+ * calls it: every spot candidate before any on-demand one), a row per type and market with the
+ * zones in the order tried, and the row of this run's choice marked "→", the only one. Each row
+ * has what the offline account says the type has, and its sample price where the sample has one.
  */
-export function candidateRows(settings: NotebookSettings, cloud: MockCloud, running: string): string[][] {
-    const markets = marketsOf(settings);
-    const zonesOf = (instanceType: string): string[] => cloud.invokes[INVOKE_TOKENS.getInstanceTypeOfferings]({
+export function candidateRows(settings: NotebookSettings, cloud: MockCloud, chosen: Omit<Candidate, "zone">): string[][] {
+    const zonesOf = (instanceType: string): string[] => [...cloud.invokes[INVOKE_TOKENS.getInstanceTypeOfferings]({
         locationType: "availability-zone", filters: [{ name: "instance-type", values: [instanceType] }],
-    }).locations;
-    const rows = settings.instanceTypes.flatMap((instanceType, index) => markets.map((market) => {
+    }).locations].sort();
+    const order = candidateOrder({
+        types: settings.instanceTypes,
+        offeringZones: Object.fromEntries(settings.instanceTypes.map((type) => [type, zonesOf(type)])),
+        boundZone: settings.availabilityZone,
+        markets: marketsOf(settings),
+        full: new Set(),
+    });
+    const groups: Candidate[][] = [];
+    for (const candidate of order) {
+        const last = groups[groups.length - 1];
+        if (last && last[0].instanceType === candidate.instanceType && last[0].market === candidate.market) {
+            last.push(candidate);
+        } else {
+            groups.push([candidate]);
+        }
+    }
+    const priced = SAMPLE_PRICES[cloud.region] !== undefined;
+    const chosenRow = groups.findIndex(([first]) => first.instanceType === chosen.instanceType && first.market === chosen.market);
+    const rows = groups.map((group, index) => {
+        const { instanceType, market } = group[0];
         const typeInfo = fakeTypeInfo(instanceType);
-        const sample = SAMPLE_PRICES[cloud.region]?.[instanceType];
-        const price = sample === undefined ? "unknown" : (market === "spot" ? sample.spot : sample.onDemand).toFixed(3);
+        const price = samplePrice(cloud.region, instanceType, market);
         return [
-            `${index + 1}${markets.length > 1 ? (market === "spot" ? "" : " (fallback)") : ""}`, instanceType, market, gpuSummary(typeInfo),
-            `${Math.round(typeInfo.memoryMiB / 1024)} GiB`, `${typeInfo.vcpus}`, price, zonesOf(instanceType).join(" ") || "none",
-            instanceType === running ? "<- this run's choice" : "",
+            index === chosenRow ? "→" : "", `${index + 1}`, instanceType, market, gpuSummary(typeInfo), `${Math.round(typeInfo.memoryMiB / 1024)} GiB`,
+            `${typeInfo.vcpus}`, ...(priced ? [price === undefined ? "unknown" : usd(price)] : []),
+            group.map((candidate) => candidate.zone.slice(cloud.region.length)).join(", "),
         ];
-    }));
-    return [["#", "TYPE", "MARKET", "GPU", "MEMORY", "VCPUS", "$/HOUR", "ZONES (tried in this order)", ""], ...rows];
+    });
+    return [["", "#", "TYPE", "MARKET", "GPU", "MEMORY", "VCPUS", ...(priced ? ["$/HOUR"] : []), `ZONES OF ${cloud.region}`], ...rows];
 }
 
-/** A stack of one notebook: its settings, then every resource. */
-async function singleSections({ run, record, stackConfig }: PlanInput<NotebookOutputs>): Promise<string[]> {
+/** What one notebook asks of the account and the bill: its settings and what its run made. */
+interface NotebookNeeds {
+    settings: NotebookSettings;
+    record: PlanRecord;
+}
+
+/**
+ * The quotas the notebooks need, added up per quota: each notebook's vCPUs in the quota of every
+ * market it may run on (the on-demand fallback's only when spot finds no capacity), and one
+ * Elastic IP each. Their values are unknown offline, so nothing is compared with them.
+ */
+function quotaLines(notebooks: NotebookNeeds[]): string[] {
+    const vcpus = new Map<string, { quota: Ec2Quota; count: number; fallback: boolean }>();
+    for (const { settings, record } of notebooks) {
+        const [instance] = ofType(record, "aws:ec2/instance:Instance");
+        marketsOf(settings).forEach((market, index) => {
+            const quota = vcpuQuotaFor(instance.inputs.instanceType, market);
+            const known = vcpus.get(quota.code);
+            vcpus.set(quota.code, {
+                quota, count: (known?.count ?? 0) + fakeVcpus(instance.inputs.instanceType), fallback: (known?.fallback ?? true) && index > 0,
+            });
+        });
+    }
+    const addresses = notebooks.reduce((sum, { record }) => sum + ofType(record, "aws:ec2/eip:Eip").length, 0);
+    const requesting = notebooks.some(({ settings }) => settings.requestQuotaIncrease);
+    return [
+        "Quotas the account needs (unknown offline: `npm run up` reads them before it creates anything)",
+        ...[...vcpus.values()].map(({ quota, count, fallback }) =>
+            `  ${count} vCPUs of "${quota.name}" (${quota.code})${fallback ? ", for the on-demand fallback" : ""}`),
+        `  ${addresses} Elastic IP${addresses === 1 ? "" : "s"} of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), ` +
+            "besides those the account holds; AWS allows 5 unless raised",
+        requesting
+            ? `  ${CONFIG_NAMESPACE}:requestQuotaIncrease is true: where a quota is lower, \`npm run up\` asks AWS for this much.`
+            : `  A new account often has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, ` +
+                "or ask in the Service Quotas console.",
+    ];
+}
+
+/**
+ * What the notebooks cost, from AWS's prices in the offline sample: running, an hour; stopped
+ * (disks and address), a month; and a month at `hoursPerWeek`. Where the sample has no price, it
+ * says so once, and what is billed.
+ */
+function costLines(region: string, notebooks: NotebookNeeds[], hoursPerWeek: number, width: number): string[] {
+    const several = notebooks.length > 1;
+    const each = notebooks.map(({ record }) => {
+        const [instance] = ofType(record, "aws:ec2/instance:Instance");
+        const [dataVolume] = ofType(record, "aws:ebs/volume:Volume");
+        const market: Market = spotTerms(instance) ? "spot" : "on-demand";
+        return {
+            instanceType: instance.inputs.instanceType as string,
+            price: samplePrice(region, instance.inputs.instanceType, market),
+            diskGib: Number(instance.inputs.rootBlockDevice.volumeSize) + Number(dataVolume?.inputs.size ?? 0),
+            addresses: ofType(record, "aws:ec2/eip:Eip").length,
+        };
+    });
+    const diskGib = each.reduce((sum, notebook) => sum + notebook.diskGib, 0);
+    const addresses = each.reduce((sum, notebook) => sum + notebook.addresses, 0);
+    const kept = `${diskGib} GiB of gp3 disk and ${addresses} IPv4 address${addresses === 1 ? "" : "es"}`;
+    const storage = SAMPLE_STORAGE_PRICES[region];
+    const unpriced = [...new Set(each.filter((notebook) => notebook.price === undefined).map((notebook) => notebook.instanceType))];
+    if (storage === undefined || unpriced.length > 0) {
+        const missing = storage === undefined ? `in ${region}: the offline price sample has AWS's prices for ` +
+            `${Object.keys(SAMPLE_STORAGE_PRICES).join(", ")} only` : `for ${unpriced.join(", ")}: the offline price sample has no price for it`;
+        return [`Costs: unknown offline ${missing}. \`npm run up\` looks up the instance's price (estimatedHourlyCostUsd). ` +
+            `Billed: the instance${several ? "s" : ""} while running; ${kept}, running or stopped.`];
+    }
+    const costs = each.map((notebook) => notebookCosts(notebook.price as number, { ...storage, diskGib: notebook.diskGib, addresses: notebook.addresses }, hoursPerWeek));
+    const total = (pick: (cost: (typeof costs)[number]) => number) => costs.reduce((sum, cost) => sum + pick(cost), 0);
+    const instances = each.reduce((sum, notebook) => sum + (notebook.price as number), 0);
+    const stopped = total((cost) => cost.stoppedPerMonth);
+    const all = several ? `all ${notebooks.length} ` : "";
+    const running = total((cost) => cost.runningPerHour);
+    const usage = total((cost) => cost.perMonth);
+    return [
+        `Costs (AWS's ${region} prices, sampled offline; \`npm run up\` looks up the instance's)`,
+        ...table([
+            [`${all}running`, `${usd(running)} an hour: the instance${several ? "s" : ""} ${usd(instances)}; ${kept} ${usd(running - instances)}`],
+            [`${all}stopped`, `${usd(stopped)} a month: ${kept}, billed whether running or not`],
+            [`${hoursPerWeek} h a week${several ? " each" : ""}`, `${usd(usage)} a month: the instance${several ? "s" : ""} ` +
+                `${costs[0].hoursPerMonth.toFixed(1)} h${several ? " each" : ""} ${usd(usage - stopped)}; ${kept} ${usd(stopped)}`],
+        ], width),
+        "  For another usage: npm run plan -- --hours-per-week HOURS",
+    ];
+}
+
+/** A stack of one notebook: its settings, its candidates, the quotas and costs, then every resource. */
+async function singleSections({ run, record, stackConfig, hoursPerWeek, width }: PlanInput<NotebookOutputs>): Promise<string[]> {
     const settings = settingsRows({
         record,
         config: (key) => stackConfig.config[`${CONFIG_NAMESPACE}:${key}`],
         region: stackConfig.region,
         zone: await unwrap(run.outputs.availabilityZone),
-        price: await unwrap(run.outputs.estimatedHourlyCostUsd),
         standInAmiGb: run.cloud.ami.rootSizeGb,
     });
     const parsed = parseStackConfig(stackConfig.config);
-    const candidates = parsed.kind === "single"
-        ? candidateRows(parsed.settings, run.cloud, ofType(record, "aws:ec2/instance:Instance")[0].inputs.instanceType)
-        : [];
+    if (parsed.kind !== "single") {
+        throw new Error("a stack of one notebook parsed as a class");
+    }
+    const [instance] = ofType(record, "aws:ec2/instance:Instance");
+    const chosen = { instanceType: instance.inputs.instanceType, market: spotTerms(instance) ? "spot" as const : "on-demand" as const };
+    const markets = marketsOf(parsed.settings);
+    const notebook = [{ settings: parsed.settings, record }];
     return [
         "Settings",
-        ...table(settings),
+        ...table(settings, width),
         "",
-        "Candidates (instanceTypes): a new machine takes the first with a GPU free, zone by zone, then type by type " +
-            "(offline stand-in GPUs and zones, sample prices)",
-        ...table(candidates),
+        `Candidates, in the order a new machine tries them (→ this run's choice): ` +
+            (markets.length > 1 ? "every spot candidate first, then on-demand (spotFallback); in each, " : "") +
+            "type by type (instanceTypes), zone by zone. GPUs, memory and zones offering a type are offline stand-ins.",
+        ...table(candidateRows(parsed.settings, run.cloud, chosen), width),
+        "",
+        ...quotaLines(notebook),
+        "",
+        ...costLines(stackConfig.region, notebook, hoursPerWeek, width),
         "",
         `Resources \`pulumi up\` would create (${record.resources.length})`,
-        ...resourceTable(record, record.resources),
+        ...resourceTable(record, record.resources, width),
     ];
 }
 
@@ -354,7 +488,7 @@ interface NamedResource { __name?: string }
  * A stack with `notebooks`: one line per notebook, the quotas the class needs, what the notebooks
  * share, then one notebook's resources as an example, so the plan stays readable for fifty.
  */
-async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutputs>): Promise<string[]> {
+async function fleetSections({ run, record, stackConfig, hoursPerWeek, width }: PlanInput<FleetOutputs>): Promise<string[]> {
     const notebooks = await unwrap(run.outputs.notebooks);
     const names = Object.keys(notebooks);
     // A notebook's resources are its component's children; names alone can mislead (alice, alice-2).
@@ -365,81 +499,84 @@ async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutput
         ...record, resources: record.resources.filter((resource) => ownerOf(resource) === name || (isNotebook(resource) && resource.name === name)),
     });
     const shared = record.resources.filter((resource) => !isNotebook(resource) && !names.includes(ownerOf(resource) ?? ""));
+    const parsed = parseStackConfig(stackConfig.config);
+    if (parsed.kind !== "fleet") {
+        throw new Error("a class parsed as a stack of one notebook");
+    }
+    const needs = parsed.notebooks.map(({ name, settings }) => ({ settings, record: of(name) }));
 
+    const access = (own: PlanRecord) => {
+        const rules = ofType(own, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
+        const networks = new Set(rules.map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6));
+        const ports = [...new Set(rules.map((rule) => rule.inputs.fromPort))].join(",");
+        return `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`;
+    };
+    const accesses = new Set(names.map((name) => access(of(name))));
+    // What every notebook has alike is said once, under the table, which then fits the terminal.
+    const accessColumn = accesses.size > 1;
+    const priced = SAMPLE_PRICES[stackConfig.region] !== undefined;
     const rows = names.map((name) => {
         const own = of(name);
         const [instance] = ofType(own, "aws:ec2/instance:Instance");
         const [dataVolume] = ofType(own, "aws:ebs/volume:Volume");
         const [state] = ofType(own, "aws:ec2transitgateway/instanceState:InstanceState");
-        const rules = ofType(own, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule");
-        const networks = new Set(rules.map((rule) => rule.inputs.cidrIpv4 ?? rule.inputs.cidrIpv6));
-        const ports = [...new Set(rules.map((rule) => rule.inputs.fromPort))].join(",");
         const idle = Number(instance.inputs.tags[IDLE_STOP_TAG]);
-        const price = notebooks[name].estimatedHourlyCostUsd;
+        const market: Market = spotTerms(instance) ? "spot" : "on-demand";
+        const price = samplePrice(stackConfig.region, instance.inputs.instanceType, market);
         return [
             name,
             instance.inputs.instanceType,
-            spotTerms(instance) ? "spot" : "on-demand",
+            market,
             notebooks[name].availabilityZone,
-            diskCell(instance.inputs.rootBlockDevice),
-            dataVolume ? diskCell(dataVolume.inputs) : "none",
-            `tcp ${ports} from ${networks.size === 1 ? [...networks][0] : `${networks.size} networks`}`,
+            `${diskCell(instance.inputs.rootBlockDevice)}+${dataVolume ? diskCell(dataVolume.inputs) : "0"}`,
             idle > 0 ? `${idle} min` : "off",
             state?.inputs.state ?? "",
-            price === undefined ? "unknown" : price.toFixed(3),
+            ...(priced ? [price === undefined ? "unknown" : usd(price)] : []),
+            ...(accessColumn ? [access(own)] : []),
         ];
     });
-    const total = await unwrap(run.outputs.estimatedHourlyCostUsd);
-
-    const vcpus = new Map<string, { quota: Ec2Quota; count: number }>();
-    for (const instance of ofType(record, "aws:ec2/instance:Instance")) {
-        const quota = vcpuQuotaFor(instance.inputs.instanceType, spotTerms(instance) ? "spot" : "on-demand");
-        vcpus.set(quota.code, { quota, count: (vcpus.get(quota.code)?.count ?? 0) + fakeVcpus(instance.inputs.instanceType) });
-    }
     const [example] = names;
     const exampleRecord = of(example);
     return [
-        `Notebooks (${names.length}): disks in GiB, gp3 and encrypted unless marked; prices are offline samples of AWS's, looked up at deploy`,
+        `Notebooks (${names.length}): DISKS are root+data in GiB, gp3 and encrypted unless marked`,
         ...table([
-            ["NAME", "TYPE", "MARKET", "ZONE", "ROOT", "DATA", "ACCESS", "IDLE STOP", "STATE", "$/HOUR"],
+            ["NAME", "TYPE", "MARKET", "ZONE", "DISKS", "IDLE STOP", "STATE", ...(priced ? ["$/HOUR"] : []), ...(accessColumn ? ["ACCESS"] : [])],
             ...rows,
-            ["all", "", "", "", "", "", "", "", "", total === undefined ? "unknown" : total.toFixed(3)],
-        ]),
+        ], width),
+        ...(accessColumn ? [] : [`  access, every notebook: ${[...accesses][0]}`]),
         "",
-        "Quotas the account needs (unknown offline; `npm run up` checks them before it creates anything)",
-        ...[...vcpus.values()].map(({ quota, count }) => `  ${count} vCPUs of "${quota.name}" (${quota.code})`),
-        `  ${ofType(record, "aws:ec2/eip:Eip").length} Elastic IPs of "${ELASTIC_IP_QUOTA.name}" (${ELASTIC_IP_QUOTA.code}), ` +
-            "besides those the account holds; AWS allows 5 unless raised",
-        `  A new account has less: set ${CONFIG_NAMESPACE}:requestQuotaIncrease to true and \`npm run up\` asks AWS, ` +
-            "or ask in the Service Quotas console.",
+        ...quotaLines(needs),
+        "",
+        ...costLines(stackConfig.region, needs, hoursPerWeek, width),
         "",
         `Shared by the notebooks (${shared.length})`,
-        ...(shared.length > 0 ? resourceTable(record, shared) : ["  nothing: each notebook stands alone"]),
+        ...(shared.length > 0 ? resourceTable(record, shared, width) : ["  nothing: each notebook stands alone"]),
         "",
         `Each notebook's resources: ${example}'s, ${exampleRecord.resources.length} of the ${record.resources.length} \`pulumi up\` would create`,
-        ...resourceTable(record, exampleRecord.resources),
+        ...resourceTable(record, exampleRecord.resources, width),
     ];
 }
 
 /** Runs the program offline and renders the plan as text. Throws what the program throws. */
 export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile, options.stack);
+    const stackConfig = readStackConfig(options.configFile, options.stack, options.env);
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
-    if (stackConfig.config[`${CONFIG_NAMESPACE}:notebooks`]) {
-        // The account's quotas are unknown offline, and a class needs more than a new account has
-        // at once: the plan shows what the class would create and the quotas it needs, instead of
-        // the refusal a stand-in new account would give.
-        cloud.world.quotas = Object.fromEntries(Object.keys(cloud.world.quotas).map((code) => [code, Number.MAX_SAFE_INTEGER]));
-    }
+    // The account's quotas are unknown offline: no stand-in value may refuse the plan or pass for
+    // the account's. The plan lists what the stack needs instead, and `npm run up` checks it.
+    cloud.world.quotas = Object.fromEntries(Object.keys(cloud.world.quotas).map((code) => [code, Number.MAX_SAFE_INTEGER]));
     const run = await runOffline(program, stackConfig.config, cloud);
     const resources = run.cloud.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack");
-    const input = { run, record: { resources, options: run.options, calls: run.cloud.calls }, stackConfig };
+    const input = {
+        run, record: { resources, options: run.options, calls: run.cloud.calls }, stackConfig,
+        hoursPerWeek: options.hoursPerWeek ?? DEFAULT_HOURS_PER_WEEK, width: options.width ?? WIDTH,
+    };
     const sections = "notebooks" in run.outputs
         ? await fleetSections(input as PlanInput<FleetOutputs>)
         : await singleSections(input as PlanInput<NotebookOutputs>);
-    const warnings = [...stackConfig.notes, ...run.warnings];
-    return [
+    // A price lookup the offline sample cannot answer is a fact of being offline, which the costs say once.
+    const warnings = [...stackConfig.notes, ...run.warnings.filter((warning) => !warning.includes(OFFLINE_PRICE_GAP))];
+    return fitText([
         `gpu-notebook plan for stack "${options.stack}" in ${stackConfig.region}`,
         "Offline: the program ran under Pulumi's mock engine (no AWS account, no Pulumi CLI, no network);",
         "AWS lookups were answered with stand-ins, marked as such.",
@@ -449,32 +586,62 @@ export async function planReport(options: PlanOptions): Promise<string> {
         warnings.length > 0 ? "Warnings" : "Warnings: none",
         ...warnings.map((warning) => `  - ${warning}`),
         "",
-    ].join("\n");
+    ].join("\n"), input.width);
+}
+
+const USAGE = "npm run plan [-- --config-file FILE] [--hours-per-week HOURS]";
+
+/** The value of `--name VALUE` or `--name=VALUE` in argv, and the arguments it takes; undefined when absent. */
+function option(argv: string[], name: string, example: string): { value: string; taken: number[] } | undefined {
+    const index = argv.findIndex((arg) => arg === name || arg.startsWith(`${name}=`));
+    if (index < 0) {
+        return undefined;
+    }
+    if (argv[index].startsWith(`${name}=`)) {
+        return { value: argv[index].slice(name.length + 1), taken: [index] };
+    }
+    const value = argv[index + 1];
+    if (value === undefined || value.startsWith("-")) {
+        throw new PlanInputError([`${name} needs ${example}: npm run plan -- ${name} ${example}`]);
+    }
+    return { value, taken: [index, index + 1] };
 }
 
 export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env): PlanOptions {
     const environment = env.GPU_NOTEBOOK_STACK || undefined;
-    const unknown = argv.filter((arg, index) => arg !== "--config-file" && argv[index - 1] !== "--config-file");
+    const file = option(argv, "--config-file", "a file, such as Pulumi.<stack>.yaml");
+    const hours = option(argv, "--hours-per-week", "a number of hours, such as 20");
+    const taken = new Set([...file?.taken ?? [], ...hours?.taken ?? []]);
+    const unknown = argv.filter((_, index) => !taken.has(index));
     if (unknown.length > 0) {
-        throw new PlanInputError([`unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]`]);
+        throw new PlanInputError([`unknown argument ${unknown[0]}`, `usage: ${USAGE}`]);
     }
-    const flag = argv.indexOf("--config-file");
-    if (flag < 0) {
+    let hoursPerWeek = DEFAULT_HOURS_PER_WEEK;
+    if (hours !== undefined) {
+        hoursPerWeek = Number(hours.value);
+        if (hours.value.trim() === "" || !Number.isFinite(hoursPerWeek) || hoursPerWeek < 0 || hoursPerWeek > HOURS_PER_WEEK) {
+            throw new PlanInputError([`--hours-per-week ${hours.value} is not accepted: the hours a week the notebook runs, ` +
+                `from 0 to ${HOURS_PER_WEEK} (a week's hours), such as 20 for 4 hours a day on weekdays`]);
+        }
+    }
+    if (file === undefined) {
         const stack = environment ?? "dev";
-        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`) };
-    }
-    const value = argv[flag + 1];
-    if (value === undefined || value.startsWith("-")) {
-        throw new PlanInputError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
+        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`), hoursPerWeek, env };
     }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
-    const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), value);
-    return { stack: stackNameFor(configFile, environment), configFile };
+    const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), file.value);
+    return { stack: stackNameFor(configFile, environment), configFile, hoursPerWeek, env };
+}
+
+/** The help: this file's opening comment. */
+function help(): string {
+    const lines = readFileSync(__filename, "utf8").split("\n");
+    return lines.slice(0, lines.findIndex((line) => !line.startsWith("//"))).map((line) => line.replace(/^\/\/ ?/, "")).join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
     if (argv.includes("--help") || argv.includes("-h")) {
-        console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
+        console.log(help());
         return 0;
     }
     // The SDK records a stack trace for every resource and every promise it makes; nothing reads
@@ -486,11 +653,11 @@ async function main(argv: string[]): Promise<number> {
         return 0;
     } catch (error) {
         if (error instanceof DeployRefused) {
-            console.error(error.message);
+            console.error(fitText(error.message));
             return 1;
         }
         if (error instanceof PlanInputError) {
-            console.error(error.lines.map((line) => `gpu-notebook plan: ${line}`).join("\n"));
+            console.error(error.lines.flatMap((line) => fitLine(`gpu-notebook plan: ${line}`, WIDTH, "  ")).join("\n"));
             return 2;
         }
         throw error;

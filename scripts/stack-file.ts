@@ -1,8 +1,10 @@
 // Reads a stack's settings file (Pulumi.<stack>.yaml) for `npm run plan` the way the Pulumi CLI
 // would hand it to the program, and refuses what the CLI would refuse, rather than guessing:
-// malformed YAML (one line: file, line, column), values of the wrong type for what Pulumi.yaml
-// declares (the CLI's own check, with the types read from Pulumi.yaml), and a stack name that
-// neither the file name nor GPU_NOTEBOOK_STACK gives. Keys no one reads are warned about by name.
+// malformed YAML (one line: file, line, column), a key the CLI cannot parse, values of the wrong
+// type for what Pulumi.yaml declares (the CLI's own check, with the types read from Pulumi.yaml),
+// and a stack name that neither the file name nor GPU_NOTEBOOK_STACK gives. Keys no one reads are
+// warned about by name. The region is the stack's, or the one `npm run up` would pin.
+import { spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse, YAMLParseError } from "yaml";
@@ -107,6 +109,54 @@ function refused(...lines: string[]): PlanInputError {
     return new PlanInputError(lines);
 }
 
+/**
+ * A key as the CLI reads it from a stack file (pulumi/pulumi sdk/go/common/workspace/loaders.go,
+ * stackConfigNamespacedWithProject, since v3.44.0: "Project namespace is now optional when
+ * defining stack config"): a key without a colon is the project's (`idleStopMinutes` is
+ * gpu-notebook:idleStopMinutes). Then config.ParseKey (sdk/go/common/resource/config/key.go): one
+ * colon splits namespace and name, `<namespace>:config:<name>` is the old form of the same key,
+ * and anything else is refused with the CLI's words.
+ */
+export function cliConfigKey(key: string): { namespace: string; name: string } | { refused: string } {
+    if (!key.includes(":")) {
+        return { namespace: CONFIG_NAMESPACE, name: key };
+    }
+    const parts = key.split(":");
+    if (parts.length === 2) {
+        return { namespace: parts[0], name: parts[1] };
+    }
+    // tokens.ParseModuleMember: a package, a module and a member, none of them empty.
+    if (parts.length === 3 && parts[1] === "config" && parts[0] !== "" && parts[2] !== "") {
+        return { namespace: parts[0], name: parts[2] };
+    }
+    return { refused: `could not parse ${key} as a configuration key (configuration keys should be of the form \`<namespace>:<name>\`)` };
+}
+
+/** A region and where it came from, in the words `npm run up` uses for it. */
+export interface RegionChoice { region: string; source: string }
+
+/**
+ * The region `npm run up` pins on a stack's first run (scripts/up, aws_setup_region), in its
+ * order: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region as `aws configure get region`
+ * prints it (which reads ~/.aws/config, or AWS_CONFIG_FILE, for AWS_PROFILE or default), when an
+ * aws CLI is on PATH. Undefined when none names one (up then takes DEFAULT_REGION).
+ */
+export function awsSetupRegion(env: NodeJS.ProcessEnv = process.env): RegionChoice | undefined {
+    if (env.AWS_REGION) {
+        return { region: env.AWS_REGION, source: "AWS_REGION" };
+    }
+    if (env.AWS_DEFAULT_REGION) {
+        return { region: env.AWS_DEFAULT_REGION, source: "AWS_DEFAULT_REGION" };
+    }
+    // No aws on PATH: spawnSync fails with ENOENT, status null, as `command -v aws` fails in up.
+    const asked = spawnSync("aws", ["configure", "get", "region"], { env, encoding: "utf8", timeout: 30_000 });
+    const region = asked.status === 0 ? asked.stdout.trim() : "";
+    return region !== "" ? { region, source: `your AWS profile ${env.AWS_PROFILE || "default"}` } : undefined;
+}
+
+/** A region name as scripts/up accepts it (us-east-1, ap-southeast-2, us-gov-west-1). */
+const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
+
 /** The stack a settings file belongs to: its name says it (Pulumi.<stack>.yaml), or GPU_NOTEBOOK_STACK. */
 export function stackNameFor(configFile: string, fromEnvironment: string | undefined): string {
     const fromFile = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(configFile))?.[1];
@@ -152,7 +202,7 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
  * Reads Pulumi.<stack>.yaml as the CLI would hand it to the program: every value a string. A file
  * that does not exist is an error (the caller decides whether a missing default file is fine).
  */
-export function readStackConfig(configFile: string, stack: string): StackFileConfig {
+export function readStackConfig(configFile: string, stack: string, env: NodeJS.ProcessEnv = process.env): StackFileConfig {
     if (!existsSync(configFile)) {
         throw refused(`${configFile} does not exist; name an existing Pulumi.<stack>.yaml`);
     }
@@ -163,23 +213,33 @@ export function readStackConfig(configFile: string, stack: string): StackFileCon
     const types = declaredTypes();
     const namespaces = readNamespaces();
     const config: Record<string, string> = {};
+    const written = new Map<string, string>();
     let region = "";
-    for (const [key, value] of Object.entries(typed)) {
-        const [namespace, setting] = key.includes(":") ? [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)] : ["", key];
-        if (namespace === "") {
-            notes.push(`${key} in ${name} has no namespace, so the Pulumi CLI refuses the file; ` +
-                `write ${CONFIG_NAMESPACE}:${key} (the plan leaves it out)`);
+    for (const [writtenAs, value] of Object.entries(typed)) {
+        const parsed = cliConfigKey(writtenAs);
+        if ("refused" in parsed) {
+            problems.push(`${name}: ${parsed.refused}`);
             continue;
         }
+        const { namespace, name: setting } = parsed;
+        const key = `${namespace}:${setting}`;
+        const text = asText[writtenAs];
+        if (written.has(key)) {
+            // The CLI keeps one of the two, whichever its map gives last: the plan cannot know which.
+            problems.push(`${name} sets ${key} twice, as ${written.get(key)} and as ${writtenAs} ` +
+                `(a key without a namespace is the project's, ${CONFIG_NAMESPACE}): keep one`);
+            continue;
+        }
+        written.set(key, writtenAs);
         if (!namespaces.includes(namespace)) {
             notes.push(`${key} in ${name} is in the namespace "${namespace}", which nothing here reads ` +
                 `(this project is ${CONFIG_NAMESPACE}; its providers: ${namespaces.slice(1).join(", ")}): it has no effect`);
             // The program reads all config, as at deploy, and refuses a key plainly meant for it.
-            config[key] = typeof value === "object" && value !== null ? JSON.stringify(withStandIns(value, key, name, notes)) : String(asText[key]);
+            config[key] = typeof value === "object" && value !== null ? JSON.stringify(withStandIns(value, key, name, notes)) : String(text);
             continue;
         }
         if (key === "aws:region") {
-            region = String(asText[key]);
+            region = String(text);
             continue;
         }
         if (namespace !== CONFIG_NAMESPACE) {
@@ -192,22 +252,26 @@ export function readStackConfig(configFile: string, stack: string): StackFileCon
         }
         const isObject = typeof value === "object" && value !== null;
         const declared = types.get(setting);
-        if (declared !== undefined && !matchesDeclared(declared, isObject ? value : asText[key])) {
+        if (declared !== undefined && !matchesDeclared(declared, isObject ? value : text)) {
             // The CLI's own words, then what the file holds.
             problems.push(`Stack '${stack}' with configuration key '${setting}' must be of type '${typeName(declared)}' ` +
                 `(Pulumi.yaml declares it; ${name} has ${JSON.stringify(value)}): the Pulumi CLI refuses this file too`);
             continue;
         }
-        config[key] = isObject ? JSON.stringify(withStandIns(value, key, name, notes)) : String(asText[key]);
+        config[key] = isObject ? JSON.stringify(withStandIns(value, key, name, notes)) : String(text);
     }
     if (problems.length > 0) {
         throw refused(...problems);
     }
     if (region === "") {
-        const fromEnvironment = process.env.AWS_REGION ? "AWS_REGION" : process.env.AWS_DEFAULT_REGION ? "AWS_DEFAULT_REGION" : undefined;
-        region = fromEnvironment ? process.env[fromEnvironment] as string : DEFAULT_REGION;
-        notes.push(`${name} sets no aws:region: \`npm run up\` sets your AWS setup's region on the first run; ` +
-            `the plan shows ${region} (${fromEnvironment ?? "the default when your AWS setup names none"})`);
+        const { region: pinned, source } = awsSetupRegion(env) ??
+            { region: DEFAULT_REGION, source: "no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile" };
+        if (!REGION_NAME.test(pinned)) {
+            // scripts/up refuses it in these words before it sets anything.
+            throw refused(`${pinned} (${source}) is not an AWS region name such as us-east-1`);
+        }
+        region = pinned;
+        notes.push(`${name} sets no aws:region: the first \`npm run up\` sets ${region} (${source}), as the plan shows`);
     }
     const cidrs = config[`${CONFIG_NAMESPACE}:allowedCidrs`];
     if (cidrs === undefined || cidrs === "[]" || cidrs.trim() === "") {

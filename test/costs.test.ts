@@ -9,8 +9,8 @@ import * as path from "path";
 import { INVOKE_TOKENS } from "../components/aws-data";
 import { bootFile, HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { BACKSTOP_EXPRESSION, backstopMinutes, IDLE_BACKSTOP } from "../components/idle-backstop";
-import { PRICE_LIST_REGION } from "../components/pricing";
-import { FAKE_ACCOUNT, fakeAutoName, MockCloud, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
+import { DEFAULT_HOURS_PER_WEEK, HOURS_PER_MONTH, HOURS_PER_WEEK, notebookCosts, PRICE_LIST_REGION, usd } from "../components/pricing";
+import { FAKE_ACCOUNT, fakeAutoName, MockCloud, offlineZones, RecordedResource, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { alarmState, AlarmRule, evaluate, Series } from "./support/metric-math";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
@@ -436,4 +436,57 @@ describe("cost controls", () => {
             assert.match(warnings.join("\n"), /spot price of g4dn\.xlarge .*ec2:DescribeSpotPriceHistory/);
         });
     });
+
+    describe("what a notebook costs, as the plan says it", () => {
+        // docs/costs.md's own example: g4dn.xlarge, 150 + 100 GiB of gp3, one address.
+        const standing = { diskGib: 250, gp3GibMonth: 0.08, addresses: 1, ipv4Hour: 0.005 };
+
+        it("running an hour is the instance and an hour of the disks and address; stopped a month is the disks and address", () => {
+            const costs = notebookCosts(0.526, standing, DEFAULT_HOURS_PER_WEEK);
+            assert.strictEqual(usd(costs.stoppedPerMonth), "$23.65", "$20.00 of disk and $3.65 of address, as docs/costs.md says");
+            assert.strictEqual(usd(costs.runningPerHour), "$0.56");
+            assert.strictEqual(usd(costs.runningPerHour - 0.526), "$0.03", "docs/costs.md: a stopped machine costs about $0.03 an hour");
+        });
+
+        it("a month at a usage counts the instance's hours of a 730-hour month, and the disks and address all month", () => {
+            const cases: [number, string, string][] = [
+                [0, "$23.65", "0.0"],
+                [DEFAULT_HOURS_PER_WEEK, "$69.36", "86.9"],
+                [40, "$115.07", "173.8"],
+                [HOURS_PER_WEEK, "$407.63", "730.0"],
+            ];
+            for (const [hours, month, running] of cases) {
+                const costs = notebookCosts(0.526, standing, hours);
+                assert.deepStrictEqual([usd(costs.perMonth), costs.hoursPerMonth.toFixed(1)], [month, running], `${hours} h a week`);
+            }
+            assert.strictEqual(HOURS_PER_MONTH * DEFAULT_HOURS_PER_WEEK / HOURS_PER_WEEK, notebookCosts(1, standing, DEFAULT_HOURS_PER_WEEK).hoursPerMonth);
+        });
+
+        it("rounds every amount one way, to the cent, after adding", () => {
+            assert.deepStrictEqual([0.526, 0.2155, 1.005, 0.004, 1234.5, 0].map(usd), ["$0.53", "$0.22", "$1.01", "$0.00", "$1,234.50", "$0.00"]);
+            // Three notebooks at 0.3514: rounded once, at the end, not three times.
+            assert.strictEqual(usd(3 * 0.3514), "$1.05");
+        });
+    });
+
+    describe("the offline engine's zones", () => {
+        it("are the region's real zones, with GPUs offered where the region has them", () => {
+            const offered = (cloud: MockCloud) => cloud.invokes[INVOKE_TOKENS.getInstanceTypeOfferings]({
+                locationType: "availability-zone", filters: [{ name: "instance-type", values: ["g4dn.xlarge"] }],
+            }).locations;
+            const cases: [string, string[]][] = [
+                ["us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"]],
+                ["eu-west-1", ["eu-west-1a", "eu-west-1b", "eu-west-1c"]],
+                ["ap-south-1", ["ap-south-1a", "ap-south-1b", "ap-south-1c"]],
+                ["ap-northeast-1", ["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]],
+                ["ca-central-1", ["ca-central-1a", "ca-central-1b", "ca-central-1d"]],
+            ];
+            for (const [region, zones] of cases) {
+                const cloud = cloudIn(region);
+                assert.deepStrictEqual(offered(cloud), zones, region);
+                assert.deepStrictEqual(cloud.world.subnets.map((subnet) => subnet.zone), offlineZones(region), `${region}: a default subnet in each zone`);
+            }
+        });
+    });
 });
+

@@ -1,24 +1,39 @@
 // npm run plan: the real program under the test mocks, printed as a plan a newcomer can read.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
 import { idleActivity } from "../components/contract";
 import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
-import { describeResource, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
+import { describeResource, PlanOptions, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
+import { WIDTH } from "../scripts/plan-layout";
 import { PlanInputError, readStackConfig, STAND_IN_CIDR } from "../scripts/stack-file";
 import { refusal, runShared, VALID_CONFIG } from "./support/program";
 
 const root = path.join(__dirname, "..");
 
+/** Runs scripts/plan.ts as `npm run plan` does, in `env` (default: a home with no AWS setup). */
+function planCommand(args: string[], env: NodeJS.ProcessEnv) {
+    return spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", ...args], { cwd: root, encoding: "utf8", timeout: 120_000, env });
+}
+
+/** Lines of `text` wider than the plan allows, with their width. */
+function tooWide(text: string): string[] {
+    return text.split("\n").filter((line) => [...line].length > WIDTH).map((line) => `${[...line].length}: ${line}`);
+}
+
 describe("npm run plan", () => {
     let dir: string;
+    /** A user's environment with no AWS setup at all: an empty home, no region variables. */
+    let noAwsSetup: NodeJS.ProcessEnv;
 
     before(() => {
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-plan-"));
+        mkdirSync(path.join(dir, "home"));
+        noAwsSetup = { PATH: process.env.PATH, HOME: path.join(dir, "home") };
     });
 
     after(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,20 +44,33 @@ describe("npm run plan", () => {
         return file;
     }
 
-    it("runs from package.json on the repository's dev stack and prints the settings, resources and warnings", () => {
+    /** The plan's text without the terminal's width, for tests of what it says rather than how it is laid out. */
+    function plan(options: PlanOptions): Promise<string> {
+        return planReport({ env: noAwsSetup, width: Infinity, ...options });
+    }
+
+    it("runs from package.json on the repository's dev stack, within the terminal's 100 columns", () => {
         const result = spawnSync("npm", ["run", "--silent", "plan"], {
-            cwd: root, encoding: "utf8", timeout: 120_000,
-            env: { ...process.env, GPU_NOTEBOOK_STACK: "dev", AWS_REGION: "", AWS_DEFAULT_REGION: "" },
+            cwd: root, encoding: "utf8", timeout: 120_000, env: { ...noAwsSetup, GPU_NOTEBOOK_STACK: "dev" },
         });
         assert.strictEqual(result.status, 0, result.stderr);
         const out = result.stdout;
+        assert.match(out, /^gpu-notebook plan for stack "dev" in us-east-1$/m);
+        assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
+        assert.match(out, /^ {2}root disk +150 GiB gp3, encrypted/m);
+        assert.match(out, /^ {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
+        assert.deepStrictEqual(tooWide(out), []);
+    });
+
+    it("prints the dev stack's settings, resources and warnings, each read from the run", async () => {
+        const out = await plan({ stack: "dev", configFile: path.join(root, "Pulumi.dev.yaml") });
         assert.match(out, /^gpu-notebook plan for stack "dev" in us-east-1$/m);
         assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
         assert.match(out, /^ {2}AMI +latest "Deep Learning OSS Nvidia Driver AMI GPU PyTorch \* \(Ubuntu 24\.04\) \*" by Amazon/m);
         assert.match(out, /^ {2}root disk +150 GiB gp3, encrypted/m);
         assert.match(out, /^ {2}data volume +100 GiB gp3, encrypted, at \/home\/ubuntu\/notebooks; a volume of its own, kept when the machine is replaced, snapshotted on destroy$/m);
         assert.match(out, /^ {2}zone +us-east-1a /m);
-        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: 100 GiB gp3, encrypted, in us-east-1a, final snapshot on destroy$/m);
+        assert.match(out, /^ {2}notebook-data +aws ebs Volume: data volume: 100 GiB gp3, encrypted, in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
         assert.match(out, new RegExp(`^ +tcp/8888 \\(notebook, HTTPS\\) from ${STAND_IN_CIDR}$`, "m"));
         const activity = idleActivity().replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -50,15 +78,14 @@ describe("npm run plan", () => {
             "after 120 min of running without a heartbeat of activity$", "m"));
         assert.ok(out.includes(`spot           no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`), out);
         assert.match(out, /^ {2}budget +none/m);
-        assert.match(out, /^ {2}hourly cost +\$0\.526 for the instance/m);
-        assert.match(out, /^ {2}aws ec2 Instance +notebook-instance +g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
-        assert.match(out, /^ {2}aws cloudwatch MetricAlarm +notebook-idle-backstop +backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
-        assert.match(out, /^ {2}aws iam RolePolicy +notebook-heartbeat +allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
-        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
-        assert.match(out, /^ {2}aws lambda Function +notebook-backstop +the backstop's action: stops instance i-\w+ \(python3\.\d+\) \(offline stand-in instance id\)$/m);
-        assert.match(out, /^ {2}aws iam InstanceProfile +notebook-instance-profile +puts the role on the instance$/m);
+        assert.match(out, /^ {2}notebook-instance +aws ec2 Instance: g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
+        assert.match(out, /^ {2}notebook-idle-backstop +aws cloudwatch MetricAlarm: backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
+        assert.match(out, /^ {2}notebook-heartbeat +aws iam RolePolicy: allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
+        assert.match(out, /^ {2}notebook-backstop-stop +aws iam RolePolicy: allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}notebook-backstop +aws lambda Function: the backstop's action: stops instance i-\w+ \(python3\.\d+\) \(offline stand-in instance id\)$/m);
+        assert.match(out, /^ {2}notebook-instance-profile +aws iam InstanceProfile: puts the role on the instance$/m);
         assert.match(out, /^Warnings\n(  - .*\n)* {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
-        assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: `npm run up` sets your AWS setup's region on the first run; the plan shows us-east-1/m);
+        assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: the first `npm run up` sets us-east-1 \(no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile\)/m);
         assert.doesNotMatch(out, /PRIVATE KEY|sha256:/, "no secrets");
     });
 
@@ -77,20 +104,19 @@ describe("npm run plan", () => {
             "    secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB",
             "",
         ].join("\n"));
-        const out = await planReport({ stack: "custom", configFile: file });
+        const out = await plan({ stack: "custom", configFile: file });
         assert.match(out, /^gpu-notebook plan for stack "custom" in eu-west-1$/m);
         assert.match(out, /^ {2}access +tcp\/22 \(SSH\) from 198\.51\.100\.0\/24$/m);
         assert.match(out, /^ {2}instance type +g4dn\.xlarge, spot$/m);
         assert.match(out, /^ {2}idle stop +off \(idleStopMinutes = 0\)/m);
         assert.match(out, /^ {2}running +no: stopped/m);
         assert.match(out, /^ {2}budget +\$30\.00 a month for the account, emails at 80% and 100% actual and 100% forecast$/m);
-        assert.match(out, /^ {2}aws budgets Budget +notebook-budget +\$30\.00 a month, alerts to student@example\.org at 80% and 100% actual and 100% forecast$/m);
+        assert.match(out, /^ {2}notebook-budget +aws budgets Budget: \$30\.00 a month, alerts to student@example\.org at 80% and 100% actual and 100% forecast$/m);
         assert.match(out, /^ {2}spot +yes: persistent request, stops on interruption$/m);
         assert.doesNotMatch(out, /MetricAlarm|lambda/, "no backstop without idle stop");
-        assert.match(out, /^ {2}aws iam Role +notebook-instance-role +role for ec2\.amazonaws\.com$/m, "the heartbeat's role stays");
+        assert.match(out, /^ {2}notebook-instance-role +aws iam Role: role for ec2\.amazonaws\.com$/m, "the heartbeat's role stays");
         assert.match(out, /gpu-notebook:notebookPassword is encrypted in Pulumi\.custom\.yaml/);
-        assert.match(out, /hourly cost +unknown offline/);
-        assert.match(out, /could not look up the spot price of g4dn\.xlarge in eu-west-1/, "the program's own warning is shown");
+        assert.match(out, /^Costs: unknown offline in eu-west-1/m);
     });
 
     it("shows the candidate types in the order a launch tries them, with GPU, memory, price and zones", async () => {
@@ -103,45 +129,152 @@ describe("npm run plan", () => {
             "    - g5.xlarge",
             "",
         ].join("\n"));
-        const out = await planReport({ stack: "candidates", configFile: file });
-        const rows = out.split("\n").filter((line) => /^ {2}\d /.test(line));
+        const out = await plan({ stack: "candidates", configFile: file });
+        const rows = out.split("\n").filter((line) => /^ {2}[→ ] +\d /.test(line));
         assert.strictEqual(rows.length, 2, out);
-        assert.match(rows[0], /^ {2}1 +g6\.xlarge +on-demand +1 × NVIDIA L4 \(22 GiB\) +16 GiB +4 +0\.805 +us-east-1a us-east-1b .*<- this run's choice$/);
-        assert.match(rows[1], /^ {2}2 +g5\.xlarge +on-demand +1 × NVIDIA A10G \(24 GiB\) +16 GiB +4 +1\.006 +us-east-1a /);
+        assert.match(rows[0], /^ {2}→ +1 +g6\.xlarge +on-demand +1 × NVIDIA L4 \(22 GiB\) +16 GiB +4 +\$0\.80 +a, b, c, d, f$/);
+        assert.match(rows[1], /^ {3} +2 +g5\.xlarge +on-demand +1 × NVIDIA A10G \(24 GiB\) +16 GiB +4 +\$1\.01 +a, b, c, d, f$/);
+        assert.match(out, /ZONES OF us-east-1$/m);
         assert.match(out, /^ {2}instance type +g6\.xlarge, on-demand$/m);
     });
 
-    it("outside us-east-1: the region's zones, a price the offline sample lacks said as such, stand-ins marked, the machine's state in words", async () => {
-        const out = await planReport({ stack: "ireland", configFile: stackFile("Pulumi.ireland.yaml", "config:\n  aws:region: eu-west-1\n") });
-        assert.match(out, /^ {2}zone +eu-west-1a \(offline stand-in zones/m);
-        assert.match(out, /^ {2}aws ebs Volume +notebook-data +data volume: .*, in eu-west-1a,/m);
-        assert.doesNotMatch(out, /us-east-1[a-f]/, "no zone of another region");
-        assert.match(out, /^ {2}hourly cost +unknown offline: the offline price sample has no list price for g4dn\.xlarge in eu-west-1; looked up from AWS's price data at deploy$/m);
-        assert.match(out, /^ {2}- could not look up the on-demand price of g4dn\.xlarge in eu-west-1, .*: the offline price sample .* has no price for g4dn\.xlarge in eu-west-1$/m);
+    it("with spotFallback, shows the real order, every spot candidate first, and one choice", async () => {
+        const file = stackFile("Pulumi.fallback.yaml", [
+            "config:",
+            "  gpu-notebook:allowedCidrs: [198.51.100.0/24]",
+            "  gpu-notebook:spot: true",
+            "  gpu-notebook:spotFallback: on-demand",
+            "  gpu-notebook:instanceTypes: [g6.xlarge, g5.xlarge]",
+            "",
+        ].join("\n"));
+        const out = await plan({ stack: "fallback", configFile: file });
+        const rows = out.split("\n").filter((line) => /^ {2}[→ ] +\d /.test(line))
+            .map((line) => [line[2] === "→", ...line.slice(3).trim().split(/ {2,}/).slice(0, 3)]);
+        assert.deepStrictEqual(rows, [
+            [true, "1", "g6.xlarge", "spot"],
+            [false, "2", "g5.xlarge", "spot"],
+            [false, "3", "g6.xlarge", "on-demand"],
+            [false, "4", "g5.xlarge", "on-demand"],
+        ], out);
+        assert.doesNotMatch(out, /this run's choice$/m, "no row-end markers");
+    });
+
+    it("outside us-east-1: the region's real zones, prices unknown said once, stand-ins marked, the machine's state in words", async () => {
+        for (const [region, zones] of [["eu-west-1", "a, b, c"], ["ap-south-1", "a, b, c"], ["ap-northeast-1", "a, c, d"]]) {
+            const out = await plan({ stack: "away", configFile: stackFile("Pulumi.away.yaml", `config:\n  aws:region: ${region}\n`) });
+            assert.match(out, new RegExp(`^ {2}zone +${region}a \\(the first zone offering the type`, "m"));
+            assert.match(out, new RegExp(` {2}${zones}$`, "m"), "the region's zones, in order");
+            assert.doesNotMatch(out, new RegExp(`${region}[^${zones.replace(/, /g, "")}\\W]\\b`), "no zone the region does not have");
+            assert.doesNotMatch(out, /us-east-1[a-f]/, "no zone of another region");
+            const unknownPrices = out.split("\n").filter((line) => /price/.test(line) && /unknown|could not/.test(line));
+            assert.strictEqual(unknownPrices.length, 1, unknownPrices.join("\n"));
+            assert.match(out, new RegExp(`^Costs: unknown offline in ${region}: the offline price sample has AWS's prices for us-east-1 only`, "m"));
+            assert.doesNotMatch(out, /could not look up/, "the price the sample lacks is said once, not again as a warning");
+        }
+        const out = await plan({ stack: "ireland", configFile: stackFile("Pulumi.ireland.yaml", "config:\n  aws:region: eu-west-1\n") });
+        assert.match(out, /^ {2}notebook-data +aws ebs Volume: data volume: .*, in eu-west-1a,/m);
         assert.doesNotMatch(out, /pricing:GetProducts/, "no permission is missing");
-        assert.match(out, /^ {2}tls index SelfSignedCert +notebook-tls-cert +notebook certificate for 203\.0\.113\.\d+, 127\.0\.0\.1, localhost, 10 years \(offline stand-in address\)$/m);
-        assert.match(out, /^ {2}aws iam RolePolicy +notebook-backstop-stop +.*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
-        assert.match(out, /^ {2}aws ec2 instance state +notebook-state +instance state: running \(keeps notebook-instance running\)$/m);
+        assert.match(out, /^ {2}notebook-tls-cert +tls index SelfSignedCert: notebook certificate for 203\.0\.113\.\d+, 127\.0\.0\.1, localhost, 10 years \(offline stand-in address\)$/m);
+        assert.match(out, /^ {2}notebook-backstop-stop +aws iam RolePolicy: .*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}notebook-state +aws ec2 instance state: instance state: running \(keeps notebook-instance running\)$/m);
         assert.doesNotMatch(out, /transitgateway/);
     });
 
-    it("prints the refusal for bad settings and exits non-zero", () => {
-        const file = stackFile("Pulumi.bad.yaml", "config:\n  gpu-notebook:monthlyBudgetUsd: 30\n");
-        const result = spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", "--config-file", file], {
-            cwd: root, encoding: "utf8", timeout: 120_000,
-        });
+    it("prints the refusal for bad settings, wrapped within 100 columns, and exits non-zero", () => {
+        const file = stackFile("Pulumi.bad.yaml", "config:\n  gpu-notebook:monthlyBudgetUsd: 30\n  gpu-notebook:instanceTypes: [g5.12xlarge, g4dn.xlarge, x1.large]\n");
+        const result = planCommand(["--config-file", file], noAwsSetup);
         assert.strictEqual(result.status, 1);
-        assert.match(result.stderr, /gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/);
+        assert.match(result.stderr, /^ {2}- gpu-notebook:monthlyBudgetUsd and gpu-notebook:alertEmail go together/m);
+        assert.match(result.stderr, /^ {4}\S/m, "a problem's next lines are indented under it");
+        assert.deepStrictEqual(tooWide(result.stderr), []);
         assert.strictEqual(result.stdout, "");
     });
 
     it("answers an unknown argument with the usage, not as a refused launch", () => {
-        const result = spawnSync("node", ["--require", "./scripts/lib/ts-require.js", "scripts/plan.ts", "--bogus"], {
-            cwd: root, encoding: "utf8", timeout: 120_000,
-        });
+        const result = planCommand(["--bogus"], noAwsSetup);
         assert.strictEqual(result.status, 2, result.stderr);
-        assert.strictEqual(result.stderr, "gpu-notebook plan: unknown argument --bogus; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]\n");
+        assert.strictEqual(result.stderr, "gpu-notebook plan: unknown argument --bogus\n" +
+            "gpu-notebook plan: usage: npm run plan [-- --config-file FILE] [--hours-per-week HOURS]\n");
         assert.doesNotMatch(result.stderr, /refused, nothing was created/);
+    });
+
+    it("never refuses on a quota it cannot know offline, and shows the quotas a stack of one needs", async () => {
+        const file = stackFile("Pulumi.big.yaml", "config:\n  gpu-notebook:allowedCidrs: [198.51.100.0/24]\n  gpu-notebook:instanceType: g5.12xlarge\n");
+        const out = await plan({ stack: "big", configFile: file });
+        assert.match(out, /^ {2}instance type +g5\.12xlarge, on-demand$/m);
+        assert.match(out, /^Quotas the account needs \(unknown offline: `npm run up` reads them before it creates anything\)$/m);
+        assert.match(out, /^ {2}48 vCPUs of "Running On-Demand G and VT instances" \(L-DB2E81BA\)$/m);
+        assert.match(out, /^ {2}1 Elastic IP of "EC2-VPC Elastic IPs" \(L-0263D0A3\)/m);
+        assert.doesNotMatch(out, /that quota is|quota is \d+/, "no value of a quota is stated");
+        assert.match(out, /^Costs: unknown offline for g5\.12xlarge: the offline price sample has no price for it/m);
+        const spot = stackFile("Pulumi.spotquota.yaml", [
+            "config:", "  gpu-notebook:allowedCidrs: [198.51.100.0/24]", "  gpu-notebook:instanceType: g5.12xlarge",
+            "  gpu-notebook:spot: true", "  gpu-notebook:spotFallback: on-demand", "  gpu-notebook:requestQuotaIncrease: true", "",
+        ].join("\n"));
+        const fallback = await plan({ stack: "spotquota", configFile: spot });
+        assert.match(fallback, /^ {2}48 vCPUs of "All G and VT Spot Instance Requests" \(L-3819A6DF\)$/m);
+        assert.match(fallback, /^ {2}48 vCPUs of "Running On-Demand G and VT instances" \(L-DB2E81BA\), for the on-demand fallback$/m);
+        assert.match(fallback, /^ {2}gpu-notebook:requestQuotaIncrease is true: where a quota is lower, `npm run up` asks AWS for this much\.$/m);
+        assert.doesNotMatch(fallback, /ServiceQuota/, "no increase is filed for a quota the plan cannot read");
+    });
+
+    it("says what the notebook costs running, stopped, and a month at the usage asked for", async () => {
+        const file = stackFile("Pulumi.costs.yaml", "config:\n  gpu-notebook:allowedCidrs: [198.51.100.0/24]\n");
+        // g4dn.xlarge at 0.526 an hour; 150 + 100 GiB of gp3 at 0.08 a GiB-month (20.00); one address at 0.005 an hour (3.65 a month).
+        const out = await plan({ stack: "costs", configFile: file });
+        assert.match(out, /^Costs \(AWS's us-east-1 prices, sampled offline; `npm run up` looks up the instance's\)$/m);
+        assert.match(out, /^ {2}running +\$0\.56 an hour: the instance \$0\.53; 250 GiB of gp3 disk and 1 IPv4 address \$0\.03$/m);
+        assert.match(out, /^ {2}stopped +\$23\.65 a month: 250 GiB of gp3 disk and 1 IPv4 address, billed whether running or not$/m);
+        // 20 h a week is 86.9 h of a 730-hour month: 45.71 for the instance.
+        assert.match(out, /^ {2}20 h a week +\$69\.36 a month: the instance 86\.9 h \$45\.71; 250 GiB of gp3 disk and 1 IPv4 address \$23\.65$/m);
+        const always = await plan({ stack: "costs", configFile: file, hoursPerWeek: 168 });
+        assert.match(always, /^ {2}168 h a week +\$407\.63 a month: the instance 730\.0 h \$383\.98;/m);
+        assert.strictEqual(planTarget(["--hours-per-week", "40"], {}).hoursPerWeek, 40);
+        assert.strictEqual(planTarget(["--hours-per-week=7.5"], {}).hoursPerWeek, 7.5);
+        assert.strictEqual(planTarget([], {}).hoursPerWeek, 20, "4 hours a day on weekdays");
+        for (const bad of ["169", "-1", "many", ""]) {
+            assert.throws(() => planTarget([`--hours-per-week=${bad}`], {}), /--hours-per-week .* is not accepted: the hours a week the notebook runs, from 0 to 168/);
+        }
+        const help = planCommand(["--help"], noAwsSetup);
+        assert.match(help.stdout, /--hours-per-week +the usage a month's cost is shown at, 0 to 168; default 20 \(4 h a day on weekdays\)/);
+    });
+
+    it("uses the region of the AWS profile as `npm run up` does: AWS_REGION, AWS_DEFAULT_REGION, then `aws configure get region`", async function () {
+        if (spawnSync("aws", ["--version"]).error) {
+            // The profile's region is read by the aws CLI, as scripts/up reads it; without one up ignores the profile too.
+            console.log("      (skipped: no aws CLI on PATH to read the stand-in ~/.aws/config)");
+            this.skip();
+        }
+        const home = path.join(dir, "profile-home");
+        mkdirSync(path.join(home, ".aws"), { recursive: true });
+        writeFileSync(path.join(home, ".aws", "config"), "[default]\nregion = ap-south-1\n\n[profile course]\nregion = eu-west-1\n");
+        const file = stackFile("Pulumi.profile.yaml", "config:\n  gpu-notebook:allowedCidrs: [198.51.100.0/24]\n");
+        const cases: [NodeJS.ProcessEnv, string, string][] = [
+            [{ AWS_PROFILE: "course" }, "eu-west-1", "your AWS profile course"],
+            [{}, "ap-south-1", "your AWS profile default"],
+            [{ AWS_PROFILE: "course", AWS_DEFAULT_REGION: "eu-north-1" }, "eu-north-1", "AWS_DEFAULT_REGION"],
+            [{ AWS_PROFILE: "course", AWS_DEFAULT_REGION: "eu-north-1", AWS_REGION: "us-west-2" }, "us-west-2", "AWS_REGION"],
+        ];
+        for (const [env, region, source] of cases) {
+            const out = await plan({ stack: "profile", configFile: file, env: { PATH: process.env.PATH, HOME: home, ...env } });
+            assert.match(out, new RegExp(`^gpu-notebook plan for stack "profile" in ${region}$`, "m"), JSON.stringify(env));
+            assert.ok(out.includes(`sets no aws:region: the first \`npm run up\` sets ${region} (${source})`), out);
+        }
+        const bad = await plan({ stack: "profile", configFile: file, env: { ...noAwsSetup, AWS_REGION: "Frankfurt" } }).then(() => "", (error: Error) => error.message);
+        assert.strictEqual(bad, "Frankfurt (AWS_REGION) is not an AWS region name such as us-east-1", "refused in up's words");
+    });
+
+    it("keeps every line of a single, a spot, a class and an Irish plan within 100 columns", async () => {
+        const files = {
+            single: "config:\n  gpu-notebook:allowedCidrs: [198.51.100.0/24, 2001:db8::/32]\n  gpu-notebook:monthlyBudgetUsd: 30\n  gpu-notebook:alertEmail: a@example.org\n",
+            spot: "config:\n  gpu-notebook:spot: true\n  gpu-notebook:spotFallback: on-demand\n  gpu-notebook:instanceTypes: [g6.xlarge, g5.12xlarge, p4d.24xlarge]\n",
+            class: "config:\n  gpu-notebook:allowedCidrs: [198.51.100.0/24]\n  gpu-notebook:notebooks:\n    alice: {}\n    student-with-20chars: {instanceType: g5.12xlarge, spot: true}\n    carol: {allowedCidrs: [203.0.113.0/24]}\n",
+            ireland: "config:\n  aws:region: eu-west-1\n  gpu-notebook:notebooks:\n    alice: {}\n    bob: {}\n",
+        };
+        for (const [name, text] of Object.entries(files)) {
+            const out = await planReport({ stack: name, configFile: stackFile(`Pulumi.${name}.yaml`, text), env: noAwsSetup });
+            assert.deepStrictEqual(tooWide(out), [], name);
+        }
     });
 
     describe("reads the stack file as the Pulumi CLI would, and guesses nothing", () => {
@@ -149,22 +282,23 @@ describe("npm run plan", () => {
             assert.throws(() => planTarget(["--config-file"], {}), /--config-file needs a file/);
             assert.throws(() => planTarget(["--config-file", "--other"], {}), /--config-file needs a file/);
             assert.throws(() => planTarget(["--stack", "x"], {}), /unknown argument --stack/);
-            assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing"), /Pulumi\.missing\.yaml does not exist/);
+            assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing", noAwsSetup), /Pulumi\.missing\.yaml does not exist/);
         });
 
         it("names the stack after the file, or GPU_NOTEBOOK_STACK, and refuses when they disagree or neither says", () => {
             assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], {}).stack, "course");
+            assert.strictEqual(planTarget(["--config-file=/x/Pulumi.course.yaml"], {}).stack, "course");
             assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], { GPU_NOTEBOOK_STACK: "course" }).stack, "course");
             assert.throws(() => planTarget(["--config-file", "/x/Pulumi.course.yaml"], { GPU_NOTEBOOK_STACK: "dev" }),
                 /Pulumi\.course\.yaml is the settings file of stack "course", but GPU_NOTEBOOK_STACK says "dev"/);
             assert.strictEqual(planTarget(["--config-file", "/x/settings.yaml"], { GPU_NOTEBOOK_STACK: "lab" }).stack, "lab");
             assert.throws(() => planTarget(["--config-file", "/x/settings.yaml"], {}), /cannot tell which stack \/x\/settings\.yaml belongs to/);
             const fromEnvironment = planTarget([], { GPU_NOTEBOOK_STACK: "lab" });
-            assert.deepStrictEqual(fromEnvironment, { stack: "lab", configFile: path.join(root, "Pulumi.lab.yaml") });
+            assert.deepStrictEqual([fromEnvironment.stack, fromEnvironment.configFile], ["lab", path.join(root, "Pulumi.lab.yaml")]);
             assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
         });
 
-        it("warns by name about keys in a namespace nothing reads or in none", async () => {
+        it("reads a key without a namespace as the project's, as the CLI does since v3.44, and warns of a namespace nothing reads", async () => {
             const file = stackFile("Pulumi.typos.yaml", [
                 "config:",
                 "  someone-else:colour: blue",
@@ -173,12 +307,39 @@ describe("npm run plan", () => {
                 "  aws:region: eu-west-1",
                 "",
             ].join("\n"));
-            const read = readStackConfig(file, "typos");
+            const read = readStackConfig(file, "typos", noAwsSetup);
             assert.ok(read.notes.some((note) => /^someone-else:colour in Pulumi\.typos\.yaml is in the namespace "someone-else", which nothing here reads .*it has no effect$/.test(note)), read.notes.join("\n"));
-            assert.ok(read.notes.some((note) => /^idleStopMinutes in Pulumi\.typos\.yaml has no namespace, so the Pulumi CLI refuses the file; write gpu-notebook:idleStopMinutes/.test(note)), read.notes.join("\n"));
-            const out = await planReport({ stack: "typos", configFile: file });
-            assert.match(out, /^ {2}idle stop +power off after 60 min/m, "the key without a namespace changed nothing");
+            assert.strictEqual(read.config["gpu-notebook:idleStopMinutes"], "30");
+            assert.ok(!read.notes.some((note) => note.includes("idleStopMinutes")), read.notes.join("\n"));
+            const out = await plan({ stack: "typos", configFile: file });
+            assert.match(out, /^ {2}idle stop +power off after 30 min/m, "the key without a namespace is gpu-notebook:idleStopMinutes");
             assert.match(out, /^ {2}- someone-else:colour in Pulumi\.typos\.yaml/m);
+        });
+
+        it("refuses, in the CLI's words, a key the CLI cannot parse, and one written twice", () => {
+            const file = stackFile("Pulumi.keys.yaml", [
+                "config:",
+                "  gpu-notebook:notebooks:alice: {}",
+                "  aws:config:region: eu-west-1",
+                "  a:b:c:d: 1",
+                "",
+            ].join("\n"));
+            assert.throws(() => readStackConfig(file, "keys", noAwsSetup), (error: unknown) => {
+                assert.ok(error instanceof PlanInputError);
+                assert.deepStrictEqual(error.lines, [
+                    "Pulumi.keys.yaml: could not parse gpu-notebook:notebooks:alice as a configuration key (configuration keys should be of the form `<namespace>:<name>`)",
+                    "Pulumi.keys.yaml: could not parse a:b:c:d as a configuration key (configuration keys should be of the form `<namespace>:<name>`)",
+                ]);
+                return true;
+            });
+            const twice = stackFile("Pulumi.twice.yaml", "config:\n  spot: true\n  gpu-notebook:spot: false\n");
+            assert.throws(() => readStackConfig(twice, "twice", noAwsSetup), /sets gpu-notebook:spot twice, as spot and as gpu-notebook:spot/);
+            const old = stackFile("Pulumi.old.yaml", "config:\n  aws:config:region: eu-west-1\n");
+            assert.strictEqual(readStackConfig(old, "old", noAwsSetup).region, "eu-west-1", "the old <namespace>:config:<name> form is the same key");
+            const result = planCommand(["--config-file", file], noAwsSetup);
+            assert.strictEqual(result.status, 2, "refused, not planned");
+            assert.strictEqual(result.stdout, "");
+            assert.deepStrictEqual(tooWide(result.stderr), []);
         });
 
         it("refuses a setting written in a namespace meant for this program, as the deploy does", async () => {
@@ -193,10 +354,10 @@ describe("npm run plan", () => {
                 /^ {2}- gpu_notebook:instanceType is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:instanceType\?$/m,
                 /^ {2}- notebook:idleStopMinutes is not read: this program's settings are in the namespace gpu-notebook; did you mean gpu-notebook:idleStopMinutes\?$/m,
             ];
-            const plan = await planReport({ stack: "meant", configFile: file }).then(() => "", (error: Error) => error.message);
+            const planned = await plan({ stack: "meant", configFile: file }).then(() => "", (error: Error) => error.message);
             // At deploy the program reads the same keys from the engine's config.
             const deploy = (await refusal({ ...VALID_CONFIG, "gpu_notebook:instanceType": "g5.xlarge", "notebook:idleStopMinutes": "30" })).message;
-            for (const refused of [plan, deploy]) {
+            for (const refused of [planned, deploy]) {
                 assert.match(refused, /^Configuration refused, nothing was created:/);
                 expected.forEach((line) => assert.match(refused, line));
             }
@@ -255,7 +416,7 @@ describe("npm run plan", () => {
                 "config:", "  aws:region: us-east-1", "  gpu-notebook:allowOpenAccess: true",
                 "  gpu-notebook:allowedCidrs:", "    - 0.0.0.0/0", "",
             ].join("\n"));
-            const out = await planReport({ stack: "open", configFile: file });
+            const out = await plan({ stack: "open", configFile: file });
             assert.match(out, /^ {2}- gpu-notebook:allowedCidrs includes 0\.0\.0\.0\/0: SSH and the notebook are open to the whole internet/m);
         });
     });
@@ -278,17 +439,20 @@ describe("npm run plan", () => {
             "        secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB",
             "",
         ].join("\n"));
-        const out = await planReport({ stack: "class", configFile: file });
-        assert.match(out, /^Notebooks \(3\): disks in GiB, gp3 and encrypted unless marked/m);
-        assert.match(out, /^ {2}alice +g4dn\.xlarge +on-demand +us-east-1a +150 +100 +tcp 22,8888 from 198\.51\.100\.0\/24 +60 min +running +0\.526$/m);
-        assert.match(out, /^ {2}bob +g4dn\.xlarge +on-demand .* +stopped +0\.526$/m);
-        assert.match(out, /^ {2}carol +g5\.xlarge +on-demand .* +tcp 22,8888 from 2 networks +60 min +running +1\.006$/m);
-        assert.match(out, /^ {2}all +2\.058$/m);
+        const out = await plan({ stack: "class", configFile: file });
+        assert.match(out, /^Notebooks \(3\): DISKS are root\+data in GiB, gp3 and encrypted unless marked/m);
+        assert.match(out, /^ {2}alice +g4dn\.xlarge +on-demand +us-east-1a +150\+100 +60 min +running +\$0\.53 +tcp 22,8888 from 198\.51\.100\.0\/24$/m);
+        assert.match(out, /^ {2}bob +g4dn\.xlarge +on-demand .* +stopped +\$0\.53 +tcp/m);
+        assert.match(out, /^ {2}carol +g5\.xlarge +on-demand .* +60 min +running +\$1\.01 +tcp 22,8888 from 2 networks$/m);
         assert.match(out, /^ {2}12 vCPUs of "Running On-Demand G and VT instances" \(L-DB2E81BA\)$/m);
         assert.match(out, /^ {2}3 Elastic IPs of "EC2-VPC Elastic IPs" \(L-0263D0A3\)/m);
-        assert.match(out, /^Shared by the notebooks \(2\)\n.*\n {2}aws budgets Budget +shared-budget +\$200\.00 a month.*\n {2}provider aws +shared-price-list +AWS in us-east-1, only for getProduct$/m);
+        // 2.058 an hour for the instances; each 250 GiB at 0.08 a month and an address at 0.005 an hour.
+        assert.match(out, /^ {2}all 3 running +\$2\.16 an hour: the instances \$2\.06; 750 GiB of gp3 disk and 3 IPv4 addresses \$0\.10$/m);
+        assert.match(out, /^ {2}all 3 stopped +\$70\.95 a month: 750 GiB of gp3 disk and 3 IPv4 addresses/m);
+        assert.match(out, /^ {2}20 h a week each +\$249\.80 a month: the instances 86\.9 h each \$178\.85; 750 GiB of gp3 disk and 3 IPv4 addresses \$70\.95$/m);
+        assert.match(out, /^Shared by the notebooks \(2\)\n.*\n {2}shared-budget +aws budgets Budget: \$200\.00 a month.*\n {2}shared-price-list +provider aws: AWS in us-east-1, only for getProduct$/m);
         assert.match(out, /^Each notebook's resources: alice's, 33 of the 102 `pulumi up` would create$/m);
-        assert.match(out, /^ {2}aws ec2 Instance +alice-instance +g4dn\.xlarge/m);
+        assert.match(out, /^ {2}alice-instance +aws ec2 Instance: g4dn\.xlarge/m);
         assert.doesNotMatch(out, /bob-instance|carol-instance/, "one notebook's resources, not every one's");
         assert.match(out, /gpu-notebook:notebooks\.carol\.notebookPassword is encrypted in Pulumi\.class\.yaml; the plan uses a stand-in value/);
         assert.doesNotMatch(out, /PRIVATE KEY|offline-plan-stand-in-password/, "no secrets");
@@ -366,7 +530,7 @@ describe("npm run plan", () => {
         }
 
         function setting(from: PlanRecord, name: string): string {
-            const rows = settingsRows({ record: from, config: () => undefined, region: "us-east-1", zone: "us-east-1a", price: 0.526, standInAmiGb: 75 });
+            const rows = settingsRows({ record: from, config: () => undefined, region: "us-east-1", zone: "us-east-1a", standInAmiGb: 75 });
             return rows.find((row) => row[0] === name)?.[1] ?? "";
         }
 

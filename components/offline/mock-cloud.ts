@@ -106,7 +106,7 @@ export interface CapacityScenario {
 export interface FakeAws {
     region: string;
     zones: string[];
-    /** Zones offering each instance type; a type not listed is offered in OFFERED_BY_DEFAULT's zones of the region. */
+    /** Zones offering each instance type; a type not listed is offered in every zone of `zones` that has GPUs. */
     offerings: Record<string, string[]>;
     /** Current value of each EC2 quota code, in vCPUs; "denied" fails the read as missing permission would. */
     quotas: Record<string, number | "denied">;
@@ -141,19 +141,40 @@ export function defaultSubnetId(zone: string): string {
     return hexId("subnet", `default-${zone}`);
 }
 
-const US_EAST_1_ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"];
-/** Like real GPU types, not offered in every zone (us-east-1e has none here), by zone letter in any region. */
-const OFFERED_BY_DEFAULT = ["a", "b", "c", "d", "f"];
+/**
+ * The Availability Zones a new account sees in each region where the GPU types run, as AWS lists
+ * them (`aws ec2 describe-availability-zones`; ca-central-1 has no 1c, ap-northeast-1 no 1b). A
+ * region not listed has no zones the offline engine can vouch for: the plan says so, and the mocks
+ * use one stand-in zone there.
+ */
+export const REGION_ZONES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(Object.entries({
+    "us-east-1": "abcdef", "us-east-2": "abc", "us-west-2": "abcd", "ca-central-1": "abd",
+    "eu-west-1": "abc", "eu-west-2": "abc", "eu-west-3": "abc", "eu-central-1": "abc", "eu-north-1": "abc", "eu-south-1": "abc",
+    "ap-south-1": "abc", "ap-northeast-1": "acd", "ap-northeast-2": "abcd", "ap-southeast-1": "abc", "ap-southeast-2": "abc",
+    "sa-east-1": "abc",
+}).map(([region, letters]) => [region, [...letters].map((letter) => `${region}${letter}`)]));
+
+/** The zones of `region` as the offline engine answers them: its real ones, or one stand-in. */
+export function offlineZones(region: string): readonly string[] {
+    return REGION_ZONES[region] ?? [`${region}a`];
+}
+
+/** Like real GPU types, not offered in every zone: us-east-1e, the oldest, has none. */
+const ZONES_WITHOUT_GPUS = ["us-east-1e"];
+
+function defaultSubnets(zones: readonly string[]): FakeSubnet[] {
+    return zones.map((zone) => ({ id: defaultSubnetId(zone), vpcId: DEFAULT_VPC_ID, zone, defaultForAz: true }));
+}
 
 /** A fresh-ish account: a default VPC, enough G quota for a small type, no P quota, nothing deployed yet. */
 function defaultWorld(): FakeAws {
     return {
         region: "us-east-1",
-        zones: US_EAST_1_ZONES,
+        zones: [...offlineZones("us-east-1")],
         offerings: {},
         quotas: { "L-DB2E81BA": 16, "L-417A185B": 0, "L-3819A6DF": 8, "L-7212CCBC": 0, "L-0263D0A3": 5 },
         defaultVpcId: DEFAULT_VPC_ID,
-        subnets: US_EAST_1_ZONES.map((zone) => ({ id: defaultSubnetId(zone), vpcId: DEFAULT_VPC_ID, zone, defaultForAz: true })),
+        subnets: defaultSubnets(offlineZones("us-east-1")),
         volumes: [],
         instances: [],
         snapshots: {},
@@ -242,6 +263,18 @@ export const SAMPLE_PRICES: Record<string, Record<string, { onDemand: number; sp
         "g6.xlarge": { onDemand: 0.8048, spot: 0.3514 },
     },
 };
+
+/**
+ * What the disks and the address cost in each sampled region, from AWS's published prices: gp3
+ * storage per GiB-month (at its included 3000 IOPS and 125 MiB/s), and a public IPv4 address per
+ * hour, charged whether the machine runs or not (docs/costs.md has the same figures).
+ */
+export const SAMPLE_STORAGE_PRICES: Record<string, { gp3GibMonth: number; ipv4Hour: number }> = {
+    "us-east-1": { gp3GibMonth: 0.08, ipv4Hour: 0.005 },
+};
+
+/** How the mocks' price lookups fail where the sample has no price: the plan says it once, as a fact of being offline. */
+export const OFFLINE_PRICE_GAP = "the offline price sample (npm run plan's stand-in for AWS's price data) has no price for";
 
 /** A Price List API product document shaped like the real one (only the parts anyone reads). */
 function priceListProduct(instanceType: string, region: string, usdPerHour: number): string {
@@ -335,15 +368,24 @@ export class MockCloud implements pulumi.runtime.Mocks {
         return this.world.region;
     }
 
-    /** Moves the fake account to `region`: its zones, default subnets and offerings become the region's (eu-west-1a, not us-east-1a). */
+    /**
+     * Moves the fake account to `region`: its zones become the region's real ones (offlineZones),
+     * with a default subnet in each; subnets and offerings a test set move by zone letter, and
+     * only to zones the region has (eu-west-1 has no 1d).
+     */
     set region(region: string) {
-        const moved = (zone: string) => (zone.startsWith(this.world.region) ? region + zone.slice(this.world.region.length) : zone);
         const world = this.world;
-        world.zones = world.zones.map(moved);
-        world.subnets = world.subnets.map((subnet) => subnet.id === defaultSubnetId(subnet.zone)
-            ? { ...subnet, zone: moved(subnet.zone), id: defaultSubnetId(moved(subnet.zone)) }
-            : { ...subnet, zone: moved(subnet.zone) });
-        world.offerings = Object.fromEntries(Object.entries(world.offerings).map(([type, zones]) => [type, zones.map(moved)]));
+        const zones = offlineZones(region);
+        const moved = (zone: string) => (zone.startsWith(world.region) ? region + zone.slice(world.region.length) : zone);
+        const exists = (zone: string) => zones.includes(zone);
+        const isDefault = (subnet: FakeSubnet) => subnet.id === defaultSubnetId(subnet.zone);
+        world.subnets = [
+            ...(world.subnets.some(isDefault) ? defaultSubnets(zones) : []),
+            ...world.subnets.filter((subnet) => !isDefault(subnet))
+                .map((subnet) => ({ ...subnet, zone: moved(subnet.zone) })).filter((subnet) => exists(subnet.zone)),
+        ];
+        world.offerings = Object.fromEntries(Object.entries(world.offerings).map(([type, offered]) => [type, offered.map(moved).filter(exists)]));
+        world.zones = [...zones];
         world.region = region;
     }
 
@@ -373,7 +415,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
     /** Answers for the preflight lookups, from the fake account in `world`. */
     private awsLookups(): Record<string, InvokeHandler> {
         const world = this.world;
-        const offered = (type: string) => world.offerings[type] ?? OFFERED_BY_DEFAULT.map((letter) => `${world.region}${letter}`);
+        const offered = (type: string) => world.offerings[type] ?? world.zones.filter((zone) => !ZONES_WITHOUT_GPUS.includes(zone));
         const subnetOf = (id: string) => {
             const subnet = world.subnets.find((candidate) => candidate.id === id);
             if (!subnet) {
@@ -501,7 +543,7 @@ export class MockCloud implements pulumi.runtime.Mocks {
         const price = SAMPLE_PRICES[region]?.[instanceType];
         if (!price) {
             // What the provider says when the filters match no product.
-            throw new Error(`the offline price sample (npm run plan's stand-in for AWS's price data) has no price for ${instanceType} in ${region}`);
+            throw new Error(`${OFFLINE_PRICE_GAP} ${instanceType} in ${region}`);
         }
         return price;
     }
