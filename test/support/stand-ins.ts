@@ -176,6 +176,9 @@ export class StandInWorld {
     }
 }
 
+/** The passphrase the user of a StandInStack set. */
+export const STAND_IN_STACK_PASSPHRASE = "a passphrase of the user's own";
+
 /**
  * A stack of the stand-in `pulumi`, in a local backend that is logged in to, for the suites that
  * run the scripts reading and changing a stack's config. Its project folder links to this
@@ -202,9 +205,15 @@ export class StandInStack {
         writeStandInPulumi(this.bin);
     }
 
-    /** PATH with the stand-in first; the backend it is logged in to; where it records its calls. */
+    /**
+     * PATH with the stand-in first; the backend it is logged in to; where it records its calls; the
+     * passphrase of a user who set one (a local backend's secrets need it: stand-in/pulumi).
+     */
     env(rest = process.env.PATH ?? ""): NodeJS.ProcessEnv {
-        return { PATH: `${this.bin}${path.delimiter}${rest}`, PULUMI_BACKEND_URL: `file://${this.backend}`, STAND_IN_LOG: this.log };
+        return {
+            PATH: `${this.bin}${path.delimiter}${rest}`, PULUMI_BACKEND_URL: `file://${this.backend}`, STAND_IN_LOG: this.log,
+            PULUMI_CONFIG_PASSPHRASE: STAND_IN_STACK_PASSPHRASE,
+        };
     }
 
     /**
@@ -217,12 +226,15 @@ export class StandInStack {
         this.setStackFile(stringify({ config: { ...namespaced, ...extra } }));
     }
 
-    /** Makes the stack exist with this Pulumi.<stack>.yaml, and forgets the calls. */
+    /**
+     * Makes the stack exist with this Pulumi.<stack>.yaml, deployed (an output, as an `up` leaves
+     * it: stop, start and move refuse a stack with nothing deployed), and forgets the calls.
+     */
     setStackFile(text: string): void {
         const state = path.join(this.backend, ".pulumi", "stacks", CONFIG_NAMESPACE, `${this.stack}.json`);
         mkdirSync(path.dirname(state), { recursive: true });
         if (!existsSync(state)) {
-            writeFileSync(state, "{}\n");
+            writeFileSync(state, JSON.stringify({ outputs: { values: { instanceId: "i-0123456789abcdef0" }, secrets: [] } }));
         }
         writeFileSync(this.stackFile(), text);
         rmSync(this.log, { force: true });
@@ -234,9 +246,17 @@ export class StandInStack {
 
     /** Every call so far, as its arguments. */
     calls(): string[][] {
-        return existsSync(this.log)
-            ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as PulumiCall).argv)
-            : [];
+        return this.recorded().map((call) => call.argv);
+    }
+
+    /** Every call so far, as the stand-in recorded it (with the GPU_NOTEBOOK_* variables it saw). */
+    recorded(): PulumiCall[] {
+        return existsSync(this.log) ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => JSON.parse(line) as PulumiCall) : [];
+    }
+
+    /** Whether the backend holds the stack. */
+    exists(): boolean {
+        return existsSync(path.join(this.backend, ".pulumi", "stacks", CONFIG_NAMESPACE, `${this.stack}.json`));
     }
 
     /** The calls that change the config (config set and rm), in order. */
