@@ -70,6 +70,8 @@ export function copyProject(into: string): string {
 export interface StandInOptions {
     /** What `aws configure get region` prints; undefined: no aws CLI on PATH at all. */
     awsProfileRegion?: string;
+    /** Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile. */
+    awsCredentials?: boolean;
     /** The real ssh instead of the recording stand-in: for a test that redirects it to an sshd on 127.0.0.1. */
     realSsh?: boolean;
 }
@@ -104,9 +106,19 @@ export class StandInWorld {
                 "",
             ].join("\n"), { mode: 0o755 });
         }
+        if (options.awsCredentials ?? true) {
+            mkdirSync(path.join(this.home, ".aws"));
+            writeFileSync(path.join(this.home, ".aws", "credentials"),
+                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", { mode: 0o600 });
+        }
         if (options.awsProfileRegion !== undefined) {
+            // STS answers with the account when there are credentials, else with the AWS CLI's words.
             writeFileSync(path.join(this.bin, "aws"), [
                 "#!/bin/sh",
+                `if [ "$1 $2" = "sts get-caller-identity" ]; then`,
+                `  [ -f "$HOME/.aws/credentials" ] && { echo 123456789012; exit 0; }`,
+                `  echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' >&2; exit 253`,
+                "fi",
                 `[ "$1 $2 $3" = "configure get region" ] || { echo "aws stand-in: unexpected $*" >&2; exit 2; }`,
                 options.awsProfileRegion ? `echo ${options.awsProfileRegion}` : "exit 1",
                 "",
