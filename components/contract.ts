@@ -118,3 +118,11 @@ export function machineShell(): string {
         "",
     ].join("\n");
 }
+
+/**
+ * What `npm run start` tells the program: the notebooks this run starts, space-separated (their
+ * names in the stack, "notebook" for a stack of one; "*" for every one). Without it, a run keeps
+ * a stopped machine stopped whatever `running` says (components/running.ts), so no `pulumi up`
+ * restarts a machine that idle stop powered off.
+ */
+export const START_ENV = "GPU_NOTEBOOK_START";

@@ -4,6 +4,7 @@
 import * as assert from "assert";
 
 import { CAPACITY_ENV, candidateKey } from "../components/capacity";
+import { START_ENV } from "../components/contract";
 import { CapacityScenario, FakeAws, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { registered, runProgram, StackRun, VALID_CONFIG } from "./support/program";
@@ -16,7 +17,7 @@ const STARTED = Date.parse("2026-10-31T00:00:00Z");
 
 /** Runs with the driver's environment for one notebook, restoring the environment after. */
 async function withHints<T>(hints: Record<string, string>, work: () => Promise<T>): Promise<T> {
-    const saved = Object.fromEntries(Object.values(CAPACITY_ENV).map((name) => [name, process.env[name]]));
+    const saved = Object.fromEntries([...Object.values(CAPACITY_ENV), START_ENV].map((name) => [name, process.env[name]]));
     Object.assign(process.env, hints);
     try {
         return await work();
@@ -134,7 +135,8 @@ describe("capacity failover, whole program", () => {
         it("a start into a full zone fails with EC2's words and changes neither zone nor type", async () => {
             const before = await stopped(CANDIDATES);
             const cloud = new MockCloud({ world: noCapacity({ start: ["us-east-1a/g5.xlarge/on-demand"] }) }).deployedBy(before);
-            await assert.rejects(runProgram(CANDIDATES, cloud), /InsufficientInstanceCapacity: We currently do not have sufficient g5\.xlarge capacity/);
+            await assert.rejects(withHints({ [START_ENV]: "notebook" }, () => runProgram(CANDIDATES, cloud)),
+                /InsufficientInstanceCapacity: We currently do not have sufficient g5\.xlarge capacity/);
             assert.deepStrictEqual(cloud.refused.map((each) => `${each.action} ${each.resource} ${candidateKey(each.candidate)}`),
                 ["start notebook-state us-east-1a/g5.xlarge/on-demand"]);
             assert.strictEqual(cloud.one(INSTANCE).inputs.instanceType, "g5.xlarge");
@@ -230,7 +232,7 @@ describe("capacity failover, whole program", () => {
                 assert.strictEqual(new MockCloud().deployedBy(before).world.instances[0].market, "spot");
                 const full = noCapacity({ start: ["us-east-1a/g5.xlarge/spot"] });
                 const refused = new MockCloud({ world: full }).deployedBy(before);
-                await assert.rejects(runProgram(FALLBACK, refused), /InsufficientCapacity: There is no Spot capacity available/);
+                await assert.rejects(withHints({ [START_ENV]: "notebook" }, () => runProgram(FALLBACK, refused)), /InsufficientCapacity: There is no Spot capacity available/);
                 const run = await withHints({ [CAPACITY_ENV.market]: "notebook=on-demand" },
                     () => runProgram(FALLBACK, new MockCloud({ world: full }).deployedBy(before)));
                 const [was, now] = [before.one(INSTANCE), run.cloud.one(INSTANCE)];
