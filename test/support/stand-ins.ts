@@ -4,7 +4,7 @@
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
 // and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` (unless realSsh)
 // records what it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
-import { execFileSync, spawn } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -72,6 +72,8 @@ export interface StandInOptions {
     awsProfileRegion?: string;
     /** Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile. */
     awsCredentials?: boolean;
+    /** A PULUMI_CONFIG_PASSPHRASE the user set in their shell; default none, as for a newcomer. */
+    ownPassphrase?: string;
     /** The real ssh instead of the recording stand-in: for a test that redirects it to an sshd on 127.0.0.1. */
     realSsh?: boolean;
 }
@@ -88,7 +90,7 @@ export class StandInWorld {
     /** Every `ssh` call, a JSON list of its arguments a line. */
     readonly sshLog = path.join(this.dir, "ssh-calls.log");
 
-    constructor(options: StandInOptions = {}) {
+    constructor(private readonly options: StandInOptions = {}) {
         mkdirSync(this.home, { mode: 0o700 });
         mkdirSync(this.bin);
         mkdirSync(this.project);
@@ -150,8 +152,23 @@ export class StandInWorld {
             STAND_IN_LOG: this.log,
             STAND_IN_OUTPUTS: this.outputsFile,
             STAND_IN_SSH_LOG: this.sshLog,
+            ...(this.options.ownPassphrase !== undefined ? { PULUMI_CONFIG_PASSPHRASE: this.options.ownPassphrase } : {}),
             ...extra,
         };
+    }
+
+    /**
+     * The stack deployed by the user's own `pulumi stack select --create` and `pulumi up` (with
+     * the outputs setOutputs named), as a script finds it later; the calls forgotten.
+     */
+    deployStack(extra: NodeJS.ProcessEnv = {}, stack = "dev"): void {
+        for (const args of [["stack", "select", "--create", stack], ["up", "--yes"]]) {
+            const ran = spawnSync(STAND_IN_PULUMI, args, { cwd: this.project, env: this.env(extra), encoding: "utf8" });
+            if (ran.status !== 0) {
+                throw new Error(`pulumi ${args.join(" ")}: ${ran.stderr}`);
+            }
+        }
+        this.forgetCalls();
     }
 
     calls(): PulumiCall[] {
