@@ -160,6 +160,7 @@ export function machineShell(): string {
         ["START_TYPE_VAR", CAPACITY_ENV.type, "names npm run start --type, for the program"],
         ["START_MARKET_VAR", CAPACITY_ENV.market, "names npm run start --on-demand, for the program"],
         ["RUN_STARTED_VAR", CAPACITY_ENV.started, "names when the driver began, for the program"],
+        ["START_VAR", START_ENV, "names the notebooks npm run start starts, for the program"],
     ];
     // Quoted as the shell reads it back: a plain word as it is, else in single quotes, each ' as '\''.
     const word = (value: string) => /^[\w./:-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
@@ -172,3 +173,11 @@ export function machineShell(): string {
         "",
     ].join("\n");
 }
+
+/**
+ * What `npm run start` tells the program: the notebooks this run starts, space-separated (their
+ * names in the stack, "notebook" for a stack of one; "*" for every one). Without it, a run keeps
+ * a stopped machine stopped whatever `running` says (components/running.ts), so no `pulumi up`
+ * restarts a machine that idle stop powered off.
+ */
+export const START_ENV = "GPU_NOTEBOOK_START";

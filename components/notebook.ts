@@ -28,6 +28,7 @@ import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from 
 import { createNotebookPassword } from "./password";
 import { ELASTIC_IP_QUOTA, MoveStep, Placement, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
+import { decideRunning, RunningDecision, startRequested } from "./running";
 import { sshCommand } from "./ssh-command";
 
 const NOTEBOOK_TYPE = "gpu-notebook:index:GpuNotebook";
@@ -136,7 +137,7 @@ export interface NotebookOutputs {
     notebookPassword: pulumi.Output<string>;
     /** USD per hour for the instance at deploy time (on-demand or spot); undefined when the lookup failed. */
     estimatedHourlyCostUsd: pulumi.Output<number | undefined>;
-    /** The running setting deployed (npm run stop / start), which the scripts show as deployed. */
+    /** Whether the machine runs after this run (running, unless a stopped one was kept stopped: running.ts), which the scripts show. */
     running: pulumi.Output<boolean>;
     /** The idle stop deployed, in minutes (0: never), which a handout tells its reader. */
     idleStopMinutes: pulumi.Output<number>;
@@ -321,6 +322,21 @@ function createMachine(
     });
 }
 
+/**
+ * The machine's power state. running=false stops it; disk, address and keys stay. Always present,
+ * so switching is an update of this resource and never touches the instance itself. A stopped
+ * machine stays stopped unless npm run start asked (running.ts), and the run says so.
+ */
+function createInstanceState(prepared: PreparedNotebook, instanceId: pulumi.Input<string>, parent: GpuNotebook): RunningDecision {
+    const { name, settings, account } = prepared;
+    const power = decideRunning({ name, running: settings.running, machineState: account.machineState, startRequested: startRequested(name) });
+    new InstanceState(machineResources(name).start, { instanceId, state: power.state }, { parent });
+    if (power.kept) {
+        pulumi.log.info(power.kept, parent);
+    }
+    return power;
+}
+
 /** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
 export const SECRET_OUTPUTS = ["sshPrivateKey", "notebookPassword"] as const satisfies readonly (keyof NotebookOutputs)[];
 
@@ -438,12 +454,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             instanceId: instance.id,
         }, { parent });
 
-        // running=false stops the instance; disk, address and keys stay. Always present, so switching
-        // is an update of this resource and never touches the instance itself.
-        new InstanceState(machineResources(name).start, {
-            instanceId: instance.id,
-            state: settings.running ? "running" : "stopped",
-        }, { parent });
+        const power = createInstanceState(prepared, instance.id, parent);
 
         if (settings.idleStopMinutes > 0) {
             createIdleBackstop(name, {
@@ -475,7 +486,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             sshPrivateKey: ssh.privateKey.privateKeyOpenssh,
             notebookPassword: password.password,
             estimatedHourlyCostUsd: pulumi.output(price.usd),
-            running: pulumi.output(settings.running),
+            running: pulumi.output(power.state === "running"),
             idleStopMinutes: pulumi.output(settings.idleStopMinutes),
         };
         for (const secret of SECRET_OUTPUTS) {

@@ -439,6 +439,8 @@ export interface PreflightResult {
     move?: MoveStep;
     /** The data volume that exists and stays as it is (no move under way). */
     dataVolume?: ExistingVolume;
+    /** EC2's state of the notebook's machine, when it has one (a move's, before it is recreated): running.ts decideRunning. */
+    machineState?: string;
 }
 
 /**
@@ -697,7 +699,7 @@ function decideLaunch(
         region: facts.region, ami: facts.ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity: choice,
         typeInfo: facts.types?.[chosen.instanceType]?.info,
         freshVolume: found.volumes.length > 0 && facts.volumes.length === 0 ? found.volumes[0] : undefined,
-        move, dataVolume: move ? undefined : facts.volumes[0],
+        move, dataVolume: move ? undefined : facts.volumes[0], machineState: found.instances[0]?.state,
         types: Object.fromEntries(types.map((type) => [type, facts.types?.[type]?.info]).filter(([, info]) => info !== undefined)),
     };
 }

@@ -1,5 +1,6 @@
 // The sshCommand stack output: one line to paste into bash or zsh right after `pulumi up`. It
-// fetches the login key from the stack (a secret, so it is never part of the output), writes the
+// fetches the login key from the stack (a secret, so it is never part of the output; with the
+// stack's passphrase file when npm run up made one), writes the
 // machine's known_hosts line (public, so it is part of the output) and logs in with that host key
 // required. Files, not `<(...)`: ssh reads its known_hosts file more than once and cannot read a
 // key from a pipe, so process substitution fails on both.
@@ -45,6 +46,26 @@ export const NO_PULUMI = "gpu-notebook: this needs the Pulumi CLI to read the lo
 const FIND_PULUMI = `{ p=pulumi && command -v pulumi >/dev/null || { p=node_modules/.bin/pulumi && [ -x "$p" ]; } || `
     + `{ echo ${shellWord(NO_PULUMI)} >&2 && exit 1; }; }`;
 
+/**
+ * The file in the Pulumi home (~/.pulumi) holding a stack's passphrase, which npm run up makes on a
+ * local backend for a user who set none (scripts/lib/pulumi.sh passphrase_file names it the same).
+ */
+export function passphraseFileName(stack: string): string {
+    return `gpu-notebook-${stack.replace(/\//g, "-")}.passphrase`;
+}
+
+/**
+ * Gives Pulumi that file when the user set neither PULUMI_CONFIG_PASSPHRASE nor _FILE and it
+ * exists: the key is read with stdout redirected, where Pulumi never asks for a passphrase.
+ * Always succeeds; a passphrase of the user's own wins. `|| :` rather than `!`, which an
+ * interactive shell would expand.
+ */
+function usePassphraseFile(stackName: string): string {
+    const file = `"\${PULUMI_HOME:-$HOME/.pulumi}/${passphraseFileName(stackName)}"`;
+    return `{ [ -n "\${PULUMI_CONFIG_PASSPHRASE+set}\${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] || `
+        + `{ [ -f ${file} ] && export PULUMI_CONFIG_PASSPHRASE_FILE=${file}; } || :; }`;
+}
+
 /** What a label may hold: it becomes part of file names inside double quotes. */
 const LABEL_PATTERN = /^[A-Za-z0-9._-]+$/;
 
@@ -71,6 +92,8 @@ export function sshCommandText(parts: SshCommandParts): string {
     return [
         `(umask 077 && mkdir -p "$HOME/.ssh"`,
         `&& ${FIND_PULUMI}`,
+        // The stack's name alone (organization/project/dev → dev) names its passphrase file.
+        `&& ${usePassphraseFile(parts.stack.split("/").pop() as string)}`,
         `&& ${fetchKey} > ${keyNew}`,
         `&& mv -f ${keyNew} ${key}`,
         `&& printf '%s\\n' ${shellWord(parts.knownHosts)} > ${knownHosts})`,

@@ -6,6 +6,7 @@ import * as assert from "assert";
 
 import { Candidate, candidateKey, capacityRecords, CapacityRefusal } from "../components/capacity";
 import { CAPACITY_ENV } from "../components/contract";
+import { START_ENV } from "../components/contract";
 import { CapacityScenario, FakeAws, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { registered, runProgram, StackRun, VALID_CONFIG } from "./support/program";
@@ -38,7 +39,7 @@ const STARTED = Date.parse("2026-10-31T00:00:00Z");
 
 /** Runs with the driver's environment for one notebook, restoring the environment after. */
 async function withHints<T>(hints: Record<string, string>, work: () => Promise<T>): Promise<T> {
-    const saved = Object.fromEntries(Object.values(CAPACITY_ENV).map((name) => [name, process.env[name]]));
+    const saved = Object.fromEntries([...Object.values(CAPACITY_ENV), START_ENV].map((name) => [name, process.env[name]]));
     Object.assign(process.env, hints);
     try {
         return await work();
@@ -158,7 +159,7 @@ describe("capacity failover, whole program", () => {
             const before = await stopped(CANDIDATES);
             const cloud = new MockCloud({ world: noCapacity({ start: ["us-east-1a/g5.xlarge/on-demand"] }) }).deployedBy(before);
             const debugs: string[] = [];
-            const error = await runProgram(CANDIDATES, cloud, debugs).then(() => undefined, (failure: Error) => failure);
+            const error = await withHints({ [START_ENV]: "notebook" }, () => runProgram(CANDIDATES, cloud, debugs)).then(() => undefined, (failure: Error) => failure);
             assert.match(error?.message ?? "", /InsufficientInstanceCapacity: We currently do not have sufficient g5\.xlarge capacity/);
             assert.deepStrictEqual(cloud.refused.map((each) => `${each.action} ${each.resource} ${candidateKey(each.candidate)}`),
                 ["start notebook-state us-east-1a/g5.xlarge/on-demand"]);
@@ -262,7 +263,7 @@ describe("capacity failover, whole program", () => {
                 assert.strictEqual(new MockCloud().deployedBy(before).world.instances[0].market, "spot");
                 const full = noCapacity({ start: ["us-east-1a/g5.xlarge/spot"] });
                 const refused = new MockCloud({ world: full }).deployedBy(before);
-                await assert.rejects(runProgram(FALLBACK, refused), /InsufficientCapacity: There is no Spot capacity available/);
+                await assert.rejects(withHints({ [START_ENV]: "notebook" }, () => runProgram(FALLBACK, refused)), /InsufficientCapacity: There is no Spot capacity available/);
                 const run = await withHints({ [CAPACITY_ENV.market]: "notebook=on-demand" },
                     () => runProgram(FALLBACK, new MockCloud({ world: full }).deployedBy(before)));
                 const [was, now] = [before.one(INSTANCE), run.cloud.one(INSTANCE)];

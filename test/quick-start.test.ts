@@ -123,6 +123,12 @@ describe("the README's quick start, followed word for word on a fresh copy", fun
             // The README's promise: Pulumi's own commands find the stack afterwards.
             const own = ok(await run("pulumi stack output publicIp"), "pulumi stack output publicIp");
             assert.strictEqual(own.stdout, `${machine.outputs.publicIp}\n`);
+            // Nobody set a passphrase: the one npm run up made is named, and unlocks the secrets as the README says.
+            assert.match(ran.stdout, /a random one is kept for you in \S+\/\.pulumi\/gpu-notebook-dev\.passphrase \(readable only by you\)/);
+            const exported = "export PULUMI_CONFIG_PASSPHRASE_FILE=~/.pulumi/gpu-notebook-dev.passphrase";
+            assert.ok(readFileSync(path.join(ROOT, "README.md"), "utf8").includes(`\`${exported}\``));
+            const secret = ok(await run(`${exported} && pulumi stack output --show-secrets notebookPassword`), exported);
+            assert.strictEqual(secret.stdout, `${machine.outputs.notebookPassword}\n`);
         },
         "npm run notebook": async (command) => {
             const ran = ok(await run(command), command);

@@ -75,7 +75,7 @@ describe("the scripts, before they touch anything (stand-in pulumi, fresh home)"
     after(() => worlds.forEach((world) => world.cleanup()));
 
     function world(): StandInWorld {
-        const created = new StandInWorld();
+        const created = new StandInWorld({ ownPassphrase: "the user's own" });
         worlds.push(created);
         return created;
     }

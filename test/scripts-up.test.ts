@@ -4,7 +4,7 @@
 // see afterwards.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as path from "path";
 
@@ -129,6 +129,25 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
                 assert.strictEqual(here.callLines().pop(), "stack output publicIp | backend=file://~", "the user's own call used the same backend");
             });
 
+            it("encrypts the stack's secrets with a random passphrase kept in ~/.pulumi (0600), names the file, and says to back it up", () => {
+                const file = path.join(here.home, ".pulumi", "gpu-notebook-dev.passphrase");
+                assert.strictEqual(statSync(file).mode & 0o777, 0o600);
+                assert.ok(readFileSync(file, "utf8").trim().length >= 24, "a random passphrase");
+                assert.ok(first.stdout.includes(`a random one is kept for you in ${file} (readable only by you)`), first.stdout);
+                assert.match(first.stdout, /Back that file up: without it this stack's secrets cannot be read/);
+                assert.ok(here.stackConfig("dev") !== undefined && readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8").includes("encryptionsalt:"));
+            });
+
+            it("and `npm run pulumi --` hands Pulumi that file, where the user's own pulumi (stdout captured) fails with Pulumi's words", () => {
+                const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "--show-secrets", "sshPrivateKey"],
+                    { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(viaNpm.status, 0, viaNpm.stderr);
+                assert.match(viaNpm.stdout, /BEGIN OPENSSH PRIVATE KEY/);
+                const own = ownPulumi(here, ["stack", "output", "--show-secrets", "sshPrivateKey"]);
+                assert.strictEqual(own.status, 255);
+                assert.match(own.stderr, /passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables/);
+            });
+
             it("and so does `npm run pulumi -- stack output`, through the same CLI", () => {
                 const viaNpm = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "publicIp"],
                     { cwd: here.project, env: here.env(), encoding: "utf8" });
@@ -242,28 +261,132 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         });
     });
 
-    it("npm run destroy selects the stack and runs pulumi destroy with the given arguments", async () => {
+    /** A world where npm run up has run once, as a newcomer runs it (no passphrase set), calls forgotten. */
+    async function deployed(): Promise<StandInWorld> {
         const here = world();
+        here.setOutputs({ instanceId: "i-0123456789abcdef0", running: true }, []);
+        ok(await script(here, "up", ["--yes"]), here);
+        here.forgetCalls();
+        return here;
+    }
+
+    /** The calls that change the stack, not the reads. */
+    const changes = (where: StandInWorld) => where.callLines()
+        .filter((line) => !/^(whoami|login|config --json|stack output|stack --show-name|stack select \S+ --non-interactive)/.test(line));
+
+    it("npm run destroy runs pulumi destroy on the stack with the given arguments, with the passphrase npm run up made", async () => {
+        const here = await deployed();
         ok(await script(here, "destroy", ["--yes"]), here);
-        assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login|config --json)/.test(line)), [
-            "stack select --create dev | backend=file://~",
-            "destroy --yes | backend=file://~",
-        ]);
+        assert.deepStrictEqual(changes(here), ["destroy --yes | backend=file://~"]);
+    });
+
+    describe("the passphrase", () => {
+        it("one the user set is honoured: no file is made, and later runs with it work", async () => {
+            const here = world();
+            const own = { PULUMI_CONFIG_PASSPHRASE: "my own" };
+            ok(await script(here, "up", [], own), here);
+            assert.ok(!existsSync(path.join(here.home, ".pulumi", "gpu-notebook-dev.passphrase")));
+            ok(await script(here, "up", [], own), here);
+            const wrong = await script(here, "up", [], { PULUMI_CONFIG_PASSPHRASE: "not mine" });
+            assert.strictEqual(wrong.status, 255);
+            assert.match(wrong.stderr, /incorrect passphrase/);
+        });
+
+        it("without it, a read-only command says the passphrase is missing, not that npm run up has not run", async () => {
+            const here = world();
+            here.setOutputs({ publicIp: "203.0.113.10", sshUser: "ubuntu" }, []);
+            ok(await script(here, "up", [], { PULUMI_CONFIG_PASSPHRASE: "my own" }), here);
+            const result = await script(here, "status");
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /stack dev keeps its secrets with a Pulumi passphrase, and none is given here: set PULUMI_CONFIG_PASSPHRASE/);
+            assert.doesNotMatch(result.stderr, /has npm run up run/);
+        });
+
+        it("a Pulumi Cloud backend changes nothing: no file is made", async () => {
+            const here = world();
+            ok(await script(here, "up", [], { PULUMI_BACKEND_URL: "https://api.pulumi.com", PULUMI_ACCESS_TOKEN: "pul-stand-in" }), here);
+            assert.ok(!existsSync(path.join(here.home, ".pulumi", "gpu-notebook-dev.passphrase")));
+        });
+    });
+
+    describe("AWS credentials", () => {
+        it("with none, npm run up says how to provide them and writes nothing: no login, no stack, no region, no file", async () => {
+            const here = world({ awsCredentials: false });
+            const before = readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8");
+            const result = await script(here, "up");
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /no AWS credentials found .*nothing was written\. To fix it, give AWS credentials first: run 'aws configure'/);
+            assert.deepStrictEqual(here.callLines(), []);
+            assert.strictEqual(readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8"), before);
+            assert.ok(!existsSync(path.join(here.home, ".pulumi")));
+        });
+
+        it("with the aws CLI, STS must answer: its refusal is shown, and nothing is written", async () => {
+            const here = world({ awsCredentials: false, awsProfileRegion: "eu-west-1" });
+            const result = await script(here, "up");
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /Unable to locate credentials/);
+            assert.match(result.stderr, /the AWS credentials here did not answer \(aws sts get-caller-identity failed, see above\); nothing was written/);
+            assert.deepStrictEqual(here.callLines(), []);
+            assert.ok(!existsSync(path.join(here.home, ".pulumi")));
+        });
+    });
+
+    it("the scripts use the stack `pulumi stack select` chose; GPU_NOTEBOOK_STACK still wins", async () => {
+        const here = await deployed();
+        const passphrase = { PULUMI_CONFIG_PASSPHRASE_FILE: path.join(here.home, ".pulumi", "gpu-notebook-dev.passphrase") };
+        assert.strictEqual(spawnSync("pulumi", ["stack", "select", "--create", "prod"], { cwd: here.project, env: here.env(passphrase) }).status, 0);
+        const selected = await script(here, "power", ["stop"]);
+        assert.match(selected.stderr, /nothing is deployed in stack prod/, `${selected.stdout}\n${here.callLines().join("\n")}`);
+        ok(await script(here, "power", ["stop"], { GPU_NOTEBOOK_STACK: "dev" }), here);
+        assert.strictEqual(here.stackConfig("dev")["gpu-notebook:running"], "false");
+    });
+
+    describe("with nothing deployed (a HOME where npm run up never ran)", () => {
+        for (const [name, args] of [["destroy", ["--yes"]], ["power", ["stop"]], ["power", ["start"]], ["move", ["--zone", "us-east-1c", "--yes"]]] as const) {
+            it(`${name} ${args[0]} says so, fails, and changes nothing: no login, no stack, no stack file edit, no update`, async () => {
+                const here = world();
+                const before = readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8");
+                const result = await script(here, name, [...args]);
+                assert.strictEqual(result.status, 1, result.stdout);
+                assert.strictEqual(result.stderr, "gpu-notebook: nothing is deployed in stack dev: create it with npm run up\n");
+                assert.deepStrictEqual(here.callLines(), ["whoami --verbose --non-interactive | backend=none"]);
+                assert.strictEqual(readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8"), before);
+                assert.ok(!existsSync(path.join(here.home, ".pulumi")), "nothing written in ~/.pulumi");
+            });
+        }
+
+        it("move without a terminal says nothing is deployed rather than asking for --yes", async () => {
+            const here = world();
+            const result = await script(here, "move", ["--zone", "us-east-1c"]);
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /nothing is deployed in stack dev/);
+            assert.doesNotMatch(result.stderr, /--yes/);
+        });
+
+        it("on a backend logged in to, where the stack is not there, stop changes nothing either", async () => {
+            const here = world();
+            assert.strictEqual(ownPulumi(here, ["login", "--local"]).status, 0);
+            here.forgetCalls();
+            const result = await script(here, "power", ["stop"]);
+            assert.strictEqual(result.status, 1);
+            assert.match(result.stderr, /nothing is deployed in stack dev: create it with npm run up/);
+            assert.deepStrictEqual(changes(here), []);
+        });
     });
 
     describe("npm run stop / start", () => {
         it("stop sets running=false and applies it with pulumi up, passing extra arguments on", async () => {
-            const here = world();
+            const here = await deployed();
             ok(await script(here, "power", ["stop", "--yes"]), here);
-            assert.deepStrictEqual(here.callLines().filter((line) => !/^(whoami|login|config --json)/.test(line)), [
-                "stack select --create dev | backend=file://~",
+            assert.deepStrictEqual(changes(here), [
                 "config set running false | backend=file://~",
                 "up --yes | backend=file://~",
             ]);
         });
 
         it("start sets running=true and applies it; the refresh comes from Pulumi.yaml, not a flag", async () => {
-            const here = world();
+            const here = await deployed();
             ok(await script(here, "power", ["start"]), here);
             assert.deepStrictEqual(here.callLines().slice(-2), ["config set running true | backend=file://~", "up | backend=file://~"]);
             assert.strictEqual(here.stackConfig("dev")["gpu-notebook:running"], "true");

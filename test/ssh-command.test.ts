@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symli
 import * as path from "path";
 import { userInfo } from "os";
 
-import { FLEET_SECRETS_OUTPUT, NO_PULUMI, PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
+import { FLEET_SECRETS_OUTPUT, NO_PULUMI, passphraseFileName, PRIVATE_KEY_OUTPUT, shellWord, sshCommand, sshCommandText } from "../components/ssh-command";
 import { ed25519Material } from "../components/offline/key-material";
 import { unwrap } from "../components/offline/run-program";
 import { buildFleet } from "./support/fleet";
@@ -28,15 +28,30 @@ const SHELLS = ["bash", "zsh"];
  * on the machine's public address.
  */
 function pasteInto(world: StandInWorld, command: string, shell: string, port: number | undefined, input: string,
-    where: { cwd?: string; withoutGlobalPulumi?: boolean } = {}) {
+    where: { cwd?: string; withoutGlobalPulumi?: boolean; env?: NodeJS.ProcessEnv } = {}) {
     const dialer = path.join(world.dir, `dial-${port}`);
     mkdirSync(dialer, { recursive: true });
     writeFileSync(path.join(dialer, "ssh"),
         `#!/bin/sh\nexec /usr/bin/ssh -o HostName=127.0.0.1 -p ${port} -o User=${userInfo().username} "$@"\n`, { mode: 0o755 });
-    const env = world.env();
+    const env = world.env(where.env);
     const path_ = (env.PATH ?? "").split(":").filter((dir) => !(where.withoutGlobalPulumi && dir === world.bin));
     env.PATH = [dialer, ...path_].join(":");
     return spawnSync(shell, ["-c", command], { cwd: where.cwd ?? world.project, env, input, encoding: "utf8", timeout: 30_000 });
+}
+
+/**
+ * What a first npm run up leaves, through the stand-in: the local backend logged in to, the stack
+ * with the outputs, its secrets encrypted with the random passphrase in the file npm run up makes
+ * (scripts/lib/pulumi.sh passphrase_file). The shell the command is pasted into has no variable.
+ */
+function deployAsNpmRunUp(world: StandInWorld): void {
+    const file = path.join(world.home, ".pulumi", passphraseFileName("dev"));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, "a random passphrase\n", { mode: 0o600 });
+    for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
+        const result = spawnSync("pulumi", args, { cwd: world.project, env: world.env({ PULUMI_CONFIG_PASSPHRASE_FILE: file }), encoding: "utf8" });
+        assert.strictEqual(result.status, 0, result.stderr);
+    }
 }
 
 describe("sshCommand: the pasteable SSH command", function () {
@@ -103,11 +118,7 @@ describe("sshCommand: the pasteable SSH command", function () {
             here.setOutputs(outputs, secrets);
             genuine = await startSshd(path.join(here.dir, "sshd"), machine.hostPrivateKey, machine.loginPublicKey);
             impostor = await startSshd(path.join(here.dir, "impostor-sshd"), ed25519Material().privateKeyOpenssh, machine.loginPublicKey);
-            // The user's `pulumi up`, through the stand-in: it leaves the outputs in the local backend.
-            for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
-                const result = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
-                assert.strictEqual(result.status, 0, result.stderr);
-            }
+            deployAsNpmRunUp(here);
         });
 
         after(async () => {
@@ -138,6 +149,15 @@ describe("sshCommand: the pasteable SSH command", function () {
                 assert.ok(world!.callLines().some((line) => line.startsWith(`stack output --show-secrets --stack dev ${PRIVATE_KEY_OUTPUT}`)));
             });
         }
+
+        it("honours a passphrase the user set over the file npm run up made", () => {
+            const wrong = paste("bash", genuine?.port, "true\n", { env: { PULUMI_CONFIG_PASSPHRASE: "not the stack's" } });
+            assert.notStrictEqual(wrong.status, 0);
+            assert.match(wrong.stderr, /incorrect passphrase/);
+            const file = path.join(world!.home, ".pulumi", passphraseFileName("dev"));
+            const right = paste("bash", genuine?.port, "true\n", { env: { PULUMI_CONFIG_PASSPHRASE: readFileSync(file, "utf8").trim() } });
+            assert.strictEqual(right.status, 0, right.stderr);
+        });
 
         it("replaces a key file another tool left readable by others with a private one", () => {
             const key = path.join(world!.home, ".ssh", "gpu-notebook-dev.pem");
@@ -200,10 +220,7 @@ describe("sshCommand: the pasteable SSH command", function () {
             world = here;
             here.setOutputs(fleet.outputs, [FLEET_SECRETS_OUTPUT]);
             alice = await startSshd(path.join(here.dir, "alice-sshd"), fleet.machines.alice.hostPrivateKey, fleet.machines.alice.loginPublicKey);
-            for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {
-                const result = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
-                assert.strictEqual(result.status, 0, result.stderr);
-            }
+            deployAsNpmRunUp(here);
         });
 
         after(async () => {

@@ -45,10 +45,17 @@ GPU_NOTEBOOK_CONFIG=""
 # it selects nothing; the scripts that change the stack have called use_stack before.
 read_stack_config() {
     require_backend || return 1
-    GPU_NOTEBOOK_CONFIG="$(pulumi_cli config --json --show-secrets --stack "$GPU_NOTEBOOK_STACK")" || {
-        echo "gpu-notebook: could not read the config of stack $GPU_NOTEBOOK_STACK" >&2
+    local errors
+    errors="$(mktemp)"
+    GPU_NOTEBOOK_CONFIG="$(pulumi_cli config --json --show-secrets --stack "$GPU_NOTEBOOK_STACK" 2>"$errors")" || {
+        passphrase_trouble "$(cat "$errors")" || {
+            cat "$errors" >&2
+            echo "gpu-notebook: could not read the config of stack $GPU_NOTEBOOK_STACK" >&2
+        }
+        rm -f "$errors"
         return 1
     }
+    rm -f "$errors"
 }
 
 # Answers a question about the stack config with the deploy's own parser (see

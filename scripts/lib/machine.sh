@@ -16,3 +16,4 @@ NO_CAPACITY_VAR=GPU_NOTEBOOK_NO_CAPACITY # names the candidates EC2 said are ful
 START_TYPE_VAR=GPU_NOTEBOOK_START_TYPE # names npm run start --type, for the program
 START_MARKET_VAR=GPU_NOTEBOOK_START_MARKET # names npm run start --on-demand, for the program
 RUN_STARTED_VAR=GPU_NOTEBOOK_RUN_STARTED # names when the driver began, for the program
+START_VAR=GPU_NOTEBOOK_START # names the notebooks npm run start starts, for the program

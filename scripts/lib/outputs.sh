@@ -33,6 +33,8 @@ read_outputs() {
             if grep -q "no stack named" "$errors"; then
                 echo "gpu-notebook: there is no stack $GPU_NOTEBOOK_STACK in your Pulumi backend: create the notebook with npm run up" \
                     "(or name another stack with GPU_NOTEBOOK_STACK)" >&2
+            elif passphrase_trouble "$(cat "$errors")"; then
+                :
             else
                 cat "$errors" >&2
                 echo "gpu-notebook: could not read the outputs of stack $GPU_NOTEBOOK_STACK (see above; has npm run up run?)" >&2

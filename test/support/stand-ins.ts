@@ -4,7 +4,7 @@
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
 // and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` (unless realSsh)
 // records what it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
-import { execFileSync, spawn } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -70,6 +70,10 @@ export function copyProject(into: string): string {
 export interface StandInOptions {
     /** What `aws configure get region` prints; undefined: no aws CLI on PATH at all. */
     awsProfileRegion?: string;
+    /** Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile. */
+    awsCredentials?: boolean;
+    /** A PULUMI_CONFIG_PASSPHRASE the user set in their shell; default none, as for a newcomer. */
+    ownPassphrase?: string;
     /** The real ssh instead of the recording stand-in: for a test that redirects it to an sshd on 127.0.0.1. */
     realSsh?: boolean;
 }
@@ -86,7 +90,7 @@ export class StandInWorld {
     /** Every `ssh` call, a JSON list of its arguments a line. */
     readonly sshLog = path.join(this.dir, "ssh-calls.log");
 
-    constructor(options: StandInOptions = {}) {
+    constructor(private readonly options: StandInOptions = {}) {
         mkdirSync(this.home, { mode: 0o700 });
         mkdirSync(this.bin);
         mkdirSync(this.project);
@@ -104,9 +108,19 @@ export class StandInWorld {
                 "",
             ].join("\n"), { mode: 0o755 });
         }
+        if (options.awsCredentials ?? true) {
+            mkdirSync(path.join(this.home, ".aws"));
+            writeFileSync(path.join(this.home, ".aws", "credentials"),
+                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", { mode: 0o600 });
+        }
         if (options.awsProfileRegion !== undefined) {
+            // STS answers with the account when there are credentials, else with the AWS CLI's words.
             writeFileSync(path.join(this.bin, "aws"), [
                 "#!/bin/sh",
+                `if [ "$1 $2" = "sts get-caller-identity" ]; then`,
+                `  [ -f "$HOME/.aws/credentials" ] && { echo 123456789012; exit 0; }`,
+                `  echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' >&2; exit 253`,
+                "fi",
                 `[ "$1 $2 $3" = "configure get region" ] || { echo "aws stand-in: unexpected $*" >&2; exit 2; }`,
                 options.awsProfileRegion ? `echo ${options.awsProfileRegion}` : "exit 1",
                 "",
@@ -138,8 +152,23 @@ export class StandInWorld {
             STAND_IN_LOG: this.log,
             STAND_IN_OUTPUTS: this.outputsFile,
             STAND_IN_SSH_LOG: this.sshLog,
+            ...(this.options.ownPassphrase !== undefined ? { PULUMI_CONFIG_PASSPHRASE: this.options.ownPassphrase } : {}),
             ...extra,
         };
+    }
+
+    /**
+     * The stack deployed by the user's own `pulumi stack select --create` and `pulumi up` (with
+     * the outputs setOutputs named), as a script finds it later; the calls forgotten.
+     */
+    deployStack(extra: NodeJS.ProcessEnv = {}, stack = "dev"): void {
+        for (const args of [["stack", "select", "--create", stack], ["up", "--yes"]]) {
+            const ran = spawnSync(STAND_IN_PULUMI, args, { cwd: this.project, env: this.env(extra), encoding: "utf8" });
+            if (ran.status !== 0) {
+                throw new Error(`pulumi ${args.join(" ")}: ${ran.stderr}`);
+            }
+        }
+        this.forgetCalls();
     }
 
     calls(): PulumiCall[] {
@@ -176,6 +205,9 @@ export class StandInWorld {
     }
 }
 
+/** The passphrase the user of a StandInStack set. */
+export const STAND_IN_STACK_PASSPHRASE = "a passphrase of the user's own";
+
 /**
  * A stack of the stand-in `pulumi`, in a local backend that is logged in to, for the suites that
  * run the scripts reading and changing a stack's config. Its project folder links to this
@@ -202,9 +234,15 @@ export class StandInStack {
         writeStandInPulumi(this.bin);
     }
 
-    /** PATH with the stand-in first; the backend it is logged in to; where it records its calls. */
+    /**
+     * PATH with the stand-in first; the backend it is logged in to; where it records its calls; the
+     * passphrase of a user who set one (a local backend's secrets need it: stand-in/pulumi).
+     */
     env(rest = process.env.PATH ?? ""): NodeJS.ProcessEnv {
-        return { PATH: `${this.bin}${path.delimiter}${rest}`, PULUMI_BACKEND_URL: `file://${this.backend}`, STAND_IN_LOG: this.log };
+        return {
+            PATH: `${this.bin}${path.delimiter}${rest}`, PULUMI_BACKEND_URL: `file://${this.backend}`, STAND_IN_LOG: this.log,
+            PULUMI_CONFIG_PASSPHRASE: STAND_IN_STACK_PASSPHRASE,
+        };
     }
 
     /**
@@ -217,12 +255,15 @@ export class StandInStack {
         this.setStackFile(stringify({ config: { ...namespaced, ...extra } }));
     }
 
-    /** Makes the stack exist with this Pulumi.<stack>.yaml, and forgets the calls. */
+    /**
+     * Makes the stack exist with this Pulumi.<stack>.yaml, deployed (an output, as an `up` leaves
+     * it: stop, start and move refuse a stack with nothing deployed), and forgets the calls.
+     */
     setStackFile(text: string): void {
         const state = path.join(this.backend, ".pulumi", "stacks", CONFIG_NAMESPACE, `${this.stack}.json`);
         mkdirSync(path.dirname(state), { recursive: true });
         if (!existsSync(state)) {
-            writeFileSync(state, "{}\n");
+            writeFileSync(state, JSON.stringify({ outputs: { values: { instanceId: "i-0123456789abcdef0" }, secrets: [] } }));
         }
         writeFileSync(this.stackFile(), text);
         rmSync(this.log, { force: true });
@@ -234,9 +275,17 @@ export class StandInStack {
 
     /** Every call so far, as its arguments. */
     calls(): string[][] {
-        return existsSync(this.log)
-            ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as PulumiCall).argv)
-            : [];
+        return this.recorded().map((call) => call.argv);
+    }
+
+    /** Every call so far, as the stand-in recorded it (with the GPU_NOTEBOOK_* variables it saw). */
+    recorded(): PulumiCall[] {
+        return existsSync(this.log) ? readFileSync(this.log, "utf8").trim().split("\n").map((line) => JSON.parse(line) as PulumiCall) : [];
+    }
+
+    /** Whether the backend holds the stack. */
+    exists(): boolean {
+        return existsSync(path.join(this.backend, ".pulumi", "stacks", CONFIG_NAMESPACE, `${this.stack}.json`));
     }
 
     /** The calls that change the config (config set and rm), in order. */

@@ -7,8 +7,14 @@ port=@PORT@
 if ! { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
     exec node "@SCRIPT@" "$@"
 fi
+# Whether this call's stdin and stdout are terminals: the server runs the code, so it is told (the
+# real CLI prompts only when both are; see ./pulumi, interactive).
+# Not in $(...), whose stdout is a pipe.
+terminals=00
+if [ -t 0 ]; then terminals=1${terminals:1}; fi
+if [ -t 1 ]; then terminals=${terminals:0:1}1; fi
 {
-    printf '%s\0' "$PWD" "$#" "$@"
+    printf '%s\0' "$PWD" "$terminals" "$#" "$@"
     while IFS= read -r name; do
         printf '%s=%s\0' "$name" "${!name}"
     done < <(compgen -e)

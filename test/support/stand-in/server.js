@@ -4,7 +4,8 @@
 // reads its port from the file named by argv[2], and writes each test's `pulumi` as ./client.bash,
 // which sends one call over TCP on 127.0.0.1. It exits when its stdin closes (its starter ended).
 //
-// A call: NUL-terminated fields: cwd, argc, the arguments, then NAME=VALUE for each exported
+// A call: NUL-terminated fields: cwd, whether stdin and stdout are terminals ("10": stdin only),
+// argc, the arguments, then NAME=VALUE for each exported
 // variable, then an empty field. The answer: what it printed, in order, as `O <bytes>\n<text>`
 // (stdout) and `E <bytes>\n<text>` (stderr) chunks, then `X <exit status>\n`. Each call runs
 // ./pulumi's own code afresh, with that process's argv, env, cwd and home directory, so what it
@@ -52,7 +53,8 @@ function answer(call) {
             exited ??= status;
             throw new Exit(exited);
         },
-        stdout: { write: (text) => (print("O", text), true) },
+        stdin: { isTTY: call.terminals[0] === "1" },
+        stdout: { write: (text) => (print("O", text), true), isTTY: call.terminals[1] === "1" },
         stderr: { write: (text) => (print("E", text), true) },
         platform: process.platform,
         execPath: process.execPath,
@@ -77,12 +79,12 @@ function answer(call) {
 
 /** The call in `fields`, or undefined while more is to come. */
 function parse(fields) {
-    if (fields.length < 2) {
+    if (fields.length < 3) {
         return undefined;
     }
-    const [cwd, count] = fields;
+    const [cwd, terminals, count] = fields;
     const argc = Number(count);
-    const envStart = 2 + argc;
+    const envStart = 3 + argc;
     const end = fields.indexOf("", envStart);
     if (fields.length <= envStart || end === -1) {
         return undefined;
@@ -92,7 +94,7 @@ function parse(fields) {
         const equals = entry.indexOf("=");
         env[entry.slice(0, equals)] = entry.slice(equals + 1);
     }
-    return { cwd, argv: fields.slice(2, envStart), env };
+    return { cwd, terminals, argv: fields.slice(3, envStart), env };
 }
 
 const server = net.createServer((socket) => {
