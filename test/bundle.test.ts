@@ -63,6 +63,7 @@ describe("the boot bundle", () => {
         const bytes = Buffer.from(object.contentBase64, "base64");
         assert.strictEqual(object.key, `bundles/${createHash("sha256").update(bytes).digest("hex")}.tar.gz`);
         assert.strictEqual(object.key, bundleKey(bytes));
+        assert.strictEqual(object.serverSideEncryption, "AES256", "the object itself asks to be stored encrypted");
         const bucket = cloud.one("aws:s3/bucket:Bucket");
         assert.strictEqual(bucket.inputs.forceDestroy, true);
         assert.strictEqual(object.bucket, bucket.computed.id);

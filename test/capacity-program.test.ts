@@ -239,6 +239,12 @@ describe("capacity failover, whole program", () => {
                 `(gpu-notebook:spotFallback is on-demand): $${price.onDemand.toFixed(3)} an hour instead of about $${price.spot.toFixed(3)} on spot`)), driven.run.warnings.join("\n"));
         });
 
+        it("a spot machine is one EC2 stops, not terminates, when it takes the capacity back: its disks and data stay", async () => {
+            const run = await runProgram(SPOT);
+            assert.deepStrictEqual(run.cloud.one(INSTANCE).inputs.instanceMarketOptions,
+                { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } });
+        });
+
         describe("a stopped spot machine with spotFallback that finds no spot capacity at start", () => {
             const FALLBACK = { ...SPOT, spotFallback: "on-demand" };
             const price = SAMPLE_PRICES["us-east-1"]["g5.xlarge"];
@@ -272,6 +278,12 @@ describe("capacity failover, whole program", () => {
                 assert.strictEqual(now.inputs.subnetId, was.inputs.subnetId, "same zone");
                 assert.strictEqual(now.inputs.instanceType, "g5.xlarge");
                 assert.deepStrictEqual(run.cloud.one(VOLUME).inputs, before.one(VOLUME).inputs);
+                // The same volume resource, attached: a renamed one would be a new, empty volume in place of ~/notebooks.
+                const volumeOf = (cloud: MockCloud) => ({ name: cloud.one(VOLUME).name, id: cloud.one(VOLUME).computed.id,
+                    attached: cloud.one("aws:ec2/volumeAttachment:VolumeAttachment").inputs.volumeId });
+                assert.deepStrictEqual(volumeOf(run.cloud), volumeOf(before));
+                assert.match(volumeOf(before).id, /^vol-[0-9a-f]+$/);
+                assert.strictEqual(volumeOf(run.cloud).attached, volumeOf(before).id);
                 assert.deepStrictEqual(run.cloud.one("aws:ec2/eip:Eip").inputs, before.one("aws:ec2/eip:Eip").inputs);
                 assert.strictEqual(await unwrap(run.outputs.estimatedHourlyCostUsd), price.onDemand);
                 assert.ok(run.warnings.some((warning) => warning.includes("runs on-demand") && warning.includes(`+$${(price.onDemand - price.spot).toFixed(3)}`)),

@@ -3,7 +3,7 @@
 // program, and what they say.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { writeFileSync } from "fs";
+import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 
 import { CAPACITY_ENV } from "../components/contract";
@@ -83,6 +83,17 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         assert.ok(!calls[0].argv.includes("--yes") && calls[2].argv.includes("--yes"));
         // A start never tells the program to try elsewhere: the machine keeps its zone and type.
         assert.ok(calls.every((call) => call.env?.[CAPACITY_ENV.full] === ""));
+    });
+
+    it("npm run start: the pause between tries doubles from GPU_NOTEBOOK_RETRY_SECONDS up to 300 s", async () => {
+        const { here, env } = world([START_REFUSED, START_REFUSED, START_REFUSED, START_REFUSED, DONE]);
+        // A stand-in sleep that records each pause and returns at once.
+        const pauses = path.join(here.dir, "pauses");
+        writeFileSync(path.join(here.bin, "sleep"), `#!/bin/sh\necho "$@" >> '${pauses}'\n`, { mode: 0o755 });
+        const result = await script(here, { ...env, GPU_NOTEBOOK_RETRY_SECONDS: "100" }, "power", ["start", "--wait", "60"]);
+        assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+        assert.deepStrictEqual(readFileSync(pauses, "utf8").split("\n").filter(Boolean), ["100", "200", "300", "300"]);
+        assert.deepStrictEqual(result.stdout.match(/trying again in \d+ s/g), ["100", "200", "300", "300"].map((pause) => `trying again in ${pause} s`));
     });
 
     it("npm run start --wait 0: one attempt, then one line and the commands that help, no stack trace", async () => {

@@ -2,7 +2,9 @@
 // scripts/stack-config.ts for what is configured), as table tests: which notebook a name picks,
 // which setting applies to a notebook of a fleet, and what npm run notebooks says of both.
 import * as assert from "assert";
-import { readdirSync, readFileSync } from "fs";
+import { execFileSync } from "child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 
@@ -188,5 +190,22 @@ describe("README: a notebook per person", () => {
         assert.ok(section.includes(`\`g5.xlarge\` is $${prices["g5.xlarge"].onDemand} per hour`));
         const instances = 2 * prices["g4dn.xlarge"].onDemand + prices["g5.xlarge"].onDemand;
         assert.ok(section.includes(`63 h × $${instances.toFixed(3)} = $${(63 * instances).toFixed(2)}`));
+    });
+});
+
+describe("scripts/lib/ts-require.js: the scripts' transpile cache", () => {
+    it("runs the code a .ts file holds now: an edit at the same path is not served from the cache", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-ts-require-"));
+        try {
+            const script = path.join(dir, "answer.ts");
+            const run = () => execFileSync(process.execPath, ["--require", path.join(__dirname, "..", "scripts", "lib", "ts-require.js"), script],
+                { encoding: "utf8" }).trim();
+            writeFileSync(script, "const answer: string = \"first\";\nconsole.log(answer);\n");
+            assert.strictEqual(run(), "first");
+            writeFileSync(script, "const answer: string = \"second\";\nconsole.log(answer);\n");
+            assert.strictEqual(run(), "second");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

@@ -66,7 +66,7 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
     }
 
     before(async function () {
-        requireCommands(this, SSHD, "ssh", "scp", "rsync", "curl", "openssl");
+        requireCommands(this, SSHD, "ssh", "scp", "rsync", "curl", "openssl", "ss");
         dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-scripts-"));
         home = path.join(dir, "home");
         mkdirSync(home, { mode: 0o700 });
@@ -291,6 +291,10 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
                 const url = `https://127.0.0.1:${localPort}/`;
                 await script.waitFor(url, 90_000);
                 assert.strictEqual(await httpsGet(`${url}api`, outputs.notebookCertificatePem), '{"server":"the notebook"}');
+                // Only this computer reaches the notebook through it: no other address listens on the port.
+                const listening = spawnSync("ss", ["-Hltn", `sport = :${localPort}`], { encoding: "utf8" });
+                assert.strictEqual(listening.status, 0, listening.stderr);
+                assert.deepStrictEqual(listening.stdout.trim().split("\n").map((line) => line.trim().split(/\s+/)[3]), [`127.0.0.1:${localPort}`]);
             } finally {
                 script.terminate();
             }

@@ -159,6 +159,33 @@ describe("sshCommand: the pasteable SSH command", function () {
             assert.strictEqual(right.status, 0, right.stderr);
         });
 
+        it("hands ssh the options that pin the host key: StrictHostKeyChecking yes, only the stack's key as known", () => {
+            // A stand-in ssh that records the words it was given, one a line.
+            const recorder = path.join(world!.dir, "recording-ssh");
+            const given = path.join(recorder, "argv");
+            mkdirSync(recorder, { recursive: true });
+            writeFileSync(path.join(recorder, "ssh"), `#!/bin/sh\nprintf '%s\\n' "$@" > '${given}'\n`, { mode: 0o755 });
+            const env = world!.env();
+            env.PATH = `${recorder}:${env.PATH}`;
+            const result = spawnSync("bash", ["-c", outputs.sshCommand], { cwd: world!.project, env, encoding: "utf8", timeout: 30_000 });
+            assert.strictEqual(result.status, 0, result.stderr);
+            const words = readFileSync(given, "utf8").split("\n").slice(0, -1);
+            // ssh keeps the first value given for an option; keywords are case-insensitive (ssh_config(5)).
+            const options = new Map<string, string>();
+            words.forEach((word, index) => {
+                const option = word === "-o" ? words[index + 1] : word.startsWith("-o") ? word.slice(2) : undefined;
+                const [key, ...value] = option?.split("=") ?? [];
+                if (option !== undefined && !options.has(key.toLowerCase())) {
+                    options.set(key.toLowerCase(), value.join("="));
+                }
+            });
+            assert.strictEqual(options.get("stricthostkeychecking"), "yes");
+            assert.strictEqual(options.get("globalknownhostsfile"), "/dev/null");
+            assert.strictEqual(readFileSync(options.get("userknownhostsfile") ?? "", "utf8"), `${outputs.sshKnownHosts}\n`);
+            assert.strictEqual(options.get("hostkeyalias"), outputs.publicIp);
+            assert.ok(!words.includes("-F"), "no config file that could say otherwise");
+        });
+
         it("replaces a key file another tool left readable by others with a private one", () => {
             const key = path.join(world!.home, ".ssh", "gpu-notebook-dev.pem");
             writeFileSync(key, "stale");

@@ -95,7 +95,14 @@ def main(argv):
     run.add_argument("--live", action="store_true",
                      help="the machine is running (npm run up): run the bundle's live commands, not its boot setup")
     run.add_argument("--no-setup", action="store_true", help="install the files only, run no command (tests)")
-    args = rooted(parser.parse_args(argv))
+    run.add_argument("--run-with", metavar="PROGRAM", help="run each command as PROGRAM COMMAND... (tests: a recorder)")
+    args = parser.parse_args(argv)
+    # The commands act on this host's /, whatever --root says: below another root (a test) they
+    # run only through --run-with, so no forgotten option can mount or enable anything on the host.
+    if args.root != "/" and not (args.no_setup or args.run_with):
+        parser.error("--root %s: the setup commands would act on this host's /, not on that root: "
+                     "add --run-with PROGRAM (or --no-setup)" % args.root)
+    args = rooted(args)
     try:
         ref, data = obtain(args, lambda sha: kept(args, sha))
         machine, changed = install(args, ref, data)
@@ -109,7 +116,7 @@ def main(argv):
     steps = [] if args.no_setup else machine["live"] if args.live else machine["setup"]
     for step in steps:
         say("running " + " ".join(step))
-        subprocess.run(step, check=True, timeout=1800)
+        subprocess.run(([args.run_with] if args.run_with else []) + step, check=True, timeout=1800)
     waiting = [path for path in changed if path in machine["restartPendingFor"]]
     if args.live and waiting:
         pending = os.path.join(args.root, machine["paths"]["updatePending"].lstrip("/"))
