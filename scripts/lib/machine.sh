@@ -4,6 +4,7 @@
 # GPU_NOTEBOOK_RECORD=1; do not edit: change the contract and regenerate.
 MACHINE_FILE=/etc/gpu-notebook/machine.json # the contract as the machine reads it
 JOB_RUNNER_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-job # the job runner
+IDLE_WATCHER_PATH=/usr/local/lib/gpu-notebook/idle-watcher.py # the idle watcher, which answers status
 BOOT_MODULE_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_boot.py # installs the boot bundle
 BUNDLE_SERVICE_PATH=/etc/systemd/system/gpu-notebook-bundle.service # its unit, which holds the fetch options
 BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle fetch gave up
