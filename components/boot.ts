@@ -222,6 +222,7 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
         config(INSTANCE_PATHS.certFile, settings.tlsCertificatePem),
         config(INSTANCE_PATHS.jupyterConfig, renderJupyterConfig(settings)),
         program(INSTANCE_PATHS.awsModule, "gpu_notebook_aws.py"),
+        config(INSTANCE_PATHS.commonModule, bootFile("gpu_notebook_common.py")),
         program(INSTANCE_PATHS.bootModule, "gpu_notebook_boot.py"),
         program(INSTANCE_PATHS.idleWatcher, "idle-watcher.py"),
         program(INSTANCE_PATHS.jobRunner, "gpu-notebook-job"),

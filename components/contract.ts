@@ -18,6 +18,7 @@ export const INSTANCE_PATHS = {
     prepareScript: "/usr/local/lib/gpu-notebook/prepare-jupyter.sh",
     mountScript: "/usr/local/lib/gpu-notebook/mount-data-volume.sh",
     launcher: "/usr/local/lib/gpu-notebook/jupyter-lab",
+    /** Also answers npm run status (run over SSH as the notebook user). */
     idleWatcher: "/usr/local/lib/gpu-notebook/idle-watcher.py",
     idleService: "/etc/systemd/system/gpu-notebook-idle.service",
     idleTimer: "/etc/systemd/system/gpu-notebook-idle.timer",
@@ -33,6 +34,8 @@ export const INSTANCE_PATHS = {
     jobsRunDir: "/run/gpu-notebook-jobs",
     /** The machine's AWS client (metadata, SigV4, the bundle fetch); the user data carries it for the first boot. */
     awsModule: "/usr/local/lib/gpu-notebook/gpu_notebook_aws.py",
+    /** The helpers the machine's Python programs share, imported from beside them; part of the bundle. */
+    commonModule: "/usr/local/lib/gpu-notebook/gpu_notebook_common.py",
     /** Installs the boot bundle and sets the machine up; part of the bundle. */
     bootModule: "/usr/local/lib/gpu-notebook/gpu_notebook_boot.py",
     /** Runs bootModule at every boot, before the notebook, the jobs and the watcher. */
@@ -147,6 +150,7 @@ export function machineShell(): string {
     const facts: [string, string | string[], string][] = [
         ["MACHINE_FILE", INSTANCE_PATHS.machineFile, "the contract as the machine reads it"],
         ["JOB_RUNNER_PATH", INSTANCE_PATHS.jobRunner, "the job runner"],
+        ["IDLE_WATCHER_PATH", INSTANCE_PATHS.idleWatcher, "the idle watcher, which answers status"],
         ["BOOT_MODULE_PATH", INSTANCE_PATHS.bootModule, "installs the boot bundle"],
         ["BUNDLE_FETCH_OPTIONS", bundleFetchOptions(), "how it fetches one, as the bundle unit runs it (an array)"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],

@@ -46,7 +46,7 @@ describe("the boot bundle", () => {
 
     it("ships every file under components/boot/ as its source, comments and help included", () => {
         const shipped = bundleFiles(SETTINGS).map((file) => file.content);
-        for (const name of ["idle-watcher.py", "gpu-notebook-job", "gpu_notebook_aws.py", "gpu_notebook_boot.py", "mount-data-volume.sh", "prepare-jupyter.sh"]) {
+        for (const name of ["idle-watcher.py", "gpu-notebook-job", "gpu_notebook_aws.py", "gpu_notebook_boot.py", "gpu_notebook_common.py", "mount-data-volume.sh", "prepare-jupyter.sh"]) {
             const source = fs.readFileSync(path.join(__dirname, "..", "components", "boot", name), "utf8");
             assert.ok(shipped.includes(source), `${name} is shipped as it is`);
         }

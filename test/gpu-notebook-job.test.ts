@@ -3,12 +3,13 @@
 // temporary folder. A reboot is simulated the way it happens: the processes die and the run dir
 // is emptied, while the records on the data volume stay.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
 import { alive, eventually, JobEntry, Jobs, processGroup, runInClosedTerminal } from "./support/jobs";
-import { JOB_RUNNER } from "./support/scripts";
+import { IDLE_WATCHER, JOB_RUNNER } from "./support/scripts";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 
 /** The fields of `list --json` entries that the idle watcher and the scripts rely on. */
@@ -234,7 +235,7 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
         });
     });
 
-    it("status reports uptime, the idle watcher's state, running jobs, the GPU and the notebooks' disk", async () => {
+    it("the idle watcher's status reports uptime, its state, the runner's running jobs, the GPU and the notebooks' disk", async () => {
         const bin = path.join(dir, "bin");
         mkdirSync(bin, { recursive: true });
         writeFileSync(path.join(bin, "nvidia-smi"), "#!/bin/sh\necho 'Tesla T4, 37, 1024, 15360'\n");
@@ -242,14 +243,19 @@ describe("gpu-notebook-job, the job runner on the machine", function () {
         const idleState = path.join(dir, "idle.json");
         writeFileSync(idleState, JSON.stringify({ checked_at: Date.now() / 1000, verdict: "keep", reason: "active:job", limit: 60, minutes_left: 60 }));
         start("for-status", ["sleep", "60"]);
-        const known = JSON.parse(runner("status", "--json", "--idle-state", idleState, "--nvidia-smi", path.join(bin, "nvidia-smi")).stdout);
+        const status = (...args: string[]) => {
+            const result = spawnSync(IDLE_WATCHER, ["status", "--json", ...jobs.options, "--job-runner", JOB_RUNNER, ...args], { encoding: "utf8", timeout: 20_000 });
+            assert.strictEqual(result.status, 0, result.stderr);
+            return JSON.parse(result.stdout);
+        };
+        const known = status("--idle-state", idleState, "--nvidia-smi", path.join(bin, "nvidia-smi"));
         assert.ok(known.uptime_seconds > 0);
         assert.strictEqual(known.idle.reason, "active:job");
         assert.deepStrictEqual(known.gpus, [{ name: "Tesla T4", utilization_percent: 37, memory_used_mib: 1024, memory_total_mib: 15360 }]);
         assert.deepStrictEqual(known.jobs.map((entry: JobEntry) => entry.name), ["for-status"]);
         assert.strictEqual(known.disk.path, dir);
         assert.ok(known.disk.used_bytes > 0 && known.disk.total_bytes >= known.disk.used_bytes);
-        const unknown = JSON.parse(runner("status", "--json", "--idle-state", path.join(dir, "none.json"), "--nvidia-smi", path.join(dir, "none")).stdout);
+        const unknown = status("--idle-state", path.join(dir, "none.json"), "--nvidia-smi", path.join(dir, "none"));
         assert.strictEqual(unknown.idle, null);
         assert.match(unknown.idle_error, /^unknown: no state from the idle watcher/);
         assert.strictEqual(unknown.gpus, null);

@@ -10,7 +10,7 @@ import { INSTANCE_PATHS } from "../components/boot";
 import { alive, Jobs } from "./support/jobs";
 import { sharedMachine } from "./support/shared-servers";
 import {
-    closeSharedConnections, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, sshdConnectionProcesses,
+    closeSharedConnections, IDLE_WATCHER, JOB_RUNNER, LocalMachine, RunningScript, runScript, ScriptResult, SCRIPTS, SSHD, sshdConnectionProcesses,
 } from "./support/scripts";
 import { DEBIAN_PYTHON, freePort, requireCommands } from "./support/system";
 
@@ -70,8 +70,11 @@ describe("the job scripts against a real sshd and the real job runner", function
             'echo "working in $(pwd)"\nwhile [ ! -e release ]; do sleep 0.1; done\necho released\nexit "$(cat release)"\n');
         machine = await sharedMachine();
         jobs = new Jobs(jobsDir, path.join(dir, "run"));
-        const runnerArgs = [...jobs.options, "--idle-state", path.join(dir, "idle.json"), "--nvidia-smi", path.join(dir, "bin", "nvidia-smi")];
-        env = { ...machine.env, GPU_NOTEBOOK_STACK: STACK, GPU_NOTEBOOK_JOB_RUNNER: JOB_RUNNER, GPU_NOTEBOOK_JOB_RUNNER_ARGS: runnerArgs.join(" ") };
+        const statusArgs = [...jobs.options, "--job-runner", JOB_RUNNER, "--idle-state", path.join(dir, "idle.json"), "--nvidia-smi", path.join(dir, "bin", "nvidia-smi")];
+        env = {
+            ...machine.env, GPU_NOTEBOOK_STACK: STACK, GPU_NOTEBOOK_JOB_RUNNER: JOB_RUNNER, GPU_NOTEBOOK_JOB_RUNNER_ARGS: jobs.options.join(" "),
+            GPU_NOTEBOOK_IDLE_WATCHER: IDLE_WATCHER, GPU_NOTEBOOK_IDLE_WATCHER_ARGS: statusArgs.join(" "),
+        };
     });
 
     after(async () => {
@@ -290,7 +293,7 @@ describe("the job scripts against a real sshd and the real job runner", function
             const markers = { updatePending: path.join(dir, "update-pending"), bundleFailed: path.join(dir, "bundle-failed") };
             const machineFile = path.join(dir, "machine.json");
             writeFileSync(machineFile, JSON.stringify({ notebook: { jobsDir }, paths: { jobsRunDir: path.join(dir, "run"), idleState: path.join(dir, "idle.json"), ...markers } }));
-            const withMachine = { GPU_NOTEBOOK_JOB_RUNNER_ARGS: `${env.GPU_NOTEBOOK_JOB_RUNNER_ARGS} --machine ${machineFile}` };
+            const withMachine = { GPU_NOTEBOOK_IDLE_WATCHER_ARGS: `${env.GPU_NOTEBOOK_IDLE_WATCHER_ARGS} --machine ${machineFile}` };
             const before = await run("status", [], withMachine);
             assert.strictEqual(before.status, 0, before.stderr);
             assert.doesNotMatch(before.stdout, /^(Update|Set-up):/m);
@@ -325,7 +328,7 @@ describe("the job scripts against a real sshd and the real job runner", function
     });
 
     it("says the machine has not finished its set-up, with the next step, when the runner is not installed yet", async () => {
-        const result = await run("status", [], { GPU_NOTEBOOK_JOB_RUNNER: path.join(dir, "not-installed", "gpu-notebook-job") });
+        const result = await run("status", [], { GPU_NOTEBOOK_IDLE_WATCHER: path.join(dir, "not-installed", "idle-watcher.py") });
         assert.strictEqual(result.status, 1, result.stdout);
         assert.match(result.stderr, /the machine has not finished its set-up/);
         assert.match(result.stdout + result.stderr, /Next step: .*try again shortly.*npm run up/);

@@ -10,30 +10,161 @@ when the last job ends. Once a --stop-when-done job has ended this boot, a minut
 without activity is enough. Each decision is one line in the journal, and one heartbeat (Active 1
 or 0) to CloudWatch, which the backstop alarm watches. The limit is an instance tag read through
 IMDS, so changing it needs no new machine; 0 turns idle stop off.
-"""
-import argparse, datetime, json, math, os, pwd, re, ssl, subprocess, sys, time
-import urllib.parse
 
-# The one AWS client on the machine (instance metadata, Signature Version 4) lives beside this file.
+A check is three steps: observe() what the machine does, decide() from those observations, the
+state of the last check and the limits alone (no I/O, so it is tested in tables), then act on the
+verdict. `status` reports the machine for npm run status, the last verdict included.
+"""
+import argparse, dataclasses, datetime, json, math, os, pwd, re, ssl, subprocess, sys, time
+import urllib.parse
+from typing import List, Optional
+
+# The one AWS client on the machine (instance metadata, Signature Version 4) and the helpers the
+# machine's programs share live beside this file. No __pycache__ beside them: the folder holds
+# exactly what the bundle installed.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_notebook_aws import ERRORS, aws_endpoint, amz_now, fetch, imds, role_credentials, sign  # noqa: E402
-DONE_GRACE = 60  # seconds after a --stop-when-done job ends, with nothing else active
+from gpu_notebook_common import boot_time, cpu_percent, cpu_sample, descendants, iso, load_machine, processes, read_text, uptime, write_json  # noqa: E402
+ENDED = ("succeeded", "failed", "stopped")
 
+
+# ---- what a check sees, what it decides ------------------------------------------------------
+
+@dataclasses.dataclass
+class JobSeen:
+    """A job as the job runner lists it."""
+    name: str
+    state: str  # running, interrupted, or one of ENDED
+    ended_at: Optional[float] = None
+    stop_when_done: bool = False
+
+
+@dataclasses.dataclass
+class SshSeen:
+    """One established SSH connection and what its sessions do."""
+    peer: str  # the client's address:port
+    terminal: Optional[str] = None  # pts/N: its most recently used terminal, if it has one
+    terminal_at: Optional[float] = None  # that terminal's last input or output
+    command: Optional[str] = None  # without a terminal: the command its session runs, if any
+
+
+@dataclasses.dataclass
+class Observations:
+    """What one check saw. None where a source could not be read; then it counts as idle."""
+    now: float
+    boot_time: float
+    tag_minutes: Optional[int] = None  # the limit's instance tag, when it was read
+    jupyter_at: Optional[float] = None  # the latest kernel or terminal activity (now while a kernel is busy)
+    jobs: Optional[List[JobSeen]] = None
+    ssh: Optional[List[SshSeen]] = None
+    cpu_percent: Optional[float] = None  # the notebook user's processes, since the last check
+    gpu_loads: Optional[List[float]] = None  # percent, one a GPU
+    cpu_sample: dict = dataclasses.field(default_factory=dict)  # what the next check measures from
+    notes: dict = dataclasses.field(default_factory=dict)  # the log's words for what each source said
+
+
+@dataclasses.dataclass
+class Limits:
+    default_minutes: int  # until the tag has been read once
+    cpu_threshold: float  # percent of one core
+    gpu_threshold: float  # percent
+    idle_minutes: Optional[int] = None  # given as an option: the tag is not asked
+    done_grace: float = 60  # seconds after a --stop-when-done job ends, with nothing else active
+
+
+@dataclasses.dataclass
+class Verdict:
+    verdict: str  # keep or stop
+    reason: str
+    minutes: int  # the limit
+    source: str  # where the limit came from: option, tag or fallback
+    idle: float  # seconds since the last activity
+    last_active: float
+    active: List[str]  # what was active in this check, in the order checked
+    running: List[str]
+    interrupted: List[str]
+    done: List[str]  # --stop-when-done jobs that ended this boot
+    ssh: List[List]  # [counted, peer, what] a connection
+    state: dict  # what the next check starts from, and npm run status reads
+
+
+def limit(observations, state, limits):
+    """(minutes, where they came from): the option, else the tag, else the last known, else the default."""
+    if limits.idle_minutes is not None:
+        return limits.idle_minutes, "option"
+    if observations.tag_minutes is not None:
+        return observations.tag_minutes, "tag"
+    return state.get("limit", limits.default_minutes), "fallback"
+
+
+def ssh_use(connection, now, window):
+    """(the time the connection was last in use, None if it does not count; its description). A
+    terminal counts while it had input or output within `window` seconds; a command while it runs.
+    A connection that only forwards ports or holds a shared connection open does not."""
+    if connection.terminal is not None:
+        idle = max(0, now - connection.terminal_at)
+        return (min(connection.terminal_at, now) if idle < window else None), "terminal_%s_idle_%dm" % (connection.terminal, idle // 60)
+    if connection.command is not None:
+        return now, "command_" + connection.command
+    return None, "no_session"
+
+
+def decide(observations, state, limits):
+    """The verdict of one check, from what it saw, the last check's state and the limits. No I/O."""
+    now = observations.now
+    minutes, source = limit(observations, state, limits)
+    # The state lives in /run, empty after each boot: the idle clock starts at boot.
+    last_active, active = state.get("last_active", now), []
+
+    def saw(source, at, ongoing=False):
+        """A source active at `at` (None: never), or `ongoing` now, moves the idle clock."""
+        nonlocal last_active
+        if ongoing or (at is not None and at > last_active):
+            last_active = now if ongoing else at
+            active.append(source)
+
+    saw("jupyter", observations.jupyter_at)
+    jobs = observations.jobs or []
+    running = [job.name for job in jobs if job.state == "running"]
+    # Ended in this boot: one that ended before it neither restarts the clock nor stops the machine again.
+    ended = [job for job in jobs if job.state in ENDED and (job.ended_at or 0) >= observations.boot_time]
+    done = [job.name for job in ended if job.stop_when_done]
+    saw("jobs", min(max([job.ended_at for job in ended] or [0]), now), ongoing=bool(running))
+
+    # A finished --stop-when-done job shortens the wait to a minute; the limit may be shorter still.
+    waits = ([minutes * 60] if minutes else []) + ([limits.done_grace] if done else [])
+    wait = min(waits) if waits else None
+    ssh = []
+    for connection in observations.ssh or []:
+        at, what = ssh_use(connection, now, wait or math.inf)
+        ssh.append([at is not None, connection.peer, what])
+        saw("ssh", at)
+    if observations.gpu_loads is not None and any(load > limits.gpu_threshold for load in observations.gpu_loads):
+        saw("gpu", None, ongoing=True)
+    if observations.cpu_percent is not None and observations.cpu_percent > limits.cpu_threshold:
+        saw("cpu", None, ongoing=True)
+
+    idle = max(0, now - last_active)
+    if wait is None:
+        verdict, reason = "keep", "disabled"
+    elif idle >= wait:
+        verdict, reason = "stop", "job_done:" + ",".join(done) if wait == limits.done_grace and done else "idle_for_the_limit"
+    else:
+        verdict, reason = "keep", "active:" + ",".join(active) if active else "idle_under_the_limit"
+    cpu = observations.cpu_percent
+    return Verdict(verdict, reason, minutes, source, idle, last_active, active, running,
+                   [job.name for job in jobs if job.state == "interrupted"], done, ssh, {
+                       "checked_at": now, "verdict": verdict, "reason": reason, "idle_seconds": round(idle), "limit": minutes,
+                       "minutes_left": None if wait is None else max(0, math.ceil((wait - idle) / 60)),
+                       "running_jobs": running, "cpu_percent": None if cpu is None else round(cpu, 1),
+                       "last_active": last_active, "cpu": observations.cpu_sample})
+
+
+# ---- observing -------------------------------------------------------------------------------
 
 def epoch(text):  # jupyter_server writes "2026-11-21T23:49:52.544025Z"
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
 
 
 def why(error):  # for log lines of key=value: the HTTP status, the network error or the message
@@ -46,7 +177,7 @@ def output(command, **options):
 
 def jupyter(args, now):
     """(time of the latest kernel or terminal activity, busy kernels counting as now; description)"""
-    headers = {"Authorization": "token " + read(args.token_file)}
+    headers = {"Authorization": "token " + (read_text(args.token_file) or "")}
     context = None
     if args.jupyter_url.startswith("https:"):
         # Pinned to the notebook's own certificate, which names the public address, not 127.0.0.1.
@@ -69,9 +200,12 @@ def jupyter(args, now):
 
 
 def jobs(args):
-    """The job runner's list (the one reader of the job records), run as the notebook user; None if it failed."""
-    user = pwd.getpwnam(args.user)
-    switch = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    """The job runner's list (the one reader of the job records), as the notebook user when run as
+    root; (None, why) if it failed."""
+    switch = {}
+    if args.user is not None and os.geteuid() == 0:
+        user = pwd.getpwnam(args.user)
+        switch = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
     try:
         return json.loads(output([args.job_runner, "list", "--json", "--jobs-dir", args.jobs_dir, "--run-dir", args.run_dir],
                                  **switch))["jobs"], ""
@@ -79,46 +213,12 @@ def jobs(args):
         return None, "jobs=unknown(%s)" % why(getattr(error, "stderr", None) or error)
 
 
-def user_cpu(args, previous):
-    """Percent of one core the user's processes used since the last run (None on a boot's first run), and
-    the sample to compare with next time: CPU ticks per process, keyed by pid and start time so a reused pid
-    is a new process. A process started since the last run counts in full; cutime and cstime add the
-    children it waited for (the commands of a shell loop)."""
-    uid, hertz, ticks = pwd.getpwnam(args.user).pw_uid, os.sysconf("SC_CLK_TCK"), {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat("/proc/" + pid).st_uid == uid:
-                fields = read("/proc/%s/stat" % pid).rsplit(")", 1)[1].split()
-                ticks["%s:%s" % (pid, fields[19])] = sum(int(value) for value in fields[11:15])
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-    sample = {"uptime": float(read("/proc/uptime").split()[0]), "ticks": ticks}
-    if not previous or sample["uptime"] <= previous["uptime"]:
-        return None, sample
-    used = sum(max(0, total - previous["ticks"].get(key, 0)) if key in previous["ticks"] else
-               total * (int(key.split(":")[1]) / hertz >= previous["uptime"]) for key, total in ticks.items())
-    return 100.0 * used / hertz / (sample["uptime"] - previous["uptime"]), sample
-
-
-def gpu_busy(args):
+def gpu_loads(args):
     try:
         loads = [float(line) for line in output(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]).split()]
     except ERRORS as error:
-        return False, "gpu=unknown(%s)" % type(error).__name__
-    return any(load > args.gpu_threshold for load in loads), "gpu=%s%%" % ",".join("%g" % x for x in loads)
-
-
-def processes():
-    """pid -> (parent pid, command name, controlling terminal's device number or 0), for every process."""
-    table = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        stat = read("/proc/%s/stat" % pid)
-        try:
-            fields = stat.rsplit(")", 1)[1].split()
-            table[int(pid)] = (int(fields[1]), stat[stat.index("(") + 1:stat.rindex(")")], int(fields[4]))
-        except (ValueError, IndexError):
-            continue  # gone meanwhile
-    return table
+        return None, "gpu=unknown(%s)" % type(error).__name__
+    return loads, "gpu=%s%%" % ",".join("%g" % x for x in loads)
 
 
 def terminals():
@@ -134,58 +234,59 @@ def terminals():
     return found
 
 
-def ssh_connections(args, now, window):
-    """(the latest time an SSH connection was in use, None if none counted; description). A connection
-    counts while it does something: a terminal with input or output within `window` seconds, or a
-    command still running (rsync, `npm run ssh -- cmd`). One that only forwards ports (a forgotten
-    `npm run tunnel`) or holds a shared connection open does not: what goes through a tunnel is
-    counted by its own signal (Jupyter's kernels), and an idle terminal is idle however long it stays."""
+def ssh_connections(args):
+    """(the established SSH connections and what their sessions do, None if unknown; why unknown)"""
     try:
         # -p: the sshd processes holding each connection; their descendants are its sessions.
         lines = output(["ss", "-Htnp", "state", "established", "( sport = :%d )" % args.ssh_port]).splitlines()
         table, ttys = processes(), terminals()
     except ERRORS as error:
         return None, "ssh=unknown(%s)" % type(error).__name__
-    children = {}
-    for pid, (parent, _, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    times, words, counted = [], [], 0
+    seen = []
     for line in lines:
-        todo, session = [int(pid) for pid in re.findall(r"pid=(\d+)", line)], set()
-        while todo:
-            for child in children.get(todo.pop(), []):
-                todo.append(child)
-                if not table[child][1].startswith("sshd"):  # sshd's own per-connection processes
-                    session.add(child)
-        used = [ttys[table[pid][2]] for pid in session if table[pid][2] in ttys]
+        # sshd's own per-connection processes are not the session.
+        session = {pid for pid in descendants(table, [int(pid) for pid in re.findall(r"pid=(\d+)", line)])
+                   if not table[pid].name.startswith("sshd")}
+        connection = SshSeen(line.split()[3])
+        used = [ttys[table[pid].tty] for pid in session if table[pid].tty in ttys]
         if used:
-            name, at = max(used, key=lambda entry: entry[1])
-            idle = max(0, now - at)
-            what, at = "terminal_%s_idle_%dm" % (name, idle // 60), (min(at, now) if idle < window else None)
+            connection.terminal, connection.terminal_at = max(used, key=lambda entry: entry[1])
         elif session:
-            top = min(pid for pid in session if table[pid][0] not in session)
-            what, at = "command_" + table[top][1], now
-        else:
-            what, at = "no_session", None
-        counted += at is not None
-        times += [at] if at is not None else []
-        words.append("%s:%s=%s" % ("counted" if at is not None else "ignored", line.split()[3], what))
-    return (max(times) if times else None), ("ssh=%d_of_%d_counted(%s)" % (counted, len(lines), ",".join(words)) if lines else "ssh=none")
+            connection.command = table[min(pid for pid in session if table[pid].ppid not in session)].name
+        seen.append(connection)
+    return seen, ""
 
 
-def limit(args, metadata, state):
-    if args.idle_minutes is not None:
-        return args.idle_minutes, "option"
+def tag_minutes(args, metadata):
+    """(the limit the instance tag says, None if unreadable; why)"""
     try:
         minutes = int(metadata("tags/instance/" + args.tag))
         if minutes >= 0:
-            return minutes, "tag"
+            return minutes, ""
         raise ValueError(minutes)
     except ERRORS as error:
-        minutes = state.get("limit", args.default_minutes)
-        print("gpu-notebook-idle: instance tag %s unreadable (%s), using %d minutes" % (args.tag, error, minutes))
-        return minutes, "fallback"
+        return None, str(error)
 
+
+def observe(args, metadata, state):
+    now = time.time() if args.now is None else args.now
+    notes = {}
+    minutes = None
+    if args.idle_minutes is None:
+        minutes, notes["tag"] = tag_minutes(args, metadata)
+    jupyter_at, notes["jupyter"] = jupyter(args, now)
+    listed, notes["jobs"] = jobs(args)
+    ssh, notes["ssh"] = ssh_connections(args)
+    sample = cpu_sample(processes(pwd.getpwnam(args.user).pw_uid).values())
+    cpu = cpu_percent(state.get("cpu"), sample)
+    loads, notes["gpu"] = gpu_loads(args)
+    return Observations(
+        now, args.boot_time or boot_time(), minutes, jupyter_at,
+        None if listed is None else [JobSeen(job["name"], job["state"], job["ended_at"], job["stop_when_done"]) for job in listed],
+        ssh, cpu, loads, sample, notes)
+
+
+# ---- acting ----------------------------------------------------------------------------------
 
 def heartbeat(args, metadata, value):
     """Publishes the heartbeat through the instance role (stdlib only: the AMI's system Python has no SDK); never fatal."""
@@ -210,94 +311,133 @@ def heartbeat(args, metadata, value):
         return "heartbeat=%d(failed:%s)" % (value, why(error))
 
 
+def log_line(args, observations, verdict, heartbeat_text):
+    notes, decided = observations.notes, verdict
+    jobs_text = notes["jobs"] if observations.jobs is None else "jobs=" + (",".join(
+        "%s(%s)" % (what, ",".join(names)) for what, names in
+        [("running", decided.running), ("interrupted", decided.interrupted), ("done", decided.done)] if names) or "none")
+    ssh_text = notes["ssh"] if observations.ssh is None else "ssh=%d_of_%d_counted(%s)" % (
+        sum(counted for counted, _, _ in decided.ssh), len(decided.ssh),
+        ",".join("%s:%s=%s" % ("counted" if counted else "ignored", peer, what) for counted, peer, what in decided.ssh)) if decided.ssh else "ssh=none"
+    cpu = observations.cpu_percent
+    action = (" action=dry-run" if args.dry_run else " action=poweroff") if decided.verdict == "stop" else ""
+    return "gpu-notebook-idle: verdict=%s idle=%dm limit=%dm(%s) now=%s last_active=%s %s cpu=%s %s %s %s %s reason=%s%s" % (
+        decided.verdict, decided.idle // 60, decided.minutes, decided.source, iso(observations.now), iso(decided.last_active), jobs_text,
+        "first_sample" if cpu is None else "%.0f%%(%s)" % (cpu, args.user), notes["jupyter"], notes["gpu"], ssh_text,
+        heartbeat_text, decided.reason, action)
+
+
+def act(args, metadata, observations, verdict):
+    """Says where the limit came from when the tag failed, sends the heartbeat, saves the state, logs the verdict and stops."""
+    if verdict.source == "fallback":
+        print("gpu-notebook-idle: instance tag %s unreadable (%s), using %d minutes" % (args.tag, observations.notes["tag"], verdict.minutes))
+    heartbeat_text = heartbeat(args, metadata, int(bool(verdict.active)))
+    os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
+    write_json(args.state, verdict.state, 0o644)  # `npm run status` reads it over SSH as the notebook user
+    print(log_line(args, observations, verdict, heartbeat_text), flush=True)
+    if verdict.verdict == "stop" and not args.dry_run:
+        subprocess.run(["systemctl", "poweroff"], check=True, timeout=60)
+
+
 def check(args):
-    now = time.time() if args.now is None else args.now
     try:
         with open(args.state, encoding="utf-8") as handle:
             state = json.load(handle)
     except ERRORS:
         state = {}
     metadata = imds(args.imds_url.rstrip("/"))
-    minutes, source = limit(args, metadata, state)
-    # The state file lives in /run, empty after each boot: the idle clock starts at boot.
-    last_active = state.get("last_active", now)
-    reasons = []
-    jupyter_at, jupyter_text = jupyter(args, now)
-    if jupyter_at is not None and jupyter_at > last_active:
-        last_active = jupyter_at
-        reasons.append("jupyter")
-
-    listed, jobs_text = jobs(args)
-    named = lambda states: [job for job in listed or [] if job["state"] in states]
-    names = lambda these: ",".join(job["name"] for job in these)
-    running, interrupted = named(["running"]), named(["interrupted"])
-    # Ended in this boot: one that ended before it neither restarts the clock nor stops the machine again.
-    booted = args.boot_time or float(read("/proc/stat").split("btime ")[1].split()[0])
-    ended = [job for job in named(["succeeded", "failed", "stopped"]) if (job["ended_at"] or 0) >= booted]
-    done = [job for job in ended if job["stop_when_done"]]
-    ended_at = min(max([job["ended_at"] for job in ended] or [0]), now)
-    if running or ended_at > last_active:
-        last_active = now if running else ended_at
-        reasons.append("jobs")
-    if listed is not None:
-        jobs_text = "jobs=" + (",".join("%s(%s)" % (what, names(these)) for what, these in
-                                        [("running", running), ("interrupted", interrupted), ("done", done)] if these) or "none")
-
-    # A finished --stop-when-done job shortens the wait to a minute; the limit may be shorter still.
-    waits = [minutes * 60] * bool(minutes) + [DONE_GRACE] * bool(done)
-    wait = min(waits) if waits else None
-    ssh_at, ssh_text = ssh_connections(args, now, wait or math.inf)
-    if ssh_at is not None and ssh_at > last_active:
-        last_active = ssh_at
-        reasons.append("ssh")
-
-    cpu, sample = user_cpu(args, state.get("cpu"))
-    busy, gpu_text = gpu_busy(args)
-    heavy = cpu is not None and cpu > args.cpu_threshold
-    if busy or heavy:
-        last_active = now
-        reasons += ["gpu"] * busy + ["cpu"] * heavy
-    idle = max(0, now - last_active)
-    if wait is None:
-        verdict, reason = "keep", "disabled"
-    elif idle >= wait:
-        verdict, reason = "stop", "job_done:" + names(done) if wait == DONE_GRACE and done else "idle_for_the_limit"
-    else:
-        verdict, reason = "keep", "active:" + ",".join(reasons) if reasons else "idle_under_the_limit"
-    heartbeat_text = heartbeat(args, metadata, int(bool(reasons)))
-
-    os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
-    with open(args.state + ".new", "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o644)  # `npm run status` reads it over SSH as the notebook user
-        json.dump({"checked_at": now, "verdict": verdict, "reason": reason, "idle_seconds": round(idle), "limit": minutes,
-                   "minutes_left": None if wait is None else max(0, math.ceil((wait - idle) / 60)),
-                   "running_jobs": names(running).split(",") if running else [], "cpu_percent": None if cpu is None else round(cpu, 1),
-                   "last_active": last_active, "cpu": sample}, handle)
-    os.replace(args.state + ".new", args.state)
-
-    action = (" action=dry-run" if args.dry_run else " action=poweroff") if verdict == "stop" else ""
-    print("gpu-notebook-idle: verdict=%s idle=%dm limit=%dm(%s) now=%s last_active=%s %s cpu=%s %s %s %s %s reason=%s%s" % (
-        verdict, idle // 60, minutes, source, iso(now), iso(last_active), jobs_text,
-        "first_sample" if cpu is None else "%.0f%%(%s)" % (cpu, args.user), jupyter_text, gpu_text, ssh_text,
-        heartbeat_text, reason, action), flush=True)
-    if verdict == "stop" and not args.dry_run:
-        subprocess.run(["systemctl", "poweroff"], check=True, timeout=60)
+    observations = observe(args, metadata, state)
+    limits = Limits(args.default_minutes, args.cpu_threshold, args.gpu_threshold, args.idle_minutes)
+    act(args, metadata, observations, decide(observations, state, limits))
 
 
-def from_machine(args):
+# ---- status ----------------------------------------------------------------------------------
+
+def read_idle_state(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle), None
+    except FileNotFoundError:
+        return None, "unknown: no state from the idle watcher at %s yet" % path
+    except (OSError, ValueError) as error:
+        return None, "unknown: %s is unreadable (%s)" % (path, error)
+
+
+def read_gpus(command):
+    try:
+        gpus = []
+        for line in output([command, "--query-gpu=name,utilization.gpu,memory.used,memory.total", "--format=csv,noheader,nounits"],
+                           ).strip().splitlines():
+            name, used_percent, used, total = [field.strip() for field in line.rsplit(",", 3)]
+            gpus.append({"name": name, "utilization_percent": float(used_percent),
+                         "memory_used_mib": float(used), "memory_total_mib": float(total)})
+        return gpus, None
+    except FileNotFoundError:
+        return None, "no GPU information (%s not found)" % command
+    except ERRORS as error:
+        return None, "no GPU information (%s: %s)" % (command, error)
+
+
+def status(args):
+    """The machine for npm run status (which words it): uptime, the last verdict, the running jobs,
+    the GPUs, the notebooks' disk, and an update or a set-up waiting."""
+    listed, error = jobs(args)
+    if listed is None:
+        sys.exit("gpu-notebook-idle: cannot list the jobs: " + error)
+    idle, idle_error = read_idle_state(args.state)
+    gpus, gpu_error = read_gpus(args.nvidia_smi)
+    notebooks = os.path.dirname(os.path.normpath(args.jobs_dir))
+    try:
+        fs = os.statvfs(notebooks)
+        disk = {"path": notebooks, "own_volume": os.path.ismount(notebooks),
+                "total_bytes": fs.f_blocks * fs.f_frsize, "used_bytes": (fs.f_blocks - fs.f_bfree) * fs.f_frsize}
+        disk_error = None
+    except OSError as error:
+        disk, disk_error = None, "%s: %s" % (notebooks, error.strerror)
+    json.dump({"now": time.time(), "uptime_seconds": uptime(), "idle": idle, "idle_error": idle_error,
+               "jobs": [job for job in listed if job["state"] == "running"],
+               "gpus": gpus, "gpu_error": gpu_error, "disk": disk, "disk_error": disk_error,
+               # An update applied over SSH that the notebook server takes at its next start (npm run up),
+               # and the reason the last bundle fetch gave up.
+               "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed)}, sys.stdout)
+    print()
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+def from_machine(args, parser):
     """Fills in the facts the watcher shares with the rest of gpu-notebook from the machine file
-    (components/contract.ts rendered into the bundle): this program keeps no defaults for them."""
-    with open(args.machine, encoding="utf-8") as handle:
-        machine = json.load(handle)
-    paths, notebook = machine["paths"], machine["notebook"]
-    if args.jupyter_url is None:
-        args.jupyter_url = "https://127.0.0.1:%d/" % notebook["port"]
-    args.cafile = args.cafile or paths["certFile"]
-    args.token_file, args.state = args.token_file or paths["apiTokenFile"], args.state or paths["idleState"]
-    args.job_runner, args.run_dir = paths["jobRunner"], paths["jobsRunDir"]
-    args.tag, args.ssh_port = machine["tags"]["idleStop"], args.ssh_port or machine["sshPort"]
-    args.user, args.jobs_dir, args.default_minutes = args.user or notebook["user"], notebook["jobsDir"], notebook["defaultIdleMinutes"]
-    args.namespace, args.metric, args.dimension = (machine["heartbeat"][name] for name in ("namespace", "metricName", "dimension"))
+    (components/contract.ts rendered into the bundle): this program keeps no defaults for them.
+    An option given (tests) wins; status needs the file only for what no option gave."""
+    try:
+        machine = load_machine(args.machine) if args.machine else {}
+    except (OSError, ValueError) as error:
+        machine, unreadable = {}, "cannot read the machine file %s (%s): has the machine finished its set-up?" % (args.machine, error)
+    else:
+        unreadable = "give --machine FILE or"
+    paths, notebook = machine.get("paths", {}), machine.get("notebook", {})
+    facts = {
+        "state": paths.get("idleState"), "job_runner": paths.get("jobRunner"), "run_dir": paths.get("jobsRunDir"),
+        "jobs_dir": notebook.get("jobsDir"), "user": notebook.get("user"),
+        "update_pending": paths.get("updatePending"), "bundle_failed": paths.get("bundleFailed"),
+    }
+    if args.command == "check":
+        port = notebook.get("port")
+        facts.update({
+            "jupyter_url": port and "https://127.0.0.1:%d/" % port, "cafile": paths.get("certFile"), "token_file": paths.get("apiTokenFile"),
+            "tag": machine.get("tags", {}).get("idleStop"), "ssh_port": machine.get("sshPort"),
+            "default_minutes": notebook.get("defaultIdleMinutes"),
+            **{name: machine.get("heartbeat", {}).get(key) for name, key in (("namespace", "namespace"), ("metric", "metricName"), ("dimension", "dimension"))},
+        })
+    else:
+        facts["user"] = None  # status runs as whoever asks, over SSH the notebook user
+    for name, value in facts.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    missing = [name for name in ("state", "job_runner", "run_dir", "jobs_dir") if getattr(args, name) is None]
+    if missing:
+        parser.error("%s %s" % (unreadable, ", ".join("--" + name.replace("_", "-") for name in missing)))
+    args.jobs_dir = os.path.abspath(os.path.expanduser(args.jobs_dir))
 
 
 def main(argv):
@@ -325,8 +465,19 @@ def main(argv):
     run.add_argument("--imds-url", default="http://169.254.169.254")
     run.add_argument("--monitoring-url")
     run.set_defaults(run=check)
+    report = commands.add_parser("status", help="the machine as JSON, for npm run status: run as the notebook user")
+    report.add_argument("--machine", help="the machine file (components/contract.ts renders it)")
+    report.add_argument("--json", action="store_true", help="JSON (the only format; npm run status words it)")
+    # For tests, in place of the machine file's paths.
+    for name, what in (("jobs-dir", "the jobs folder"), ("run-dir", "where running jobs' markers live"),
+                       ("idle-state", "the watcher's state file"), ("job-runner", "the job runner")):
+        report.add_argument("--" + name, help="%s; default: the machine file's" % what)
+    report.add_argument("--nvidia-smi", default="nvidia-smi")
+    report.set_defaults(run=status)
     args = parser.parse_args(argv)
-    from_machine(args)
+    if args.command == "status":
+        args.state = args.idle_state
+    from_machine(args, parser)
     args.run(args)
 
 

@@ -1,5 +1,6 @@
-// Words for what the job runner on the machine reports as JSON (on stdin): `jobs` makes the table
-// of npm run jobs from `list --json`, `status` the lines of npm run status from `status --json`.
+// Words for what the machine reports as JSON (on stdin): `jobs` makes the table
+// of npm run jobs from the job runner's `list --json`, `status` the lines of npm run status from the
+// idle watcher's `status --json`.
 // Here rather than on the machine: times come out on this computer's clock, and the runner stays
 // small enough for the instance's 16 KB of user data.
 // @ts-check
@@ -8,7 +9,7 @@
 const { readJson } = require("./cli");
 
 /**
- * What the runner reports (components/boot/gpu-notebook-job): times in epoch seconds.
+ * What the machine reports (components/boot/gpu-notebook-job, idle-watcher.py): times in epoch seconds.
  * @typedef {{ name: string, state: string, exit_code: number | null, restarts?: number,
  *     started_at: number, ended_at?: number | null, command?: string[] }} Job
  * @typedef {{ verdict?: string, reason?: string, limit?: number, minutes_left?: number,

@@ -55,16 +55,28 @@ show_runner_messages() {
 }
 
 # The remote command line for job_runner_command SUBCOMMAND ARGS...: each argument quoted for the
-# remote shell. The runner gets its paths from the machine file, never from defaults of its own.
-# A machine whose boot bundle is not installed yet says so (exit 3) instead of a shell error.
+# remote shell.
 job_runner_command() {
-    local subcommand="$1" extra=() command runner
-    shift
-    read -ra extra <<< "${GPU_NOTEBOOK_JOB_RUNNER_ARGS:-}"
-    printf -v runner '%q' "$(job_runner_path)"
+    machine_program_command "$(job_runner_path)" "${GPU_NOTEBOOK_JOB_RUNNER_ARGS:-}" "$@"
+}
+
+# The remote command line that asks the idle watcher for the machine's status (npm run status).
+status_command() {
+    machine_program_command "${GPU_NOTEBOOK_IDLE_WATCHER:-$IDLE_WATCHER_PATH}" "${GPU_NOTEBOOK_IDLE_WATCHER_ARGS:-}" status --json
+}
+
+# machine_program_command PROGRAM EXTRA SUBCOMMAND ARGS...: PROGRAM on the machine, with the test
+# options EXTRA (one string, split on spaces) after the subcommand. Each program gets its paths from
+# the machine file, never from defaults of its own. A machine whose boot bundle is not installed
+# yet says so (exit 3) instead of a shell error.
+machine_program_command() {
+    local program subcommand="$3" extra=() command
+    printf -v program '%q' "$1"
+    read -ra extra <<< "$2"
+    shift 3
     printf -v command '%q ' "$subcommand" --machine "$MACHINE_FILE" ${extra[@]+"${extra[@]}"} "$@"
     printf 'if [ -x %s ]; then exec %s %s; fi; echo "%s" >&2; cat %q >&2 2>/dev/null; exit 3\n' \
-        "$runner" "$runner" "$command" "$NOT_SET_UP" "$BUNDLE_FAILED_FILE"
+        "$program" "$program" "$command" "$NOT_SET_UP" "$BUNDLE_FAILED_FILE"
 }
 
 # What a machine without its boot bundle says; explain_runner_failure adds the next step.

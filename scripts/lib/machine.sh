@@ -4,6 +4,7 @@
 # GPU_NOTEBOOK_RECORD=1; do not edit: change the contract and regenerate.
 MACHINE_FILE=/etc/gpu-notebook/machine.json # the contract as the machine reads it
 JOB_RUNNER_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-job # the job runner
+IDLE_WATCHER_PATH=/usr/local/lib/gpu-notebook/idle-watcher.py # the idle watcher, which answers status
 BOOT_MODULE_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_boot.py # installs the boot bundle
 BUNDLE_FETCH_OPTIONS=(--tag gpuNotebookBundle --state-dir /var/lib/gpu-notebook --failed-marker /var/lib/gpu-notebook/bundle-failed --attempts 12 --first-delay 2 --max-delay 60) # how it fetches one, as the bundle unit runs it (an array)
 BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle fetch gave up

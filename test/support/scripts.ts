@@ -15,6 +15,8 @@ export const SCRIPTS = path.join(ROOT, "scripts");
 export const SSHD = "/usr/sbin/sshd";
 /** The job runner the instance installs (INSTANCE_PATHS.jobRunner), run here as it is. */
 export const JOB_RUNNER = path.join(ROOT, "components", "boot", "gpu-notebook-job");
+/** The idle watcher, which answers npm run status. */
+export const IDLE_WATCHER = path.join(ROOT, "components", "boot", "idle-watcher.py");
 
 export interface ScriptResult { status: number | null; stdout: string; stderr: string; ms: number }
 
