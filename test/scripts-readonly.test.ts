@@ -143,6 +143,64 @@ describe("the scripts, before they touch anything (stand-in pulumi, fresh home)"
             }
         });
 
+        it("stop's help lists none of start's options; start's lists them all", () => {
+            const here = world();
+            const stop = npmRun(here, "stop", ["--help"]).stdout;
+            const start = npmRun(here, "start", ["--help"]).stdout;
+            for (const option of ["--wait", "--type", "--on-demand"]) {
+                assert.ok(!stop.includes(option), `npm run stop -- --help does not offer ${option}:\n${stop}`);
+                assert.ok(start.includes(option), `npm run start -- --help offers ${option}`);
+            }
+            assert.match(stop, /^npm run stop \[-- --notebook NAME \| --all\]/);
+            assert.match(start, /^npm run start \[-- --notebook NAME \| --all\]/);
+            assert.doesNotMatch(stop, /npm run start \[/, "stop's help is not start's too");
+        });
+
+        it("every help names commands as you type them: no script file, no internal command name", () => {
+            const here = world();
+            for (const name of Object.keys(OWN_OPTIONS)) {
+                const help = npmRun(here, name, ["--help"]).stdout;
+                assert.doesNotMatch(help, /\bscripts\/|\.sh\b/, `npm run ${name} -- --help names a file of the project's insides`);
+                // A usage line is a command to type: "Usage: npm run plan", never "Usage: move".
+                assert.doesNotMatch(help, /\bUsage: (?!npm run )/i, `npm run ${name} -- --help`);
+                assert.doesNotMatch(help, /\bpower (stop|start)\b/, `npm run ${name} -- --help`);
+            }
+        });
+
+        it("destroy's help says what is kept (the final snapshot) and to check for a spot request left behind", () => {
+            const help = npmRun(world(), "destroy", ["--help"]).stdout;
+            assert.match(help, /final\s+snapshot/);
+            assert.match(help, /~\/notebooks/);
+            assert.match(help, /spot request/);
+            assert.match(help, /aws ec2 describe-spot-instance-requests/);
+        });
+
+        it("job's synopsis and its examples agree, and the parser takes each example", () => {
+            const here = world();
+            const help = npmRun(here, "job", ["--help"]).stdout;
+            const synopsis = /^npm run job -- (.+?): /.exec(help)?.[1];
+            assert.ok(synopsis, help);
+            // The synopsis as a pattern: OPTIONS are --words (some with a value), [X] is optional,
+            // any other word is written as it is; each part takes the space after it.
+            const parts: Record<string, string> = {
+                "[OPTIONS]": "(?:--[a-z-]+(?: [^- ]\\S*)? )*",
+                "[--]": "(?:-- )?",
+                COMMAND: "[^- ]\\S*",
+                "[ARGS...]": "(?: .*)?",
+            };
+            const pattern = synopsis.split(" ").map((word) => parts[word] ?? `${word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `).join("");
+            const examples = [...help.matchAll(/^ {2}npm run job -- (.+)$/gm)].map((match) => match[1]);
+            assert.ok(examples.length >= 2, help);
+            for (const example of examples) {
+                assert.match(example, new RegExp(`^${pattern}$`), `the example "${example}" fits the synopsis "${synopsis}"`);
+                // Parsed, it gets as far as reading the stack (there is none here), not to a refusal of its arguments.
+                const ran = npmRun(here, "job", example.split(" "));
+                assert.strictEqual(ran.status, 1, ran.stdout);
+                assert.match(ran.stderr, /npm run up/, `npm run job -- ${example}: ${ran.stderr}`);
+                assert.doesNotMatch(ran.stderr, /unknown option|no command to run/, `npm run job -- ${example}`);
+            }
+        });
+
         it("notebooks --help describes no --notebook option: it lists them all", () => {
             const ran = npmRun(world(), "notebooks", ["--help"]);
             assert.doesNotMatch(ran.stdout, /--notebook|GPU_NOTEBOOK_NAME/);
