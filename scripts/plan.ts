@@ -1,7 +1,9 @@
 // npm run plan: what `pulumi up` would create, and with which settings, without an AWS account,
 // the Pulumi CLI or a network. It runs the real program (index.ts) through the same mock engine the
 // tests use; AWS lookups are answered offline with stand-ins, and the plan says which.
-// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (default: Pulumi.$GPU_NOTEBOOK_STACK.yaml, stack dev)
+// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]  (or --config-file=FILE)
+// Without --config-file it reads Pulumi.<stack>.yaml of this project, stack dev or GPU_NOTEBOOK_STACK;
+// a relative FILE is relative to the folder you run the command in.
 import { readFileSync } from "fs";
 import * as path from "path";
 
@@ -20,6 +22,8 @@ import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "./stack-file";
 
 import program = require("../index");
+
+const PLAN_USAGE = "npm run plan [-- --config-file Pulumi.<stack>.yaml]";
 
 export interface PlanOptions {
     /** Stack name shown in the plan. */
@@ -454,27 +458,44 @@ export async function planReport(options: PlanOptions): Promise<string> {
 
 export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env): PlanOptions {
     const environment = env.GPU_NOTEBOOK_STACK || undefined;
-    const unknown = argv.filter((arg, index) => arg !== "--config-file" && argv[index - 1] !== "--config-file");
-    if (unknown.length > 0) {
-        throw new PlanInputError([`unknown argument ${unknown[0]}; usage: npm run plan [-- --config-file Pulumi.<stack>.yaml]`]);
+    // --config-file FILE or --config-file=FILE, as the other scripts take --notebook NAME or --notebook=NAME.
+    const given: string[] = [];
+    for (let index = 0; index < argv.length; index++) {
+        const arg = argv[index];
+        if (arg === "--config-file") {
+            const value = argv[index + 1];
+            if (value === undefined || value.startsWith("-")) {
+                throw new PlanInputError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
+            }
+            given.push(value);
+            index += 1;
+        } else if (arg.startsWith("--config-file=")) {
+            const value = arg.slice("--config-file=".length);
+            if (value === "") {
+                throw new PlanInputError(["--config-file= needs a file: npm run plan -- --config-file=Pulumi.<stack>.yaml"]);
+            }
+            given.push(value);
+        } else {
+            throw new PlanInputError([`unknown argument ${arg}; usage: ${PLAN_USAGE}`]);
+        }
     }
-    const flag = argv.indexOf("--config-file");
-    if (flag < 0) {
+    if (given.length > 1) {
+        throw new PlanInputError([`--config-file is given ${given.length} times (${given.join(", ")}): the plan reads one stack file`]);
+    }
+    if (given.length === 0) {
         const stack = environment ?? "dev";
         return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`) };
     }
-    const value = argv[flag + 1];
-    if (value === undefined || value.startsWith("-")) {
-        throw new PlanInputError(["--config-file needs a file: npm run plan -- --config-file Pulumi.<stack>.yaml"]);
-    }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
-    const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), value);
+    const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), given[0]);
     return { stack: stackNameFor(configFile, environment), configFile };
 }
 
 async function main(argv: string[]): Promise<number> {
     if (argv.includes("--help") || argv.includes("-h")) {
-        console.log(readFileSync(__filename, "utf8").split("\n").slice(0, 4).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
+        // The comment block this file starts with.
+        const header = readFileSync(__filename, "utf8").split("\n");
+        console.log(header.slice(0, header.findIndex((line) => !line.startsWith("//"))).map((line) => line.replace(/^\/\/ ?/, "")).join("\n"));
         return 0;
     }
     // The SDK records a stack trace for every resource and every promise it makes; nothing reads

@@ -152,6 +152,15 @@ describe("npm run plan", () => {
             assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing"), /Pulumi\.missing\.yaml does not exist/);
         });
 
+        it("takes --config-file=FILE as it takes --config-file FILE, and one file only", () => {
+            const spaced = planTarget(["--config-file", "Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" });
+            assert.deepStrictEqual(planTarget(["--config-file=Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" }), spaced);
+            assert.deepStrictEqual(spaced, { stack: "course", configFile: "/where/npm/ran/Pulumi.course.yaml" });
+            assert.throws(() => planTarget(["--config-file="], {}), /--config-file= needs a file/);
+            assert.throws(() => planTarget(["--config-file=/x/Pulumi.a.yaml", "--config-file", "/x/Pulumi.b.yaml"], {}),
+                /--config-file is given 2 times \(\/x\/Pulumi\.a\.yaml, \/x\/Pulumi\.b\.yaml\): the plan reads one stack file/);
+        });
+
         it("names the stack after the file, or GPU_NOTEBOOK_STACK, and refuses when they disagree or neither says", () => {
             assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], {}).stack, "course");
             assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], { GPU_NOTEBOOK_STACK: "course" }).stack, "course");
