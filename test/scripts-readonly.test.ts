@@ -4,7 +4,7 @@
 // nowhere, as a new user would meet them.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 
 import { ROOT, runScript, ScriptResult } from "./support/scripts";
@@ -207,6 +207,44 @@ describe("the scripts, before they touch anything (stand-in pulumi, fresh home)"
             const refused = npmRun(world(), "notebooks", ["--notebook", "alice"]);
             assert.strictEqual(refused.status, 1);
             assert.match(refused.stderr, /unknown argument --notebook/);
+        });
+    });
+
+    describe("notebooks with GPU_NOTEBOOK_OUTPUTS_FILE, which its help lists", () => {
+        /** A world logged in nowhere, and a file of a class's outputs: alice runs, bob is stopped. */
+        function withOutputsFile(): { here: StandInWorld; env: NodeJS.ProcessEnv } {
+            const here = world();
+            const notebook = (name: string, running: boolean) => ({
+                instanceType: "g4dn.xlarge", running, estimatedHourlyCostUsd: 0.526, notebookUrl: `https://203.0.113.${name.length}:8888/`,
+            });
+            const file = path.join(here.dir, "outputs.json");
+            writeFileSync(file, JSON.stringify({ notebooks: { alice: notebook("alice", true), bob: notebook("bob", false) }, estimatedHourlyCostUsd: 1.052 }));
+            return { here, env: { GPU_NOTEBOOK_OUTPUTS_FILE: file } };
+        }
+
+        it("lists the file's notebooks against the stack file here, asking no Pulumi CLI", () => {
+            const { here, env } = withOutputsFile();
+            assert.match(npmRun(here, "notebooks", ["--help"]).stdout, /GPU_NOTEBOOK_OUTPUTS_FILE/);
+            writeFileSync(path.join(here.project, "Pulumi.dev.yaml"),
+                "config:\n  gpu-notebook:notebooks:\n    alice: {}\n    bob:\n      running: false\n    carol: {}\n");
+            const ran = npmRun(here, "notebooks", [], env);
+            assert.strictEqual(ran.status, 0, ran.stderr);
+            assert.match(ran.stdout, /^Stack dev: 2 notebooks deployed\.$/m);
+            assert.match(ran.stdout, /^alice +g4dn\.xlarge +running +\$0\.526 +https:\/\/203\.0\.113\.5:8888\/$/m);
+            assert.match(ran.stdout, /^bob +g4dn\.xlarge +stopped +\$0\.526 /m);
+            assert.match(ran.stdout, /^In the config, not deployed yet: carol\. npm run up creates them\.$/m);
+            assert.deepStrictEqual(here.callLines(), [], "no Pulumi CLI was asked");
+        });
+
+        it("without a stack file, lists what is deployed and says it did not compare it with a config", () => {
+            const { here, env } = withOutputsFile();
+            rmSync(path.join(here.project, "Pulumi.dev.yaml"), { force: true });
+            const ran = npmRun(here, "notebooks", [], env);
+            assert.strictEqual(ran.status, 0, ran.stderr);
+            assert.match(ran.stdout, /^alice +g4dn\.xlarge +running /m);
+            assert.match(ran.stdout, /^bob +g4dn\.xlarge +stopped /m);
+            assert.match(ran.stdout, /^Not compared with the config: the outputs came from a file, and there is no Pulumi\.dev\.yaml here\.$/m);
+            assert.deepStrictEqual(here.callLines(), []);
         });
     });
 
