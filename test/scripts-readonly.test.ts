@@ -7,13 +7,13 @@ import { spawnSync } from "child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 
-import { ROOT, runScript, ScriptResult } from "./support/scripts";
+import { MAINTAINER_SCRIPTS, ROOT, runScript, ScriptResult } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 
 const NPM_SCRIPTS = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
 
 /** The npm scripts that are the maintainers' tools, not commands a user runs on a stack. */
-const NOT_USER_COMMANDS = ["typecheck", "test", "test:unit", "bench:ssh", "bench:plan"];
+const NOT_USER_COMMANDS = MAINTAINER_SCRIPTS;
 
 /**
  * Each user command, with some of its own options to put before --help: help must win wherever
