@@ -28,8 +28,10 @@ const PLAN_USAGE = "npm run plan [-- --config-file Pulumi.<stack>.yaml]";
 export interface PlanOptions {
     /** Stack name shown in the plan. */
     stack: string;
-    /** The stack's settings file, Pulumi.<stack>.yaml; missing means no settings. */
+    /** The stack's settings file, Pulumi.<stack>.yaml. */
     configFile: string;
+    /** True when no --config-file named it: then a missing file means no settings (a fresh checkout has none). */
+    defaultFile?: boolean;
 }
 
 function table(rows: string[][]): string[] {
@@ -427,7 +429,7 @@ async function fleetSections({ run, record, stackConfig }: PlanInput<FleetOutput
 
 /** Runs the program offline and renders the plan as text. Throws what the program throws. */
 export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile, options.stack);
+    const stackConfig = readStackConfig(options.configFile, options.stack, options.defaultFile ? "defaults" : "refuse");
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
     if (stackConfig.config[`${CONFIG_NAMESPACE}:notebooks`]) {
@@ -484,7 +486,7 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     if (given.length === 0) {
         const stack = environment ?? "dev";
-        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`) };
+        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`), defaultFile: true };
     }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
     const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), given[0]);

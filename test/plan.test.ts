@@ -152,6 +152,14 @@ describe("npm run plan", () => {
             assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing"), /Pulumi\.missing\.yaml does not exist/);
         });
 
+        it("plans the defaults, saying so, when the stack file nobody named is not there yet; a named one must exist", async () => {
+            const missing = path.join(dir, "Pulumi.fresh.yaml");
+            const out = await planReport({ stack: "fresh", configFile: missing, defaultFile: true });
+            assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
+            assert.match(out, /^ {2}- there is no Pulumi\.fresh\.yaml yet \(the first `npm run up` makes it\): the plan shows the defaults$/m);
+            await assert.rejects(planReport({ stack: "fresh", configFile: missing }), /Pulumi\.fresh\.yaml does not exist/);
+        });
+
         it("takes --config-file=FILE as it takes --config-file FILE, and one file only", () => {
             const spaced = planTarget(["--config-file", "Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" });
             assert.deepStrictEqual(planTarget(["--config-file=Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" }), spaced);
@@ -169,7 +177,7 @@ describe("npm run plan", () => {
             assert.strictEqual(planTarget(["--config-file", "/x/settings.yaml"], { GPU_NOTEBOOK_STACK: "lab" }).stack, "lab");
             assert.throws(() => planTarget(["--config-file", "/x/settings.yaml"], {}), /cannot tell which stack \/x\/settings\.yaml belongs to/);
             const fromEnvironment = planTarget([], { GPU_NOTEBOOK_STACK: "lab" });
-            assert.deepStrictEqual(fromEnvironment, { stack: "lab", configFile: path.join(root, "Pulumi.lab.yaml") });
+            assert.deepStrictEqual(fromEnvironment, { stack: "lab", configFile: path.join(root, "Pulumi.lab.yaml"), defaultFile: true });
             assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
         });
 
