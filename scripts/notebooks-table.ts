@@ -22,6 +22,11 @@ function table(rows: string[][]): string {
 
 const stateOf = (running: boolean) => (running ? "running" : "stopped");
 
+/** A deployed notebook's state, by the running setting deployed alone. */
+function deployedState(deployed: unknown): { text: string; running: boolean } {
+    return typeof deployed === "boolean" ? { text: stateOf(deployed), running: deployed } : { text: "unknown", running: false };
+}
+
 /**
  * A deployed notebook's state: the running setting deployed, then what the config changes about
  * it at the next npm run up. Outputs from before they held `running` leave the config's word.
@@ -38,20 +43,24 @@ function state(deployed: unknown, configured: boolean | undefined): { text: stri
     return { text: stateOf(deployed) + (configured === deployed ? "" : `; ${stateOf(configured)} after npm run up`), running: deployed };
 }
 
-export function notebooksTable(stack: string, outputs: Outputs, config: ConfigView): string {
+/**
+ * `config` undefined: there is no config to compare with (the outputs came from a file and the
+ * project has no stack file), so each state is the deployed one and nothing is said of the config.
+ */
+export function notebooksTable(stack: string, outputs: Outputs, config: ConfigView | undefined): string {
     const names = notebookNames(outputs);
     // A stack of one notebook has no name: "" is its name in the config too.
     const deployed: [string, Outputs][] = names === null
         ? [["", outputs]]
         : names.map((name) => [name, (outputs.notebooks as Record<string, Outputs>)[name]]);
-    const configured = config.names();
+    const configured = config?.names();
     const lines = [names === null
         ? `Stack ${stack}: one notebook deployed, without a name (the scripts need no --notebook).`
         : `Stack ${stack}: ${names.length} notebooks deployed.`];
     const rows = [["NAME", "TYPE", "STATE", "PER HOUR", "URL"]];
     const running: unknown[] = [];
     for (const [name, entry] of deployed) {
-        const now = state(entry.running, config.notebook(name)?.settings.running);
+        const now = config ? state(entry.running, config.notebook(name)?.settings.running) : deployedState(entry.running);
         if (now.running) {
             running.push(entry.estimatedHourlyCostUsd);
         }
@@ -64,7 +73,9 @@ export function notebooksTable(stack: string, outputs: Outputs, config: ConfigVi
             (running.length === deployed.length ? "." : `; ${price(total(running))} per hour for the ${running.length} running.`));
     }
     const pending = (configured ?? []).filter((name) => !(names ?? []).includes(name));
-    if (pending.length > 0) {
+    if (config === undefined) {
+        lines.push(`Not compared with the config: the outputs came from a file, and there is no Pulumi.${stack}.yaml here.`);
+    } else if (pending.length > 0) {
         lines.push(`In the config, not deployed yet: ${pending.join(", ")}. npm run up creates them` + (names === null
             ? " in place of the notebook without a name, which it removes (its data volume is destroyed with a final snapshot)."
             : "."));

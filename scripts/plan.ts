@@ -2,8 +2,9 @@
 // the Pulumi CLI or a network. It runs the real program (index.ts) through the same mock engine the
 // tests use; AWS lookups are answered offline with stand-ins, and the plan says which. It ends
 // with what the notebook costs: running, an hour; stopped, a month; and a month at your usage.
-// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml] [--hours-per-week HOURS]
-//   --config-file      default Pulumi.$GPU_NOTEBOOK_STACK.yaml (stack dev)
+// Usage: npm run plan [-- --config-file Pulumi.<stack>.yaml] [--hours-per-week HOURS]  (or --NAME=VALUE)
+//   --config-file      default Pulumi.$GPU_NOTEBOOK_STACK.yaml (stack dev) of this project; a relative
+//                      FILE is relative to the folder you run the command in
 //   --hours-per-week   the usage a month's cost is shown at, 0 to 168; default 20 (4 h a day on weekdays)
 import { readFileSync } from "fs";
 import * as path from "path";
@@ -30,10 +31,11 @@ import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "
 
 import program = require("../index");
 
+
 export interface PlanOptions {
     /** Stack name shown in the plan. */
     stack: string;
-    /** The stack's settings file, Pulumi.<stack>.yaml; missing means no settings. */
+    /** The stack's settings file, Pulumi.<stack>.yaml. */
     configFile: string;
     /** The usage a month's cost is shown at. Default DEFAULT_HOURS_PER_WEEK. */
     hoursPerWeek?: number;
@@ -41,6 +43,8 @@ export interface PlanOptions {
     env?: NodeJS.ProcessEnv;
     /** The widest line. Default WIDTH, a terminal's; tests of what the plan says, not of its layout, give Infinity. */
     width?: number;
+    /** True when no --config-file named it: then a missing file means no settings. */
+    defaultFile?: boolean;
 }
 
 /** Types whose provider name says nothing to a user (an instance's power state lives under transit gateways). */
@@ -559,7 +563,7 @@ async function fleetSections({ run, record, stackConfig, hoursPerWeek, width }: 
 
 /** Runs the program offline and renders the plan as text. Throws what the program throws. */
 export async function planReport(options: PlanOptions): Promise<string> {
-    const stackConfig = readStackConfig(options.configFile, options.stack, options.env);
+    const stackConfig = readStackConfig(options.configFile, options.stack, options.env, options.defaultFile ? "defaults" : "refuse");
     const cloud = new MockCloud();
     cloud.region = stackConfig.region;
     // The account's quotas are unknown offline: no stand-in value may refuse the plan or pass for
@@ -593,12 +597,21 @@ const USAGE = "npm run plan [-- --config-file FILE] [--hours-per-week HOURS]";
 
 /** The value of `--name VALUE` or `--name=VALUE` in argv, and the arguments it takes; undefined when absent. */
 function option(argv: string[], name: string, example: string): { value: string; taken: number[] } | undefined {
-    const index = argv.findIndex((arg) => arg === name || arg.startsWith(`${name}=`));
+    const given = (arg: string) => arg === name || arg.startsWith(`${name}=`);
+    const index = argv.findIndex(given);
     if (index < 0) {
         return undefined;
     }
+    const times = argv.filter(given).length;
+    if (times > 1) {
+        throw new PlanInputError([`${name} is given ${times} times: the plan takes one`]);
+    }
     if (argv[index].startsWith(`${name}=`)) {
-        return { value: argv[index].slice(name.length + 1), taken: [index] };
+        const value = argv[index].slice(name.length + 1);
+        if (value === "") {
+            throw new PlanInputError([`${name}= needs ${example}: npm run plan -- ${name}=${example}`]);
+        }
+        return { value, taken: [index] };
     }
     const value = argv[index + 1];
     if (value === undefined || value.startsWith("-")) {
@@ -626,7 +639,7 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     if (file === undefined) {
         const stack = environment ?? "dev";
-        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`), hoursPerWeek, env };
+        return { stack, configFile: path.join(__dirname, "..", `Pulumi.${stack}.yaml`), hoursPerWeek, env, defaultFile: true };
     }
     // npm runs scripts in the project folder; a relative path is relative to where the user typed it.
     const configFile = path.resolve(env.INIT_CWD ?? process.cwd(), file.value);

@@ -10,11 +10,18 @@
 //                                              inherited or unset), then one network a line
 //   stack-config.ts notebooks STACK            the table of npm run notebooks; stdin is then
 //                                              {"outputs": <stack outputs>, "config": <the listing>}
+//   stack-config.ts notebooks STACK FILE       the same with the stack outputs alone on stdin (from
+//                                              GPU_NOTEBOOK_OUTPUTS_FILE, so no Pulumi CLI is asked),
+//                                              and the config read from the stack file FILE, as the
+//                                              CLI would hand it to the program; no FILE, no config
 // What is deployed is read from the stack outputs instead (scripts/lib/stack-output.js).
 import { ConfiguredNotebook, configuredStack, CONFIG_NAMESPACE } from "../components/config";
+import { existsSync } from "fs";
+
 import { readJson, runCommand } from "./lib/cli";
 import { chooseNotebook } from "./lib/stack-output";
 import { notebooksTable } from "./notebooks-table";
+import { readStackConfig } from "./stack-file";
 
 /** One key as `pulumi config --json` lists it. */
 interface ListedValue { value?: string; objectValue?: unknown; secret?: boolean }
@@ -28,16 +35,17 @@ export class ConfigView {
     readonly notebooks: ConfiguredNotebook[];
 
     constructor(private readonly listing: ConfigListing) {
-        // The config as the engine hands it to the program: every value text, lists and maps as JSON.
-        const raw: Record<string, string> = {};
-        for (const [key, listed] of Object.entries(listing)) {
-            if (listed.objectValue === undefined && listed.value === undefined) {
-                // Without --show-secrets the CLI leaves out a value holding any secret, even nested.
-                throw new Error(`the stack config ${key} holds a secret and was read without --show-secrets`);
-            }
-            raw[key] = listed.objectValue !== undefined ? JSON.stringify(listed.objectValue) : listed.value ?? "";
-        }
-        ({ kind: this.kind, notebooks: this.notebooks } = configuredStack(raw));
+        ({ kind: this.kind, notebooks: this.notebooks } = configuredStack(rawConfig(listing)));
+    }
+
+    /**
+     * The config of the stack file as the CLI would hand it to the program (scripts/stack-file.ts,
+     * which refuses what the CLI refuses), each value listed as its text: what the table needs
+     * (names, running) reads the same; an encrypted value is a stand-in.
+     */
+    static ofStackFile(file: string, stack: string): ConfigView {
+        const { config } = readStackConfig(file, stack);
+        return new ConfigView(Object.fromEntries(Object.entries(config).map(([key, value]) => [key, { value }])));
     }
 
     /** The notebooks' names, sorted; null for a stack of one notebook (no `notebooks`). */
@@ -83,7 +91,26 @@ export class ConfigView {
     }
 }
 
+/** The config as the engine hands it to the program: every value text, lists and maps as JSON. */
+function rawConfig(listing: ConfigListing): Record<string, string> {
+    const raw: Record<string, string> = {};
+    for (const [key, listed] of Object.entries(listing)) {
+        if (listed.objectValue === undefined && listed.value === undefined) {
+            // Without --show-secrets the CLI leaves out a value holding any secret, even nested.
+            throw new Error(`the stack config ${key} holds a secret and was read without --show-secrets`);
+        }
+        raw[key] = listed.objectValue !== undefined ? JSON.stringify(listed.objectValue) : listed.value ?? "";
+    }
+    return raw;
+}
+
 function main([query, ...args]: string[]): void {
+    if (query === "notebooks" && args.length > 1) {
+        const [stack, file] = args;
+        const outputs = readJson("the stack outputs") as Record<string, unknown>;
+        console.log(notebooksTable(stack, outputs, existsSync(file) ? ConfigView.ofStackFile(file, stack) : undefined));
+        return;
+    }
     if (query === "notebooks") {
         const { outputs, config } = readJson("the stack outputs and config") as { outputs: Record<string, unknown>; config: ConfigListing };
         console.log(notebooksTable(args[0], outputs, new ConfigView(config)));

@@ -200,15 +200,19 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
 
 /**
  * Reads Pulumi.<stack>.yaml as the CLI would hand it to the program: every value a string. A file
- * that does not exist is an error (the caller decides whether a missing default file is fine).
+ * that does not exist is an error, unless `missing` is "defaults" (a stack file nobody named, which
+ * the first npm run up makes: the project ships none): then it is an empty one, and a note says so.
  */
-export function readStackConfig(configFile: string, stack: string, env: NodeJS.ProcessEnv = process.env): StackFileConfig {
-    if (!existsSync(configFile)) {
+export function readStackConfig(
+    configFile: string, stack: string, env: NodeJS.ProcessEnv = process.env, missing: "refuse" | "defaults" = "refuse",
+): StackFileConfig {
+    const exists = existsSync(configFile);
+    if (!exists && missing === "refuse") {
         throw refused(`${configFile} does not exist; name an existing Pulumi.<stack>.yaml`);
     }
     const name = path.basename(configFile);
-    const { typed, asText } = parseStackFile(name, readFileSync(configFile, "utf8"));
-    const notes: string[] = [];
+    const { typed, asText } = parseStackFile(name, exists ? readFileSync(configFile, "utf8") : "");
+    const notes: string[] = exists ? [] : [`there is no ${name} yet (the first \`npm run up\` makes it): the plan shows the defaults`];
     const problems: string[] = [];
     const types = declaredTypes();
     const namespaces = readNamespaces();

@@ -285,6 +285,23 @@ describe("npm run plan", () => {
             assert.throws(() => readStackConfig(path.join(dir, "Pulumi.missing.yaml"), "missing", noAwsSetup), /Pulumi\.missing\.yaml does not exist/);
         });
 
+        it("plans the defaults, saying so, when the stack file nobody named is not there yet; a named one must exist", async () => {
+            const missing = path.join(dir, "Pulumi.fresh.yaml");
+            const out = await planReport({ stack: "fresh", configFile: missing, defaultFile: true });
+            assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
+            assert.match(out, /^ {2}- there is no Pulumi\.fresh\.yaml yet \(the first `npm run up` makes it\): the plan shows the defaults$/m);
+            await assert.rejects(planReport({ stack: "fresh", configFile: missing }), /Pulumi\.fresh\.yaml does not exist/);
+        });
+
+        it("takes --config-file=FILE as it takes --config-file FILE, and one file only", () => {
+            const spaced = planTarget(["--config-file", "Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" });
+            assert.deepStrictEqual(planTarget(["--config-file=Pulumi.course.yaml"], { INIT_CWD: "/where/npm/ran" }), spaced);
+            assert.deepStrictEqual([spaced.stack, spaced.configFile], ["course", "/where/npm/ran/Pulumi.course.yaml"]);
+            assert.throws(() => planTarget(["--config-file="], {}), /--config-file= needs a file/);
+            assert.throws(() => planTarget(["--config-file=/x/Pulumi.a.yaml", "--config-file", "/x/Pulumi.b.yaml"], {}),
+                /--config-file is given 2 times: the plan takes one/);
+        });
+
         it("names the stack after the file, or GPU_NOTEBOOK_STACK, and refuses when they disagree or neither says", () => {
             assert.strictEqual(planTarget(["--config-file", "/x/Pulumi.course.yaml"], {}).stack, "course");
             assert.strictEqual(planTarget(["--config-file=/x/Pulumi.course.yaml"], {}).stack, "course");
@@ -294,7 +311,7 @@ describe("npm run plan", () => {
             assert.strictEqual(planTarget(["--config-file", "/x/settings.yaml"], { GPU_NOTEBOOK_STACK: "lab" }).stack, "lab");
             assert.throws(() => planTarget(["--config-file", "/x/settings.yaml"], {}), /cannot tell which stack \/x\/settings\.yaml belongs to/);
             const fromEnvironment = planTarget([], { GPU_NOTEBOOK_STACK: "lab" });
-            assert.deepStrictEqual([fromEnvironment.stack, fromEnvironment.configFile], ["lab", path.join(root, "Pulumi.lab.yaml")]);
+            assert.deepStrictEqual([fromEnvironment.stack, fromEnvironment.configFile, fromEnvironment.defaultFile], ["lab", path.join(root, "Pulumi.lab.yaml"), true]);
             assert.strictEqual(planTarget(["--config-file", "Pulumi.a.yaml"], { INIT_CWD: "/where/npm/ran" }).configFile, "/where/npm/ran/Pulumi.a.yaml");
         });
 

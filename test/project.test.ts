@@ -2,6 +2,7 @@
 // defaults, the README keeps its two commands and its links, the docs list every key, the figures
 // they quote are the code's, and CI runs the README's test command.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
@@ -92,11 +93,16 @@ describe("project files", () => {
         assert.throws(() => parseConfig({ allowedCidrs: JSON.stringify(project.config.allowedCidrs.default) }), /allowedCidrs is not set/);
     });
 
-    it("Pulumi.dev.yaml leaves the region to the user's AWS setup and sets only keys the program reads", () => {
-        const stack = parse(read("Pulumi.dev.yaml"));
-        // A region here would override AWS_REGION and the profile's; npm run up pins the user's own.
-        assert.ok(!("aws:region" in (stack.config ?? {})), "no aws:region in Pulumi.dev.yaml");
-        assert.doesNotThrow(() => parseConfig({ ...stack.config, "gpu-notebook:allowedCidrs": '["198.51.100.7/32"]' }));
+    it("ships no stack file, and git ignores the user's: a git pull never meets their settings (README: Upgrading)", () => {
+        // A shipped Pulumi.dev.yaml pinned a region over the user's AWS setup, contradicted the
+        // README's recipes (instanceType against instanceTypes), and every npm run up changed it.
+        const tracked = spawnSync("git", ["ls-files", "Pulumi.*.yaml"], { cwd: root, encoding: "utf8" });
+        assert.strictEqual(tracked.status, 0, tracked.stderr);
+        assert.strictEqual(tracked.stdout.trim(), "", "no Pulumi.<stack>.yaml is tracked");
+        for (const file of ["Pulumi.dev.yaml", "Pulumi.course-2026.yaml"]) {
+            assert.strictEqual(spawnSync("git", ["check-ignore", "-q", file], { cwd: root }).status, 0, `${file} is ignored`);
+        }
+        assert.notStrictEqual(spawnSync("git", ["check-ignore", "-q", "Pulumi.yaml"], { cwd: root }).status, 0, "Pulumi.yaml is not");
     });
 
     it("the README keeps the main command and the test command, and CI runs the latter", () => {

@@ -12,12 +12,14 @@
 //     connect, never which key or certificate they accept. The address service is on 127.0.0.1.
 // A command this test does not know is a failure: the quick start and this test change together.
 import * as assert from "assert";
-import { spawn } from "child_process";
-import { existsSync, readFileSync, statSync } from "fs";
+import { spawn, spawnSync } from "child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
-import { userInfo } from "os";
+import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
+import { parseStackConfig } from "../components/config";
+import { readStackConfig } from "../scripts/stack-file";
 import { DeployedMachine, deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { HttpsFixture, ROOT, Sshd, SSHD, startHttps, startSshd, stopProcess } from "./support/scripts";
@@ -164,4 +166,148 @@ describe("the README's quick start, followed word for word on a fresh copy", fun
     for (const command of commands.filter((each) => each in follow)) {
         it(`\`${command}\` works as written`, () => follow[command](command));
     }
+});
+
+/**
+ * Every `pulumi config set` the README and the docs show with a real value (the same through
+ * `npx pulumi` or `npm run pulumi --`), as it is written, grouped by paragraph: a reader follows a
+ * paragraph's recipes in order (`spot true`, then `spotFallback on-demand`). A placeholder
+ * (<key>, …) is no recipe.
+ */
+function configRecipes(): { where: string; commands: string[] }[] {
+    const documents = ["README.md", ...readdirSync(path.join(ROOT, "docs")).map((name) => `docs/${name}`)];
+    return documents.flatMap((where) => readFileSync(path.join(ROOT, where), "utf8").split(/\n[ \t]*\n/)
+        .map((paragraph) => ({
+            where,
+            commands: [...paragraph.matchAll(/(?:^[ \t]*|`)((?:npx pulumi|npm run pulumi --|pulumi) config set [^`\n#]+)/gm)]
+                .map((match) => match[1].trim()).filter((command) => !/[<…]|\.\.\./.test(command)),
+        })))
+        .filter(({ commands }) => commands.length > 0);
+}
+
+describe("the README's config recipes, run as written on a fresh copy (stand-in pulumi)", function () {
+    this.timeout(60_000);
+    let world: StandInWorld | undefined;
+    /** The stack file a fresh copy has after its first npm run up; the README's class example. */
+    let fresh = "";
+    let classExample = "";
+    const recipes = configRecipes();
+
+    before(() => {
+        const here = new StandInWorld();
+        world = here;
+        // What a fresh clone holds (a stack file, if the project ships one), then what npm run up adds.
+        for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["config", "set", "aws:region", "us-east-1"],
+            ["config", "set", "--path", "allowedCidrs[0]", "198.51.100.7/32"]]) {
+            const ran = spawnSync("pulumi", args, { cwd: here.project, env: here.env(), encoding: "utf8" });
+            assert.strictEqual(ran.status, 0, ran.stderr);
+        }
+        fresh = readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8");
+        const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+        classExample = /#### A class of three\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+        assert.match(classExample, /gpu-notebook:notebooks:/);
+    });
+
+    after(() => world?.cleanup());
+
+    it("finds the recipes: the failover list, a notebook's own type, a region, a snapshot to restore", () => {
+        const commands = recipes.flatMap((recipe) => recipe.commands).join("\n");
+        for (const expected of [/config set instanceTypes '\[/, /config set --path 'notebooks\.carol\.instanceType'/, /config set aws:region/,
+            /config set restoreFromSnapshotId snap-/]) {
+            assert.match(commands, expected);
+        }
+    });
+
+    it("each recipe, on the stack file a fresh copy has (a class's on the README's class), gives a config the deploy accepts", () => {
+        const here = world as StandInWorld;
+        const stackFile = path.join(here.project, "Pulumi.dev.yaml");
+        for (const { where, commands } of recipes) {
+            writeFileSync(stackFile, commands.some((command) => /'notebooks\./.test(command)) ? classExample : fresh);
+            for (const command of commands) {
+                const ran = spawnSync("bash", ["-c", command], { cwd: here.project, env: here.env(), encoding: "utf8" });
+                assert.strictEqual(ran.status, 0, `${where}: ${command}: ${ran.stderr}`);
+                const { config } = readStackConfig(stackFile, "dev");
+                assert.doesNotThrow(() => parseStackConfig(config), `${where}: ${command}\n${readFileSync(stackFile, "utf8")}`);
+            }
+        }
+    });
+});
+
+describe("the README's Upgrading, followed as written in real git repositories", function () {
+    this.timeout(30_000);
+    let dir = "";
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const upgrading = readme.slice(readme.indexOf("\n### Upgrading\n"), readme.indexOf("\n#### Upgrading from"));
+    const settings = "encryptionsalt: v1:mine\nconfig:\n  aws:region: eu-west-1\n  gpu-notebook:instanceType: g5.xlarge\n";
+    // Merges need an author; `git commit` in a merge opens an editor, which a person closes.
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "u", GIT_AUTHOR_EMAIL: "u@example.com", GIT_COMMITTER_NAME: "u",
+        GIT_COMMITTER_EMAIL: "u@example.com", GIT_EDITOR: "true" };
+
+    function git(cwd: string, ...args: string[]): { status: number | null; output: string } {
+        const ran = spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8" });
+        return { status: ran.status, output: ran.stdout + ran.stderr };
+    }
+
+    function sh(cwd: string, command: string): void {
+        const ran = spawnSync("bash", ["-c", command], { cwd, env: gitEnv, encoding: "utf8" });
+        assert.strictEqual(ran.status, 0, `${command}: ${ran.stdout}${ran.stderr}`);
+    }
+
+    /** An upstream whose older commit tracks Pulumi.dev.yaml and whose newest is this checkout's way; a clone of the older one. */
+    function cloneOfTheOldVersion(name: string): string {
+        const upstream = path.join(dir, `${name}-upstream`);
+        mkdirSync(upstream);
+        git(upstream, "init", "-q");
+        writeFileSync(path.join(upstream, "Pulumi.dev.yaml"), "config:\n  gpu-notebook:instanceType: g4dn.xlarge\n");
+        writeFileSync(path.join(upstream, ".gitignore"), "node_modules/\n");
+        git(upstream, "add", ".");
+        git(upstream, "commit", "-qm", "a version that tracks Pulumi.dev.yaml");
+        const user = path.join(dir, name);
+        assert.strictEqual(git(dir, "clone", "-q", upstream, user).status, 0);
+        git(upstream, "rm", "-q", "--cached", "Pulumi.dev.yaml");
+        rmSync(path.join(upstream, "Pulumi.dev.yaml"));
+        writeFileSync(path.join(upstream, ".gitignore"), readFileSync(path.join(ROOT, ".gitignore")));
+        git(upstream, "add", ".gitignore");
+        git(upstream, "commit", "-qm", "this version");
+        return user;
+    }
+
+    before(() => {
+        dir = mkdtempSync(path.join(tmpdir(), "gn-upgrade-"));
+    });
+
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("keeps the settings of a checkout that tracked Pulumi.dev.yaml through the one pull that stops tracking it", () => {
+        const user = cloneOfTheOldVersion("edited");
+        writeFileSync(path.join(user, "Pulumi.dev.yaml"), settings);
+        const plain = git(user, "pull");
+        assert.notStrictEqual(plain.status, 0, "a plain git pull refuses, as the README says");
+        assert.match(plain.output, /Your local changes to the following files would be overwritten by merge:\s+Pulumi\.dev\.yaml/);
+        const command = /^ {2}(mv Pulumi\.dev\.yaml .+)$/m.exec(upgrading)?.[1];
+        assert.ok(command, "the README gives the command");
+        sh(user, command);
+        assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
+        assert.strictEqual(git(user, "status", "--porcelain").output, "", "nothing left to commit: the file is ignored now");
+        assert.strictEqual(git(user, "log", "-1", "--format=%s").output.trim(), "this version");
+        // From then on a pull leaves it alone.
+        assert.strictEqual(git(user, "pull", "-q").status, 0);
+        assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
+    });
+
+    it("keeps the settings of a checkout that had committed them, through the conflict", () => {
+        const user = cloneOfTheOldVersion("committed");
+        writeFileSync(path.join(user, "Pulumi.dev.yaml"), settings);
+        git(user, "commit", "-qam", "my settings");
+        const pull = /`(git pull --no-rebase)`/.exec(upgrading)?.[1];
+        const resolve = /`(git rm --cached Pulumi\.dev\.yaml && git commit)`/.exec(upgrading)?.[1];
+        assert.ok(pull && resolve, "the README gives both commands");
+        const pulled = spawnSync("bash", ["-c", pull], { cwd: user, env: gitEnv, encoding: "utf8" });
+        assert.notStrictEqual(pulled.status, 0);
+        assert.match(pulled.stdout + pulled.stderr, /CONFLICT \(modify\/delete\): Pulumi\.dev\.yaml deleted in \S+ and modified in HEAD/);
+        sh(user, resolve);
+        assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
+        assert.strictEqual(git(user, "status", "--porcelain").output, "");
+        assert.strictEqual(git(user, "ls-files", "Pulumi.dev.yaml").output, "", "no longer tracked");
+    });
 });

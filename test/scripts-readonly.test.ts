@@ -4,16 +4,16 @@
 // nowhere, as a new user would meet them.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 
-import { ROOT, runScript, ScriptResult } from "./support/scripts";
+import { MAINTAINER_SCRIPTS, ROOT, runScript, ScriptResult } from "./support/scripts";
 import { StandInWorld } from "./support/stand-ins";
 
 const NPM_SCRIPTS = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
 
 /** The npm scripts that are the maintainers' tools, not commands a user runs on a stack. */
-const NOT_USER_COMMANDS = ["typecheck", "test", "test:unit", "bench:ssh", "bench:plan"];
+const NOT_USER_COMMANDS = MAINTAINER_SCRIPTS;
 
 /**
  * Each user command, with some of its own options to put before --help: help must win wherever
@@ -143,12 +143,108 @@ describe("the scripts, before they touch anything (stand-in pulumi, fresh home)"
             }
         });
 
+        it("stop's help lists none of start's options; start's lists them all", () => {
+            const here = world();
+            const stop = npmRun(here, "stop", ["--help"]).stdout;
+            const start = npmRun(here, "start", ["--help"]).stdout;
+            for (const option of ["--wait", "--type", "--on-demand"]) {
+                assert.ok(!stop.includes(option), `npm run stop -- --help does not offer ${option}:\n${stop}`);
+                assert.ok(start.includes(option), `npm run start -- --help offers ${option}`);
+            }
+            assert.match(stop, /^npm run stop \[-- --notebook NAME \| --all\]/);
+            assert.match(start, /^npm run start \[-- --notebook NAME \| --all\]/);
+            assert.doesNotMatch(stop, /npm run start \[/, "stop's help is not start's too");
+        });
+
+        it("every help names commands as you type them: no script file, no internal command name", () => {
+            const here = world();
+            for (const name of Object.keys(OWN_OPTIONS)) {
+                const help = npmRun(here, name, ["--help"]).stdout;
+                assert.doesNotMatch(help, /\bscripts\/|\.sh\b/, `npm run ${name} -- --help names a file of the project's insides`);
+                // A usage line is a command to type: "Usage: npm run plan", never "Usage: move".
+                assert.doesNotMatch(help, /\bUsage: (?!npm run )/i, `npm run ${name} -- --help`);
+                assert.doesNotMatch(help, /\bpower (stop|start)\b/, `npm run ${name} -- --help`);
+            }
+        });
+
+        it("destroy's help says what is kept (the final snapshot) and to check for a spot request left behind", () => {
+            const help = npmRun(world(), "destroy", ["--help"]).stdout;
+            assert.match(help, /final\s+snapshot/);
+            assert.match(help, /~\/notebooks/);
+            assert.match(help, /spot request/);
+            assert.match(help, /aws ec2 describe-spot-instance-requests/);
+        });
+
+        it("job's synopsis and its examples agree, and the parser takes each example", () => {
+            const here = world();
+            const help = npmRun(here, "job", ["--help"]).stdout;
+            const synopsis = /^npm run job -- (.+?): /.exec(help)?.[1];
+            assert.ok(synopsis, help);
+            // The synopsis as a pattern: OPTIONS are --words (some with a value), [X] is optional,
+            // any other word is written as it is; each part takes the space after it.
+            const parts: Record<string, string> = {
+                "[OPTIONS]": "(?:--[a-z-]+(?: [^- ]\\S*)? )*",
+                "[--]": "(?:-- )?",
+                COMMAND: "[^- ]\\S*",
+                "[ARGS...]": "(?: .*)?",
+            };
+            const pattern = synopsis.split(" ").map((word) => parts[word] ?? `${word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `).join("");
+            const examples = [...help.matchAll(/^ {2}npm run job -- (.+)$/gm)].map((match) => match[1]);
+            assert.ok(examples.length >= 2, help);
+            for (const example of examples) {
+                assert.match(example, new RegExp(`^${pattern}$`), `the example "${example}" fits the synopsis "${synopsis}"`);
+                // Parsed, it gets as far as reading the stack (there is none here), not to a refusal of its arguments.
+                const ran = npmRun(here, "job", example.split(" "));
+                assert.strictEqual(ran.status, 1, ran.stdout);
+                assert.match(ran.stderr, /npm run up/, `npm run job -- ${example}: ${ran.stderr}`);
+                assert.doesNotMatch(ran.stderr, /unknown option|no command to run/, `npm run job -- ${example}`);
+            }
+        });
+
         it("notebooks --help describes no --notebook option: it lists them all", () => {
             const ran = npmRun(world(), "notebooks", ["--help"]);
             assert.doesNotMatch(ran.stdout, /--notebook|GPU_NOTEBOOK_NAME/);
             const refused = npmRun(world(), "notebooks", ["--notebook", "alice"]);
             assert.strictEqual(refused.status, 1);
             assert.match(refused.stderr, /unknown argument --notebook/);
+        });
+    });
+
+    describe("notebooks with GPU_NOTEBOOK_OUTPUTS_FILE, which its help lists", () => {
+        /** A world logged in nowhere, and a file of a class's outputs: alice runs, bob is stopped. */
+        function withOutputsFile(): { here: StandInWorld; env: NodeJS.ProcessEnv } {
+            const here = world();
+            const notebook = (name: string, running: boolean) => ({
+                instanceType: "g4dn.xlarge", running, estimatedHourlyCostUsd: 0.526, notebookUrl: `https://203.0.113.${name.length}:8888/`,
+            });
+            const file = path.join(here.dir, "outputs.json");
+            writeFileSync(file, JSON.stringify({ notebooks: { alice: notebook("alice", true), bob: notebook("bob", false) }, estimatedHourlyCostUsd: 1.052 }));
+            return { here, env: { GPU_NOTEBOOK_OUTPUTS_FILE: file } };
+        }
+
+        it("lists the file's notebooks against the stack file here, asking no Pulumi CLI", () => {
+            const { here, env } = withOutputsFile();
+            assert.match(npmRun(here, "notebooks", ["--help"]).stdout, /GPU_NOTEBOOK_OUTPUTS_FILE/);
+            writeFileSync(path.join(here.project, "Pulumi.dev.yaml"),
+                "config:\n  gpu-notebook:notebooks:\n    alice: {}\n    bob:\n      running: false\n    carol: {}\n");
+            const ran = npmRun(here, "notebooks", [], env);
+            assert.strictEqual(ran.status, 0, ran.stderr);
+            assert.match(ran.stdout, /^Stack dev: 2 notebooks deployed\.$/m);
+            assert.match(ran.stdout, /^alice +g4dn\.xlarge +running +\$0\.526 +https:\/\/203\.0\.113\.5:8888\/$/m);
+            assert.match(ran.stdout, /^bob +g4dn\.xlarge +stopped +\$0\.526 /m);
+            assert.match(ran.stdout, /^In the config, not deployed yet: carol\. npm run up creates them\.$/m);
+            assert.deepStrictEqual(here.callLines(), [], "no Pulumi CLI was asked");
+        });
+
+        it("without a stack file, lists what is deployed and says it did not compare it with a config", () => {
+            const { here, env } = withOutputsFile();
+            rmSync(path.join(here.project, "Pulumi.dev.yaml"), { force: true });
+            const ran = npmRun(here, "notebooks", [], env);
+            assert.strictEqual(ran.status, 0, ran.stderr);
+            assert.match(ran.stdout, /^alice +g4dn\.xlarge +running /m);
+            assert.match(ran.stdout, /^bob +g4dn\.xlarge +stopped /m);
+            assert.match(ran.stdout, /^Not compared with the config: the outputs came from a file, and there is no Pulumi\.dev\.yaml here\.$/m);
+            assert.deepStrictEqual(here.callLines(), []);
         });
     });
 

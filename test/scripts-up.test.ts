@@ -396,7 +396,8 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
             const here = world();
             const help = await script(here, "power", ["--help"]);
             assert.strictEqual(help.status, 0);
-            assert.match(help.stdout, /npm run stop \/ npm run start/);
+            assert.match(help.stdout, /^npm run stop \[/m);
+            assert.match(help.stdout, /^npm run start \[/m);
             assert.match(help.stdout, /keeps its disk/);
             const wrong = await script(here, "power", ["pause"]);
             assert.strictEqual(wrong.status, 2);

@@ -24,6 +24,8 @@ import {
 } from "./support/scripts";
 
 const STACK = "test";
+/** curl's own words, which npm run notebook puts in its own (curl 7.88 and 8.x). */
+const CURL_ADVICE = /web page mentioned above|Couldn't connect to server|SSL connection timeout|Operation timed out|curl: \(/;
 /** The hint ssh, copy and notebook end with when the machine does not answer. */
 const UNREACHABLE_HINT = /npm run start(.|\n)*npm run allow-my-ip(.|\n)*first boot/;
 
@@ -332,7 +334,10 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
                 const result = await runScript("notebook", ["--no-browser", "--timeout", "30"],
                     envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
                 assert.strictEqual(result.status, 3, result.stdout + result.stderr);
-                assert.match(result.stderr, /REFUSED: .* presented a certificate that is not this notebook's/);
+                assert.match(result.stderr, /REFUSED, certificate mismatch: .* presented a certificate that is not this notebook's/);
+                // curl's own line about the certificate is kept as the detail; its advice is not.
+                assert.match(result.stderr, /was not sent\. \(curl: \(60\) SSL certificate problem: [^\n]+\)\n$/);
+                assert.doesNotMatch(result.stderr, /web page mentioned above/);
                 assert.ok(result.ms < 20_000, `refused after ${result.ms} ms, not at the end of the wait`);
                 assert.strictEqual(impostorServer.requests, 0, "no HTTP request reached the impostor");
             } finally {
@@ -378,13 +383,28 @@ describe("scripts/ against real servers on 127.0.0.1", function () {
                 const file = outputsWith("hanging-notebook", { notebookUrl: `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}/` });
                 const result = await runScript("notebook", ["--no-browser", "--timeout", "5"], envFor({ GPU_NOTEBOOK_OUTPUTS_FILE: file }));
                 assert.strictEqual(result.status, 1, result.stdout + result.stderr);
-                assert.match(result.stderr, /the notebook did not answer within 5 s/);
+                assert.match(result.stderr, new RegExp(`the notebook did not answer within 5 s \\(timed out: no answer from https://127\\.0\\.0\\.1:\\d+/\\)`));
+                assert.doesNotMatch(result.stderr, CURL_ADVICE);
                 // The script starts (reading outputs, writing the certificate) before the wait counts.
                 assert.ok(result.ms >= 4_000 && result.ms < 8_000, `gave up after ${result.ms} ms`);
             } finally {
                 held.forEach((socket) => socket.destroy());
                 await new Promise((resolve) => silent.close(resolve));
             }
+        });
+
+        it("says the connection was refused when nothing listens at the notebook's address, in its own words", async () => {
+            const file = outputsWith("refusing-notebook", { notebookUrl: `https://${outputs.publicIp}:8888/` });
+            const result = await runScript("notebook", ["--no-browser", "--timeout", "2"], envFor({
+                GPU_NOTEBOOK_OUTPUTS_FILE: file, GPU_NOTEBOOK_HTTPS_HOST: "127.0.0.1", GPU_NOTEBOOK_HTTPS_PORT: String(await freePort()),
+            }));
+            assert.strictEqual(result.status, 1, result.stdout + result.stderr);
+            const reason = `connection refused: nothing accepts connections at https://${outputs.publicIp}:8888/ yet`;
+            assert.match(result.stderr, /^Waiting for the notebook: \d+ s \(connection refused: /m);
+            assert.ok(result.stderr.includes(`the notebook did not answer within 2 s (${reason}).`), result.stderr);
+            assert.doesNotMatch(result.stderr, CURL_ADVICE);
+            assert.match(result.stderr, UNREACHABLE_HINT);
+            assert.ok(result.ms < 15_000, `gave up after ${result.ms} ms`);
         });
 
         it("checks an exposed notebook's certificate for its public address (reached through the test-only redirect)", async () => {

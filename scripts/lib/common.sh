@@ -14,6 +14,22 @@ show_help() {
     awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
 }
 
+# The help of a script that is several commands (scripts/power is npm run stop and npm run start),
+# so that each command's help lists only its own options: the lines of the header's sections
+# whose "## NAME..." line names command $1, or of every section when $1 names none (the script
+# run directly with --help). The lines before the first section are for the script's readers.
+show_help_of() {
+    awk -v command="$1" '
+        NR == 1 { next }
+        !/^#/ { exit }
+        /^## / { names = " " substr($0, 4) " "; known = known names; next }
+        names != "" { sub(/^# ?/, ""); count++; text[count] = $0; owner[count] = names }
+        END {
+            if (index(known, " " command " ") == 0) command = ""
+            for (i = 1; i <= count; i++) if (command == "" || index(owner[i], " " command " ")) print text[i]
+        }' "$0"
+}
+
 # The help of the scripts that read stack outputs of one notebook: how to choose it, and where
 # they find the outputs.
 show_outputs_help() {

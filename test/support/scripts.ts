@@ -11,6 +11,8 @@ import type { StackOutputs } from "./program";
 import { delay, freePort, refuseInUnitRun, waitForPort } from "./system";
 
 export const ROOT = path.join(__dirname, "..", "..");
+/** The npm scripts that are the maintainers' tools; every other one is a user command (and a gpu-notebook command). */
+export const MAINTAINER_SCRIPTS = ["typecheck", "test", "test:unit", "bench:ssh", "bench:plan"];
 export const SCRIPTS = path.join(ROOT, "scripts");
 export const SSHD = "/usr/sbin/sshd";
 /** The job runner the instance installs (INSTANCE_PATHS.jobRunner), run here as it is. */
