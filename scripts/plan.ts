@@ -607,11 +607,7 @@ function option(argv: string[], name: string, example: string): { value: string;
         throw new PlanInputError([`${name} is given ${times} times: the plan takes one`]);
     }
     if (argv[index].startsWith(`${name}=`)) {
-        const value = argv[index].slice(name.length + 1);
-        if (value === "") {
-            throw new PlanInputError([`${name}= needs ${example}: npm run plan -- ${name}=${example}`]);
-        }
-        return { value, taken: [index] };
+        return { value: argv[index].slice(name.length + 1), taken: [index] };
     }
     const value = argv[index + 1];
     if (value === undefined || value.startsWith("-")) {
@@ -636,6 +632,9 @@ export function planTarget(argv: string[], env: NodeJS.ProcessEnv = process.env)
             throw new PlanInputError([`--hours-per-week ${hours.value} is not accepted: the hours a week the notebook runs, ` +
                 `from 0 to ${HOURS_PER_WEEK} (a week's hours), such as 20 for 4 hours a day on weekdays`]);
         }
+    }
+    if (file?.value === "") {
+        throw new PlanInputError(["--config-file= needs a file: npm run plan -- --config-file=Pulumi.<stack>.yaml"]);
     }
     if (file === undefined) {
         const stack = environment ?? "dev";

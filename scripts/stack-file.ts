@@ -179,7 +179,10 @@ function parseStackFile(file: string, text: string): { typed: Record<string, unk
         if (typeof document !== "object" || Array.isArray(document)) {
             throw refused(`${file}: not a stack settings file (expected a mapping with a config: section)`);
         }
-        const section = (document as Record<string, unknown>).config ?? {};
+        // `config:` with only comments under it (the shipped Pulumi.dev.yaml) is no settings, as the
+        // CLI reads it; the failsafe schema reads that empty value as "", the core schema as null.
+        const written = (document as Record<string, unknown>).config;
+        const section = written === null || written === undefined || (options?.schema === "failsafe" && written === "") ? {} : written;
         if (typeof section !== "object" || Array.isArray(section)) {
             throw refused(`${file}: config: must be a mapping of key: value`);
         }
@@ -212,7 +215,7 @@ export function readStackConfig(
     }
     const name = path.basename(configFile);
     const { typed, asText } = parseStackFile(name, exists ? readFileSync(configFile, "utf8") : "");
-    const notes: string[] = exists ? [] : [`there is no ${name} yet (the first \`npm run up\` makes it): the plan shows the defaults`];
+    const notes: string[] = exists ? [] : [`there is no ${name} yet (\`npm run up\` makes it): the plan shows the defaults`];
     const problems: string[] = [];
     const types = declaredTypes();
     const namespaces = readNamespaces();

@@ -154,7 +154,7 @@ describe("gpu-notebook, the command from any folder", function () {
 
     describe("the stack (stand-in Pulumi CLI)", () => {
         it("is the checkout's: every Pulumi call runs in the checkout, whatever folder the command is typed in", async () => {
-            const world = new StandInWorld();
+            const world = new StandInWorld({ ownPassphrase: "a passphrase of the user's own" });
             try {
                 world.setOutputs({ instanceType: "g4dn.xlarge", running: true, estimatedHourlyCostUsd: 0.526, notebookUrl: "https://203.0.113.9:8888/" }, []);
                 for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["up", "--yes"]]) {

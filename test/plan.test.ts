@@ -289,7 +289,7 @@ describe("npm run plan", () => {
             const missing = path.join(dir, "Pulumi.fresh.yaml");
             const out = await planReport({ stack: "fresh", configFile: missing, defaultFile: true });
             assert.match(out, /^ {2}instance type +g4dn\.xlarge, on-demand$/m);
-            assert.match(out, /^ {2}- there is no Pulumi\.fresh\.yaml yet \(the first `npm run up` makes it\): the plan shows the defaults$/m);
+            assert.match(out, /^ {2}- there is no Pulumi\.fresh\.yaml yet \(`npm run up` makes it\): the plan shows the defaults$/m);
             await assert.rejects(planReport({ stack: "fresh", configFile: missing }), /Pulumi\.fresh\.yaml does not exist/);
         });
 

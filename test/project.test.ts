@@ -3,6 +3,7 @@
 // they quote are the code's, and CI runs the README's test command.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
@@ -93,16 +94,19 @@ describe("project files", () => {
         assert.throws(() => parseConfig({ allowedCidrs: JSON.stringify(project.config.allowedCidrs.default) }), /allowedCidrs is not set/);
     });
 
-    it("ships no stack file, and git ignores the user's: a git pull never meets their settings (README: Upgrading)", () => {
-        // A shipped Pulumi.dev.yaml pinned a region over the user's AWS setup, contradicted the
-        // README's recipes (instanceType against instanceTypes), and every npm run up changed it.
+    it("ships Pulumi.dev.yaml with comments only, tracked and not ignored: a git pull never meets the user's settings (README: Upgrading)", () => {
+        // Settings in the shipped file contradicted the README's recipes (instanceType against
+        // instanceTypes), and every change to it upstream would meet the user's edits in a pull.
         const tracked = spawnSync("git", ["ls-files", "Pulumi.*.yaml"], { cwd: root, encoding: "utf8" });
         assert.strictEqual(tracked.status, 0, tracked.stderr);
-        assert.strictEqual(tracked.stdout.trim(), "", "no Pulumi.<stack>.yaml is tracked");
-        for (const file of ["Pulumi.dev.yaml", "Pulumi.course-2026.yaml"]) {
-            assert.strictEqual(spawnSync("git", ["check-ignore", "-q", file], { cwd: root }).status, 0, `${file} is ignored`);
-        }
-        assert.notStrictEqual(spawnSync("git", ["check-ignore", "-q", "Pulumi.yaml"], { cwd: root }).status, 0, "Pulumi.yaml is not");
+        assert.strictEqual(tracked.stdout.trim(), "Pulumi.dev.yaml");
+        assert.notStrictEqual(spawnSync("git", ["check-ignore", "-q", "Pulumi.course-2026.yaml"], { cwd: root }).status, 0,
+            "another stack's file can be committed too (README: sharing the stack)");
+        const shipped = read("Pulumi.dev.yaml");
+        assert.deepStrictEqual(parse(shipped), { config: null }, "no setting, no salt, no secrets provider: only comments under config");
+        // Its bytes are pinned: users edit this file in place, so any upstream change to it, even to
+        // a comment, would stop their next git pull. Never change it.
+        assert.strictEqual(createHash("sha256").update(shipped).digest("hex"), "02f2910583ef22f48a401935e3c0f5ebd01bd9facd14cec8191b09f3013c2b73");
     });
 
     it("the README keeps the main command and the test command, and CI runs the latter", () => {

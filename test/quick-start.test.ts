@@ -194,7 +194,8 @@ describe("the README's config recipes, run as written on a fresh copy (stand-in 
     const recipes = configRecipes();
 
     before(() => {
-        const here = new StandInWorld();
+        // A user who set their own passphrase: what the recipes do does not depend on it.
+        const here = new StandInWorld({ ownPassphrase: "a passphrase of the user's own" });
         world = here;
         // What a fresh clone holds (a stack file, if the project ships one), then what npm run up adds.
         for (const args of [["login", "--local"], ["stack", "select", "--create", "dev"], ["config", "set", "aws:region", "us-east-1"],
@@ -253,23 +254,27 @@ describe("the README's Upgrading, followed as written in real git repositories",
         assert.strictEqual(ran.status, 0, `${command}: ${ran.stdout}${ran.stderr}`);
     }
 
-    /** An upstream whose older commit tracks Pulumi.dev.yaml and whose newest is this checkout's way; a clone of the older one. */
+    /** An upstream whose older commit shipped a Pulumi.dev.yaml with a setting and whose newest ships this checkout's; a clone of the older one. */
     function cloneOfTheOldVersion(name: string): string {
         const upstream = path.join(dir, `${name}-upstream`);
         mkdirSync(upstream);
         git(upstream, "init", "-q");
         writeFileSync(path.join(upstream, "Pulumi.dev.yaml"), "config:\n  gpu-notebook:instanceType: g4dn.xlarge\n");
-        writeFileSync(path.join(upstream, ".gitignore"), "node_modules/\n");
         git(upstream, "add", ".");
-        git(upstream, "commit", "-qm", "a version that tracks Pulumi.dev.yaml");
+        git(upstream, "commit", "-qm", "a version whose stack file set instanceType");
         const user = path.join(dir, name);
         assert.strictEqual(git(dir, "clone", "-q", upstream, user).status, 0);
-        git(upstream, "rm", "-q", "--cached", "Pulumi.dev.yaml");
-        rmSync(path.join(upstream, "Pulumi.dev.yaml"));
-        writeFileSync(path.join(upstream, ".gitignore"), readFileSync(path.join(ROOT, ".gitignore")));
-        git(upstream, "add", ".gitignore");
-        git(upstream, "commit", "-qm", "this version");
+        writeFileSync(path.join(upstream, "Pulumi.dev.yaml"), readFileSync(path.join(ROOT, "Pulumi.dev.yaml")));
+        git(upstream, "commit", "-qam", "this version");
         return user;
+    }
+
+    /** A later release upstream, which leaves the stack file alone (project.test.ts pins it). */
+    function laterRelease(user: string): void {
+        const upstream = `${user}-upstream`;
+        writeFileSync(path.join(upstream, "index.ts"), "// a later release\n");
+        git(upstream, "add", "index.ts");
+        git(upstream, "commit", "-qm", "a later release");
     }
 
     before(() => {
@@ -278,36 +283,41 @@ describe("the README's Upgrading, followed as written in real git repositories",
 
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    it("keeps the settings of a checkout that tracked Pulumi.dev.yaml through the one pull that stops tracking it", () => {
+    it("keeps the settings of a checkout that edited the old stack file, through the one pull that changes it", () => {
         const user = cloneOfTheOldVersion("edited");
         writeFileSync(path.join(user, "Pulumi.dev.yaml"), settings);
         const plain = git(user, "pull");
         assert.notStrictEqual(plain.status, 0, "a plain git pull refuses, as the README says");
         assert.match(plain.output, /Your local changes to the following files would be overwritten by merge:\s+Pulumi\.dev\.yaml/);
-        const command = /^ {2}(mv Pulumi\.dev\.yaml .+)$/m.exec(upgrading)?.[1];
+        const command = /^ {2}(cp Pulumi\.dev\.yaml .+)$/m.exec(upgrading)?.[1];
         assert.ok(command, "the README gives the command");
         sh(user, command);
         assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
-        assert.strictEqual(git(user, "status", "--porcelain").output, "", "nothing left to commit: the file is ignored now");
         assert.strictEqual(git(user, "log", "-1", "--format=%s").output.trim(), "this version");
-        // From then on a pull leaves it alone.
-        assert.strictEqual(git(user, "pull", "-q").status, 0);
+        // From then on a pull merges around the settings.
+        laterRelease(user);
+        const later = git(user, "pull", "-q");
+        assert.strictEqual(later.status, 0, later.output);
+        assert.strictEqual(git(user, "log", "-1", "--format=%s").output.trim(), "a later release");
         assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
     });
 
-    it("keeps the settings of a checkout that had committed them, through the conflict", () => {
+    it("keeps the settings of a checkout that had committed them, through the conflict, and later pulls merge around them", () => {
         const user = cloneOfTheOldVersion("committed");
         writeFileSync(path.join(user, "Pulumi.dev.yaml"), settings);
         git(user, "commit", "-qam", "my settings");
         const pull = /`(git pull --no-rebase)`/.exec(upgrading)?.[1];
-        const resolve = /`(git rm --cached Pulumi\.dev\.yaml && git commit)`/.exec(upgrading)?.[1];
+        const resolve = /`(git checkout --ours Pulumi\.dev\.yaml && git add Pulumi\.dev\.yaml && git commit)`/.exec(upgrading)?.[1];
         assert.ok(pull && resolve, "the README gives both commands");
         const pulled = spawnSync("bash", ["-c", pull], { cwd: user, env: gitEnv, encoding: "utf8" });
         assert.notStrictEqual(pulled.status, 0);
-        assert.match(pulled.stdout + pulled.stderr, /CONFLICT \(modify\/delete\): Pulumi\.dev\.yaml deleted in \S+ and modified in HEAD/);
+        assert.match(pulled.stdout + pulled.stderr, /CONFLICT \(content\): Merge conflict in Pulumi\.dev\.yaml/);
         sh(user, resolve);
         assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
         assert.strictEqual(git(user, "status", "--porcelain").output, "");
-        assert.strictEqual(git(user, "ls-files", "Pulumi.dev.yaml").output, "", "no longer tracked");
+        laterRelease(user);
+        const later = git(user, "pull", "--no-rebase", "-q");
+        assert.strictEqual(later.status, 0, later.output);
+        assert.strictEqual(readFileSync(path.join(user, "Pulumi.dev.yaml"), "utf8"), settings);
     });
 });
