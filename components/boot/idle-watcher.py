@@ -337,7 +337,8 @@ def observe(args, metadata, state):
                 job_samples[job["name"]] = cpu_sample(table[pid] for pid in tree + sorted(descendants(table, tree)))
                 entry.cpu_percent = cpu_percent((before.get(job["name"]) or {}).get("cpu"), job_samples[job["name"]])
             seen.append(entry)
-    return Observations(now, args.boot_time or boot_time(), minutes, jupyter_at, seen, ssh, cpu, loads, sample, notes, job_samples)
+    return Observations(now, args.boot_time or boot_time(), minutes, jupyter_at, seen, ssh, cpu, loads, cpu_sample=sample, notes=notes,
+                        job_samples=job_samples)
 
 
 def log_size(args, name):
