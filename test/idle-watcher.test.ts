@@ -430,10 +430,16 @@ describe("the idle watcher, against a real Jupyter server", function () {
             await watch({ now: start + 20 * MINUTE, state });
             assert.strictEqual(statSync(state).mode & 0o777, 0o644);
             const saved = JSON.parse(readFileSync(state, "utf8"));
-            assert.deepStrictEqual({ ...saved, cpu: undefined, cpu_percent: undefined }, {
+            assert.deepStrictEqual({ ...saved, cpu: undefined, cpu_percent: undefined, conditions: undefined }, {
                 checked_at: start + 20 * MINUTE, verdict: "keep", reason: "idle_under_the_limit", idle_seconds: 20 * MINUTE,
                 limit: 60, minutes_left: 40, running_jobs: [], last_active: start, cpu: undefined, cpu_percent: undefined,
+                stalled_jobs: [], stall_minutes: 0, jobs: {}, conditions: undefined,
             });
+            // Every condition with its state, for npm run status's explanation.
+            assert.deepStrictEqual({ ...saved.conditions, kernels: undefined, cpu: undefined }, {
+                jobs: [], ssh: { connections: 0, in_use: 0 }, gpu: { percent: 0, counted: false }, kernels: undefined, cpu: undefined,
+            });
+            assert.strictEqual(saved.conditions.kernels.counted, false);
             assert.strictEqual(typeof saved.cpu_percent, "number", "the second run of a boot measures the user's CPU");
         });
     });

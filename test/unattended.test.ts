@@ -6,7 +6,7 @@
 // Discord accept. No test powers anything off: `systemctl` is a recorder on PATH.
 // Limits are seconds here (machine.json's unattended object); the watcher's clock is --now.
 import * as assert from "assert";
-import { ChildProcess, execFile, spawn } from "child_process";
+import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 
@@ -309,6 +309,50 @@ describe("unattended runs on a real machine root", function () {
             assert.match(published.map((each) => each.subject).join("\n"), /the machine is stopping: a spot interruption \(EC2 stop at /);
             assert.strictEqual(readFileSync(machine.at("/systemctl.log"), "utf8"), "poweroff\n");
             assert.strictEqual(lastStop().reason, "spot");
+        });
+    });
+
+    describe("what npm run status and npm run jobs say", () => {
+        /** The machine's report as the scripts get it over SSH (as the notebook user), in the scripts' words. */
+        function rendered(kind: "status" | "jobs", state: string): string {
+            const report = kind === "status"
+                ? execFileSync(machine.at(INSTANCE_PATHS.idleWatcher), ["status", "--machine", machine.machineFile, "--idle-state", state],
+                    { encoding: "utf8", uid: machine.user.uid, gid: machine.user.gid, env: { ...env, HOME: machine.home } })
+                : machine.runner(["list", "--json"]);
+            return execFileSync(process.execPath, [path.join(__dirname, "..", "scripts", "lib", "job-report.js"), kind], { input: report, encoding: "utf8" });
+        }
+
+        it("lists every idle condition with its state and age, the stalled job with its reason, and the last failed notification", async () => {
+            newBoot();
+            const quiet = startJob("echo started; exec sleep 600");
+            const busy = startJob("while :; do echo tick; sleep 0.2; done");
+            await waitForLog(quiet, "started");
+            const state = path.join(machine.root, "state-status.json");
+            const t0 = Math.ceil(Date.now() / 1000) - 2 * MINUTE; // the jobs' ages are the real ones; the stall is at the injected clock
+            await check(t0, state, true);
+            await delay(700);
+            await check(t0 + 2 * MINUTE, state, true);
+            writeFileSync(machine.at(INSTANCE_PATHS.notifyLog), `${JSON.stringify({ delivered: false, attempts: 3, detail: "HTTP 500 Internal Server Error", time: Date.now() / 1000, event: "job-failed", channel: "webhook" })}\n`);
+            const status = rendered("status", state);
+            assert.match(status, new RegExp(`^Idle stop: +kept up by: job ${busy} \\(running \\d+ s\\); job ${quiet} \\(stalled since \\d\\d:\\d\\d: ` +
+                "no output, no CPU, GPU idle for \\d+ (s|min); it no longer keeps the machine up\\); kernels: none in use; SSH: none in use; GPU: 0 %; CPU: \\d+ %; " +
+                "stops 60 min after these end$", "m"), status);
+            assert.match(status, new RegExp(`^Jobs: .*${quiet} \\(\\d+ s: sh -c .*\\), stalled since`, "m"));
+            assert.match(status, /^Notify: +the job-failed notification to webhook FAILED at \d\d:\d\d: HTTP 500 Internal Server Error$/m);
+            const table = rendered("jobs", state);
+            assert.match(table, new RegExp(`^${quiet} +stalled since \\d\\d:\\d\\d: no output, no CPU, GPU idle for`, "m"), table);
+            await program(INSTANCE_PATHS.stopProgram, ["run", "--machine", machine.machineFile, "--reason", "spot"]);
+            const after = rendered("jobs", state);
+            assert.match(after, new RegExp(`^${quiet} +interrupted \\(stalled\\) `, "m"), after);
+            assert.match(after, new RegExp(`^${busy} +interrupted \\(spot\\) `, "m"), after);
+        });
+
+        it("with nothing active: what each condition says, and the minutes left", async () => {
+            const state = path.join(machine.root, "state-quiet.json");
+            const t0 = Math.ceil(Date.now() / 1000);
+            await check(t0, state, true);
+            await check(t0 + 45 * MINUTE, state, true);
+            assert.match(rendered("status", state), /^Idle stop: +nothing keeps it up; kernels: none in use; SSH: none in use; GPU: 0 %; CPU: \d+ %; stops in 15 min unless one of these changes$/m);
         });
     });
 

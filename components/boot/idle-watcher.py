@@ -465,6 +465,15 @@ def read_gpus(command):
         return None, "no GPU information (%s: %s)" % (command, error)
 
 
+def notify_outcomes(path):
+    """The last failed and the last delivered notification (the notifier's delivery log), or None without a log."""
+    if not path or not os.path.exists(path):
+        return None
+    from gpu_notebook_notify import last_outcomes  # only here: the check never pays for its network modules
+    failed, delivered = last_outcomes(path)
+    return {"last_failure": failed, "last_delivered": delivered}
+
+
 def status(args):
     """The machine for npm run status (which words it): uptime, the last verdict, the running jobs,
     the GPUs, the notebooks' disk, and an update or a set-up waiting."""
@@ -486,7 +495,8 @@ def status(args):
                "gpus": gpus, "gpu_error": gpu_error, "disk": disk, "disk_error": disk_error,
                # An update applied over SSH that the notebook server takes at its next start (npm run up),
                # and the reason the last bundle fetch gave up.
-               "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed)}, sys.stdout)
+               "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed),
+               "notify": notify_outcomes(args.notify_log)}, sys.stdout)
     print()
 
 
@@ -507,6 +517,7 @@ def from_machine(args, parser):
         "state": paths.get("idleState"), "job_runner": paths.get("jobRunner"), "run_dir": paths.get("jobsRunDir"),
         "jobs_dir": notebook.get("jobsDir"), "user": notebook.get("user"),
         "update_pending": paths.get("updatePending"), "bundle_failed": paths.get("bundleFailed"),
+        "notify_log": paths.get("notifyLog"),
     }
     if args.command == "check":
         port = notebook.get("port")
@@ -560,7 +571,8 @@ def main(argv):
     report.add_argument("--json", action="store_true", help="JSON (the only format; npm run status words it)")
     # For tests, in place of the machine file's paths.
     for name, what in (("jobs-dir", "the jobs folder"), ("run-dir", "where running jobs' markers live"),
-                       ("idle-state", "the watcher's state file"), ("job-runner", "the job runner")):
+                       ("idle-state", "the watcher's state file"), ("job-runner", "the job runner"),
+                       ("notify-log", "the notifications' delivery log")):
         report.add_argument("--" + name, help="%s; default: the machine file's" % what)
     report.add_argument("--nvidia-smi", default="nvidia-smi")
     report.set_defaults(run=status)
