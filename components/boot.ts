@@ -15,7 +15,7 @@ import { stringify } from "yaml";
 import { DEFAULTS } from "./config";
 import {
     BUNDLE_TAG, bundleFetchOptions, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
-    NOTEBOOK_DIR_NAME, SSH_PORT, TUNNEL_HOST, unitName,
+    NOTEBOOK_DIR_NAME, ON_STOP_HOOK, SSH_PORT, STOP_REASON_TAG, TUNNEL_HOST, unitName,
 } from "./contract";
 
 export { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "./contract";
@@ -167,9 +167,16 @@ function setupSteps(settings: MachineSettings): string[][] {
         ["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles],
         ["loginctl", "enable-linger", user],
         ["systemctl", "enable", unitName(INSTANCE_PATHS.jobsService), unitName(INSTANCE_PATHS.bundleService)],
+        stopUnitsStep,
         ["systemctl", "enable", "--now", "--no-block", unitName(INSTANCE_PATHS.idleTimer)],
     ];
 }
+
+/**
+ * The stop sequence's unit (active from boot, so its ExecStop runs at shutdown) and the spot
+ * watcher, enabled and started; at boot and on a running machine that takes an update alike.
+ */
+const stopUnitsStep = ["systemctl", "enable", "--now", "--no-block", unitName(INSTANCE_PATHS.stopService), unitName(INSTANCE_PATHS.spotService)];
 
 /**
  * The machine file: the contract (every fact the machine shares with the program and the
@@ -183,7 +190,7 @@ function renderMachineFile(settings: MachineSettings): string {
         sshPort: SSH_PORT,
         tunnelHost: TUNNEL_HOST,
         idleRuntimeDir: IDLE_RUNTIME_DIR,
-        tags: { idleStop: IDLE_STOP_TAG, bundle: BUNDLE_TAG },
+        tags: { idleStop: IDLE_STOP_TAG, bundle: BUNDLE_TAG, stopReason: STOP_REASON_TAG },
         heartbeat: HEARTBEAT,
         idleConditions: IDLE_CONDITIONS,
         notebook: {
@@ -191,6 +198,7 @@ function renderMachineFile(settings: MachineSettings): string {
             home: homeOf(user),
             notebookDir: notebookDirOf(user),
             jobsDir: jobsDirOf(user),
+            onStopHook: `${notebookDirOf(user)}/${ON_STOP_HOOK}`,
             port: settings.notebookPort,
             listenAddress: settings.listenAddress,
             dataVolumeId: settings.dataVolumeId ?? null,
@@ -200,7 +208,7 @@ function renderMachineFile(settings: MachineSettings): string {
         setup: setupSteps(settings),
         // Applied over SSH on a running machine: what restarts without ending the user's kernels.
         // The job runner is a program run per call, so its new version is in effect at once.
-        live: [["systemctl", "daemon-reload"], ["systemctl", "restart", unitName(INSTANCE_PATHS.idleTimer)]],
+        live: [["systemctl", "daemon-reload"], ["systemctl", "restart", unitName(INSTANCE_PATHS.idleTimer)], stopUnitsStep],
         // Files the running notebook server reads only when it starts.
         restartPendingFor: [INSTANCE_PATHS.jupyterConfig, INSTANCE_PATHS.serviceUnit],
     };
@@ -226,6 +234,8 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
         program(INSTANCE_PATHS.bootModule, "gpu_notebook_boot.py"),
         program(INSTANCE_PATHS.idleWatcher, "idle-watcher.py"),
         program(INSTANCE_PATHS.jobRunner, "gpu-notebook-job"),
+        program(INSTANCE_PATHS.notifier, "gpu_notebook_notify.py"),
+        program(INSTANCE_PATHS.stopProgram, "gpu-notebook-stop"),
         program(INSTANCE_PATHS.prepareScript, "prepare-jupyter.sh"),
         program(INSTANCE_PATHS.mountScript, "mount-data-volume.sh"),
         config(INSTANCE_PATHS.bundleService, renderBundleService()),
@@ -250,7 +260,10 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
             runner: INSTANCE_PATHS.jobRunner,
             machineFile: INSTANCE_PATHS.machineFile,
         }),
-        config(INSTANCE_PATHS.jobsTmpfiles, fillTemplate(bootFile("gpu-notebook-jobs.conf"), { runDir: INSTANCE_PATHS.jobsRunDir, user })),
+        config(INSTANCE_PATHS.jobsTmpfiles, fillTemplate(bootFile("gpu-notebook-jobs.conf"),
+            { runDir: INSTANCE_PATHS.jobsRunDir, user, notifyLogDir: path.posix.dirname(INSTANCE_PATHS.notifyLog) })),
+        unit(INSTANCE_PATHS.stopService, { stopProgram: INSTANCE_PATHS.stopProgram, machineFile: INSTANCE_PATHS.machineFile }),
+        unit(INSTANCE_PATHS.spotService, { stopProgram: INSTANCE_PATHS.stopProgram, machineFile: INSTANCE_PATHS.machineFile }),
     ];
     return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -46,6 +46,20 @@ export const INSTANCE_PATHS = {
     bundleFailed: "/var/lib/gpu-notebook/bundle-failed",
     /** Present after an update applied over SSH that the notebook server takes only at its next start. */
     updatePending: "/run/gpu-notebook-update-pending",
+    /** Delivers the machine's events (SNS, webhook) with retries; also `test` for npm run notify-test. */
+    notifier: "/usr/local/lib/gpu-notebook/gpu_notebook_notify.py",
+    /** One JSON line a delivery attempt's outcome; its folder belongs to the notebook user, whose jobs notify too. */
+    notifyLog: "/var/log/gpu-notebook/notify.jsonl",
+    /** The stop sequence (jobs warned, the user's hook, the notification, the last-stop record) and the spot watcher. */
+    stopProgram: "/usr/local/lib/gpu-notebook/gpu-notebook-stop",
+    /** Runs the stop sequence at shutdown for stops the machine did not start, and notifies the start at boot. */
+    stopService: "/etc/systemd/system/gpu-notebook-stop.service",
+    /** Watches instance metadata for a spot interruption notice. */
+    spotService: "/etc/systemd/system/gpu-notebook-spot.service",
+    /** Why the machine is powering itself off, written just before by whoever does it (idle or spot watcher). */
+    stopReasonFile: "/run/gpu-notebook-stop-reason",
+    /** Present once the stop sequence ran in this boot, so it never runs twice. */
+    stopMarker: "/run/gpu-notebook-stopped",
 } as const;
 
 /**
@@ -107,6 +121,18 @@ export const IDLE_STOP_TAG = "idleStopMinutes";
  * `+-=._:@` only. Set by its own resource, so a new bundle never changes the instance's inputs.
  */
 export const BUNDLE_TAG = "gpuNotebookBundle";
+
+/**
+ * Instance tag naming why the machine is being stopped, read by its stop sequence through
+ * instance metadata: the backstop function sets it to "backstop" before it stops the machine,
+ * and the program sets it to "user" while the config says stopped (npm run stop), so it is on
+ * the instance before the stop. A later `pulumi up` removes a stale one (it is not in the
+ * instance's tags otherwise).
+ */
+export const STOP_REASON_TAG = "gpuNotebookStopReason";
+
+/** The user's stop hook and its log, relative to the notebook folder (on the data volume, with the notebooks). */
+export const ON_STOP_HOOK = ".gpu-notebook/on-stop";
 
 /**
  * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The

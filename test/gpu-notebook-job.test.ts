@@ -14,7 +14,7 @@ import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 
 /** The fields of `list --json` entries that the idle watcher and the scripts rely on. */
 const LIST_FIELDS = ["name", "state", "exit_code", "started_at", "ended_at", "command", "stop_when_done",
-    "restart_on_boot", "restarts", "dir"];
+    "restart_on_boot", "restarts", "dir", "pid", "interrupted_reason", "stalled"];
 
 describe("gpu-notebook-job, the job runner on the machine", function () {
     this.timeout(30_000);

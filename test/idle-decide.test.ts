@@ -12,16 +12,20 @@ const MINUTE = 60;
 const NOW = 1_800_000_000;
 const BOOT = NOW - 24 * 60 * MINUTE;
 
-interface JobSeen { name: string; state: string; ended_at?: number | null; stop_when_done?: boolean }
+interface JobSeen {
+    name: string; state: string; ended_at?: number | null; stop_when_done?: boolean; started_at?: number | null;
+    log_size?: number | null; cpu_percent?: number | null;
+}
 interface SshSeen { peer: string; terminal?: string; terminal_at?: number; command?: string }
 interface Observations {
     now: number; boot_time: number; tag_minutes?: number | null; jupyter_at?: number | null;
     jobs?: JobSeen[] | null; ssh?: SshSeen[] | null; cpu_percent?: number | null; gpu_loads?: number[] | null;
 }
-interface Limits { default_minutes: number; cpu_threshold: number; gpu_threshold: number; idle_minutes?: number | null }
+interface Limits { default_minutes: number; cpu_threshold: number; gpu_threshold: number; idle_minutes?: number | null; stall_minutes?: number }
 interface Verdict {
     verdict: string; reason: string; minutes: number; source: string; idle: number; last_active: number; active: string[];
     running: string[]; interrupted: string[]; done: string[]; ssh: [boolean, string, string][]; state: Record<string, unknown>;
+    stalled: string[]; events: { event: string; job: string; since: number; quiet_since: number }[];
 }
 
 /** One row: what differs from an idle machine at NOW, 30 min after the last activity, limit 60 min (the tag). */
@@ -30,15 +34,23 @@ interface Row {
     seen?: Partial<Observations>;
     state?: Record<string, unknown>;
     limits?: Partial<Limits>;
-    expect: Partial<Omit<Verdict, "state">> & { minutes_left?: number | null };
+    expect: Partial<Omit<Verdict, "state">> & { minutes_left?: number | null; quiet_since?: number };
 }
 
 const IDLE: Observations = { now: NOW, boot_time: BOOT, tag_minutes: 60, jupyter_at: null, jobs: [], ssh: [], cpu_percent: 0, gpu_loads: [0] };
-const LIMITS: Limits = { default_minutes: 45, cpu_threshold: 10, gpu_threshold: 5 };
+const LIMITS: Limits = { default_minutes: 45, cpu_threshold: 10, gpu_threshold: 5, stall_minutes: 0 };
 const since = (minutes: number) => ({ last_active: NOW - minutes * MINUTE, limit: 60 });
 const ended = (name: string, minutesAgo: number, stopWhenDone = false): JobSeen =>
     ({ name, state: "succeeded", ended_at: NOW - minutesAgo * MINUTE, stop_when_done: stopWhenDone });
 const terminal = (minutesIdle: number): SshSeen => ({ peer: "198.51.100.7:50000", terminal: "pts/0", terminal_at: NOW - minutesIdle * MINUTE });
+
+const STALL = { stall_minutes: 30 };
+/** A running job "train" whose log holds 1000 bytes and whose process tree uses no CPU. */
+const train = (change: Partial<JobSeen> = {}): JobSeen => ({ name: "train", state: "running", started_at: NOW - 5 * 60 * MINUTE, log_size: 1000, cpu_percent: 0, ...change });
+/** A state in which "train" has been quiet for `seconds` (stalled since `stalledAt`, if given), the idle clock moved by it a check ago. */
+const quietFor = (seconds: number, stalledAt: number | null = null) => ({
+    last_active: NOW - 60 * MINUTE, limit: 60, jobs: { train: { quiet_since: NOW - seconds, stalled_at: stalledAt, log_size: 1000 } },
+});
 
 const ROWS: Row[] = [
     // The limit: idle for it (or more) stops; a second less keeps.
@@ -102,6 +114,36 @@ const ROWS: Row[] = [
     { what: "the user's CPU above the threshold", seen: { cpu_percent: 10.1 }, state: since(120), expect: { verdict: "keep", reason: "active:cpu" } },
     { what: "the user's CPU at the threshold", seen: { cpu_percent: 10 }, state: since(60), expect: { verdict: "stop" } },
     { what: "the first CPU sample of a boot", seen: { cpu_percent: null }, state: since(60), expect: { verdict: "stop" } },
+    // Stalled jobs (limit 30 min here): quiet means its log did not grow, its CPU stayed at or under
+    // the threshold and no GPU was busy, all three, for the whole limit.
+    { what: "a job quiet one second under the stall limit still keeps the machine up", seen: { jobs: [train()] }, limits: STALL,
+        state: quietFor(30 * MINUTE - 1), expect: { verdict: "keep", reason: "active:jobs", stalled: [], events: [], quiet_since: NOW - 30 * MINUTE + 1 } },
+    { what: "a job quiet for exactly the stall limit is stalled, notified, and no longer keeps the machine up", seen: { jobs: [train()] },
+        limits: STALL, state: quietFor(30 * MINUTE), expect: { verdict: "stop", reason: "idle_for_the_limit", running: ["train"], stalled: ["train"],
+            events: [{ event: "job-stalled", job: "train", since: NOW, quiet_since: NOW - 30 * MINUTE }] } },
+    { what: "a job stalled at an earlier check is not notified again", seen: { jobs: [train()] }, limits: STALL,
+        state: quietFor(45 * MINUTE, NOW - 15 * MINUTE), expect: { stalled: ["train"], events: [] } },
+    { what: "a stalled job leaves the idle clock where it last counted: the usual limit from there", seen: { jobs: [train()] }, limits: STALL,
+        state: { ...quietFor(40 * MINUTE, NOW - 10 * MINUTE), last_active: NOW - 10 * MINUTE }, expect: { verdict: "keep", reason: "idle_under_the_limit", idle: 10 * MINUTE, minutes_left: 50 } },
+    { what: "a log that grew ends the quiet", seen: { jobs: [train({ log_size: 1001 })] }, limits: STALL, state: quietFor(60 * MINUTE, NOW - 30 * MINUTE),
+        expect: { verdict: "keep", reason: "active:jobs", stalled: [], quiet_since: NOW } },
+    { what: "CPU above the threshold ends the quiet", seen: { jobs: [train({ cpu_percent: 10.1 })] }, limits: STALL, state: quietFor(60 * MINUTE),
+        expect: { verdict: "keep", stalled: [], quiet_since: NOW } },
+    { what: "CPU at the threshold is quiet", seen: { jobs: [train({ cpu_percent: 10 })] }, limits: STALL, state: quietFor(60 * MINUTE),
+        expect: { stalled: ["train"] } },
+    { what: "a busy GPU ends the quiet", seen: { jobs: [train()], gpu_loads: [0, 5.1] }, limits: STALL, state: quietFor(60 * MINUTE),
+        expect: { verdict: "keep", stalled: [], quiet_since: NOW } },
+    { what: "a GPU at the threshold is quiet", seen: { jobs: [train()], gpu_loads: [5] }, limits: STALL, state: quietFor(60 * MINUTE),
+        expect: { stalled: ["train"] } },
+    { what: "a job first seen starts quiet now (no earlier log size to compare)", seen: { jobs: [train()] }, limits: STALL, state: since(10),
+        expect: { verdict: "keep", stalled: [], quiet_since: NOW } },
+    { what: "jobStallMinutes 0: a job quiet for days keeps the machine up", seen: { jobs: [train()] }, limits: { stall_minutes: 0 },
+        state: quietFor(5000 * MINUTE), expect: { verdict: "keep", reason: "active:jobs", stalled: [], events: [] } },
+    { what: "one stalled job and one working: the working one keeps it up", seen: { jobs: [train(), train({ name: "eval", log_size: 5 })] }, limits: STALL,
+        state: { ...quietFor(60 * MINUTE), jobs: { train: { quiet_since: NOW - 60 * MINUTE, log_size: 1000 }, eval: { quiet_since: NOW - 60 * MINUTE, log_size: 4 } } },
+        expect: { verdict: "keep", reason: "active:jobs", stalled: ["train"] } },
+    { what: "a job that stops running leaves the stall record", seen: { jobs: [ended("train", 1)] }, limits: STALL, state: quietFor(60 * MINUTE),
+        expect: { stalled: [] } },
     // Several at once: every active source is named, in the order checked.
     { what: "everything active", seen: { jupyter_at: NOW, jobs: [{ name: "train", state: "running" }], ssh: [{ peer: "198.51.100.7:50000", command: "bash" }], gpu_loads: [90], cpu_percent: 50 },
         state: since(10), expect: { verdict: "keep", reason: "active:jupyter,jobs,gpu,cpu", active: ["jupyter", "jobs", "gpu", "cpu"] } },
@@ -136,10 +178,13 @@ describe("the idle watcher's decision, in a table", () => {
 
     ROWS.forEach((row, index) => {
         it(row.what, () => {
-            const { minutes_left: minutesLeft, ...expected } = row.expect;
+            const { minutes_left: minutesLeft, quiet_since: quietSince, ...expected } = row.expect;
             const verdict = verdicts[index];
             for (const [key, value] of Object.entries(expected)) {
                 assert.deepEqual(verdict[key as keyof Verdict], value, `${key} of: ${JSON.stringify(verdict)}`);
+            }
+            if (quietSince !== undefined) {
+                assert.equal((verdict.state.jobs as Record<string, { quiet_since: number }>).train.quiet_since, quietSince, JSON.stringify(verdict.state.jobs));
             }
             if (minutesLeft !== undefined) {
                 assert.equal(verdict.state.minutes_left, minutesLeft, JSON.stringify(verdict.state));
@@ -150,6 +195,7 @@ describe("the idle watcher's decision, in a table", () => {
             assert.equal(verdict.state.limit, verdict.minutes);
             assert.equal(verdict.state.last_active, verdict.last_active);
             assert.deepEqual(verdict.state.running_jobs, verdict.running);
+            assert.deepEqual(verdict.state.stalled_jobs, verdict.stalled);
         });
     });
 

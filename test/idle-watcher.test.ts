@@ -6,7 +6,6 @@
 // Times are injected with --now, so "an hour later" takes milliseconds.
 import * as assert from "assert";
 import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
-import { createHash, createHmac } from "crypto";
 import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "fs";
 import { createServer, IncomingMessage, Server as HttpServer, ServerResponse } from "http";
 import * as https from "https";
@@ -15,6 +14,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 
 import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { CREDENTIALS, expectedSignature, INSTANCE_ID, Received, REGION, ROLE } from "./support/aws";
 import { eventually } from "./support/jobs";
 import { startJupyter, JupyterServer } from "./support/jupyter";
 import { unwrap } from "../components/offline/run-program";
@@ -25,41 +25,12 @@ import { DEBIAN_PYTHON, delay, freePort, requireCommands, waitForPort } from "./
 
 
 const MINUTE = 60;
-const REGION = "eu-west-1";
-const INSTANCE_ID = "i-0fedcba9876543210";
-const ROLE = "gpu-notebook-instance-role";
-const CREDENTIALS = { AccessKeyId: "ASIAEXAMPLEEXAMPLE01", SecretAccessKey: "secret/EXAMPLE+key", Token: "session-token-EXAMPLE" };
 
 /** The words of a unit's `Key=` line, without systemd's "+" privilege prefix. */
 function unitCommand(unit: string, key: string): string[] {
     const line = unit.split("\n").find((entry) => entry.startsWith(`${key}=`));
     assert.ok(line, `the unit has ${key}=`);
     return line.slice(key.length + 1).replace(/^\+/, "").split(" ");
-}
-
-/** A request the fake CloudWatch received. */
-interface Received {
-    headers: IncomingMessage["headers"];
-    body: string;
-}
-
-/**
- * SigV4 as AWS documents it, written again here independently of the watcher, to check the
- * signature of a request the fake CloudWatch received.
- */
-function expectedSignature(request: Received, secret: string): string {
-    const date = String(request.headers["x-amz-date"]);
-    const authorization = String(request.headers.authorization);
-    const signed = /SignedHeaders=([^,]+)/.exec(authorization)?.[1] ?? "";
-    const scope = /Credential=[^/]+\/([^,]+)/.exec(authorization)?.[1] ?? "";
-    const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-    const canonical = ["POST", "/", "", ...signed.split(";").map((name) => `${name}:${request.headers[name]}`), "", signed, sha256(request.body)].join("\n");
-    const toSign = ["AWS4-HMAC-SHA256", date, scope, sha256(canonical)].join("\n");
-    let key: Buffer = Buffer.from(`AWS4${secret}`);
-    for (const part of scope.split("/")) {
-        key = createHmac("sha256", key).update(part).digest();
-    }
-    return createHmac("sha256", key).update(toSign).digest("hex");
 }
 
 describe("the idle watcher, against a real Jupyter server", function () {
@@ -459,10 +430,16 @@ describe("the idle watcher, against a real Jupyter server", function () {
             await watch({ now: start + 20 * MINUTE, state });
             assert.strictEqual(statSync(state).mode & 0o777, 0o644);
             const saved = JSON.parse(readFileSync(state, "utf8"));
-            assert.deepStrictEqual({ ...saved, cpu: undefined, cpu_percent: undefined }, {
+            assert.deepStrictEqual({ ...saved, cpu: undefined, cpu_percent: undefined, conditions: undefined }, {
                 checked_at: start + 20 * MINUTE, verdict: "keep", reason: "idle_under_the_limit", idle_seconds: 20 * MINUTE,
                 limit: 60, minutes_left: 40, running_jobs: [], last_active: start, cpu: undefined, cpu_percent: undefined,
+                stalled_jobs: [], stall_minutes: 0, jobs: {}, conditions: undefined,
             });
+            // Every condition with its state, for npm run status's explanation.
+            assert.deepStrictEqual({ ...saved.conditions, kernels: undefined, cpu: undefined }, {
+                jobs: [], ssh: { connections: 0, in_use: 0 }, gpu: { percent: 0, counted: false }, kernels: undefined, cpu: undefined,
+            });
+            assert.strictEqual(saved.conditions.kernels.counted, false);
             assert.strictEqual(typeof saved.cpu_percent, "number", "the second run of a boot measures the user's CPU");
         });
     });

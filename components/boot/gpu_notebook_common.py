@@ -3,7 +3,7 @@ step, and the processes as /proc tells them. Imported by the idle watcher, the j
 boot installer from beside them. Stdlib only and cheap to import: the job runner imports it on
 every call the user scripts make over SSH.
 """
-import collections, datetime, json, os
+import collections, datetime, json, os, subprocess, sys
 
 # One process as /proc/PID/stat tells it. ticks: CPU time of the process and of the children it
 # waited for (utime + stime + cutime + cstime); start: when it started, in ticks since boot, which
@@ -44,6 +44,45 @@ def remove(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def duration(seconds):
+    """A span as people read it: 45 s, 12 min, 2 h 10 min."""
+    minutes = int(max(0, seconds)) // 60
+    return "%d h %d min" % (minutes // 60, minutes % 60) if minutes >= 60 else "%d min" % minutes if minutes else "%d s" % max(0, seconds)
+
+
+def log_tail(path, lines=10):
+    """The last lines of a log (from its last 16 KiB), or None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16 * 1024))
+            return "\n".join(handle.read().decode("utf-8", "replace").splitlines()[-lines:]) or None
+    except OSError:
+        return None
+
+
+def notify(machine_path, event, facts, seconds=30, dry_run=False):
+    """Hands an event to the notifier (the machine file's paths.notifier) and waits at most `seconds`
+    (plus a margin) for it: a notification never holds up for long, nor breaks, what it reports.
+    A separate process, so the callers do not load its network modules, and a hung delivery can be
+    ended. Nothing happens without a machine file that names channels."""
+    try:
+        machine = load_machine(machine_path)
+        notifier = machine["paths"]["notifier"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no notifier"
+    if not (machine.get("unattended") or {}).get("notify"):
+        return "no channel"
+    command = [sys.executable, notifier, "send", "--machine", machine_path, "--event", event, "--facts", json.dumps(facts),
+               "--seconds", str(seconds)]
+    if dry_run:
+        return "dry-run: would run " + " ".join(command[1:4] + ["--event", event])
+    try:
+        return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds + 10).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return "the notifier failed: %s" % error
 
 
 def iso(seconds, millis=False):

@@ -25,7 +25,8 @@ from typing import List, Optional
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_notebook_aws import ERRORS, aws_endpoint, amz_now, fetch, imds, role_credentials, sign  # noqa: E402
-from gpu_notebook_common import boot_time, cpu_percent, cpu_sample, descendants, iso, load_machine, processes, read_text, uptime, write_json  # noqa: E402
+from gpu_notebook_common import (boot_time, cpu_percent, cpu_sample, descendants, iso, load_machine, log_tail, notify, processes,  # noqa: E402
+                                 read_text, remove, uptime, write_json)
 ENDED = ("succeeded", "failed", "stopped")
 
 
@@ -33,11 +34,14 @@ ENDED = ("succeeded", "failed", "stopped")
 
 @dataclasses.dataclass
 class JobSeen:
-    """A job as the job runner lists it."""
+    """A job as the job runner lists it, and what a running one did since the last check."""
     name: str
     state: str  # running, interrupted, or one of ENDED
     ended_at: Optional[float] = None
     stop_when_done: bool = False
+    started_at: Optional[float] = None
+    log_size: Optional[int] = None  # bytes in its job.log (None: unreadable); output it wrote grows it
+    cpu_percent: Optional[float] = None  # its process tree, since the last check; None without an earlier sample
 
 
 @dataclasses.dataclass
@@ -61,6 +65,7 @@ class Observations:
     cpu_percent: Optional[float] = None  # the notebook user's processes, since the last check
     gpu_loads: Optional[List[float]] = None  # percent, one a GPU
     cpu_sample: dict = dataclasses.field(default_factory=dict)  # what the next check measures from
+    job_samples: dict = dataclasses.field(default_factory=dict)  # the same, a running job's process tree, by name
     notes: dict = dataclasses.field(default_factory=dict)  # the log's words for what each source said
 
 
@@ -71,6 +76,7 @@ class Limits:
     gpu_threshold: float  # percent
     idle_minutes: Optional[int] = None  # given as an option: the tag is not asked
     done_grace: float = 60  # seconds after a --stop-when-done job ends, with nothing else active
+    stall_minutes: int = 0  # unattended.jobStallMinutes: a running job quiet this long is stalled; 0 = never
 
 
 @dataclasses.dataclass
@@ -87,6 +93,8 @@ class Verdict:
     done: List[str]  # --stop-when-done jobs that ended this boot
     ssh: List[List]  # [counted, peer, what] a connection
     state: dict  # what the next check starts from, and npm run status reads
+    stalled: List[str] = dataclasses.field(default_factory=list)  # running jobs that no longer keep the machine up
+    events: List[dict] = dataclasses.field(default_factory=list)  # what to notify: a job that stalled in this check
 
 
 def limit(observations, state, limits):
@@ -110,6 +118,25 @@ def ssh_use(connection, now, window):
     return None, "no_session"
 
 
+def stalls(observations, state, limits, gpu_busy):
+    """name -> {quiet_since, stalled_at, log_size, cpu} of each running job. A job is quiet while its
+    log does not grow, its process tree stays at or under the CPU threshold and no GPU is busy; one
+    quiet for the whole stall limit is stalled (since the moment the limit passed) until any of the
+    three moves again. A job first seen in this check starts quiet now."""
+    now, before, found = observations.now, state.get("jobs") or {}, {}
+    for job in observations.jobs or []:
+        if job.state != "running":
+            continue
+        last = before.get(job.name)
+        busy = job.cpu_percent is not None and job.cpu_percent > limits.cpu_threshold
+        still = last is not None and job.log_size == last.get("log_size") and not busy and not gpu_busy
+        quiet_since = last["quiet_since"] if still else now
+        stalled = limits.stall_minutes > 0 and now - quiet_since >= limits.stall_minutes * 60
+        found[job.name] = {"quiet_since": quiet_since, "stalled_at": quiet_since + limits.stall_minutes * 60 if stalled else None,
+                           "log_size": job.log_size, "cpu": observations.job_samples.get(job.name)}
+    return found
+
+
 def decide(observations, state, limits):
     """The verdict of one check, from what it saw, the last check's state and the limits. No I/O."""
     now = observations.now
@@ -127,10 +154,14 @@ def decide(observations, state, limits):
     saw("jupyter", observations.jupyter_at)
     jobs = observations.jobs or []
     running = [job.name for job in jobs if job.state == "running"]
+    gpu_busy = observations.gpu_loads is not None and any(load > limits.gpu_threshold for load in observations.gpu_loads)
+    quiet = stalls(observations, state, limits, gpu_busy)
+    stalled = [name for name in running if quiet[name]["stalled_at"] is not None]
     # Ended in this boot: one that ended before it neither restarts the clock nor stops the machine again.
     ended = [job for job in jobs if job.state in ENDED and (job.ended_at or 0) >= observations.boot_time]
     done = [job.name for job in ended if job.stop_when_done]
-    saw("jobs", min(max([job.ended_at for job in ended] or [0]), now), ongoing=bool(running))
+    # A stalled job is still running, but no longer keeps the machine up.
+    saw("jobs", min(max([job.ended_at for job in ended] or [0]), now), ongoing=len(stalled) < len(running))
 
     # A finished --stop-when-done job shortens the wait to a minute; the limit may be shorter still.
     waits = ([minutes * 60] if minutes else []) + ([limits.done_grace] if done else [])
@@ -140,9 +171,10 @@ def decide(observations, state, limits):
         at, what = ssh_use(connection, now, wait or math.inf)
         ssh.append([at is not None, connection.peer, what])
         saw("ssh", at)
-    if observations.gpu_loads is not None and any(load > limits.gpu_threshold for load in observations.gpu_loads):
+    if gpu_busy:
         saw("gpu", None, ongoing=True)
-    if observations.cpu_percent is not None and observations.cpu_percent > limits.cpu_threshold:
+    cpu_busy = observations.cpu_percent is not None and observations.cpu_percent > limits.cpu_threshold
+    if cpu_busy:
         saw("cpu", None, ongoing=True)
 
     idle = max(0, now - last_active)
@@ -153,12 +185,25 @@ def decide(observations, state, limits):
     else:
         verdict, reason = "keep", "active:" + ",".join(active) if active else "idle_under_the_limit"
     cpu = observations.cpu_percent
+    events = [{"event": "job-stalled", "job": name, "since": quiet[name]["stalled_at"], "quiet_since": quiet[name]["quiet_since"]}
+              for name in stalled if not (state.get("jobs", {}).get(name) or {}).get("stalled_at")]
+    # Every condition with its state and age, for npm run status ("kept up by: …; kernels: idle 45 min; …").
+    conditions = {
+        "jobs": [{"name": job.name, "started_at": job.started_at, "counted": job.name not in stalled,
+                  "stalled_at": quiet[job.name]["stalled_at"], "quiet_since": quiet[job.name]["quiet_since"]}
+                 for job in jobs if job.state == "running"],
+        "kernels": {"last_activity": observations.jupyter_at, "counted": "jupyter" in active},
+        "ssh": {"connections": len(ssh), "in_use": sum(counted for counted, _, _ in ssh)},
+        "gpu": {"percent": None if not observations.gpu_loads else max(observations.gpu_loads), "counted": gpu_busy},
+        "cpu": {"percent": None if cpu is None else round(cpu, 1), "counted": cpu_busy},
+    }
     return Verdict(verdict, reason, minutes, source, idle, last_active, active, running,
                    [job.name for job in jobs if job.state == "interrupted"], done, ssh, {
                        "checked_at": now, "verdict": verdict, "reason": reason, "idle_seconds": round(idle), "limit": minutes,
                        "minutes_left": None if wait is None else max(0, math.ceil((wait - idle) / 60)),
-                       "running_jobs": running, "cpu_percent": None if cpu is None else round(cpu, 1),
-                       "last_active": last_active, "cpu": observations.cpu_sample})
+                       "running_jobs": running, "stalled_jobs": stalled, "cpu_percent": None if cpu is None else round(cpu, 1),
+                       "last_active": last_active, "cpu": observations.cpu_sample, "stall_minutes": limits.stall_minutes,
+                       "conditions": conditions, "jobs": quiet}, stalled, events)
 
 
 # ---- observing -------------------------------------------------------------------------------
@@ -280,10 +325,27 @@ def observe(args, metadata, state):
     sample = cpu_sample(processes(pwd.getpwnam(args.user).pw_uid).values())
     cpu = cpu_percent(state.get("cpu"), sample)
     loads, notes["gpu"] = gpu_loads(args)
-    return Observations(
-        now, args.boot_time or boot_time(), minutes, jupyter_at,
-        None if listed is None else [JobSeen(job["name"], job["state"], job["ended_at"], job["stop_when_done"]) for job in listed],
-        ssh, cpu, loads, sample, notes)
+    seen, job_samples = None, {}
+    if listed is not None:
+        seen, table, before = [], processes(), state.get("jobs") or {}
+        for job in listed:
+            entry = JobSeen(job["name"], job["state"], job["ended_at"], job["stop_when_done"], job.get("started_at"))
+            if job["state"] == "running":
+                entry.log_size = log_size(args, job["name"])
+                # The job's process tree: its command (the leader of its own process group) and all below it.
+                tree = [pid for pid in [job.get("pid")] if pid in table]
+                job_samples[job["name"]] = cpu_sample(table[pid] for pid in tree + sorted(descendants(table, tree)))
+                entry.cpu_percent = cpu_percent((before.get(job["name"]) or {}).get("cpu"), job_samples[job["name"]])
+            seen.append(entry)
+    return Observations(now, args.boot_time or boot_time(), minutes, jupyter_at, seen, ssh, cpu, loads, cpu_sample=sample, notes=notes,
+                        job_samples=job_samples)
+
+
+def log_size(args, name):
+    try:
+        return os.path.getsize(os.path.join(args.jobs_dir, name, "job.log"))
+    except OSError:
+        return None
 
 
 # ---- acting ----------------------------------------------------------------------------------
@@ -334,9 +396,34 @@ def act(args, metadata, observations, verdict):
     heartbeat_text = heartbeat(args, metadata, int(bool(verdict.active)))
     os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
     write_json(args.state, verdict.state, 0o644)  # `npm run status` reads it over SSH as the notebook user
+    mark_stalls(args, observations, verdict)
     print(log_line(args, observations, verdict, heartbeat_text), flush=True)
+    for event in verdict.events:
+        # Within the check (a timer's oneshot unit ends what it leaves behind), bounded: a check a minute.
+        print("gpu-notebook-idle: job %s stalled; notification: %s" % (event["job"], notify(
+            args.machine, "job-stalled", dict(event, minutes=verdict.state["stall_minutes"],
+                                              log=log_tail(os.path.join(args.jobs_dir, event["job"], "job.log"))),
+            seconds=20, dry_run=args.dry_run)), flush=True)
     if verdict.verdict == "stop" and not args.dry_run:
+        # The one stop path: the jobs warned, the user's hook, the notification and the record, then the power-off.
+        if args.stop_program and args.stop_reason_file:
+            write_json(args.stop_reason_file, {"reason": "idle", "detail": "idle for %d min" % (verdict.idle // 60)}, 0o644)
+            subprocess.run([args.stop_program, "run", "--machine", args.machine, "--imds-url", args.imds_url])
         subprocess.run(["systemctl", "poweroff"], check=True, timeout=60)
+
+
+def mark_stalls(args, observations, verdict):
+    """<run-dir>/<job>.stalled for each stalled job (the job runner's list reports it), none for the others."""
+    for job in observations.jobs or []:
+        marker = os.path.join(args.run_dir, job.name + ".stalled")
+        if job.name in verdict.stalled:
+            record = verdict.state["jobs"][job.name]
+            try:
+                write_json(marker, {"since": record["stalled_at"], "quiet_since": record["quiet_since"]}, 0o644)
+            except OSError as error:
+                print("gpu-notebook-idle: cannot mark job %s stalled: %s" % (job.name, error), flush=True)
+        else:
+            remove(marker)
 
 
 def check(args):
@@ -347,7 +434,7 @@ def check(args):
         state = {}
     metadata = imds(args.imds_url.rstrip("/"))
     observations = observe(args, metadata, state)
-    limits = Limits(args.default_minutes, args.cpu_threshold, args.gpu_threshold, args.idle_minutes)
+    limits = Limits(args.default_minutes, args.cpu_threshold, args.gpu_threshold, args.idle_minutes, stall_minutes=args.stall_minutes)
     act(args, metadata, observations, decide(observations, state, limits))
 
 
@@ -378,6 +465,15 @@ def read_gpus(command):
         return None, "no GPU information (%s: %s)" % (command, error)
 
 
+def notify_outcomes(path):
+    """The last failed and the last delivered notification (the notifier's delivery log), or None without a log."""
+    if not path or not os.path.exists(path):
+        return None
+    from gpu_notebook_notify import last_outcomes  # only here: the check never pays for its network modules
+    failed, delivered = last_outcomes(path)
+    return {"last_failure": failed, "last_delivered": delivered}
+
+
 def status(args):
     """The machine for npm run status (which words it): uptime, the last verdict, the running jobs,
     the GPUs, the notebooks' disk, and an update or a set-up waiting."""
@@ -399,7 +495,8 @@ def status(args):
                "gpus": gpus, "gpu_error": gpu_error, "disk": disk, "disk_error": disk_error,
                # An update applied over SSH that the notebook server takes at its next start (npm run up),
                # and the reason the last bundle fetch gave up.
-               "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed)}, sys.stdout)
+               "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed),
+               "notify": notify_outcomes(args.notify_log)}, sys.stdout)
     print()
 
 
@@ -420,6 +517,7 @@ def from_machine(args, parser):
         "state": paths.get("idleState"), "job_runner": paths.get("jobRunner"), "run_dir": paths.get("jobsRunDir"),
         "jobs_dir": notebook.get("jobsDir"), "user": notebook.get("user"),
         "update_pending": paths.get("updatePending"), "bundle_failed": paths.get("bundleFailed"),
+        "notify_log": paths.get("notifyLog"),
     }
     if args.command == "check":
         port = notebook.get("port")
@@ -427,6 +525,9 @@ def from_machine(args, parser):
             "jupyter_url": port and "https://127.0.0.1:%d/" % port, "cafile": paths.get("certFile"), "token_file": paths.get("apiTokenFile"),
             "tag": machine.get("tags", {}).get("idleStop"), "ssh_port": machine.get("sshPort"),
             "default_minutes": notebook.get("defaultIdleMinutes"),
+            # A machine file from before unattended runs has no stall limit: jobs keep the machine up, as they did then.
+            "stall_minutes": (machine.get("unattended") or {}).get("jobStallMinutes", 0),
+            "stop_program": paths.get("stopProgram"), "stop_reason_file": paths.get("stopReasonFile"),
             **{name: machine.get("heartbeat", {}).get(key) for name, key in (("namespace", "namespace"), ("metric", "metricName"), ("dimension", "dimension"))},
         })
     else:
@@ -470,7 +571,8 @@ def main(argv):
     report.add_argument("--json", action="store_true", help="JSON (the only format; npm run status words it)")
     # For tests, in place of the machine file's paths.
     for name, what in (("jobs-dir", "the jobs folder"), ("run-dir", "where running jobs' markers live"),
-                       ("idle-state", "the watcher's state file"), ("job-runner", "the job runner")):
+                       ("idle-state", "the watcher's state file"), ("job-runner", "the job runner"),
+                       ("notify-log", "the notifications' delivery log")):
         report.add_argument("--" + name, help="%s; default: the machine file's" % what)
     report.add_argument("--nvidia-smi", default="nvidia-smi")
     report.set_defaults(run=status)

@@ -10,15 +10,23 @@ const { readJson } = require("./cli");
 
 /**
  * What the machine reports (components/boot/gpu-notebook-job, idle-watcher.py): times in epoch seconds.
+ * @typedef {{ since: number, quiet_since: number }} Stall
  * @typedef {{ name: string, state: string, exit_code: number | null, restarts?: number,
- *     started_at: number, ended_at?: number | null, command?: string[] }} Job
+ *     started_at: number, ended_at?: number | null, command?: string[], stalled?: Stall | null,
+ *     interrupted_reason?: string | null }} Job
+ * @typedef {{ name: string, started_at: number | null, counted: boolean, stalled_at: number | null, quiet_since: number }} JobCondition
+ * @typedef {{ jobs: JobCondition[], kernels: { last_activity: number | null, counted: boolean },
+ *     ssh: { connections: number, in_use: number }, gpu: { percent: number | null, counted: boolean },
+ *     cpu: { percent: number | null, counted: boolean } }} Conditions
  * @typedef {{ verdict?: string, reason?: string, limit?: number, minutes_left?: number,
- *     idle_seconds?: number, checked_at?: number }} Idle
+ *     idle_seconds?: number, checked_at?: number, conditions?: Conditions }} Idle
+ * @typedef {{ time: number, channel: string, event: string, detail: string }} Delivery
  * @typedef {{ name: string, utilization_percent: number, memory_used_mib: number, memory_total_mib: number }} Gpu
  * @typedef {{ used_bytes: number, total_bytes: number, own_volume: boolean, path: string }} Disk
  * @typedef {{ now: number, jobs: Job[], uptime_seconds: number, idle?: Idle, idle_error?: string,
  *     gpus?: Gpu[], gpu_error?: string, disk?: Disk, disk_error?: string,
- *     update_pending?: string, bundle_failed?: string }} Report
+ *     update_pending?: string, bundle_failed?: string,
+ *     notify?: { last_failure: Delivery | null, last_delivered: Delivery | null } | null }} Report
  */
 
 const report = /** @type {Report} */ (readJson("the job runner's report"));
@@ -52,19 +60,44 @@ function shellJoin(words) {
     return (words || []).map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\"'\"'")}'`)).join(" ");
 }
 
+/**
+ * A time today as HH:MM, an earlier one with its date, on this computer's clock.
+ * @param {number} seconds
+ */
+function clock(seconds) {
+    const text = localTime(seconds);
+    return text.slice(0, 10) === localTime(now).slice(0, 10) ? text.slice(11) : text;
+}
+
+/**
+ * "stalled since 14:02: no output, no CPU, GPU idle for 60 min"
+ * @param {number} since
+ * @param {number} quietSince
+ */
+function stalledWords(since, quietSince) {
+    return `stalled since ${clock(since)}: no output, no CPU, GPU idle for ${duration(now - quietSince)}`;
+}
+
+/** @param {Job} job */
+function jobState(job) {
+    let state = job.state;
+    if (job.state === "running" && job.stalled) {
+        state = stalledWords(job.stalled.since, job.stalled.quiet_since);
+    } else if (job.state === "interrupted" && job.interrupted_reason) {
+        state += ` (${job.interrupted_reason})`;
+    } else if ((state === "failed" || state === "stopped") && job.exit_code !== null) {
+        state += ` (exit ${job.exit_code})`;
+    }
+    return job.restarts ? `${state}, restarted ${job.restarts}` : state;
+}
+
 function jobsTable() {
     if (report.jobs.length === 0) {
         return "No jobs yet: start one with npm run job -- python train.py";
     }
     const rows = [["NAME", "STATE", "STARTED", "DURATION", "COMMAND"]];
     for (const job of report.jobs) {
-        let state = job.state;
-        if ((state === "failed" || state === "stopped") && job.exit_code !== null) {
-            state += ` (exit ${job.exit_code})`;
-        }
-        if (job.restarts) {
-            state += `, restarted ${job.restarts}`;
-        }
+        const state = jobState(job);
         const end = job.ended_at ?? (job.state === "running" ? now : null);
         rows.push([job.name, state, localTime(job.started_at), end === null ? "-" : duration(end - job.started_at), shellJoin(job.command)]);
     }
@@ -83,6 +116,8 @@ function idleLine(idle) {
         text = `stopping the machine now (${reason})`;
     } else if (idle.limit === 0 || typeof idle.minutes_left !== "number") {
         text = "off (idleStopMinutes is 0)";
+    } else if (idle.conditions) {
+        text = conditionWords(idle, idle.conditions);
     } else if (reason.startsWith("active:")) {
         text = `kept up by ${reason.slice("active:".length).split(",").join(", ")}; stops ${idle.limit} min after the last activity`;
     } else {
@@ -94,12 +129,52 @@ function idleLine(idle) {
     return text;
 }
 
+/**
+ * Every idle condition with its state and age: "kept up by: job train-3 (running 2 h 10 min);
+ * kernels: idle 45 min; SSH: none in use; GPU: 0 %; stops in 15 min unless one of these changes".
+ * @param {Idle} idle
+ * @param {Conditions} conditions
+ */
+function conditionWords(idle, conditions) {
+    const checked = idle.checked_at ?? now;
+    const percent = (/** @type {number | null} */ value) => (value === null ? "unknown" : `${Math.round(value)} %`);
+    /** @type {[boolean, string][]} counted or not, and its words */
+    const parts = conditions.jobs.map((job) => /** @type {[boolean, string]} */ ([job.counted, job.stalled_at === null
+        ? `job ${job.name} (running ${duration(now - (job.started_at ?? now))})`
+        : `job ${job.name} (${stalledWords(job.stalled_at, job.quiet_since)}; it no longer keeps the machine up)`]));
+    const kernel = conditions.kernels;
+    parts.push([kernel.counted, `kernels: ${kernel.last_activity === null ? "none in use" : kernel.counted && kernel.last_activity >= checked
+        ? "busy" : `idle ${duration(checked - kernel.last_activity)}`}`]);
+    const ssh = conditions.ssh;
+    parts.push([ssh.in_use > 0, `SSH: ${ssh.in_use ? `${ssh.in_use} in use` : "none in use"}${ssh.connections > ssh.in_use ? ` (${ssh.connections - ssh.in_use} open, idle)` : ""}`]);
+    parts.push([conditions.gpu.counted, `GPU: ${percent(conditions.gpu.percent)}`]);
+    parts.push([conditions.cpu.counted, `CPU: ${percent(conditions.cpu.percent)}`]);
+    const keeping = parts.filter(([counted]) => counted).map(([, words]) => words);
+    const rest = parts.filter(([counted]) => !counted).map(([, words]) => words);
+    const end = keeping.length
+        ? `stops ${idle.limit} min after these end`
+        : `stops in ${idle.minutes_left} min unless one of these changes`;
+    return [keeping.length ? `kept up by: ${keeping.join("; ")}` : "nothing keeps it up", ...rest, end].join("; ");
+}
+
+/** The last failed notification, if it came after the last delivered one (the delivery log's). */
+function notifyLine() {
+    const failure = report.notify?.last_failure;
+    const delivered = report.notify?.last_delivered;
+    if (!failure) {
+        return delivered ? `last one delivered at ${clock(delivered.time)} (${delivered.event}, ${delivered.channel})` : null;
+    }
+    const words = `the ${failure.event} notification to ${failure.channel} FAILED at ${clock(failure.time)}: ${failure.detail}`;
+    return delivered && delivered.time > failure.time ? `${words}; delivered since: ${clock(delivered.time)} (${delivered.event})` : words;
+}
+
 function statusLines() {
     const lines = [
         `Up for:      ${duration(report.uptime_seconds)}`,
         `Idle stop:   ${report.idle ? idleLine(report.idle) : report.idle_error}`,
     ];
-    const running = report.jobs.map((job) => `${job.name} (${duration(now - job.started_at)}: ${shellJoin(job.command)})`);
+    const running = report.jobs.map((job) => `${job.name} (${duration(now - job.started_at)}: ${shellJoin(job.command)})` +
+        (job.stalled ? `, ${stalledWords(job.stalled.since, job.stalled.quiet_since)}` : ""));
     lines.push(`Jobs:        ${running.length ? running.join("; ") : "none running"}`);
     for (const gpu of report.gpus || []) {
         lines.push(`GPU:         ${gpu.name}, ${Math.round(gpu.utilization_percent)}% busy, ` +
@@ -116,6 +191,10 @@ function statusLines() {
             `${disk.own_volume ? "the data volume" : "the root disk"}, ${disk.path}`);
     } else {
         lines.push(`Notebooks:   unknown (${report.disk_error})`);
+    }
+    const notify = notifyLine();
+    if (notify) {
+        lines.push(`Notify:      ${notify}`);
     }
     if (report.update_pending) {
         lines.push(`Update:      an update waits for a restart: the notebook server takes ${report.update_pending} at its next start ` +
