@@ -236,6 +236,8 @@ describe("the user's environment and setup step, on machine roots with a data vo
             assert.ok(folder.isDirectory(), `${relative} is made on the volume`);
             assert.equal(folder.uid, account.uid, `${relative} belongs to the user`);
         }
+        const hooks = statSync(path.join(volume, USER_HOOKS_DIR_NAME));
+        assert.ok(hooks.isDirectory() && hooks.uid === account.uid, "the setup file's folder is there for the user to put one in");
     });
 
     it("Jupyter, started as its unit says, lists a kernel registered on the volume after a replacement, beside the default one", async () => {
