@@ -15,7 +15,8 @@ import { stringify } from "yaml";
 import { DEFAULTS } from "./config";
 import {
     BUNDLE_TAG, bundleFetchOptions, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
-    NOTEBOOK_DIR_NAME, ON_STOP_HOOK, SSH_PORT, STOP_REASON_TAG, TUNNEL_HOST, unitName,
+    NOTEBOOK_DIR_NAME, ON_STOP_HOOK, SETUP_FILE_NAME, SETUP_LOG_NAME, SETUP_TIMEOUT_SECONDS, SSH_PORT, STOP_REASON_TAG, TUNNEL_HOST,
+    unitName, USER_ENVIRONMENT, USER_HOOKS_DIR_NAME,
 } from "./contract";
 
 export { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "./contract";
@@ -119,6 +120,43 @@ function jobsDirOf(user: string): string {
     return `${notebookDirOf(user)}/${JOBS_DIR_NAME}`;
 }
 
+/** gpu-notebook's folder on the data volume: the user's setup file and its log. */
+export function userHooksDirOf(user: string): string {
+    return `${notebookDirOf(user)}/${USER_HOOKS_DIR_NAME}`;
+}
+
+/**
+ * Where the notebook user's packages and caches go, variable by variable: on the data volume, so
+ * they survive a replaced machine. Empty without a data volume: everything stays where the tools
+ * put it by default, on the root disk, as before.
+ */
+export function userEnvironment(settings: MachineSettings): Record<string, string> {
+    if (settings.dataVolumeId === undefined) {
+        return {};
+    }
+    return Object.fromEntries(USER_ENVIRONMENT.map(([variable, relative]) => [variable, `${notebookDirOf(settings.sshUser)}/${relative}`]));
+}
+
+/** The environment file: KEY=VALUE lines, as systemd's EnvironmentFile= and `set -a; .` both read them. */
+function renderEnvironmentFile(settings: MachineSettings): string {
+    const environment = userEnvironment(settings);
+    return [
+        "# The notebook user's packages and caches, on the data volume (installed by gpu-notebook's boot bundle).",
+        ...USER_ENVIRONMENT.map(([variable, , why]) => `# ${why}\n${variable}=${environment[variable]}`),
+        "",
+    ].join("\n");
+}
+
+/**
+ * With a data volume, the notebook server (and so its kernels and terminals) gets the user's
+ * environment; a kernel registered on the volume is listed again on a replacement.
+ */
+function environmentUnitLine(settings: MachineSettings): string {
+    return settings.dataVolumeId === undefined
+        ? "# No data volume: packages and caches stay where each tool puts them, on the root disk."
+        : `EnvironmentFile=${INSTANCE_PATHS.environmentFile}`;
+}
+
 /** The Jupyter server configuration the instance runs with. */
 function renderJupyterConfig(settings: MachineSettings): string {
     return fillTemplate(bootFile("jupyter_server_config.py"), {
@@ -163,6 +201,9 @@ function setupSteps(settings: MachineSettings): string[][] {
     const mount = settings.dataVolumeId === undefined ? [] : [[INSTANCE_PATHS.mountScript, settings.dataVolumeId, notebookDirOf(user), user]];
     return [
         ...mount,
+        // After the mount, before the notebook server: the user's setup file, once per machine. It
+        // never fails the boot, so the notebook server starts whatever the setup did.
+        [INSTANCE_PATHS.setupProgram, "boot", "--machine", INSTANCE_PATHS.machineFile],
         [INSTANCE_PATHS.prepareScript, user, notebookDirOf(user), INSTANCE_PATHS.launcher, unitName(INSTANCE_PATHS.serviceUnit)],
         ["systemd-tmpfiles", "--create", INSTANCE_PATHS.jobsTmpfiles],
         ["loginctl", "enable-linger", user],
@@ -202,6 +243,11 @@ function renderMachineFile(settings: MachineSettings): string {
             port: settings.notebookPort,
             listenAddress: settings.listenAddress,
             dataVolumeId: settings.dataVolumeId ?? null,
+            // The user's packages and caches (empty without a data volume); the job runner gives it to jobs.
+            environment: userEnvironment(settings),
+            setupFile: `${userHooksDirOf(user)}/${SETUP_FILE_NAME}`,
+            setupLog: `${userHooksDirOf(user)}/${SETUP_LOG_NAME}`,
+            setupTimeoutSeconds: SETUP_TIMEOUT_SECONDS,
             // Until the tag has been read once: the product default, not this stack's limit.
             defaultIdleMinutes: DEFAULTS.idleStopMinutes,
         },
@@ -238,9 +284,11 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
         program(INSTANCE_PATHS.stopProgram, "gpu-notebook-stop"),
         program(INSTANCE_PATHS.prepareScript, "prepare-jupyter.sh"),
         program(INSTANCE_PATHS.mountScript, "mount-data-volume.sh"),
+        program(INSTANCE_PATHS.setupProgram, "gpu-notebook-setup"),
         config(INSTANCE_PATHS.bundleService, renderBundleService()),
         unit(INSTANCE_PATHS.serviceUnit, {
             dataVolume: dataVolumeUnitLines(settings),
+            environment: environmentUnitLine(settings),
             user,
             home: homeOf(user),
             notebookDir: notebookDirOf(user),
@@ -260,6 +308,12 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
             runner: INSTANCE_PATHS.jobRunner,
             machineFile: INSTANCE_PATHS.machineFile,
         }),
+        ...(settings.dataVolumeId === undefined ? [] : [
+            config(INSTANCE_PATHS.environmentFile, renderEnvironmentFile(settings)),
+            config(INSTANCE_PATHS.profileScript, fillTemplate(bootFile("gpu-notebook-environment.sh"), {
+                user, environmentFile: INSTANCE_PATHS.environmentFile,
+            })),
+        ]),
         config(INSTANCE_PATHS.jobsTmpfiles, fillTemplate(bootFile("gpu-notebook-jobs.conf"),
             { runDir: INSTANCE_PATHS.jobsRunDir, user, notifyLogDir: path.posix.dirname(INSTANCE_PATHS.notifyLog) })),
         unit(INSTANCE_PATHS.stopService, { stopProgram: INSTANCE_PATHS.stopProgram, machineFile: INSTANCE_PATHS.machineFile }),

@@ -60,6 +60,21 @@ export const INSTANCE_PATHS = {
     stopReasonFile: "/run/gpu-notebook-stop-reason",
     /** Present once the stop sequence ran in this boot, so it never runs twice. */
     stopMarker: "/run/gpu-notebook-stopped",
+    /**
+     * Where the notebook user's packages and caches go (USER_ENVIRONMENT as KEY=VALUE lines): read by
+     * the notebook and jobs units (EnvironmentFile=), the login profile and the job runner. Only with a data volume.
+     */
+    environmentFile: "/etc/gpu-notebook/environment",
+    /** Puts environmentFile into the notebook user's login shells. */
+    profileScript: "/etc/profile.d/gpu-notebook-environment.sh",
+    /** Runs the user's setup file once per machine at boot, and again by hand (npm run setup-log -- --run). */
+    setupProgram: "/usr/local/lib/gpu-notebook/gpu-notebook-setup",
+    /**
+     * The last setup run on this machine (instance id, outcome, times). On the root disk on purpose: it
+     * goes with the machine, so a replacement, a move or an on-demand fallback (each a new root disk)
+     * runs the setup again, and a reboot (the same disk) does not.
+     */
+    setupState: "/var/lib/gpu-notebook/setup.json",
 } as const;
 
 /**
@@ -108,6 +123,33 @@ export const NOTEBOOK_DIR_NAME = "notebooks";
 /** Where jobs live, inside the notebook folder: on the data volume, so they survive a replaced machine. */
 export const JOBS_DIR_NAME = "jobs";
 
+/** gpu-notebook's folder inside the notebook folder (on the data volume): the user's hooks and their logs. */
+export const USER_HOOKS_DIR_NAME = ".gpu-notebook";
+/** The user's setup file in USER_HOOKS_DIR_NAME, run once on every new machine, and its log beside it. */
+export const SETUP_FILE_NAME = "setup";
+export const SETUP_LOG_NAME = "setup.log";
+/**
+ * How long a setup run may take before it is ended: under the boot installer's limit for one step
+ * (gpu_notebook_boot.py), so a hung setup never keeps the notebook server from starting.
+ */
+export const SETUP_TIMEOUT_SECONDS = 1500;
+
+/**
+ * Where the notebook user's packages and caches live, relative to the notebook folder: with a data
+ * volume they are on it, so a replaced machine has them. Each is the tool's own variable.
+ * Dot folders, so Jupyter's file list does not show them.
+ */
+export const USER_ENVIRONMENT: readonly (readonly [variable: string, relativePath: string, why: string])[] = [
+    ["PYTHONUSERBASE", ".local", "pip install --user, and where Python finds those packages"],
+    ["PIP_CACHE_DIR", ".cache/pip", "pip's download and wheel cache"],
+    ["CONDA_ENVS_DIRS", ".conda/envs", "conda's envs_dirs: new environments and clones; the AMI's own stay where they are"],
+    ["CONDA_PKGS_DIRS", ".conda/pkgs", "conda's pkgs_dirs: its package cache"],
+    ["WORKON_HOME", ".venvs", "virtualenvs made by pipenv and virtualenvwrapper"],
+    ["HF_HOME", ".cache/huggingface", "Hugging Face's models, datasets and token"],
+    ["TORCH_HOME", ".cache/torch", "torch hub's models and checkpoints"],
+    ["JUPYTER_DATA_DIR", ".local/share/jupyter", "kernels registered with ipykernel install --user, which Jupyter lists"],
+];
+
 /** The port sshd listens on: the security group opens it and the scripts dial it. */
 export const SSH_PORT = 22;
 /** The local end of the tunnel to an unexposed notebook, and the address it listens on then. */
@@ -132,7 +174,7 @@ export const BUNDLE_TAG = "gpuNotebookBundle";
 export const STOP_REASON_TAG = "gpuNotebookStopReason";
 
 /** The user's stop hook and its log, relative to the notebook folder (on the data volume, with the notebooks). */
-export const ON_STOP_HOOK = ".gpu-notebook/on-stop";
+export const ON_STOP_HOOK = `${USER_HOOKS_DIR_NAME}/on-stop`;
 
 /**
  * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The
@@ -181,6 +223,7 @@ export function machineShell(): string {
         ["BUNDLE_FETCH_OPTIONS", bundleFetchOptions(), "how it fetches one, as the bundle unit runs it (an array)"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
+        ["SETUP_PROGRAM_PATH", INSTANCE_PATHS.setupProgram, "runs the user's setup file"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
         ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],

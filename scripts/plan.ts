@@ -217,6 +217,16 @@ export interface PlanFacts {
     standInAmiGb: number;
 }
 
+/** The top folders the user's packages and caches go to: "/home/u/notebooks/.local, .cache, …". */
+function packageFolders(paths: string[], notebookDir: string | undefined): string {
+    const below = notebookDir ? paths.filter((where) => where.startsWith(`${notebookDir}/`)) : [];
+    if (!notebookDir || below.length !== paths.length) {
+        return paths.join(", ");
+    }
+    const tops = [...new Set(below.map((where) => where.slice(notebookDir.length + 1).split("/")[0]))];
+    return `${notebookDir}/${tops.join(", ")}`;
+}
+
 /** The settings table, every fact read from the recorded run. */
 export function settingsRows(facts: PlanFacts): string[][] {
     const { record, config } = facts;
@@ -238,8 +248,12 @@ export function settingsRows(facts: PlanFacts): string[][] {
     const [bundle] = ofType(record, "aws:s3/bucketObjectv2:BucketObjectv2");
     const machineFile = unpackBundle(Buffer.from(bundle.inputs.contentBase64, "base64"))
         .find((file) => file.path === INSTANCE_PATHS.machineFile);
-    const mount = (JSON.parse(machineFile?.content ?? "{}").setup as string[][] | undefined ?? [])
-        .find((command) => command[0] === INSTANCE_PATHS.mountScript);
+    const machine = JSON.parse(machineFile?.content ?? "{}");
+    const mount = (machine.setup as string[][] | undefined ?? []).find((command) => command[0] === INSTANCE_PATHS.mountScript);
+    // Where the machine points the user's packages and caches, and the setup file it runs.
+    const environment = Object.entries(machine.notebook?.environment as Record<string, string> | undefined ?? {});
+    const setupRuns = (machine.setup as string[][] | undefined ?? []).some((command) => command[0] === INSTANCE_PATHS.setupProgram)
+        ? `; ${String(machine.notebook?.setupFile).replace(/^\/home\/[^/]+\//, "~/")} runs once on each new machine` : "";
     const attached = dataVolume && ofType(record, "aws:ec2/volumeAttachment:VolumeAttachment")
         .some((attachment) => attachment.inputs.volumeId === dataVolume.computed.id && attachment.inputs.instanceId === instance.computed.id);
     const keptAmi = instanceOptions?.ignoreChanges?.includes("ami");
@@ -256,6 +270,9 @@ export function settingsRows(facts: PlanFacts): string[][] {
               (attached ? "a volume of its own, kept when the machine is replaced" : "NOT attached to the machine") +
               (dataVolume.inputs.finalSnapshot ? ", snapshotted on destroy" : ", NOT snapshotted on destroy")
             : "none (dataVolumeGb = 0): notebooks live on the root disk and go with the machine"],
+        ["packages", (environment.length > 0
+            ? `on the data volume, kept when the machine is replaced: ${packageFolders(environment.map(([, where]) => where), mount?.[2])}`
+            : "on the root disk (dataVolumeGb = 0): pip, conda, caches and kernels go with the machine") + setupRuns],
         ["zone", REGION_ZONES[facts.region]
             ? `${facts.zone} (the first zone offering the type, by name, then kept; which zones offer it is an offline stand-in)`
             : `${facts.zone} (an offline stand-in: the offline engine does not know the zones of ${facts.region})`],

@@ -18,142 +18,22 @@ import { jupyterPasswordMatches } from "../components/password";
 import { Chromium, CHROMIUM, navigate, waitFor } from "./support/chromium";
 import { hasSessionCookie, jupyterLogin, request } from "./support/http";
 import { JUPYTER_SERVER_COMMAND, JupyterServer, startJupyter } from "./support/jupyter";
-import { MockCloud } from "../components/offline/mock-cloud";
-import { unwrap } from "../components/offline/run-program";
-import { runProgram, VALID_CONFIG } from "./support/program";
-import { machineFiles, userDataOf, WrittenFile } from "./support/user-data";
+import { VALID_CONFIG } from "./support/program";
+import { Account, buildInstanceRoot, inInstanceView, isRoot, render, Rendered, serviceSection, unusedAccount } from "./support/instance";
 import { DEBIAN_PYTHON, delay, requireCommands, skipOrFail } from "./support/system";
 
 const REPO = path.join(__dirname, "..");
 const ARTIFACTS = path.join(REPO, "test-artifacts", "boot-proof");
-const INSTANCE_TYPE = "aws:ec2/instance:Instance";
-
-
-interface Account {
-    name: string;
-    uid: number;
-    gid: number;
-}
-
-interface Rendered {
-    userData: string;
-    /** Everything the machine gets: the user data's files and the installed bundle's. */
-    files: WrittenFile[];
-    password: string;
-    certificatePem: string;
-    user: string;
-}
-
-/** Runs the program under the mocks with the Elastic IP 127.0.0.1, so the certificate is valid here. */
-async function render(config: Record<string, string>): Promise<Rendered> {
-    const { cloud, outputs } = await runProgram(config, new MockCloud({ world: { elasticIp: "127.0.0.1" } }));
-    return {
-        userData: userDataOf(cloud.one(INSTANCE_TYPE)),
-        files: machineFiles(cloud, cloud.one(INSTANCE_TYPE)),
-        password: await unwrap(outputs.notebookPassword),
-        certificatePem: await unwrap(outputs.notebookCertificatePem),
-        user: config.sshUser ?? "ubuntu",
-    };
-}
 
 function cloudInitSchema(file: string): { status: number | null; report: string } {
     const result = spawnSync("cloud-init", ["schema", "-c", file], { encoding: "utf8", timeout: 60_000 });
     return { status: result.status, report: `${result.stdout}${result.stderr}` };
 }
 
-/** The first uid and gid from 2000 up that this machine does not use, so the test user owns only our files. */
-function unusedAccount(name: string): Account {
-    const used = (file: string) => new Set(readFileSync(file, "utf8").split("\n").map((line) => Number(line.split(":")[2])));
-    const uids = used("/etc/passwd");
-    const gids = used("/etc/group");
-    let id = 2000;
-    while (uids.has(id) || gids.has(id)) {
-        id++;
-    }
-    return { name, uid: id, gid: id };
-}
-
-/**
- * Writes the user data's write_files below `root` as cloud-init would (content, mode, owner), and
- * adds what the instance has besides: the login user (the AMI's, or cloud-init's `users` entry) with
- * its home, and the ~/notebooks directory prepare-jupyter.sh creates (`install -d -o USER -m 0750`).
- */
-function buildInstanceRoot(root: string, rendered: Rendered, account: Account): void {
-    const owners: Record<string, Account> = { root: { name: "root", uid: 0, gid: 0 }, [account.name]: account };
-    for (const file of rendered.files) {
-        assert.ok(path.isAbsolute(file.path) && !file.path.split("/").includes(".."), `odd path ${file.path}`);
-        assert.ok(file.encoding === undefined || file.encoding === "text/plain", `unexpected encoding ${file.encoding}`);
-        const [ownerName, groupName] = (file.owner ?? "root:root").split(":");
-        const owner = owners[ownerName];
-        const group = owners[groupName ?? ownerName];
-        assert.ok(owner && group, `write_files ${file.path}: unknown owner ${file.owner}`);
-        const target = path.join(root, file.path);
-        mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
-        writeFileSync(target, file.content);
-        chownSync(target, owner.uid, group.gid);
-        execFileSync("chmod", [file.permissions ?? "0644", target]);
-    }
-    const etc = path.join(root, "etc");
-    const withoutUser = (file: string) => readFileSync(file, "utf8").split("\n")
-        .filter((line) => line !== "" && !line.startsWith(`${account.name}:`)).join("\n");
-    writeFileSync(path.join(etc, "passwd"),
-        `${withoutUser("/etc/passwd")}\n${account.name}:x:${account.uid}:${account.gid}::${homeOf(account.name)}:/bin/bash\n`);
-    writeFileSync(path.join(etc, "group"), `${withoutUser("/etc/group")}\n${account.name}:x:${account.gid}:\n`);
-    for (const dir of [homeOf(account.name), notebookDirOf(account.name)]) {
-        const target = path.join(root, dir);
-        mkdirSync(target, { recursive: true });
-        chownSync(target, account.uid, account.gid);
-        execFileSync("chmod", ["0750", target]);
-    }
-}
-
-// Runs a command so that it sees the instance's files at their real absolute paths, as the
-// instance's user, without rewriting them: a private mount namespace (unshare --mount) overlays
-// the extracted /etc on this machine's /etc (read-only, extracted files first) and binds the
-// extracted /home over /home; then it enters the working directory and drops to the user (setpriv).
-// Nothing outside the namespace sees these mounts, and they vanish with the process.
-const INSTANCE_VIEW_SCRIPT = [
-    "set -eu",
-    'root=$1 workdir=$2 uid=$3 gid=$4',
-    "shift 4",
-    'mount -t overlay gpu-notebook-etc -o "lowerdir=$root/etc:/etc" /etc',
-    'mount --bind "$root/home" /home',
-    'cd "$workdir"',
-    'exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"',
-].join("\n");
-
-function inInstanceView(root: string, account: Account, workdir: string, command: string[]): string[] {
-    return [
-        "unshare", "--mount", "--propagation", "private", "--",
-        "/bin/sh", "-c", INSTANCE_VIEW_SCRIPT, "instance-view",
-        root, workdir, String(account.uid), String(account.gid), ...command,
-    ];
-}
-
-/** The [Service] settings of a systemd unit (last value wins, as for these single-valued keys). */
-function serviceSection(unit: string): Record<string, string> {
-    const settings: Record<string, string> = {};
-    let section = "";
-    for (const line of unit.split("\n")) {
-        const header = /^\[(.+)\]$/.exec(line.trim());
-        if (header) {
-            section = header[1];
-        } else if (section === "Service" && /^\w+=/.test(line)) {
-            const separator = line.indexOf("=");
-            settings[line.slice(0, separator)] = line.slice(separator + 1).trim();
-        }
-    }
-    return settings;
-}
-
 /** sha256 of the certificate's SubjectPublicKeyInfo, base64: the form Chromium's SPKI pin takes. */
 function spkiPin(certificatePem: string): string {
     const spki = new X509Certificate(certificatePem).publicKey.export({ type: "spki", format: "der" });
     return createHash("sha256").update(spki).digest("base64");
-}
-
-function isRoot(): boolean {
-    return process.getuid?.() === 0;
 }
 
 /**

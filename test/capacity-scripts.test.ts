@@ -172,7 +172,9 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
             const ran = spawnSync("script", ["-qec", "bash scripts/power start --on-demand", "/dev/null"],
                 { cwd: here.project, env: here.env(env), input: "n\n", encoding: "utf8", timeout: 30_000 });
             assert.strictEqual(ran.status, 1, ran.stdout);
-            assert.match(ran.stdout, /the root disk is NOT kept/);
+            assert.match(ran.stdout, /^  Kept: the data volume, ~\/notebooks, with your packages and caches on it/m);
+            assert.match(ran.stdout, /^  Re-created: the new machine runs your setup file/m);
+            assert.match(ran.stdout, /^  Lost: everything else outside ~\/notebooks, as the root disk is NOT kept/m);
             assert.match(ran.stdout, /Replace it\? \[y\/N\]/);
             assert.match(ran.stdout, /not replaced; nothing was changed/);
             assert.deepStrictEqual(configChanges(here), []);

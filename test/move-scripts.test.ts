@@ -180,7 +180,9 @@ describe("npm run move, against the stand-in pulumi", function () {
                 const { here, env } = world([{ status: 0 }], [{ status: 0 }]);
                 const result = moveOnTerminal(here, env, ["--zone", "us-east-1c"], typed);
                 assert.strictEqual(result.status, 1, result.stdout);
-                assert.match(result.stdout, /The root disk is NOT kept/);
+                assert.match(result.stdout, /^  Kept: the data volume, ~\/notebooks, with your packages and caches on it/m);
+                assert.match(result.stdout, /^  Re-created: the new machine runs your setup file, ~\/notebooks\/\.gpu-notebook\/setup, once before Jupyter starts/m);
+                assert.match(result.stdout, /^  Lost: everything else outside ~\/notebooks, as the root disk is NOT kept: apt installs/m);
                 assert.match(result.stdout, /Move it\? \[y\/N\]/);
                 assert.match(result.stdout, /not moved; nothing was changed/);
                 assert.deepStrictEqual(commands(here), ["preview"]);

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
-import { idleActivity } from "../components/contract";
+import { packBundle, unpackBundle } from "../components/bundle";
+import { idleActivity, INSTANCE_PATHS } from "../components/contract";
 import { RecordedResource } from "../components/offline/mock-cloud";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { describeResource, PlanOptions, PlanRecord, planReport, planTarget, settingsRows } from "../scripts/plan";
@@ -69,6 +70,7 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}AMI +latest "Deep Learning OSS Nvidia Driver AMI GPU PyTorch \* \(Ubuntu 24\.04\) \*" by Amazon/m);
         assert.match(out, /^ {2}root disk +150 GiB gp3, encrypted/m);
         assert.match(out, /^ {2}data volume +100 GiB gp3, encrypted, at \/home\/ubuntu\/notebooks; a volume of its own, kept when the machine is replaced, snapshotted on destroy$/m);
+        assert.match(out, /^ {2}packages +on the data volume, kept when the machine is replaced: \/home\/ubuntu\/notebooks\/\.local, /m);
         assert.match(out, /^ {2}zone +us-east-1a /m);
         assert.match(out, /^ {2}notebook-data +aws ebs Volume: data volume: 100 GiB gp3, encrypted, in us-east-1a, final snapshot on destroy$/m);
         assert.match(out, new RegExp(`^ {2}access +tcp/22 \\(SSH\\) from ${STAND_IN_CIDR}$`, "m"));
@@ -561,6 +563,18 @@ describe("npm run plan", () => {
             ["the data volume's attachment", "data volume", () => ({
                 ...record, resources: record.resources.filter((resource) => resource.type !== "aws:ec2/volumeAttachment:VolumeAttachment"),
             }), /a volume of its own, kept when the machine is replaced/, /NOT attached to the machine/],
+            ["where the user's packages go", "packages", () => withInputs("aws:s3/bucketObjectv2:BucketObjectv2", (inputs) => {
+                // The machine file as a machine without a data volume has it: no environment.
+                const files = unpackBundle(Buffer.from(inputs.contentBase64, "base64")).map((file) => {
+                    if (file.path !== INSTANCE_PATHS.machineFile) {
+                        return file;
+                    }
+                    const machine = JSON.parse(file.content);
+                    return { ...file, content: JSON.stringify({ ...machine, notebook: { ...machine.notebook, environment: {} } }) };
+                });
+                inputs.contentBase64 = packBundle(files).toString("base64");
+            }), /^on the data volume, kept when the machine is replaced: \/home\/\w+\/notebooks\/\.local, \.cache, \.conda, \.venvs; ~\/notebooks\/\.gpu-notebook\/setup runs once on each new machine$/,
+            /^on the root disk \(dataVolumeGb = 0\): pip, conda, caches and kernels go with the machine;/],
             ["spot", "spot", () => withInputs(INSTANCE, (inputs) => {
                 inputs.instanceMarketOptions = { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "hibernate" } };
             }), /^no \(on-demand/, /^yes: persistent request, hibernates on interruption$/],

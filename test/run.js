@@ -16,7 +16,8 @@ const root = path.join(__dirname, "..");
  * programs against them. A file missing here that starts one fails under --unit, saying so.
  */
 const SYSTEM_SUITES = [
-    "bin", "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume", "move-scripts",
+    "bin", "boot-bundle", "boot-proof", "capacity-scripts", "environment", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs",
+    "mount-data-volume", "move-scripts",
     "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
 ];
 

@@ -26,6 +26,16 @@ def read_text(path):
         return None
 
 
+def read_json(path):
+    """A small JSON file's object; None when it is absent, unreadable or not an object."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+        return value if isinstance(value, dict) else None
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def write_atomically(path, data, mode):
     """Replaces path with data (bytes) in one step, so a reader sees the old file or the new one."""
     # The one implementation is the bootstrap's: the user data carries gpu_notebook_aws.py alone to

@@ -26,7 +26,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_notebook_aws import ERRORS, aws_endpoint, amz_now, fetch, imds, role_credentials, sign  # noqa: E402
 from gpu_notebook_common import (boot_time, cpu_percent, cpu_sample, descendants, iso, load_machine, log_tail, notify, processes,  # noqa: E402
-                                 read_text, remove, uptime, write_json)
+                                 read_json, read_text, remove, uptime, write_json)
 ENDED = ("succeeded", "failed", "stopped")
 
 
@@ -496,7 +496,9 @@ def status(args):
                # An update applied over SSH that the notebook server takes at its next start (npm run up),
                # and the reason the last bundle fetch gave up.
                "update_pending": read_text(args.update_pending), "bundle_failed": read_text(args.bundle_failed),
-               "notify": notify_outcomes(args.notify_log)}, sys.stdout)
+               "notify": notify_outcomes(args.notify_log),
+               # The last run of the user's setup file on this machine (gpu-notebook-setup writes it).
+               "setup": read_json(args.setup_state), "setup_file": args.setup_file}, sys.stdout)
     print()
 
 
@@ -517,7 +519,7 @@ def from_machine(args, parser):
         "state": paths.get("idleState"), "job_runner": paths.get("jobRunner"), "run_dir": paths.get("jobsRunDir"),
         "jobs_dir": notebook.get("jobsDir"), "user": notebook.get("user"),
         "update_pending": paths.get("updatePending"), "bundle_failed": paths.get("bundleFailed"),
-        "notify_log": paths.get("notifyLog"),
+        "notify_log": paths.get("notifyLog"), "setup_state": paths.get("setupState"), "setup_file": notebook.get("setupFile"),
     }
     if args.command == "check":
         port = notebook.get("port")

@@ -99,3 +99,16 @@ capacity_up() {
         fi
     done
 }
+
+# What a new machine (a move, an on-demand replacement) keeps, re-creates and loses, for the
+# question asked before one is made: the data volume carries the packages and caches the machine
+# points there (components/contract.ts USER_ENVIRONMENT), the setup file runs on the new machine,
+# and the root disk goes.
+new_machine_warning() {
+    echo "  Kept: the data volume, ~/notebooks, with your packages and caches on it (pip install --user,"
+    echo "    conda environments, virtualenvs under ~/notebooks, the pip, Hugging Face and torch hub caches, your Jupyter kernels)."
+    echo "  Re-created: the new machine runs your setup file, ~/notebooks/.gpu-notebook/setup, once before Jupyter starts"
+    echo "    (npm run setup-log shows how it went)."
+    echo "  Lost: everything else outside ~/notebooks, as the root disk is NOT kept: apt installs, packages installed into"
+    echo "    the AMI's own environments (the default kernel's), shell history."
+}

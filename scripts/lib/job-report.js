@@ -1,6 +1,6 @@
-// Words for what the machine reports as JSON (on stdin): `jobs` makes the table
-// of npm run jobs from the job runner's `list --json`, `status` the lines of npm run status from the
-// idle watcher's `status --json`.
+// Words for what the machine reports as JSON (on stdin): `jobs` makes the table of npm run jobs
+// from the job runner's `list --json`, `status` the lines of npm run status from the idle
+// watcher's `status --json`, `setup` npm run setup-log from gpu-notebook-setup's `show`.
 // Here rather than on the machine: times come out on this computer's clock, and the runner stays
 // small enough for the instance's 16 KB of user data.
 // @ts-check
@@ -23,15 +23,18 @@ const { readJson } = require("./cli");
  * @typedef {{ time: number, channel: string, event: string, detail: string }} Delivery
  * @typedef {{ name: string, utilization_percent: number, memory_used_mib: number, memory_total_mib: number }} Gpu
  * @typedef {{ used_bytes: number, total_bytes: number, own_volume: boolean, path: string }} Disk
+ * @typedef {{ outcome: string, ran?: boolean, reason?: string, started_at: number, ended_at?: number | null,
+ *     exit_code?: number | null, error?: string, log?: string, instance_id?: string | null }} Setup
  * @typedef {{ now: number, jobs: Job[], uptime_seconds: number, idle?: Idle, idle_error?: string,
  *     gpus?: Gpu[], gpu_error?: string, disk?: Disk, disk_error?: string,
- *     update_pending?: string, bundle_failed?: string,
+ *     update_pending?: string, bundle_failed?: string, setup?: Setup | null, setup_file?: string | null,
  *     notify?: { last_failure: Delivery | null, last_delivered: Delivery | null } | null }} Report
+ * @typedef {{ now?: number, state: Setup | null, setup_file: string, log_path: string, log: string | null }} SetupShow
  */
 
-const report = /** @type {Report} */ (readJson("the job runner's report"));
+const report = /** @type {Report} */ (readJson("the machine's report"));
 // Durations against the machine's clock, which also stamped the times.
-const now = report.now;
+const now = report.now ?? Date.now() / 1000;
 
 /** @param {number} seconds */
 function duration(seconds) {
@@ -168,6 +171,49 @@ function notifyLine() {
     return delivered && delivered.time > failure.time ? `${words}; delivered since: ${clock(delivered.time)} (${delivered.event})` : words;
 }
 
+/**
+ * A path in the notebook user's home as the user writes it.
+ * @param {string} file
+ */
+function fromHome(file) {
+    return file.replace(/^\/home\/[^/]+\//, "~/");
+}
+
+/**
+ * The last run of the setup file on this machine (gpu-notebook-setup's record) in words.
+ * @param {Setup | null | undefined} setup
+ * @param {string} setupFile where the setup file is, for when no run says it
+ */
+function setupLine(setup, setupFile) {
+    if (!setup) {
+        return `none has run on this machine (an executable ${fromHome(setupFile)} runs on every new machine)`;
+    }
+    if (setup.outcome === "absent") {
+        return `no setup file (an executable ${fromHome(setupFile)} runs on every new machine)`;
+    }
+    const log = setup.log ? `; its output: npm run setup-log (${fromHome(setup.log)})` : "";
+    const at = localTime(setup.started_at);
+    if (setup.outcome === "running") {
+        return `started ${at} (${setup.reason}) and has not ended: running, or the machine restarted during it${log}`;
+    }
+    const took = duration((setup.ended_at ?? setup.started_at) - setup.started_at);
+    if (setup.outcome === "succeeded") {
+        return `succeeded ${at} (${setup.reason}), in ${took}${log}`;
+    }
+    const why = setup.error ?? `exit status ${setup.exit_code}`;
+    return `FAILED ${at} (${setup.reason}): ${setup.outcome}, ${why}, after ${took}; the notebook server started anyway${log}. ` +
+        "Fix it, then run it again: npm run setup-log -- --run";
+}
+
+function setupReport() {
+    const shown = /** @type {SetupShow} */ (/** @type {unknown} */ (report));
+    const lines = [`Setup:       ${setupLine(shown.state, shown.setup_file)}`];
+    if (shown.log !== null) {
+        lines.push(`--- ${fromHome(shown.log_path)} ---`, shown.log.replace(/\n$/, ""));
+    }
+    return lines.join("\n");
+}
+
 function statusLines() {
     const lines = [
         `Up for:      ${duration(report.uptime_seconds)}`,
@@ -203,12 +249,15 @@ function statusLines() {
     if (report.bundle_failed) {
         lines.push(`Set-up:      ${report.bundle_failed}`);
     }
+    if (report.setup_file) {
+        lines.push(`Setup:       ${setupLine(report.setup, report.setup_file)}`);
+    }
     return lines.join("\n");
 }
 
-const render = /** @type {Record<string, (() => string) | undefined>} */ ({ jobs: jobsTable, status: statusLines })[process.argv[2]];
+const render = /** @type {Record<string, (() => string) | undefined>} */ ({ jobs: jobsTable, status: statusLines, setup: setupReport })[process.argv[2]];
 if (!render) {
-    console.error("usage: job-report.js jobs|status < runner-json");
+    console.error("usage: job-report.js jobs|status|setup < machine-json");
     process.exit(2);
 }
 console.log(render());
