@@ -90,11 +90,11 @@ SHARED_CONNECTION_PROBE_SECONDS=5
 # local check.
 drop_dead_shared_connection() {
     ssh_to_machine -O check >/dev/null 2>&1 || return 0
-    local answer=""
+    local reply=""
     # ssh itself, not a function: the no-op must not open a connection of its own.
-    IFS= read -r -t "$SHARED_CONNECTION_PROBE_SECONDS" answer < <(
+    IFS= read -r -t "$SHARED_CONNECTION_PROBE_SECONDS" reply < <(
         ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 && echo alive) || true
-    if [ "$answer" != alive ]; then
+    if [ "$reply" != alive ]; then
         # Only this computer's end is asked to exit: the master answers it without the machine,
         # and the no-op still waiting on it ends with it.
         ssh_to_machine -O exit >/dev/null 2>&1 || true
