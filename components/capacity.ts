@@ -7,7 +7,8 @@
 // program writes and the driver (scripts/lib/capacity.js) reads with this module, so no sentence
 // a user reads is ever parsed.
 // Loaded by the driver through scripts/lib/ts-require.js: keep it free of the Pulumi SDK.
-import type { Market } from "./config";
+import type { Market, NotebookSettings } from "./config/schema";
+import { pulumiCommand } from "./config/words";
 import { CAPACITY_ENV } from "./contract";
 
 /** One way to get a machine: a type, in a zone, bought on a market. */
@@ -22,8 +23,15 @@ export function candidateKey(candidate: Candidate): string {
     return `${candidate.zone}/${candidate.instanceType}/${candidate.market}`;
 }
 
+/** An instance type's name as EC2 spells it (g6.xlarge): in a candidate key, and in npm run start --type. */
+const INSTANCE_TYPE_NAME = "[a-z0-9-]+\\.[a-z0-9-]+";
+
+export function isInstanceTypeName(text: string): boolean {
+    return new RegExp(`^${INSTANCE_TYPE_NAME}$`).test(text);
+}
+
 export function parseCandidateKey(key: string): Candidate | undefined {
-    const match = /^([a-z0-9-]+)\/([a-z0-9-]+\.[a-z0-9-]+)\/(on-demand|spot)$/.exec(key.trim());
+    const match = new RegExp(`^([a-z0-9-]+)/(${INSTANCE_TYPE_NAME})/(on-demand|spot)$`).exec(key.trim());
     return match ? { zone: match[1], instanceType: match[2], market: match[3] as Market } : undefined;
 }
 
@@ -96,6 +104,27 @@ export interface CapacityHints {
 
 /** A plain `pulumi up`: nothing known full, nothing asked. */
 export const NO_HINTS: CapacityHints = { full: new Set() };
+
+/**
+ * Why `npm run start -- --on-demand` may not replace this notebook's machine (the setting to
+ * change, its value, what would be accepted), or undefined when it may: only a spot notebook whose
+ * spotFallback is on-demand. The program refuses with it (preflight.ts), and npm run start asks
+ * it first, before it asks the user (scripts/lib/query.ts).
+ */
+export function onDemandRefusal(settings: Pick<NotebookSettings, "spot" | "spotFallback">):
+    { key: "spot" | "spotFallback"; value: unknown; accepted: string } | undefined {
+    if (!settings.spot) {
+        return { key: "spot", value: false, accepted: "true: --on-demand replaces a spot machine by an on-demand one, and this notebook runs on-demand already" };
+    }
+    if (settings.spotFallback !== "on-demand") {
+        return {
+            key: "spotFallback", value: settings.spotFallback ?? "",
+            accepted: `on-demand: --on-demand replaces the spot machine by an on-demand one only when the notebook allows that fallback ` +
+                `(${pulumiCommand("config set spotFallback on-demand")})`,
+        };
+    }
+    return undefined;
+}
 
 /** The hints for one notebook (its name in the stack: "notebook" for a stack of one). */
 export function hintsFromEnvironment(notebook: string, env: NodeJS.ProcessEnv = process.env): CapacityHints {

@@ -10,7 +10,7 @@ import {
     lookupEc2Quota, lookupInstances, lookupOfferingZones, lookupRegion, lookupSnapshotSizeGb, lookupSubnet,
     lookupSubnetIds, lookupTypeInfo, lookupTypesInRegion, SubnetInfo, TypeInfo,
 } from "./aws-data";
-import { Candidate, candidateOrder, CapacityHints, NO_HINTS } from "./capacity";
+import { Candidate, candidateOrder, CapacityHints, NO_HINTS, onDemandRefusal } from "./capacity";
 import { CONFIG_NAMESPACE, DeployRefused, firstType, GPU_FAMILIES, inWords, Market, NotebookSettings, pulumiCommand, UP_COMMAND } from "./config";
 
 /** An EC2 quota in Service Quotas. */
@@ -508,12 +508,9 @@ export function chooseCandidate(
         throw DeployRefused.setting("instanceTypes", settings.instanceTypes, `it does not list ${hints.requestedType}, the type asked for ` +
             `(--type); choose one of ${settings.instanceTypes.join(", ")}, or add it to ${CONFIG_NAMESPACE}:instanceTypes first`);
     }
-    if (hints.requestedMarket === "on-demand" && !(settings.spot && settings.spotFallback === "on-demand")) {
-        throw settings.spot
-            ? DeployRefused.setting("spotFallback", settings.spotFallback ?? "", `on-demand: --on-demand replaces the spot machine by an ` +
-                `on-demand one only when the notebook allows that fallback (${pulumiCommand("config set spotFallback on-demand")})`)
-            : DeployRefused.setting("spot", false, `true: --on-demand replaces a spot machine by an on-demand one, and this notebook ` +
-                `runs on-demand already`);
+    const onDemand = hints.requestedMarket === "on-demand" ? onDemandRefusal(settings) : undefined;
+    if (onDemand) {
+        throw DeployRefused.setting(onDemand.key, onDemand.value, onDemand.accepted);
     }
     const usableZones = facts.vpc?.isDefault ? Object.keys(facts.subnetsByZone).filter((zone) => facts.subnetsByZone[zone].length > 0) : undefined;
     const order = candidateOrder({

@@ -27,7 +27,7 @@ import { Ec2Quota, ELASTIC_IP_QUOTA, marketsOf, vcpuQuotaFor } from "../componen
 import { DEFAULT_HOURS_PER_WEEK, HOURS_PER_WEEK, notebookCosts, usd } from "../components/pricing";
 import { SPOT_SAVING_PHRASE } from "../components/spot";
 import { fitLine, fitText, table, WIDTH } from "./plan-layout";
-import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "./stack-file";
+import { PlanInputError, readStackConfig, StackFileConfig, stackNameFor } from "./lib/stack-file";
 
 import program = require("../index");
 

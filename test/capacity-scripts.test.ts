@@ -182,9 +182,12 @@ describe("scripts when EC2 has no GPU free, against the stand-in pulumi", functi
         });
 
         for (const [what, config, refusal] of [
-            ["an on-demand notebook", "", "gpu-notebook: --on-demand: the notebook is not a spot notebook (gpu-notebook:spot is false): it runs on-demand already"],
-            ["a spot notebook without spotFallback", '  gpu-notebook:spot: "true"\n', "gpu-notebook: --on-demand: gpu-notebook:spotFallback is not on-demand; it " +
-                "replaces a spot machine by an on-demand one only when allowed: pulumi config set spotFallback on-demand"],
+            // The program's own words (components/capacity.ts onDemandRefusal), asked before the user is.
+            ["an on-demand notebook", "", "gpu-notebook: --on-demand: gpu-notebook:spot = false is not accepted: true: --on-demand replaces a " +
+                "spot machine by an on-demand one, and this notebook runs on-demand already"],
+            ["a spot notebook without spotFallback", '  gpu-notebook:spot: "true"\n', "gpu-notebook: --on-demand: gpu-notebook:spotFallback = \"\" " +
+                "is not accepted: on-demand: --on-demand replaces the spot machine by an on-demand one only when the notebook allows that " +
+                "fallback (pulumi config set spotFallback on-demand)"],
         ]) {
             it(`start --on-demand on ${what} is refused in one line, changing nothing`, async () => {
                 const { here, env } = world([DONE], config);

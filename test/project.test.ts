@@ -10,7 +10,7 @@ import { parse } from "yaml";
 
 import { CONFIG_KEYS, DEFAULTS, parseConfig } from "../components/config";
 import { SPOT_TYPICAL_SAVING_PERCENT } from "../components/spot";
-import { DEFAULT_REGION } from "../scripts/stack-file";
+import { DEFAULT_REGION } from "../scripts/lib/stack-file";
 import { SAMPLE_PRICES } from "../components/offline/mock-cloud";
 
 const root = path.join(__dirname, "..");
@@ -159,8 +159,10 @@ describe("project files", () => {
         assert.ok(read("README.md").includes(`\`${DEFAULTS.instanceType}\` (one NVIDIA T4), costs $${price} an hour`));
     });
 
-    it("npm run plan shows the region npm run up sets when the AWS setup names none", () => {
-        assert.strictEqual(/^DEFAULT_REGION=(\S+)$/m.exec(read("scripts/up"))?.[1], DEFAULT_REGION);
+    it("npm run up names no region of its own: it asks the one function npm run plan uses too (scripts/lib/region.ts)", () => {
+        const code = read("scripts/up").split("\n").filter((line) => !/^\s*#/.test(line)).join("\n");
+        assert.ok(!code.includes(DEFAULT_REGION) && !/aws configure get region/.test(code), "scripts/up restates the region rule");
+        assert.match(code, /query region/);
     });
 
     it("asks for the Node.js that @pulumi/pulumi requires, in package.json and the README", () => {

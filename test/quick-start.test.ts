@@ -19,7 +19,7 @@ import { tmpdir, userInfo } from "os";
 import * as path from "path";
 
 import { parseStackConfig } from "../components/config";
-import { readStackConfig } from "../scripts/stack-file";
+import { readStackConfig } from "../scripts/lib/stack-file";
 import { DeployedMachine, deployUnderMocks } from "./support/machine";
 import { VALID_CONFIG } from "./support/program";
 import { HttpsFixture, ROOT, Sshd, SSHD, startHttps, startSshd, stopProcess } from "./support/scripts";

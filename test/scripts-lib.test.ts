@@ -10,9 +10,9 @@ import { parse } from "yaml";
 
 import { CONFIG_NAMESPACE, DEFAULTS } from "../components/config";
 import { SAMPLE_PRICES } from "../components/offline/mock-cloud";
-import { chooseNotebook, selectNotebook } from "../scripts/lib/stack-output";
-import { notebooksTable } from "../scripts/notebooks-table";
-import { ConfigListing, ConfigView } from "../scripts/stack-config";
+import { chooseNotebook, selectNotebook } from "../scripts/lib/stack-outputs";
+import { notebooksTable } from "../scripts/lib/notebooks-table";
+import { ConfigListing, ConfigView } from "../scripts/lib/config-view";
 
 /**
  * The listing `pulumi config --json --show-secrets` prints for a config given as plain values

@@ -230,11 +230,17 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
                 const cases: [StandInOptions, NodeJS.ProcessEnv, string, RegExp][] = [
                     [{ awsProfileRegion: "ap-south-1" }, { AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-north-1" }, "eu-west-1", /\(AWS_REGION\)/],
                     [{ awsProfileRegion: "ap-south-1" }, { AWS_DEFAULT_REGION: "eu-north-1" }, "eu-north-1", /\(AWS_DEFAULT_REGION\)/],
-                    [{ awsProfileRegion: "ap-south-1" }, { AWS_PROFILE: "course" }, "ap-south-1", /\(your AWS profile course\)/],
+                    [{ awsProfileRegion: "ap-south-1" }, {}, "ap-south-1", /\(your AWS profile default\)/],
+                    [{ awsProfileRegion: "ap-south-1" }, { AWS_PROFILE: "course", AWS_CONFIG_FILE: "course.config" }, "eu-west-3", /\(your AWS profile course\)/],
                     [{ awsProfileRegion: "" }, {}, "us-east-1", /no region in/],
                 ];
                 for (const [options, env, region, source] of cases) {
                     const here = world(options);
+                    if (env.AWS_CONFIG_FILE) {
+                        // A config file of its own, a profile section of its own: read without the aws CLI.
+                        env.AWS_CONFIG_FILE = path.join(here.dir, env.AWS_CONFIG_FILE);
+                        writeFileSync(env.AWS_CONFIG_FILE, "[default]\nregion = ap-south-1\n\n[profile course]\n# a comment\nregion = eu-west-3\n");
+                    }
                     const result = ok(await script(here, "up", [], env), here);
                     assert.strictEqual(here.stackConfig("dev")["aws:region"], region, JSON.stringify(env));
                     assert.match(result.stdout, source);

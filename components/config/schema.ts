@@ -3,6 +3,11 @@
 
 export const CONFIG_NAMESPACE = "gpu-notebook";
 
+/** Regional zones (us-east-1a) and Local Zones (us-east-1-bos-1a): availabilityZone, moveToZone, npm run move --zone. */
+export function isZoneName(text: string): boolean {
+    return /^[a-z]{2}(-[a-z]+)+-\d+(-[a-z]+-\d+)?[a-z]$/.test(text);
+}
+
 /** x86_64 NVIDIA GPU families the AWS Deep Learning AMIs (OSS NVIDIA driver) support. */
 export const GPU_FAMILIES = [
     "g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",

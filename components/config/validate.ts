@@ -5,7 +5,7 @@ import * as ipaddr from "ipaddr.js";
 
 import { ConfigValues, settingsFrom } from "./parse";
 import { DeployRefused, Problem, settingProblem } from "./problems";
-import { ALLOW_MY_IP_COMMAND, ARM_GPU_FAMILIES, CONFIG_NAMESPACE, DEFAULTS, GPU_FAMILIES, NotebookSettings } from "./schema";
+import { ALLOW_MY_IP_COMMAND, ARM_GPU_FAMILIES, CONFIG_NAMESPACE, DEFAULTS, GPU_FAMILIES, isZoneName, NotebookSettings } from "./schema";
 import { pulumiCommand } from "./words";
 
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
@@ -268,9 +268,6 @@ function isAwsId(prefix: string, value: string): boolean {
     return new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`).test(value);
 }
 
-/** Regional zones (us-east-1a) and Local Zones (us-east-1-bos-1a). */
-const ZONE_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+(-[a-z]+-\d+)?[a-z]$/;
-
 /** Data volume and network placement: formats here, agreement with AWS in preflight.ts. */
 function placementProblems(settings: NotebookSettings): Problem[] {
     const problems: Problem[] = [];
@@ -286,11 +283,11 @@ function placementProblems(settings: NotebookSettings): Problem[] {
         problems.push(settingProblem("restoreFromSnapshotId", snapshot,
             `only with a data volume to restore into; set ${CONFIG_NAMESPACE}:dataVolumeGb to at least the snapshot's size`));
     }
-    if (settings.availabilityZone !== undefined && !ZONE_PATTERN.test(settings.availabilityZone)) {
+    if (settings.availabilityZone !== undefined && !isZoneName(settings.availabilityZone)) {
         problems.push(settingProblem("availabilityZone", settings.availabilityZone,
             "an availability zone name of the stack's region, such as us-east-1b, or leave it unset to have one chosen"));
     }
-    if (settings.moveToZone !== undefined && !ZONE_PATTERN.test(settings.moveToZone)) {
+    if (settings.moveToZone !== undefined && !isZoneName(settings.moveToZone)) {
         problems.push(settingProblem("moveToZone", settings.moveToZone,
             "an availability zone name of the stack's region that offers one of the candidate types, such as us-east-1c (npm run move -- --zone ZONE sets it)"));
     } else if (settings.moveToZone !== undefined && size === 0) {

@@ -10,7 +10,7 @@
 # shellcheck source=scripts/lib/fleet.sh
 . "$(dirname "${BASH_SOURCE[0]}")/fleet.sh"
 
-# Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/stack-config.ts) and
+# Sets ALLOWED_ORIGIN (list, text, inherited or unset: see scripts/lib/config-view.ts) and
 # ALLOWED_CIDRS (one network each) for notebook $1, or the top level when $1 is empty.
 read_allowed_cidrs() {
     local entry cidrs

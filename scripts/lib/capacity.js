@@ -4,20 +4,11 @@
 // notebook (components/capacity.ts CapacityRecord: the candidate it tries and the resources EC2
 // would refuse); EC2's error names the resource. Both are read with components/capacity.ts, the
 // module that writes the record, loaded through the transpile cache: nothing here reads a sentence.
-//
-// Usage: node capacity.js failures EVENT_LOG
-//   Prints one line per refusal: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one sentence<TAB>the
-//   on-demand fallback's price, for a spot machine with spotFallback (else empty); nothing when none.
-// Usage: node capacity.js errors EVENT_LOG
-//   Prints the run's error messages, one line each: a refusal of the program (say, of npm run
-//   move's zone) as one line after Pulumi's own output.
-// Usage: node capacity.js started [UNSTARTED...] < the stack's `notebooks` output (JSON)
-//   Prints a line per notebook: running on which type in which zone, or that it found no GPU.
+// The scripts ask it through the query program (query.ts: capacity-failures, capacity-errors,
+// capacity-started).
 // @ts-check
 "use strict";
 
-const fs = require("fs");
-const { runCommand } = require("./cli");
 require("./ts-require");
 const { candidateKey, capacityRecords, capacityRefusals, fallbackPrice } = require("../../components/capacity");
 
@@ -94,27 +85,17 @@ function errorLines(found) {
     return [...new Set(lines)];
 }
 
-if (require.main === module) {
-    runCommand(([command, file, ...rest]) => {
-        if (command === "errors" && file) {
-            errorLines(diagnostics(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "")).forEach((line) => console.log(line));
-            return;
-        }
-        if (command === "started") {
-            const { readJson } = require("./cli");
-            const notebooks = /** @type {Record<string, { instanceType: string, availabilityZone: string }>} */ (readJson("the stack's notebooks output"));
-            startedReport(notebooks, [file, ...rest].join(" ").split(/\s+/).filter(Boolean)).forEach((line) => console.log(line));
-            return;
-        }
-        if (command !== "failures" || !file) {
-            throw new Error("usage: capacity.js failures EVENT_LOG | capacity.js errors EVENT_LOG | capacity.js started [UNSTARTED...]");
-        }
-        const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-        for (const failure of capacityFailures(diagnostics(text))) {
-            const offer = failure.onDemandFallback ? fallbackPrice(failure.onDemandFallback) : "";
-            process.stdout.write([failure.action, failure.notebook, candidateKey(failure.candidate), sentence(failure), offer].join("\t") + "\n");
-        }
+/**
+ * One line per refusal in an event log's text: ACTION<TAB>NOTEBOOK<TAB>ZONE/TYPE/MARKET<TAB>one
+ * sentence<TAB>the on-demand fallback's price, for a spot machine with spotFallback (else empty).
+ * @param {string} text
+ * @returns {string[]}
+ */
+function failureLines(text) {
+    return capacityFailures(diagnostics(text)).map((failure) => {
+        const offer = failure.onDemandFallback ? fallbackPrice(failure.onDemandFallback) : "";
+        return [failure.action, failure.notebook, candidateKey(failure.candidate), sentence(failure), offer].join("\t");
     });
 }
 
-module.exports = { capacityFailures, diagnostics, errorLines, sentence, startedReport };
+module.exports = { capacityFailures, diagnostics, errorLines, failureLines, sentence, startedReport };

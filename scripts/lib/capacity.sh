@@ -14,7 +14,8 @@
 # shellcheck source=scripts/lib/machine.sh
 . "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
 
-CAPACITY_HELPER="$(dirname "${BASH_SOURCE[0]}")/capacity.js"
+# shellcheck source=scripts/lib/query.sh
+. "$(dirname "${BASH_SOURCE[0]}")/query.sh"
 
 # The commands that help when a start found no GPU; $1 is the notebook ("notebook" for a stack
 # of one), $2 the zone, $3 what the on-demand fallback costs for a spot machine with
@@ -54,7 +55,7 @@ capacity_up() {
             rm -f "$events"
             return 0
         fi
-        failures="$(node "$CAPACITY_HELPER" failures "$events")" || failures=""
+        failures="$(query capacity-failures "$events")" || failures=""
         if [ -z "$failures" ]; then
             # Not a capacity error: Pulumi has shown it already.
             rm -f "$events"

@@ -6,12 +6,12 @@
 const fs = require("fs");
 
 /**
- * Parses stdin as JSON; `what` names it in the error.
+ * Parses `text` (default: stdin) as JSON; `what` names it in the error.
  * @param {string} what
+ * @param {string} [text]
  * @returns {unknown}
  */
-function readJson(what) {
-    const text = fs.readFileSync(0, "utf8");
+function readJson(what, text = fs.readFileSync(0, "utf8")) {
     try {
         return JSON.parse(text);
     } catch (error) {

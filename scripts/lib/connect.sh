@@ -5,11 +5,11 @@
 # after common.sh.
 
 # shellcheck source=scripts/lib/outputs.sh
-. "$(dirname "${BASH_SOURCE[0]}")/outputs.sh"
+. "${BASH_SOURCE[0]%/*}/outputs.sh"
 # The machine's facts: sshd's port, and TUNNEL_HOST, the local end of every tunnel (never an
 # address other machines can reach).
 # shellcheck source=scripts/lib/machine.sh
-. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
+. "${BASH_SOURCE[0]%/*}/machine.sh"
 
 # Seconds ssh waits for the machine to accept a connection: long enough for a slow network, short
 # enough that a stopped machine or a closed firewall is reported while the user still waits.
@@ -40,9 +40,14 @@ ensure_ssh_dir() {
 }
 
 # Writes $2 to the file $1 (with a final newline) readable by this user only, replacing any old
-# copy in one step, so a reader never sees half a key.
+# copy in one step, so a reader never sees half a key. A file that holds it already is left as it
+# is: every ssh, job and status writes the same three files, and each write costs three commands.
 write_private_file() {
-    local tmp
+    local tmp current=""
+    if [ -f "$1" ] && [ -O "$1" ]; then
+        IFS= read -r -d '' current <"$1" || true
+        [ "$current" != "$2"$'\n' ] || return 0
+    fi
     tmp="$(mktemp "$1.XXXXXX")"
     chmod 600 "$tmp"
     printf '%s\n' "$2" > "$tmp"
@@ -73,27 +78,25 @@ connection_reuse_lines() {
     ControlPersist 10m"
 }
 
-# Tenths of a second a shared connection has to run a no-op before a command gives up on it: a
-# round trip and a process start on the machine take well under a second on a slow network.
-SHARED_CONNECTION_PROBE_TENTHS=50
+# Seconds a shared connection has to run a no-op before a command gives up on it: a round trip
+# and a process start on the machine take well under a second on a slow network.
+SHARED_CONNECTION_PROBE_SECONDS=5
 
 # A shared connection whose machine side died without closing (a laptop's sleep, a dropped NAT
 # entry) still takes commands here, and each hangs until the keepalives give up (150 s measured).
 # So before a script uses it, a no-op through it must come back within 5 s; if it does not, the
-# connection is closed here and the command opens a new one. Without a shared connection, this
-# costs one local check.
+# connection is closed here and the command opens a new one. The wait ends when the no-op does
+# (read returns on its line), not on a polling tick. Without a shared connection, this costs one
+# local check.
 drop_dead_shared_connection() {
     ssh_to_machine -O check >/dev/null 2>&1 || return 0
-    # ssh itself, not a function: a backgrounded function would be a subshell, and $! its pid.
-    ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 &
-    local probe=$! tenths=0
-    while kill -0 "$probe" 2>/dev/null && [ "$tenths" -lt "$SHARED_CONNECTION_PROBE_TENTHS" ]; do
-        sleep 0.1
-        tenths=$((tenths + 1))
-    done
-    kill "$probe" 2>/dev/null || true
-    if ! wait "$probe" 2>/dev/null; then
-        # Only this computer's end is asked to exit: the master answers it without the machine.
+    local reply=""
+    # ssh itself, not a function: the no-op must not open a connection of its own.
+    IFS= read -r -t "$SHARED_CONNECTION_PROBE_SECONDS" reply < <(
+        ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 && echo alive) || true
+    if [ "$reply" != alive ]; then
+        # Only this computer's end is asked to exit: the master answers it without the machine,
+        # and the no-op still waiting on it ends with it.
         ssh_to_machine -O exit >/dev/null 2>&1 || true
     fi
 }
@@ -285,7 +288,7 @@ run_reaching_machine() {
     # stdout stays where it was (fd 3); only stderr goes through tee, which also keeps a copy. The
     # status travels in a file: a pipeline's own status would depend on the caller's pipefail.
     { { "$@" && echo 0 >"$messages.status" || echo "$?" >"$messages.status"; } 2>&1 1>&3 3>&- | tee "$messages" >&2; } 3>&1
-    status="$(cat "$messages.status")"
+    status="$(<"$messages.status")"
     if [ "$status" -ne 0 ] && grep -Eq "$SSH_UNREACHABLE_PATTERN" "$messages"; then
         unreachable_hint
     fi

@@ -5,9 +5,11 @@
 # functions and changes nothing until they are called.
 
 # shellcheck source=scripts/lib/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+. "${BASH_SOURCE[0]%/*}/common.sh"
 # shellcheck source=scripts/lib/pulumi.sh
-. "$(dirname "${BASH_SOURCE[0]}")/pulumi.sh"
+. "${BASH_SOURCE[0]%/*}/pulumi.sh"
+# shellcheck source=scripts/lib/query.sh
+. "${BASH_SOURCE[0]%/*}/query.sh"
 
 GPU_NOTEBOOK_NAME="${GPU_NOTEBOOK_NAME:-}"
 # Where the name came from, for messages about it.
@@ -58,17 +60,11 @@ read_stack_config() {
     rm -f "$errors"
 }
 
-# Answers a question about the stack config with the deploy's own parser (see
-# scripts/stack-config.ts). Needs read_stack_config.
+# Asks the query program a question about the stack config (scripts/lib/query.ts: choose,
+# names-setting, allowed-cidrs, on-demand), which reads it with the deploy's own parser. Needs
+# read_stack_config.
 stack_config() {
-    printf '%s' "$GPU_NOTEBOOK_CONFIG" | config_query "$@"
-}
-
-# scripts/stack-config.ts QUERY..., its TypeScript loaded by scripts/lib/ts-require.js.
-config_query() {
-    local root
-    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-    node --require "$root/scripts/lib/ts-require.js" "$root/scripts/stack-config.ts" "$@"
+    printf '%s' "$GPU_NOTEBOOK_CONFIG" | query "$@"
 }
 
 # Prints the chosen notebook's name ("" for a stack with a single notebook) after checking it

@@ -3,12 +3,12 @@
 # what they say when they cannot. prepare_ssh must have run before any call reaches the machine.
 
 # shellcheck source=scripts/lib/connect.sh
-. "$(dirname "${BASH_SOURCE[0]}")/connect.sh"
+. "${BASH_SOURCE[0]%/*}/connect.sh"
 
 # Where the runner and its machine file are on the machine: components/contract.ts, through the
 # generated machine.sh.
 # shellcheck source=scripts/lib/machine.sh
-. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
+. "${BASH_SOURCE[0]%/*}/machine.sh"
 
 # The address ssh dials, for messages.
 machine_address() {

@@ -12,9 +12,9 @@
 # (passphrase_file), and the scripts use that file whenever the user set neither variable.
 
 # shellcheck source=scripts/lib/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+. "${BASH_SOURCE[0]%/*}/common.sh"
 # shellcheck source=scripts/lib/machine.sh
-. "$(dirname "${BASH_SOURCE[0]}")/machine.sh"
+. "${BASH_SOURCE[0]%/*}/machine.sh"
 
 # Whether the user named the stack; if not, choose_stack looks for a selected one once a backend
 # answers. Decided once: several libraries source this file.

@@ -68,7 +68,7 @@ export function copyProject(into: string): string {
 }
 
 export interface StandInOptions {
-    /** What `aws configure get region` prints; undefined: no aws CLI on PATH at all. */
+    /** The default profile's region in ~/.aws/config, as `aws configure get region` prints it; undefined: no aws CLI on PATH at all. */
     awsProfileRegion?: string;
     /** Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile. */
     awsCredentials?: boolean;
@@ -112,6 +112,11 @@ export class StandInWorld {
             mkdirSync(path.join(this.home, ".aws"));
             writeFileSync(path.join(this.home, ".aws", "credentials"),
                 "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", { mode: 0o600 });
+        }
+        if (options.awsProfileRegion) {
+            // Where `aws configure` keeps it, and where npm run up reads it (scripts/lib/region.ts).
+            mkdirSync(path.join(this.home, ".aws"), { recursive: true });
+            writeFileSync(path.join(this.home, ".aws", "config"), `[default]\nregion = ${options.awsProfileRegion}\n`);
         }
         if (options.awsProfileRegion !== undefined) {
             // STS answers with the account when there are credentials, else with the AWS CLI's words.

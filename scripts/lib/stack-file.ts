@@ -4,21 +4,20 @@
 // type for what Pulumi.yaml declares (the CLI's own check, with the types read from Pulumi.yaml),
 // and a stack name that neither the file name nor GPU_NOTEBOOK_STACK gives. Keys no one reads are
 // warned about by name. The region is the stack's, or the one `npm run up` would pin.
-import { spawnSync } from "child_process";
 import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse, YAMLParseError } from "yaml";
 
-import { CONFIG_NAMESPACE } from "../components/config";
+import { CONFIG_NAMESPACE } from "../../components/config";
+import { RegionChoice, regionForNewStack } from "./region";
 
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "..", "..");
 
 /** A documentation address (RFC 5737) standing in for the one `npm run up` detects. */
 export const STAND_IN_CIDR = "192.0.2.1/32";
 /** Stands in for a notebookPassword the stack file holds encrypted (the plan cannot decrypt it). */
 const STAND_IN_PASSWORD = "offline-plan-stand-in-password";
-/** The region `npm run up` sets when the user's AWS setup names none. */
-export const DEFAULT_REGION = "us-east-1";
+export { DEFAULT_REGION } from "./region";
 
 /** What the plan hands the program from a stack file. */
 export interface StackFileConfig {
@@ -131,31 +130,6 @@ export function cliConfigKey(key: string): { namespace: string; name: string } |
     }
     return { refused: `could not parse ${key} as a configuration key (configuration keys should be of the form \`<namespace>:<name>\`)` };
 }
-
-/** A region and where it came from, in the words `npm run up` uses for it. */
-export interface RegionChoice { region: string; source: string }
-
-/**
- * The region `npm run up` pins on a stack's first run (scripts/up, aws_setup_region), in its
- * order: AWS_REGION, AWS_DEFAULT_REGION, then the profile's region as `aws configure get region`
- * prints it (which reads ~/.aws/config, or AWS_CONFIG_FILE, for AWS_PROFILE or default), when an
- * aws CLI is on PATH. Undefined when none names one (up then takes DEFAULT_REGION).
- */
-export function awsSetupRegion(env: NodeJS.ProcessEnv = process.env): RegionChoice | undefined {
-    if (env.AWS_REGION) {
-        return { region: env.AWS_REGION, source: "AWS_REGION" };
-    }
-    if (env.AWS_DEFAULT_REGION) {
-        return { region: env.AWS_DEFAULT_REGION, source: "AWS_DEFAULT_REGION" };
-    }
-    // No aws on PATH: spawnSync fails with ENOENT, status null, as `command -v aws` fails in up.
-    const asked = spawnSync("aws", ["configure", "get", "region"], { env, encoding: "utf8", timeout: 30_000 });
-    const region = asked.status === 0 ? asked.stdout.trim() : "";
-    return region !== "" ? { region, source: `your AWS profile ${env.AWS_PROFILE || "default"}` } : undefined;
-}
-
-/** A region name as scripts/up accepts it (us-east-1, ap-southeast-2, us-gov-west-1). */
-const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
 
 /** The stack a settings file belongs to: its name says it (Pulumi.<stack>.yaml), or GPU_NOTEBOOK_STACK. */
 export function stackNameFor(configFile: string, fromEnvironment: string | undefined): string {
@@ -271,12 +245,14 @@ export function readStackConfig(
         throw refused(...problems);
     }
     if (region === "") {
-        const { region: pinned, source } = awsSetupRegion(env) ??
-            { region: DEFAULT_REGION, source: "no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile" };
-        if (!REGION_NAME.test(pinned)) {
-            // scripts/up refuses it in these words before it sets anything.
-            throw refused(`${pinned} (${source}) is not an AWS region name such as us-east-1`);
+        let choice: RegionChoice;
+        try {
+            choice = regionForNewStack(env);
+        } catch (error) {
+            // npm run up refuses it in the same words before it sets anything.
+            throw refused((error as Error).message);
         }
+        const { region: pinned, source } = choice;
         region = pinned;
         notes.push(`${name} sets no aws:region: the first \`npm run up\` sets ${region} (${source}), as the plan shows`);
     }

@@ -1,8 +1,8 @@
 // The table of `npm run notebooks`: what is deployed (the stack outputs: type, running, price,
-// URL) beside what the config asks for (components/config.ts read by scripts/stack-config.ts), so a
+// URL) beside what the config asks for (components/config/ read by config-view.ts), so a
 // notebook added to or removed from the config, or a stop not yet applied, shows as just that.
-import { notebookNames } from "./lib/stack-output";
-import type { ConfigView } from "./stack-config";
+import type { ConfigView } from "./config-view";
+import { notebookNames } from "./stack-outputs";
 
 type Outputs = Record<string, unknown>;
 

@@ -1,26 +1,9 @@
-// The user scripts' one way into a stack's config: what `pulumi config --json --show-secrets`
-// prints, on stdin (it may hold secrets), read by the deploy's own parser (components/config.ts),
-// so a rule of the config exists once. Run by scripts/lib/fleet.sh through scripts/lib/ts-require.js:
-//   stack-config.ts choose NAME OPTION STACK   prints NAME if the config has that notebook ("" for a
-//                                              stack of one), else fails listing the config's
-//   stack-config.ts names-setting KEY          the notebooks whose own entry sets KEY, one a line
-//   stack-config.ts setting NAME KEY           the notebook's setting KEY as the deploy reads it
-//                                              (defaults applied; "" when unset)
-//   stack-config.ts allowed-cidrs NAME         where the notebook's list is set (list, text,
-//                                              inherited or unset), then one network a line
-//   stack-config.ts notebooks STACK            the table of npm run notebooks; stdin is then
-//                                              {"outputs": <stack outputs>, "config": <the listing>}
-//   stack-config.ts notebooks STACK FILE       the same with the stack outputs alone on stdin (from
-//                                              GPU_NOTEBOOK_OUTPUTS_FILE, so no Pulumi CLI is asked),
-//                                              and the config read from the stack file FILE, as the
-//                                              CLI would hand it to the program; no FILE, no config
-// What is deployed is read from the stack outputs instead (scripts/lib/stack-output.js).
-import { ConfiguredNotebook, configuredStack, CONFIG_NAMESPACE } from "../components/config";
-import { existsSync } from "fs";
+// What a script asks of a stack's config: what `pulumi config --json --show-secrets` prints (it may
+// hold secrets, so it travels on stdin), read by the deploy's own parser (components/config/), so a
+// rule of the config exists once. The query program (query.ts) answers the scripts with it; what is
+// deployed is read from the stack outputs instead (stack-outputs.ts).
+import { ConfiguredNotebook, configuredStack, CONFIG_NAMESPACE } from "../../components/config";
 
-import { readJson, runCommand } from "./lib/cli";
-import { chooseNotebook } from "./lib/stack-output";
-import { notebooksTable } from "./notebooks-table";
 import { readStackConfig } from "./stack-file";
 
 /** One key as `pulumi config --json` lists it. */
@@ -102,51 +85,4 @@ function rawConfig(listing: ConfigListing): Record<string, string> {
         raw[key] = listed.objectValue !== undefined ? JSON.stringify(listed.objectValue) : listed.value ?? "";
     }
     return raw;
-}
-
-function main([query, ...args]: string[]): void {
-    if (query === "notebooks" && args.length > 1) {
-        const [stack, file] = args;
-        const outputs = readJson("the stack outputs") as Record<string, unknown>;
-        console.log(notebooksTable(stack, outputs, existsSync(file) ? ConfigView.ofStackFile(file, stack) : undefined));
-        return;
-    }
-    if (query === "notebooks") {
-        const { outputs, config } = readJson("the stack outputs and config") as { outputs: Record<string, unknown>; config: ConfigListing };
-        console.log(notebooksTable(args[0], outputs, new ConfigView(config)));
-        return;
-    }
-    const config = new ConfigView(readJson("the stack config") as ConfigListing);
-    const argument = args[0] ?? "";
-    switch (query) {
-        case "choose": {
-            const [requested, option, stack] = args;
-            console.log(chooseNotebook(config.names(), requested, option, stack, "configured"));
-            return;
-        }
-        case "names-setting":
-            console.log(config.notebooks.filter((notebook) => notebook.name !== "" && notebook.ownKeys.has(argument))
-                .map((notebook) => notebook.name).join("\n"));
-            return;
-        case "setting": {
-            const notebook = config.notebook(argument);
-            if (notebook === undefined) {
-                throw new Error(`the config has no notebook ${argument}`);
-            }
-            const value = (notebook.settings as unknown as Record<string, unknown>)[args[1]];
-            console.log(value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value));
-            return;
-        }
-        case "allowed-cidrs": {
-            const { origin, entries } = config.allowedCidrs(argument);
-            console.log([origin, ...entries].join("\n"));
-            return;
-        }
-        default:
-            throw new Error(`stack-config.ts: unknown query ${query}`);
-    }
-}
-
-if (require.main === module) {
-    runCommand(main);
 }
