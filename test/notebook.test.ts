@@ -2,6 +2,7 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
+import * as path from "path";
 import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { Provider } from "@pulumi/aws/provider";
@@ -303,7 +304,8 @@ describe("the notebook stack", () => {
             assert.deepStrictEqual([runner.owner, runner.permissions], ["root:root", "0755"]);
             assert.strictEqual(runner.content, bootFile("gpu-notebook-job"), "shipped as its source");
             assert.strictEqual(fileAt(files, INSTANCE_PATHS.jobsTmpfiles).content.split("\n").filter((line) => line && !line.startsWith("#")).join("\n"),
-                `d ${INSTANCE_PATHS.jobsRunDir} 0750 alice alice -`);
+                // The notification log's folder belongs to the notebook user too: its jobs notify when they end.
+                `d ${INSTANCE_PATHS.jobsRunDir} 0750 alice alice -\nd ${path.posix.dirname(INSTANCE_PATHS.notifyLog)} 0755 alice alice -`);
             assert.match(fileAt(files, INSTANCE_PATHS.jobsService).content,
                 new RegExp(`^ExecStart=${INSTANCE_PATHS.jobRunner} boot --machine ${INSTANCE_PATHS.machineFile}$`, "m"));
             assert.strictEqual(machine.notebook.jobsDir, "/home/alice/notebooks/jobs");

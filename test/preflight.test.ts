@@ -163,8 +163,10 @@ describe("launch checks", () => {
             const { cloud, outputs } = await runShared({ ...VALID_CONFIG, sshUser: "alice" });
             const machine = machineJsonOf(cloud, cloud.one(INSTANCE));
             const volumeId = await unwrap(outputs.dataVolumeId);
-            assert.deepStrictEqual(machine.setup.slice(0, 2), [
+            // The user's setup step runs between the two: after the mount, before the notebook server.
+            assert.deepStrictEqual(machine.setup.slice(0, 3), [
                 [INSTANCE_PATHS.mountScript, volumeId, "/home/alice/notebooks", "alice"],
+                [INSTANCE_PATHS.setupProgram, "boot", "--machine", INSTANCE_PATHS.machineFile],
                 [INSTANCE_PATHS.prepareScript, "alice", "/home/alice/notebooks", INSTANCE_PATHS.launcher, "gpu-notebook-jupyter.service"],
             ]);
             const files = machineFiles(cloud, cloud.one(INSTANCE));
