@@ -106,6 +106,47 @@ export const IDLE_STOP_TAG = "idleStopMinutes";
 export const BUNDLE_TAG = "gpuNotebookBundle";
 
 /**
+ * Instance tag naming why the machine is being stopped, read by its stop sequence through
+ * instance metadata: the backstop function sets it to "backstop" before it stops the machine,
+ * and the program sets it to "user" while the config says stopped (npm run stop), so it is on
+ * the instance before the stop. A later `pulumi up` removes a stale one (it is not in the
+ * instance's tags otherwise).
+ */
+export const STOP_REASON_TAG = "gpuNotebookStopReason";
+
+/**
+ * Why a machine stops, as the stop sequence, the hook (GPU_NOTEBOOK_STOP_REASON), the last-stop
+ * record and the notifications say it: its idle stop, the backstop, a spot interruption,
+ * `npm run stop`, or a stop from elsewhere (the console, the API, unknown).
+ */
+export const STOP_REASONS = ["idle", "backstop", "spot", "user", "elsewhere"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/** What the machine can tell its owner, by the names config notifyOn lists. */
+export const NOTIFY_EVENTS = ["job-finished", "job-failed", "job-stalled", "stopping", "started", "budget"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** The events notified unless notifyOn says otherwise: every one but "started", which would mail at each start. */
+export const DEFAULT_NOTIFY_EVENTS: readonly NotifyEvent[] = NOTIFY_EVENTS.filter((event) => event !== "started");
+
+/**
+ * The stop sequence's fixed limits, which the machine reads from machine.json's `unattended`
+ * object (no defaults of its own): the user's on-stop hook gets hookTimeoutSeconds; the spot
+ * watcher polls the interruption notice every spotPollSeconds and ends SIGTERM, grace, hook and
+ * notification within spotDeadlineSeconds of seeing it, inside the two minutes EC2 gives.
+ */
+export const UNATTENDED = { hookTimeoutSeconds: 60, spotPollSeconds: 5, spotDeadlineSeconds: 100 } as const;
+
+/**
+ * The SSM parameters a notebook owns, by name: `/gpu-notebook/<stack>/<notebook>/<what>`. The
+ * last stop's record (always; the machine and the backstop write it, npm run status reads it)
+ * and the notification webhook (a SecureString, only with notifyWebhook).
+ */
+export function notebookParameterName(stack: string, notebook: string, what: "last-stop" | "webhook"): string {
+    return `/gpu-notebook/${stack}/${notebook}/${what}`;
+}
+
+/**
  * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The
  * backstop alarm watches it; the instance role may write this namespace and nothing else.
  */
