@@ -43,6 +43,12 @@ export const INSTANCE_PATHS = {
     bundleFailed: "/var/lib/gpu-notebook/bundle-failed",
     /** Present after an update applied over SSH that the notebook server takes only at its next start. */
     updatePending: "/run/gpu-notebook-update-pending",
+    /**
+     * The notifier: delivers the machine's events (machine.json's unattended.notify); its `test`
+     * command, which `npm run notify-test` runs over SSH as the login user, sends one message
+     * through every channel and exits non-zero when none delivered.
+     */
+    notifier: "/usr/local/lib/gpu-notebook/gpu_notebook_notify.py",
 } as const;
 
 /**
@@ -192,6 +198,7 @@ export function machineShell(): string {
         ["BUNDLE_FETCH_OPTIONS", bundleFetchOptions(), "how it fetches one, as the bundle unit runs it (an array)"],
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
+        ["NOTIFIER_PATH", INSTANCE_PATHS.notifier, "the notifier, whose test command npm run notify-test runs"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
         ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],

@@ -16,7 +16,7 @@ const root = path.join(__dirname, "..");
  * programs against them. A file missing here that starts one fails under --unit, saying so.
  */
 const SYSTEM_SUITES = [
-    "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume", "move-scripts",
+    "boot-bundle", "boot-proof", "capacity-scripts", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs", "mount-data-volume", "move-scripts", "notify-scripts",
     "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
 ];
 

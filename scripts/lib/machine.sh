@@ -8,6 +8,7 @@ BOOT_MODULE_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_boot.py # installs the
 BUNDLE_FETCH_OPTIONS=(--tag gpuNotebookBundle --state-dir /var/lib/gpu-notebook --failed-marker /var/lib/gpu-notebook/bundle-failed --attempts 12 --first-delay 2 --max-delay 60) # how it fetches one, as the bundle unit runs it (an array)
 BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle fetch gave up
 UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update waits for a restart
+NOTIFIER_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_notify.py # the notifier, whose test command npm run notify-test runs
 MACHINE_SSH_PORT=22 # sshd's port
 TUNNEL_HOST=127.0.0.1 # the tunnel's local address
 IDLE_ACTIVITY='a job running, a Jupyter kernel busy or recently used, the GPU busy, an SSH connection in use, or the notebook user'\''s processes using CPU' # what keeps the machine from idle stop
