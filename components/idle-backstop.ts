@@ -106,7 +106,7 @@ export function createInstanceProfile(
     return new iam.InstanceProfile(`${name}-instance-profile`, { role: role.name, tags }, { parent, dependsOn: [heartbeat, bundle, unattended] });
 }
 
-/** The stop reason the backstop gives (the function reads it from the tag condition's value, in its environment). */
+/** The stop reason the backstop gives: its function tags and records it (told in its environment), and may tag no other value. */
 const BACKSTOP_REASON: StopReason = "backstop";
 
 /** Where the Lambda function's code lives (a real file, run by a test). */
@@ -129,7 +129,7 @@ export interface IdleBackstopArgs {
  * perform Amazon EC2 actions"), so the action is a Lambda function allowed to stop this instance
  * only. Before it stops it, it tags it with the stop's reason (the machine's stop sequence reads
  * it), records the stop in the notebook's last-stop parameter and, with a topic that takes
- * `stopping`, publishes it: each on that one resource, the tag by its key only. It has no log
+ * `stopping`, publishes it: each on that one resource, the tag by its key and value only. It has no log
  * permissions: the alarm's history already says when and why it fired.
  */
 export function createIdleBackstop(name: string, args: IdleBackstopArgs, parent: pulumi.Resource): cloudwatch.MetricAlarm {
