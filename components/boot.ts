@@ -13,6 +13,7 @@ import { gzip, ungzip } from "pako";
 import { stringify } from "yaml";
 
 import { DEFAULTS } from "./config";
+import type { UnattendedFile } from "./notify";
 import {
     BUNDLE_TAG, bundleFetchOptions, HEARTBEAT, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, IDLE_STOP_TAG, INSTANCE_PATHS, JOBS_DIR_NAME,
     NOTEBOOK_DIR_NAME, ON_STOP_HOOK, SETUP_FILE_NAME, SETUP_LOG_NAME, SETUP_TIMEOUT_SECONDS, SSH_PORT, STOP_REASON_TAG, TUNNEL_HOST,
@@ -50,6 +51,12 @@ export interface MachineSettings {
     dataVolumeId?: string;
     /** PEM certificate the notebook serves (public; its private key comes with the user data). */
     tlsCertificatePem: string;
+    /**
+     * What the stop sequence, the watchers and the notifier read: the stall limit, the grace,
+     * the fixed limits, the last-stop parameter, where notifications go (notify.ts). No secret:
+     * the webhook is named by its parameter, never given.
+     */
+    unattended: UnattendedFile;
 }
 
 /** What only the user data carries: first-boot identity and the secrets. */
@@ -251,6 +258,7 @@ function renderMachineFile(settings: MachineSettings): string {
             // Until the tag has been read once: the product default, not this stack's limit.
             defaultIdleMinutes: DEFAULTS.idleStopMinutes,
         },
+        unattended: settings.unattended,
         setup: setupSteps(settings),
         // Applied over SSH on a running machine: what restarts without ending the user's kernels.
         // The job runner is a program run per call, so its new version is in effect at once.

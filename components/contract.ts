@@ -46,7 +46,11 @@ export const INSTANCE_PATHS = {
     bundleFailed: "/var/lib/gpu-notebook/bundle-failed",
     /** Present after an update applied over SSH that the notebook server takes only at its next start. */
     updatePending: "/run/gpu-notebook-update-pending",
-    /** Delivers the machine's events (SNS, webhook) with retries; also `test` for npm run notify-test. */
+    /**
+     * The notifier: delivers the machine's events (machine.json's unattended.notify); its `test`
+     * command, which `npm run notify-test` runs over SSH as the login user, sends one message
+     * through every channel and exits non-zero when none delivered.
+     */
     notifier: "/usr/local/lib/gpu-notebook/gpu_notebook_notify.py",
     /** One JSON line a delivery attempt's outcome; its folder belongs to the notebook user, whose jobs notify too. */
     notifyLog: "/var/log/gpu-notebook/notify.jsonl",
@@ -177,6 +181,38 @@ export const STOP_REASON_TAG = "gpuNotebookStopReason";
 export const ON_STOP_HOOK = `${USER_HOOKS_DIR_NAME}/on-stop`;
 
 /**
+ * Why a machine stops, as the stop sequence, the hook (GPU_NOTEBOOK_STOP_REASON), the last-stop
+ * record and the notifications say it: its idle stop, the backstop, a spot interruption,
+ * `npm run stop`, or a stop from elsewhere (the console, the API, unknown).
+ */
+export const STOP_REASONS = ["idle", "backstop", "spot", "user", "elsewhere"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/** What the machine can tell its owner, by the names config notifyOn lists. */
+export const NOTIFY_EVENTS = ["job-finished", "job-failed", "job-stalled", "stopping", "started", "budget"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** The events notified unless notifyOn says otherwise: every one but "started", which would mail at each start. */
+export const DEFAULT_NOTIFY_EVENTS: readonly NotifyEvent[] = NOTIFY_EVENTS.filter((event) => event !== "started");
+
+/**
+ * The stop sequence's fixed limits, which the machine reads from machine.json's `unattended`
+ * object (no defaults of its own): the user's on-stop hook gets hookTimeoutSeconds; the spot
+ * watcher polls the interruption notice every spotPollSeconds and ends SIGTERM, grace, hook and
+ * notification within spotDeadlineSeconds of seeing it, inside the two minutes EC2 gives.
+ */
+export const UNATTENDED = { hookTimeoutSeconds: 60, spotPollSeconds: 5, spotDeadlineSeconds: 100 } as const;
+
+/**
+ * The SSM parameters a notebook owns, by name: `/gpu-notebook/<stack>/<notebook>/<what>`. The
+ * last stop's record (always; the machine and the backstop write it, npm run status reads it)
+ * and the notification webhook (a SecureString, only with notifyWebhook).
+ */
+export function notebookParameterName(stack: string, notebook: string, what: "last-stop" | "webhook"): string {
+    return `/gpu-notebook/${stack}/${notebook}/${what}`;
+}
+
+/**
  * The idle watcher's heartbeat, one datapoint a minute: 1 when it saw activity, 0 when not. The
  * backstop alarm watches it; the instance role may write this namespace and nothing else.
  */
@@ -224,6 +260,7 @@ export function machineShell(): string {
         ["BUNDLE_FAILED_FILE", INSTANCE_PATHS.bundleFailed, "present when the bundle fetch gave up"],
         ["UPDATE_PENDING_FILE", INSTANCE_PATHS.updatePending, "present when an update waits for a restart"],
         ["SETUP_PROGRAM_PATH", INSTANCE_PATHS.setupProgram, "runs the user's setup file"],
+        ["NOTIFIER_PATH", INSTANCE_PATHS.notifier, "the notifier, whose test command npm run notify-test runs"],
         ["MACHINE_SSH_PORT", String(SSH_PORT), "sshd's port"],
         ["TUNNEL_HOST", TUNNEL_HOST, "the tunnel's local address"],
         ["IDLE_ACTIVITY", idleActivity(), "what keeps the machine from idle stop"],

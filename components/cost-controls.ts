@@ -16,6 +16,11 @@ export interface BudgetArgs {
     /** Where the alerts go. */
     alertEmail: string;
     tags: Record<string, string>;
+    /**
+     * A notebook's notification topic the alerts also go to (AWS Budgets takes one per
+     * notification), with the topic policy that lets Budgets publish to it. Undefined: email only.
+     */
+    topic?: { arn: pulumi.Input<string>; policy: pulumi.Resource };
 }
 
 /**
@@ -33,7 +38,8 @@ export function createBudget(name: string, args: BudgetArgs, parent?: pulumi.Res
             comparisonOperator: "GREATER_THAN",
             thresholdType: "PERCENTAGE",
             subscriberEmailAddresses: [args.alertEmail],
+            ...(args.topic ? { subscriberSnsTopicArns: [args.topic.arn] } : {}),
         })),
         tags: args.tags,
-    }, { parent });
+    }, { parent, dependsOn: args.topic ? [args.topic.policy] : undefined });
 }

@@ -20,6 +20,7 @@ import { createPriceListProvider } from "./pricing";
 export const FLEET_PUBLIC_OUTPUTS = [
     "publicIp", "notebookUrl", "sshCommand", "sshUser", "sshKnownHosts", "instanceId", "instanceType",
     "availabilityZone", "dataVolumeId", "notebookCertificatePem", "estimatedHourlyCostUsd", "running", "idleStopMinutes",
+    "lastStopParameter",
 ] as const satisfies readonly Exclude<keyof NotebookOutputs, (typeof SECRET_OUTPUTS)[number]>[];
 
 type Values<Keys extends keyof NotebookOutputs> = { [Key in Keys]: pulumi.Unwrap<NotebookOutputs[Key]> };

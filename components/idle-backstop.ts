@@ -9,7 +9,8 @@ import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as iam from "@pulumi/aws/iam";
 import * as lambda from "@pulumi/aws/lambda";
 
-import { HEARTBEAT } from "./contract";
+import { HEARTBEAT, STOP_REASON_TAG, StopReason } from "./contract";
+import { NotebookUnattended, PolicyStatement, policyDocument } from "./notify";
 
 /**
  * The backstop's timing. Twice the idle limit, at least two hours, so it never races the watcher;
@@ -62,16 +63,20 @@ function trustPolicy(service: string): string {
 
 /**
  * The instance's role: it may publish metrics in the heartbeat's namespace (PutMetricData has no
- * resources to name; the namespace condition is its only limit) and read the boot bundles (the
- * objects under `bundleObjectsArn`, not the bucket, not a listing), and nothing else. Always
- * created, with or without idle stop: a heartbeat nobody watches is harmless. The profile waits
- * for both policies, so the machine's first fetch usually finds them in force.
+ * resources to name; the namespace condition is its only limit), read the boot bundles (the
+ * objects under `bundleObjectsArn`, not the bucket, not a listing), and do what running
+ * unattended needs, each on one ARN (`unattendedStatements`: write its last-stop record, and with
+ * notifications publish to its topic and read its webhook), and nothing else. Always created,
+ * with or without idle stop: a heartbeat nobody watches is harmless. The profile waits for the
+ * policies, so the machine's first fetch usually finds them in force.
  */
 export function createInstanceProfile(
-    name: string, tags: Record<string, string>, bundleObjectsArn: pulumi.Input<string>, parent: pulumi.Resource,
+    name: string, tags: Record<string, string>, bundleObjectsArn: pulumi.Input<string>,
+    unattendedStatements: pulumi.Input<PolicyStatement[]>, parent: pulumi.Resource,
 ): iam.InstanceProfile {
     const role = new iam.Role(`${name}-instance-role`, {
-        description: "gpu-notebook instance: publishes the idle watcher's heartbeat and reads its boot bundle, nothing else",
+        description: "gpu-notebook instance: publishes the idle watcher's heartbeat, reads its boot bundle, records its stops " +
+            "and sends its notifications, nothing else",
         assumeRolePolicy: trustPolicy("ec2.amazonaws.com"),
         tags,
     }, { parent });
@@ -94,8 +99,15 @@ export function createInstanceProfile(
             Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: resource }],
         })),
     }, { parent });
-    return new iam.InstanceProfile(`${name}-instance-profile`, { role: role.name, tags }, { parent, dependsOn: [heartbeat, bundle] });
+    const unattended = new iam.RolePolicy(`${name}-unattended`, {
+        role: role.name,
+        policy: pulumi.output(unattendedStatements).apply(policyDocument),
+    }, { parent });
+    return new iam.InstanceProfile(`${name}-instance-profile`, { role: role.name, tags }, { parent, dependsOn: [heartbeat, bundle, unattended] });
 }
+
+/** The stop reason the backstop gives: its function tags and records it (told in its environment), and may tag no other value. */
+const BACKSTOP_REASON: StopReason = "backstop";
 
 /** Where the Lambda function's code lives (a real file, run by a test). */
 const STOPPER_FILE = path.join(__dirname, "backstop", "stop_instance.py");
@@ -107,13 +119,18 @@ export interface IdleBackstopArgs {
     idleStopMinutes: number;
     label: string;
     tags: Record<string, string>;
+    /** The last-stop record the function writes, and the topic it tells when it stops the machine (when `stopping` is notified). */
+    unattended: Pick<NotebookUnattended, "lastStop" | "topic"> & { notifyStopping: boolean; label: string };
 }
 
 /**
  * The alarm, and the function it invokes to stop the instance. An alarm on a math expression
  * cannot carry an EC2 stop action (CloudWatch user guide: "Alarms based on math expressions can't
  * perform Amazon EC2 actions"), so the action is a Lambda function allowed to stop this instance
- * only. It has no log permissions: the alarm's history already says when and why it fired.
+ * only. Before it stops it, it tags it with the stop's reason (the machine's stop sequence reads
+ * it), records the stop in the notebook's last-stop parameter and, with a topic that takes
+ * `stopping`, publishes it: each on that one resource, the tag by its key and value only. It has no log
+ * permissions: the alarm's history already says when and why it fired.
  */
 export function createIdleBackstop(name: string, args: IdleBackstopArgs, parent: pulumi.Resource): cloudwatch.MetricAlarm {
     const minutes = backstopMinutes(args.idleStopMinutes);
@@ -131,12 +148,21 @@ export function createIdleBackstop(name: string, args: IdleBackstopArgs, parent:
         assumeRolePolicy: trustPolicy("lambda.amazonaws.com"),
         tags: args.tags,
     }, { parent });
+    const topic = args.unattended.notifyStopping ? args.unattended.topic : undefined;
     new iam.RolePolicy(`${name}-backstop-stop`, {
         role: role.name,
-        policy: pulumi.jsonStringify({
-            Version: "2012-10-17",
-            Statement: [{ Effect: "Allow", Action: "ec2:StopInstances", Resource: args.instanceArn }],
-        }),
+        policy: pulumi.all([args.instanceArn, args.unattended.lastStop.arn, topic?.arn]).apply(([instanceArn, lastStopArn, topicArn]) => policyDocument([
+            { Effect: "Allow", Action: "ec2:StopInstances", Resource: instanceArn },
+            {
+                Effect: "Allow", Action: "ec2:CreateTags", Resource: instanceArn,
+                Condition: {
+                    "ForAllValues:StringEquals": { "aws:TagKeys": [STOP_REASON_TAG] },
+                    StringEquals: { [`aws:RequestTag/${STOP_REASON_TAG}`]: BACKSTOP_REASON },
+                },
+            },
+            { Effect: "Allow", Action: "ssm:PutParameter", Resource: lastStopArn },
+            ...(topicArn ? [{ Effect: "Allow" as const, Action: "sns:Publish", Resource: topicArn }] : []),
+        ])),
     }, { parent });
     const stopper = new lambda.Function(`${name}-backstop`, {
         description: `gpu-notebook ${args.label}: stops the instance when its idle backstop alarm fires`,
@@ -144,7 +170,18 @@ export function createIdleBackstop(name: string, args: IdleBackstopArgs, parent:
         handler: `${path.basename(STOPPER_FILE, ".py")}.handler`,
         code: new pulumi.asset.AssetArchive({ [path.basename(STOPPER_FILE)]: new pulumi.asset.StringAsset(readFileSync(STOPPER_FILE, "utf8")) }),
         role: role.arn,
-        environment: { variables: { INSTANCE_ID: args.instanceId } },
+        // What it needs to know, so the code keeps no copy of the contract's names.
+        environment: {
+            variables: {
+                INSTANCE_ID: args.instanceId,
+                NOTEBOOK_LABEL: args.unattended.label,
+                BACKSTOP_MINUTES: String(minutes),
+                STOP_REASON_TAG,
+                STOP_REASON: BACKSTOP_REASON,
+                LAST_STOP_PARAMETER: args.unattended.lastStop.name,
+                ...(topic ? { TOPIC_ARN: topic.arn } : {}),
+            },
+        },
         timeout: 30,
         tags: args.tags,
     }, { parent });

@@ -18,13 +18,14 @@ import { AmiInfo, DATA_VOLUME_TAG, gpuSummary, MOVED_AWAY_TAG, MOVED_FROM_TAG } 
 import { bundleFiles, userDataBase64 } from "./boot";
 import { BUNDLE_PREFIX, createBootBundle, tagBootBundle } from "./bundle";
 import { candidateKey, capacityRecordLine, FallbackPrice, fallbackPrice, hintsFromEnvironment, machineResources } from "./capacity";
-import { BUNDLE_TAG, IDLE_STOP_TAG } from "./contract";
+import { BUNDLE_TAG, IDLE_STOP_TAG, STOP_REASON_TAG, StopReason } from "./contract";
 import { CONFIG_NAMESPACE, Market, marketOf, ValidSettings } from "./config";
 import { createBudget } from "./cost-controls";
 import { attachDataVolume, createDataVolume, dataVolumeName, snapshotForMove } from "./data-volume";
 import { createIdleBackstop, createInstanceProfile } from "./idle-backstop";
 import { createNotebookTls, createSshHostKey, createSshKeys, TUNNEL_HOST } from "./keys";
 import { createPublicVpc, createSecurityGroup, NotebookNetwork, SSH_PORT } from "./network";
+import { allowBudgetAlerts, createUnattended, NotebookUnattended, unattendedLabel } from "./notify";
 import { createNotebookPassword } from "./password";
 import { ELASTIC_IP_QUOTA, MoveStep, Placement, preflight, PreflightOptions, PreflightResult, reportWarnings } from "./preflight";
 import { createPriceListProvider, HourlyPrice, lookupHourlyPrice } from "./pricing";
@@ -141,6 +142,8 @@ export interface NotebookOutputs {
     running: pulumi.Output<boolean>;
     /** The idle stop deployed, in minutes (0: never), which a handout tells its reader. */
     idleStopMinutes: pulumi.Output<number>;
+    /** ARN of the SSM parameter holding the last stop's record, which npm run status reads on a stopped machine. */
+    lastStopParameter: pulumi.Output<string>;
 }
 
 /**
@@ -268,6 +271,9 @@ interface MachineArgs {
     dependsOn: pulumi.Resource[];
 }
 
+/** Why a machine the config stops stops: `npm run stop`, or the user's own `pulumi config set running false`. */
+const USER_STOP: StopReason = "user";
+
 /** The notebook's machine. */
 function createMachine(
     name: string, args: MachineArgs, parent: pulumi.Resource,
@@ -303,8 +309,11 @@ function createMachine(
             ? { marketType: "spot", spotOptions: { spotInstanceType: "persistent", instanceInterruptionBehavior: "stop" } }
             : undefined,
         // The idle watcher reads its limit from this tag through instance metadata, so a new
-        // limit is an in-place tag update, never a new machine.
-        tags: { ...tags, [IDLE_STOP_TAG]: String(settings.idleStopMinutes) },
+        // limit is an in-place tag update, never a new machine. While the config says stopped
+        // (npm run stop), the stop's reason is tagged too: the tag update comes before the stop
+        // (InstanceState waits for the instance), so the machine's stop sequence reads "user";
+        // the start removes it again.
+        tags: { ...tags, [IDLE_STOP_TAG]: String(settings.idleStopMinutes), ...(settings.running ? {} : { [STOP_REASON_TAG]: USER_STOP }) },
     }, {
         parent,
         // A newer Deep Learning AMI release must never replace a running notebook. A pinned
@@ -335,6 +344,17 @@ function createInstanceState(prepared: PreparedNotebook, instanceId: pulumi.Inpu
         pulumi.log.info(power.kept, parent);
     }
     return power;
+}
+
+/**
+ * The notebook's topic, for a budget this notebook makes (a stack of one notebook) when its
+ * notifications take `budget`, with the policy that lets AWS Budgets publish to it.
+ */
+function budgetTopic(
+    name: string, settings: ValidSettings, unattended: NotebookUnattended, parent: pulumi.Resource,
+): { arn: pulumi.Output<string>; policy: pulumi.Resource } | undefined {
+    const { topic } = unattended;
+    return topic && settings.notifyOn.includes("budget") ? { arn: topic.arn, policy: allowBudgetAlerts(name, topic, parent) } : undefined;
 }
 
 /** The outputs that hold secrets: made secret by the component, and kept out of a fleet's public map. */
@@ -382,6 +402,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
         onDemandPrice?: HourlyPrice,
     ) {
         const { name, settings, market, naming: { label, tags, notebookName } } = prepared;
+        const stack = pulumi.getStack();
         const { ami, rootDiskGb, placement, vcpus, quotaRequest, warnings, capacity } = prepared.account;
         const instanceType = capacity.chosen.instanceType;
         super(NOTEBOOK_TYPE, name, {}, opts);
@@ -417,6 +438,9 @@ export class GpuNotebook extends pulumi.ComponentResource {
             tags,
         }, parent);
 
+        // Its last-stop record, and with notifications its topic and webhook (notify.ts).
+        const unattended = createUnattended(name, settings, unattendedLabel(stack, notebookName), tags, parent);
+
         // The machine's software and settings: a new version is a new bundle and a new tag value,
         // never a change to the instance (see bundle.ts).
         const bundle = createBootBundle(name, pulumi.output({
@@ -426,6 +450,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             listenAddress: settings.exposeNotebook ? "0.0.0.0" : TUNNEL_HOST,
             dataVolumeId: dataVolume?.id,
             tlsCertificatePem: notebookTls.certificate.certPem,
+            unattended: unattended.file,
         }).apply(bundleFiles), tags, parent);
         // Only what cloud-init alone can do at first boot, and the secrets (see boot.ts).
         const userData = userDataBase64({
@@ -438,7 +463,8 @@ export class GpuNotebook extends pulumi.ComponentResource {
 
         // The idle watcher's heartbeat and the bundle fetch go through this role (see
         // idle-backstop.ts). A new profile on an existing instance is an in-place update.
-        const profile = createInstanceProfile(name, tags, pulumi.interpolate`${bundle.bucketArn}/${BUNDLE_PREFIX}*`, parent);
+        const profile = createInstanceProfile(name, tags, pulumi.interpolate`${bundle.bucketArn}/${BUNDLE_PREFIX}*`,
+            unattended.instanceStatements, parent);
 
         const instance = createMachine(name, {
             settings, market, ami, rootDiskGb, instanceType, tags, profile, keyName: ssh.keyPair.keyName, subnetId: network.subnetId,
@@ -459,10 +485,13 @@ export class GpuNotebook extends pulumi.ComponentResource {
         if (settings.idleStopMinutes > 0) {
             createIdleBackstop(name, {
                 instanceId: instance.id, instanceArn: instance.arn, idleStopMinutes: settings.idleStopMinutes, label, tags,
+                unattended: { ...unattended, notifyStopping: settings.notifyOn.includes("stopping"), label: unattendedLabel(stack, notebookName) },
             }, parent);
         }
         if (settings.monthlyBudgetUsd !== undefined && settings.alertEmail !== undefined) {
-            createBudget(name, { monthlyBudgetUsd: settings.monthlyBudgetUsd, alertEmail: settings.alertEmail, tags }, parent);
+            createBudget(name, {
+                monthlyBudgetUsd: settings.monthlyBudgetUsd, alertEmail: settings.alertEmail, tags, topic: budgetTopic(name, settings, unattended, parent),
+            }, parent);
         }
 
         this.warnings = [...warnings, ...(price.warning ? [price.warning] : []), ...fallbackWarning(prepared, price, spotPrice)];
@@ -488,6 +517,7 @@ export class GpuNotebook extends pulumi.ComponentResource {
             estimatedHourlyCostUsd: pulumi.output(price.usd),
             running: pulumi.output(power.state === "running"),
             idleStopMinutes: pulumi.output(settings.idleStopMinutes),
+            lastStopParameter: unattended.lastStop.arn,
         };
         for (const secret of SECRET_OUTPUTS) {
             outputs[secret] = pulumi.secret(outputs[secret]);

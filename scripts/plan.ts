@@ -14,10 +14,11 @@ import { Candidate, candidateOrder } from "../components/capacity";
 import { IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
 import { idleActivity } from "../components/contract";
 import { unpackBundle } from "../components/bundle";
-import { CONFIG_NAMESPACE, DeployRefused, Market, NotebookSettings, parseStackConfig } from "../components/config";
+import { CONFIG_NAMESPACE, DeployRefused, inWords, Market, NotebookSettings, parseStackConfig } from "../components/config";
 import { FleetOutputs } from "../components/fleet";
 import { SSH_PORT } from "../components/network";
 import { NotebookOutputs } from "../components/notebook";
+import { UnattendedFile } from "../components/notify";
 import {
     FAKE_ACCOUNT, fakeTypeInfo, fakeVcpus, MockCloud, OFFLINE_PRICE_GAP, RecordedCall, RecordedResource, REGION_ZONES, SAMPLE_PRICES,
     SAMPLE_STORAGE_PRICES,
@@ -98,9 +99,27 @@ function backstopSpan(alarm: Record<string, any>): string { // any: provider inp
 }
 
 /** An IAM statement in a few words: its action, on what, under which condition. */
-function permission(statement: { Action: string; Resource: string; Condition?: Record<string, Record<string, string>> }): string {
+function permission(
+    statement: { Action: string; Resource: string; Condition?: Record<string, Record<string, string>> }, record?: PlanRecord,
+): string {
     const conditions = Object.values(statement.Condition ?? {}).flatMap((condition) => Object.entries(condition).map(([key, value]) => `${key} = ${value}`));
-    return `${statement.Action} on ${statement.Resource}${conditions.length > 0 ? ` where ${conditions.join(", ")}` : ""}`;
+    return `${statement.Action} on ${record ? shortArn(record, statement.Resource) : statement.Resource}` +
+        `${conditions.length > 0 ? ` where ${conditions.join(", ")}` : ""}`;
+}
+
+/**
+ * A topic's or a parameter's ARN as the name of the resource of this run it is (`topic
+ * notebook-notify`): their ARNs are longer than a line. Any other ARN as it is.
+ */
+function shortArn(record: PlanRecord, arn: string): string {
+    const kinds: [string, string][] = [["aws:sns/topic:Topic", "topic"], ["aws:ssm/parameter:Parameter", "parameter"]];
+    for (const [type, kind] of kinds) {
+        const found = ofType(record, type).find((resource) => resource.computed.arn === arn);
+        if (found) {
+            return `${kind} ${found.name}`;
+        }
+    }
+    return arn;
 }
 
 /** What the backstop alarm does, read from its inputs: the function it calls and after how long. */
@@ -180,11 +199,21 @@ export function describeResource(record: PlanRecord, resource: RecordedResource)
         case "aws:iam/role:Role":
             return `role for ${JSON.parse(inputs.assumeRolePolicy).Statement.map((statement: { Principal: { Service: string } }) => statement.Principal.Service).join(", ")}`;
         case "aws:iam/rolePolicy:RolePolicy":
-            return `allows only ${JSON.parse(inputs.policy).Statement.map(permission).join("; ")}`;
+            return `allows only ${JSON.parse(inputs.policy).Statement.map((statement: Parameters<typeof permission>[0]) => permission(statement, record)).join("; ")}`;
         case "aws:iam/instanceProfile:InstanceProfile":
             return "puts the role on the instance";
         case "aws:budgets/budget:Budget":
             return `${budgetLimit(resource)}, alerts to ${inputs.notifications[0]?.subscriberEmailAddresses.join(", ")} at ${budgetAlerts(resource)}`;
+        case "aws:sns/topic:Topic":
+            return `notifications' topic "${inputs.displayName}"`;
+        case "aws:sns/topicSubscription:TopicSubscription":
+            return `${inputs.protocol} to ${inputs.endpoint}` + (inputs.protocol === "email" ? " (AWS mails a confirmation first)" : "");
+        case "aws:sns/topicPolicy:TopicPolicy":
+            return `lets ${JSON.parse(inputs.policy).Statement.map((statement: { Principal: { Service: string } }) => statement.Principal.Service).join(", ")} ` +
+                "of this account publish to the topic";
+        case "aws:ssm/parameter:Parameter":
+            // A SecureString's value is a secret: named by where it is, never shown.
+            return inputs.type === "SecureString" ? `${inputs.name}: SecureString (secret)` : `${inputs.name}: ${inputs.type}, the machine's to write`;
         case "tls:index/privateKey:PrivateKey":
             return `${inputs.algorithm} key (${secret("privateKeyPem")})`;
         case "tls:index/selfSignedCert:SelfSignedCert":
@@ -245,10 +274,7 @@ export function settingsRows(facts: PlanFacts): string[][] {
     const [state] = ofType(record, "aws:ec2transitgateway/instanceState:InstanceState");
     const [dataVolume] = ofType(record, "aws:ebs/volume:Volume");
     // The machine's setup commands, from the machine file in its boot bundle.
-    const [bundle] = ofType(record, "aws:s3/bucketObjectv2:BucketObjectv2");
-    const machineFile = unpackBundle(Buffer.from(bundle.inputs.contentBase64, "base64"))
-        .find((file) => file.path === INSTANCE_PATHS.machineFile);
-    const machine = JSON.parse(machineFile?.content ?? "{}");
+    const machine = machineFileOf(record);
     const mount = (machine.setup as string[][] | undefined ?? []).find((command) => command[0] === INSTANCE_PATHS.mountScript);
     // Where the machine points the user's packages and caches, and the setup file it runs.
     const environment = Object.entries(machine.notebook?.environment as Record<string, string> | undefined ?? {});
@@ -284,8 +310,46 @@ export function settingsRows(facts: PlanFacts): string[][] {
         ["running", state?.inputs.state === "stopped" ? "no: stopped, disk and address kept (npm run start)" : "yes (npm run stop to stop it)"],
         ["spot", spot ? `yes: ${spot}` : `no (on-demand; spot: true is ${SPOT_SAVING_PHRASE})`],
         ["budget", budget
-            ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}`
+            ? `${budgetLimit(budget)} for the account, emails at ${budgetAlerts(budget)}` +
+              (budget.inputs.notifications[0]?.subscriberSnsTopicArns ? ", and to the notifications' topic" : "")
             : "none (set monthlyBudgetUsd and alertEmail for email alerts)"],
+        ...unattendedRows(record),
+    ];
+}
+
+/** The machine file (machine.json) in the run's boot bundle, as the machine reads it. */
+// any: the machine file is JSON whose shape boot.ts renders
+function machineFileOf(record: PlanRecord): any {
+    const [bundle] = ofType(record, "aws:s3/bucketObjectv2:BucketObjectv2");
+    const machineFile = unpackBundle(Buffer.from(bundle.inputs.contentBase64, "base64"))
+        .find((file) => file.path === INSTANCE_PATHS.machineFile);
+    return JSON.parse(machineFile?.content ?? "{}");
+}
+
+/**
+ * What running unattended does, read from what the machine is told (machine.json's `unattended`)
+ * and the topic's subscription: where notifications go and on which events, when a silent job
+ * stops keeping the machine up, and what a stop gives the jobs.
+ */
+export function unattendedRows(record: PlanRecord): string[][] {
+    const unattended = machineFileOf(record).unattended as UnattendedFile;
+    const [subscription] = ofType(record, "aws:sns/topicSubscription:TopicSubscription");
+    const [instance] = ofType(record, "aws:ec2/instance:Instance");
+    const { notify, jobStallMinutes, jobStopGraceSeconds, hookTimeoutSeconds, spotDeadlineSeconds } = unattended;
+    const where = [
+        ...(subscription ? [`${subscription.inputs.endpoint} by email (AWS sends a confirmation mail first: nothing arrives until it is confirmed)`] : []),
+        ...(notify?.webhookParameter ? [`a webhook (a secret, kept in the SSM SecureString ${notify.webhookParameter})`] : []),
+    ];
+    return [
+        ["notifications", notify && where.length > 0
+            ? `to ${inWords(where)}; on ${notify.events.join(", ")}`
+            : "none (set notifyEmail or notifyWebhook; npm run notify-test tries them)"],
+        ["stalled jobs", jobStallMinutes > 0
+            ? `a job with no new output, no CPU and no GPU use for ${jobStallMinutes} min no longer keeps the machine up (it is not killed)`
+            : "never (jobStallMinutes: 0): a job keeps the machine up forever, even a hung one"],
+        ["at a stop", `each job gets SIGTERM, then SIGKILL after ${jobStopGraceSeconds} s; then your on-stop hook, ` +
+            `if any (at most ${hookTimeoutSeconds} s); then the notification` +
+            (spotTerms(instance) ? `; on a spot interruption all of it within ${spotDeadlineSeconds} s of EC2's notice` : "")],
     ];
 }
 
@@ -461,6 +525,30 @@ function costLines(region: string, notebooks: NotebookNeeds[], hoursPerWeek: num
     ];
 }
 
+/** A class's notebook running unattended, in a few words: where it notifies, when a job stalls, the grace. */
+function unattendedSummary(record: PlanRecord): string {
+    const { notify, jobStallMinutes, jobStopGraceSeconds } = machineFileOf(record).unattended as UnattendedFile;
+    const [subscription] = ofType(record, "aws:sns/topicSubscription:TopicSubscription");
+    const where = [...(subscription ? [`${subscription.inputs.endpoint} (AWS mails a confirmation first)`] : []),
+        ...(notify?.webhookParameter ? ["a webhook"] : [])];
+    return `notifies ${where.length > 0 ? `${inWords(where)} on ${notify?.events.join(", ")}` : "no one"}; ` +
+        (jobStallMinutes > 0 ? `a silent job stalls after ${jobStallMinutes} min` : "jobStallMinutes: 0: a hung job keeps the machine up forever") +
+        `; ${jobStopGraceSeconds} s from SIGTERM to SIGKILL at a stop`;
+}
+
+/**
+ * One line per distinct value of `describe` among the notebooks: "  WHAT, every notebook: …", or
+ * "  WHAT, alice and bob: …" when they differ, so a class that shares a setting reads it once.
+ */
+function sharedLines(what: string, names: string[], describe: (name: string) => string): string[] {
+    const groups = new Map<string, string[]>();
+    for (const name of names) {
+        const text = describe(name);
+        groups.set(text, [...(groups.get(text) ?? []), name]);
+    }
+    return [...groups].map(([text, members]) => `  ${what}, ${groups.size === 1 ? "every notebook" : inWords(members)}: ${text}`);
+}
+
 /** A stack of one notebook: its settings, its candidates, the quotas and costs, then every resource. */
 async function singleSections({ run, record, stackConfig, hoursPerWeek, width }: PlanInput<NotebookOutputs>): Promise<string[]> {
     const settings = settingsRows({
@@ -565,6 +653,7 @@ async function fleetSections({ run, record, stackConfig, hoursPerWeek, width }: 
             ...rows,
         ], width),
         ...(accessColumn ? [] : [`  access, every notebook: ${[...accesses][0]}`]),
+        ...sharedLines("unattended", names, (name) => unattendedSummary(of(name))),
         "",
         ...quotaLines(needs),
         "",

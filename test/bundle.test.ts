@@ -9,13 +9,18 @@ import * as path from "path";
 
 import { bundleFiles, MachineFile } from "../components/boot";
 import { bundleKey, packBundle, unpackBundle } from "../components/bundle";
+import { DEFAULTS } from "../components/config";
 import { BUNDLE_TAG } from "../components/contract";
+import { renderUnattended } from "../components/notify";
 import { MockCloud } from "../components/offline/mock-cloud";
 import { runProgram, VALID_CONFIG } from "./support/program";
 import { BUNDLE_OBJECT } from "./support/user-data";
 
 const INSTANCE = "aws:ec2/instance:Instance";
-const SETTINGS = { sshUser: "ubuntu", notebookPort: 8888, listenAddress: "0.0.0.0", tlsCertificatePem: "CERT\n" };
+const SETTINGS = {
+    sshUser: "ubuntu", notebookPort: 8888, listenAddress: "0.0.0.0", tlsCertificatePem: "CERT\n",
+    unattended: renderUnattended(DEFAULTS, "gpu-notebook dev", { lastStopParameter: "/gpu-notebook/dev/notebook/last-stop" }),
+};
 
 /** Runs the program with one file under components/boot/ read as `edit` makes it. */
 async function deployWithBootFile(name: string, edit: (text: string) => string): Promise<MockCloud> {

@@ -52,6 +52,11 @@ describe("config", () => {
                 spotFallback: undefined,
                 monthlyBudgetUsd: undefined,
                 alertEmail: undefined,
+                notifyEmail: undefined,
+                notifyWebhook: undefined,
+                notifyOn: ["job-finished", "job-failed", "job-stalled", "stopping", "budget"],
+                jobStallMinutes: 60,
+                jobStopGraceSeconds: 60,
             });
         });
 
@@ -441,6 +446,75 @@ describe("config", () => {
             assert.strictEqual(parseConfig(budget("1000000")).monthlyBudgetUsd, 1000000);
             assert.match(refused(budget("1000000.01")),
                 /gpu-notebook:monthlyBudgetUsd = 1000000.01 is not accepted: an amount in USD above 0 and at most 1000000/);
+        });
+    });
+
+    describe("notifications and unattended runs", () => {
+        const WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX";
+
+        it("reads where notifications go, which events, the stall limit and the grace", () => {
+            const settings = parseConfig({
+                ...BASE, notifyEmail: " me@example.org ", notifyWebhook: WEBHOOK, notifyOn: "job-failed, stopping",
+                jobStallMinutes: "0", jobStopGraceSeconds: "120",
+            });
+            assert.strictEqual(settings.notifyEmail, "me@example.org");
+            assert.strictEqual(settings.notifyWebhook, WEBHOOK);
+            assert.deepStrictEqual(settings.notifyOn, ["job-failed", "stopping"]);
+            assert.strictEqual(settings.jobStallMinutes, 0);
+            assert.strictEqual(settings.jobStopGraceSeconds, 120);
+            assert.deepStrictEqual(parseConfig({ ...BASE, notifyOn: '["started"]' }).notifyOn, ["started"]);
+        });
+
+        it("notifies every event but started by default, and sends nothing anywhere unless told where", () => {
+            const settings = parseConfig({ ...BASE, notifyOn: "" });
+            assert.ok(!settings.notifyOn.includes("started"));
+            assert.strictEqual(settings.notifyOn.length, 5);
+            assert.strictEqual(settings.notifyEmail, undefined);
+            assert.strictEqual(settings.notifyWebhook, undefined);
+        });
+
+        it("refuses a malformed email address, naming it and what is accepted", () => {
+            for (const email of ["me", "me@example", "a@b.org, c@d.org", "me @example.org"]) {
+                assert.match(refused({ ...BASE, notifyEmail: email }),
+                    new RegExp(`gpu-notebook:notifyEmail = ${JSON.stringify(email).replace(/[.]/g, "\\.")} is not accepted: one email address such as you@example.org`));
+            }
+        });
+
+        it("refuses a webhook that is not https, naming its scheme but never the URL", () => {
+            const secret = "http://hooks.example.org/T0P-SECRET";
+            const message = refused({ ...BASE, notifyWebhook: secret });
+            assert.match(message, /gpu-notebook:notifyWebhook \(a secret, http: URL\) is not accepted: an https:\/\/ URL/);
+            assert.match(message, /config set --secret notifyWebhook URL/);
+            assert.ok(!message.includes("T0P-SECRET"), "the URL is not shown");
+            assert.match(refused({ ...BASE, notifyWebhook: "hooks.slack.com/T0P-SECRET" }), /notifyWebhook \(a secret, not a URL\)/);
+            assert.doesNotMatch(refused({ ...BASE, notifyWebhook: "hooks.slack.com/T0P-SECRET" }), /T0P-SECRET/);
+            assert.doesNotThrow(() => parseConfig({ ...BASE, notifyWebhook: "https://discord.com/api/webhooks/1/abc" }));
+        });
+
+        it("refuses unknown event names, suggesting the one meant, and an empty list", () => {
+            const message = refused({ ...BASE, notifyOn: "job-finish,stopping,lunch" });
+            assert.match(message, /gpu-notebook:notifyOn = \["job-finish","stopping","lunch"\] is not accepted: job-finish and lunch are not events \(job-finish: did you mean job-finished\?\); list some of the events job-finished, job-failed, job-stalled, stopping, started, budget/);
+            assert.match(refused({ ...BASE, notifyOn: "[]" }), /notifyOn = \[\] is not accepted: a list of one or more of the events .*; to send nothing, unset notifyEmail and notifyWebhook/);
+            assert.match(refused({ ...BASE, notifyOn: '["stopping"' }), /notifyOn = .* is not accepted: a list of strings, such as \["job-failed", "stopping"\]/);
+        });
+
+        it("refuses negative or fractional minutes and seconds, and accepts the edges 0 and 3600", () => {
+            assert.match(refused({ ...BASE, jobStallMinutes: "-1" }),
+                /gpu-notebook:jobStallMinutes = -1 is not accepted: a whole number of minutes from 1 up .* or 0 for never \(a hung job then keeps the machine up forever\)/);
+            assert.match(refused({ ...BASE, jobStallMinutes: "1.5" }), /gpu-notebook:jobStallMinutes = "1\.5" is not accepted: a whole number/);
+            assert.match(refused({ ...BASE, jobStopGraceSeconds: "-5" }),
+                /gpu-notebook:jobStopGraceSeconds = -5 is not accepted: a whole number of seconds from 0 to 3600/);
+            assert.match(refused({ ...BASE, jobStopGraceSeconds: "3601" }), /jobStopGraceSeconds = 3601 is not accepted/);
+            for (const [key, value] of [["jobStallMinutes", "0"], ["jobStopGraceSeconds", "0"], ["jobStopGraceSeconds", "3600"]]) {
+                assert.doesNotThrow(() => parseConfig({ ...BASE, [key]: value }), `${key} ${value}`);
+            }
+        });
+
+        it("lists every bad unattended value in one refusal", () => {
+            const message = refused({ ...BASE, notifyEmail: "nobody", notifyWebhook: "ftp://x", notifyOn: "sometimes", jobStallMinutes: "-2", jobStopGraceSeconds: "-1" });
+            for (const key of ["notifyEmail", "notifyWebhook", "notifyOn", "jobStallMinutes", "jobStopGraceSeconds"]) {
+                assert.match(message, new RegExp(`gpu-notebook:${key}`));
+            }
         });
     });
 

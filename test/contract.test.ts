@@ -4,7 +4,7 @@ import { strict as assert } from "assert";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 
-import { BUNDLE_TAG, CAPACITY_ENV, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, INSTANCE_PATHS, machineShell, START_ENV } from "../components/contract";
+import { BUNDLE_TAG, CAPACITY_ENV, IDLE_CONDITIONS, IDLE_RUNTIME_DIR, INSTANCE_PATHS, machineShell, START_ENV, STOP_REASON_TAG } from "../components/contract";
 
 const REPO = path.join(__dirname, "..");
 const MACHINE_SH = path.join(REPO, "scripts", "lib", "machine.sh");
@@ -30,7 +30,7 @@ describe("the machine contract", () => {
     it("no product file repeats a path, a directory, a tag name or a variable name of the contract", () => {
         // IDLE_STOP_TAG is left out: it is also the config key's name, which config, docs and messages spell.
         // The runtime directory is a fact where a unit names it; elsewhere its words are a log prefix.
-        const facts = [...Object.values(INSTANCE_PATHS), `RuntimeDirectory=${IDLE_RUNTIME_DIR}`, BUNDLE_TAG, ...Object.values(CAPACITY_ENV), START_ENV];
+        const facts = [...Object.values(INSTANCE_PATHS), `RuntimeDirectory=${IDLE_RUNTIME_DIR}`, BUNDLE_TAG, ...Object.values(CAPACITY_ENV), START_ENV, STOP_REASON_TAG];
         const files = [...productFiles(path.join(REPO, "components")), ...productFiles(path.join(REPO, "scripts")), path.join(REPO, "index.ts")]
             .filter((file) => !THE_SOURCES.includes(path.relative(REPO, file)));
         const copies: string[] = [];

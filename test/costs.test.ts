@@ -88,14 +88,16 @@ describe("cost controls", () => {
     }
 
     describe("the heartbeat's instance role", () => {
-        it("is assumable by EC2 only and allows nothing but PutMetricData in the heartbeat's namespace and reading the boot bundles", async () => {
+        it("is assumable by EC2 only and allows nothing but PutMetricData in the heartbeat's namespace, reading the boot bundles and writing its last stop", async () => {
             const { cloud } = await runProgram(VALID_CONFIG);
             const role = roleFor(cloud, "ec2.amazonaws.com");
             assert.deepStrictEqual(JSON.parse(role.inputs.assumeRolePolicy), {
                 Version: "2012-10-17",
                 Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
             });
-            assert.deepStrictEqual(policiesOf(cloud, role), [{
+            // In any order: each registers once its resources' ARNs are known.
+            const byText = (policies: unknown[]) => policies.map((policy) => JSON.stringify(policy)).sort();
+            assert.deepStrictEqual(byText(policiesOf(cloud, role)), byText([{
                 Version: "2012-10-17",
                 Statement: [{
                     Effect: "Allow",
@@ -107,7 +109,11 @@ describe("cost controls", () => {
                 Version: "2012-10-17",
                 // The bundle objects only: not the bucket, not a listing, not another bucket.
                 Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: `${cloud.one("aws:s3/bucket:Bucket").computed.arn}/bundles/*` }],
-            }]);
+            }, {
+                Version: "2012-10-17",
+                // Its own last-stop record only; without notifications, no topic and no webhook.
+                Statement: [{ Effect: "Allow", Action: "ssm:PutParameter", Resource: `arn:aws:ssm:us-east-1:${FAKE_ACCOUNT}:parameter/gpu-notebook/dev/notebook/last-stop` }],
+            }]));
             assert.strictEqual(cloud.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "and no managed policy");
         });
 
@@ -200,9 +206,21 @@ describe("cost controls", () => {
             assert.match(stopper.inputs.runtime, /^python3\.\d+$/);
             const role = roleFor(cloud, "lambda.amazonaws.com");
             assert.strictEqual(stopper.inputs.role, `arn:aws:iam::${FAKE_ACCOUNT}:role/${fakeAutoName(role.name)}`);
+            const instanceArn = `arn:aws:ec2:eu-west-1:${FAKE_ACCOUNT}:instance/${instanceId}`;
             assert.deepStrictEqual(policiesOf(cloud, role), [{
                 Version: "2012-10-17",
-                Statement: [{ Effect: "Allow", Action: "ec2:StopInstances", Resource: `arn:aws:ec2:eu-west-1:${FAKE_ACCOUNT}:instance/${instanceId}` }],
+                Statement: [
+                    { Effect: "Allow", Action: "ec2:StopInstances", Resource: instanceArn },
+                    // It may tag the instance with the stop's reason, that one key and value, and nothing else.
+                    {
+                        Effect: "Allow", Action: "ec2:CreateTags", Resource: instanceArn,
+                        Condition: {
+                            "ForAllValues:StringEquals": { "aws:TagKeys": ["gpuNotebookStopReason"] },
+                            StringEquals: { "aws:RequestTag/gpuNotebookStopReason": "backstop" },
+                        },
+                    },
+                    { Effect: "Allow", Action: "ssm:PutParameter", Resource: `arn:aws:ssm:eu-west-1:${FAKE_ACCOUNT}:parameter/gpu-notebook/dev/notebook/last-stop` },
+                ],
             }]);
             assert.deepStrictEqual(cloud.one(PERMISSION).inputs, {
                 action: "lambda:InvokeFunction",
@@ -214,47 +232,106 @@ describe("cost controls", () => {
 
         describe("its function, run by Python with a stand-in for boto3", function () {
             let dir: string;
-            let stopper: Record<string, any>; // any: provider inputs
+            let variables: Record<string, string>;
             let instanceId: string;
+            let handlerName: string;
 
             before(async function () {
                 requireCommands(this, DEBIAN_PYTHON);
-                const { cloud, outputs } = await runProgram(VALID_CONFIG);
-                stopper = cloud.one(FUNCTION).inputs;
-                instanceId = await unwrap(outputs.instanceId);
                 dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-backstop-"));
-                // Records what the function asks EC2 for, as the Lambda runtime's boto3 would carry it out.
+                // Records what the function asks AWS for, in order, as the Lambda runtime's boto3
+                // would carry it out; a service named in FAIL raises as a denied call does.
                 writeFileSync(path.join(dir, "boto3.py"), [
                     "import json, os",
                     "def client(service):",
                     "    class Client:",
-                    "        def stop_instances(self, **request):",
-                    "            with open(os.environ['CALLS'], 'a') as log: log.write(json.dumps([service, request]) + '\\n')",
+                    "        def __getattr__(self, operation):",
+                    "            def call(**request):",
+                    "                with open(os.environ['CALLS'], 'a') as log: log.write(json.dumps([service, operation, request]) + '\\n')",
+                    "                if service in os.environ.get('FAIL', '').split(','):",
+                    "                    raise RuntimeError('AccessDenied when calling %s' % operation)",
+                    "                return {}",
+                    "            return call",
                     "    return Client()",
                 ].join("\n"));
             });
 
             after(() => rmSync(dir, { recursive: true, force: true }));
 
-            /** Invokes the handler named by the function's inputs with an alarm event; returns the EC2 calls. */
-            function invoke(state: string): { result: string; calls: string[] } {
-                const [module, handler] = stopper.handler.split(".");
-                const calls = path.join(dir, `calls-${state}`);
+            /** The function's inputs for a config, as deployed. */
+            async function deployed(config: Record<string, string>): Promise<void> {
+                const { cloud, outputs } = await runShared(config);
+                const stopper = cloud.one(FUNCTION).inputs;
+                handlerName = stopper.handler;
+                variables = stopper.environment.variables;
+                instanceId = await unwrap(outputs.instanceId);
+            }
+
+            /** Invokes the handler named by the function's inputs with an alarm event; returns the AWS calls. */
+            function invoke(state: string, fail = ""): { result: string; calls: [string, string, Record<string, any>][] } { // any: request shapes
+                const [module, handler] = handlerName.split(".");
+                const calls = path.join(dir, `calls-${state}-${Math.random()}`);
                 const event = { source: "aws.cloudwatch", alarmData: { alarmName: "x", state: { value: state, reason: "24 out of the last 26 datapoints were less than the threshold (1.0)" } } };
                 const result = execFileSync(DEBIAN_PYTHON, ["-B", "-c", `import json, sys, ${module}; print(json.dumps(${module}.${handler}(json.loads(sys.argv[1]), None)))`, JSON.stringify(event)], {
                     encoding: "utf8",
-                    env: { PYTHONPATH: `${dir}:${path.join(__dirname, "../components/backstop")}`, INSTANCE_ID: stopper.environment.variables.INSTANCE_ID, CALLS: calls },
+                    env: { PYTHONPATH: `${dir}:${path.join(__dirname, "../components/backstop")}`, ...variables, CALLS: calls, FAIL: fail },
                 });
-                return { result: result.trim().split("\n").at(-1) ?? "", calls: readFileSync(calls, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean) };
+                return {
+                    result: result.trim().split("\n").at(-1) ?? "",
+                    calls: readFileSync(calls, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean).map((line) => JSON.parse(line)),
+                };
             }
 
-            it("stops exactly the notebook's instance when the alarm goes to ALARM", () => {
+            it("tags the stop's reason, records it, then stops exactly the notebook's instance when the alarm goes to ALARM", async () => {
+                await deployed(VALID_CONFIG);
                 const { result, calls } = invoke("ALARM");
                 assert.deepStrictEqual(JSON.parse(result), { stopped: true });
-                assert.deepStrictEqual(calls.map((call) => JSON.parse(call)), [["ec2", { InstanceIds: [instanceId] }]]);
+                assert.deepStrictEqual(calls.map(([service, operation]) => `${service} ${operation}`), ["ec2 create_tags", "ssm put_parameter", "ec2 stop_instances"]);
+                assert.deepStrictEqual(calls[0][2], { Resources: [instanceId], Tags: [{ Key: "gpuNotebookStopReason", Value: "backstop" }] });
+                const { Name, Value, Type, Overwrite } = calls[1][2];
+                assert.deepStrictEqual({ Name, Type, Overwrite }, { Name: "/gpu-notebook/dev/notebook/last-stop", Type: "String", Overwrite: true });
+                const record = JSON.parse(Value);
+                assert.deepStrictEqual(Object.keys(record), ["time", "reason", "detail", "notification"]);
+                assert.match(record.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+                assert.strictEqual(record.reason, "backstop");
+                assert.match(record.detail, /no activity reported for 120 minutes/);
+                assert.strictEqual(record.notification, null, "without notifications, nothing was sent");
+                assert.deepStrictEqual(calls[2][2], { InstanceIds: [instanceId] });
             });
 
-            it("does nothing for any other state", () => {
+            it("with a topic that takes stopping, publishes the stop before it and records that it was delivered", async () => {
+                await deployed({ ...VALID_CONFIG, notifyEmail: "me@example.org" });
+                const { calls } = invoke("ALARM");
+                assert.deepStrictEqual(calls.map(([service, operation]) => `${service} ${operation}`),
+                    ["ec2 create_tags", "sns publish", "ssm put_parameter", "ec2 stop_instances"]);
+                const published = calls[1][2];
+                assert.strictEqual(published.TopicArn, variables.TOPIC_ARN);
+                assert.match(published.TopicArn, /^arn:aws:sns:us-east-1:\d{12}:notebook-notify-/);
+                assert.strictEqual(published.Subject, "gpu-notebook dev: stopping (backstop)");
+                assert.ok(published.Subject.length <= 100);
+                assert.match(published.Message, new RegExp(`^gpu-notebook dev: the idle backstop is stopping the machine ${instanceId} at \\d{4}-.*Z: for 120 minutes`));
+                assert.deepStrictEqual(JSON.parse(calls[2][2].Value).notification, { delivered: true, detail: "published to the notebook's topic" });
+            });
+
+            it("stops the machine even when nothing else it may do works, and records the notification as not delivered", async () => {
+                await deployed({ ...VALID_CONFIG, notifyEmail: "me@example.org" });
+                const { result, calls } = invoke("ALARM", "sns");
+                assert.deepStrictEqual(JSON.parse(result), { stopped: true });
+                assert.deepStrictEqual(JSON.parse(calls[2][2].Value).notification,
+                    { delivered: false, detail: "publishing the stop failed: RuntimeError: AccessDenied when calling publish" });
+                assert.deepStrictEqual(calls.at(-1)?.slice(0, 2), ["ec2", "stop_instances"]);
+                const failedAll = invoke("ALARM", "sns,ssm");
+                assert.deepStrictEqual(failedAll.calls.at(-1)?.slice(0, 2), ["ec2", "stop_instances"]);
+            });
+
+            it("publishes nothing when stopping is not among the events notified", async () => {
+                await deployed({ ...VALID_CONFIG, notifyEmail: "me@example.org", notifyOn: "job-failed" });
+                assert.strictEqual(variables.TOPIC_ARN, undefined);
+                assert.ok(!invoke("ALARM").calls.some(([service]) => service === "sns"));
+            });
+
+            it("does nothing for any other state", async () => {
+                await deployed(VALID_CONFIG);
                 const { result, calls } = invoke("OK");
                 assert.deepStrictEqual(JSON.parse(result), { stopped: false });
                 assert.deepStrictEqual(calls, []);
@@ -308,7 +385,12 @@ describe("cost controls", () => {
             const running = await runShared(VALID_CONFIG);
             const stopped = await runShared({ ...VALID_CONFIG, running: "false" });
             assert.strictEqual(stopped.cloud.one(INSTANCE_STATE).inputs.state, "stopped");
-            assert.deepStrictEqual(stopped.cloud.one(INSTANCE).inputs, running.cloud.one(INSTANCE).inputs, "the instance itself is untouched");
+            const { tags: stoppedTags, ...stoppedMachine } = stopped.cloud.one(INSTANCE).inputs;
+            const { tags: runningTags, ...runningMachine } = running.cloud.one(INSTANCE).inputs;
+            assert.deepStrictEqual(stoppedMachine, runningMachine, "the instance itself is untouched");
+            // Only a tag saying why, for the machine's stop sequence: a tag is changed in place.
+            assert.deepStrictEqual(stoppedTags, { ...runningTags, gpuNotebookStopReason: "user" });
+            assert.strictEqual(runningTags.gpuNotebookStopReason, undefined, "a start takes it away again");
             assert.deepStrictEqual(stopped.cloud.one("aws:ec2/eip:Eip").inputs, running.cloud.one("aws:ec2/eip:Eip").inputs);
             assert.strictEqual(stopped.cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize,
                 running.cloud.one(INSTANCE).inputs.rootBlockDevice.volumeSize);

@@ -230,6 +230,40 @@ describe("config notebooks", () => {
         assert.deepStrictEqual([...alice.ownKeys].sort(), ["allowedCidrs", "notebookPort", "running", "spot"]);
     });
 
+    it("gives every notebook the teacher's notification address, and lets an entry choose its own events, webhook, stall and grace", () => {
+        const [alice, bob, carol] = parsedFleet({
+            alice: {},
+            bob: { notifyOn: ["job-failed"], jobStallMinutes: 0, jobStopGraceSeconds: 300 },
+            carol: { notifyEmail: "carol@example.org", notifyWebhook: "https://discord.com/api/webhooks/1/abc" },
+        }, { ...VALID_CONFIG, notifyEmail: "teacher@example.org", notifyOn: "stopping,job-stalled", jobStallMinutes: "30" });
+        assert.deepStrictEqual([alice, bob].map(({ settings }) => settings.notifyEmail), ["teacher@example.org", "teacher@example.org"]);
+        assert.strictEqual(carol.settings.notifyEmail, "carol@example.org");
+        assert.deepStrictEqual(alice.settings.notifyOn, ["stopping", "job-stalled"], "inherited");
+        assert.deepStrictEqual(bob.settings.notifyOn, ["job-failed"]);
+        assert.deepStrictEqual([alice, bob, carol].map(({ settings }) => settings.jobStallMinutes), [30, 0, 30]);
+        assert.deepStrictEqual([alice, bob, carol].map(({ settings }) => settings.jobStopGraceSeconds), [60, 300, 60]);
+        assert.deepStrictEqual([alice, bob, carol].map(({ settings }) => settings.notifyWebhook),
+            [undefined, undefined, "https://discord.com/api/webhooks/1/abc"]);
+    });
+
+    it("refuses a bad notification setting in an entry under the entry's path, and an inherited one once", () => {
+        const message = configRefusal({
+            alice: { notifyWebhook: "http://example.org/T0P-SECRET" },
+            bob: { notifyOn: ["finished"], jobStallMinutes: -5 },
+            carol: {},
+        }, { ...VALID_CONFIG, notifyEmail: "teacher at example.org" });
+        for (const expected of [
+            'gpu-notebook:notifyEmail = "teacher at example.org" is not accepted: one email address',
+            "gpu-notebook:notebooks.alice.notifyWebhook (a secret, http: URL) is not accepted: an https:// URL",
+            'gpu-notebook:notebooks.bob.notifyOn = ["finished"] is not accepted: finished is not an event',
+            "gpu-notebook:notebooks.bob.jobStallMinutes = -5 is not accepted: a whole number of minutes",
+        ]) {
+            assert.ok(message.includes(expected), `${expected}\nin\n${message}`);
+        }
+        assert.strictEqual(message.split("\n").filter((line) => line.includes("notifyEmail")).length, 1, message);
+        assert.ok(!message.includes("T0P-SECRET"), "the webhook is never shown");
+    });
+
     it("keeps the account's budget at the stack, never in a notebook's settings", () => {
         const stack = parseStackConfig({ ...BUDGET, notebooks: JSON.stringify({ alice: {} }) });
         assert.ok(stack.kind === "fleet");

@@ -492,7 +492,7 @@ describe("the notebook stack", () => {
             const { outputs } = await runShared(VALID_CONFIG);
             assert.deepStrictEqual(Object.keys(outputs).sort(), [
                 "amiId", "availabilityZone", "dataVolumeId", "estimatedHourlyCostUsd", "idleStopMinutes", "instanceId", "instanceType",
-                "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "running", "sshCommand",
+                "lastStopParameter", "notebookCertificatePem", "notebookPassword", "notebookUrl", "publicIp", "running", "sshCommand",
                 "sshKnownHosts", "sshPrivateKey", "sshUser",
             ]);
             assert.strictEqual(await unwrap(outputs.instanceType), "g4dn.xlarge");

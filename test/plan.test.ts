@@ -83,12 +83,61 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}notebook-instance +aws ec2 Instance: g4dn\.xlarge, on-demand, 150 GiB gp3, encrypted, IMDSv2 only$/m);
         assert.match(out, /^ {2}notebook-idle-backstop +aws cloudwatch MetricAlarm: backstop: calls notebook-backstop after 120 min of running without a heartbeat of activity$/m);
         assert.match(out, /^ {2}notebook-heartbeat +aws iam RolePolicy: allows only cloudwatch:PutMetricData on \* where cloudwatch:namespace = GpuNotebook$/m);
-        assert.match(out, /^ {2}notebook-backstop-stop +aws iam RolePolicy: allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, new RegExp("^ {2}notebook-backstop-stop +aws iam RolePolicy: allows only ec2:StopInstances on arn:aws:ec2:us-east-1:\\d+:instance/(i-\\w+); " +
+            "ec2:CreateTags on arn:aws:ec2:us-east-1:\\d+:instance/\\1 where aws:TagKeys = gpuNotebookStopReason, aws:RequestTag/gpuNotebookStopReason = backstop; " +
+            "ssm:PutParameter on parameter notebook-last-stop \\(offline stand-in account and instance id\\)$", "m"));
+        assert.match(out, /^ {2}notebook-unattended +aws iam RolePolicy: allows only ssm:PutParameter on parameter notebook-last-stop$/m);
+        assert.match(out, /^ {2}notebook-last-stop +aws ssm Parameter: \/gpu-notebook\/dev\/notebook\/last-stop: String, the machine's to write$/m);
+        assert.match(out, /^ {2}notifications +none \(set notifyEmail or notifyWebhook; npm run notify-test tries them\)$/m);
+        assert.match(out, /^ {2}stalled jobs +a job with no new output, no CPU and no GPU use for 60 min no longer keeps the machine up \(it is not killed\)$/m);
+        assert.match(out, /^ {2}at a stop +each job gets SIGTERM, then SIGKILL after 60 s; then your on-stop hook, if any \(at most 60 s\); then the notification$/m);
+        assert.doesNotMatch(out, /sns/, "no topic without notifyEmail");
         assert.match(out, /^ {2}notebook-backstop +aws lambda Function: the backstop's action: stops instance i-\w+ \(python3\.\d+\) \(offline stand-in instance id\)$/m);
         assert.match(out, /^ {2}notebook-instance-profile +aws iam InstanceProfile: puts the role on the instance$/m);
         assert.match(out, /^Warnings\n(  - .*\n)* {2}- allowedCidrs is not set: `npm run up` sets it to your public address/m);
         assert.match(out, /^ {2}- Pulumi\.dev\.yaml sets no aws:region: the first `npm run up` sets us-east-1 \(no region in AWS_REGION, AWS_DEFAULT_REGION or your AWS profile\)/m);
         assert.doesNotMatch(out, /PRIVATE KEY|sha256:/, "no secrets");
+    });
+
+    it("shows where notifications go, that AWS mails a confirmation first, a stall limit of 0 and spot's deadline; an encrypted webhook is no refusal", async () => {
+        const file = stackFile("Pulumi.watched.yaml", [
+            "config:",
+            "  aws:region: us-east-1",
+            "  gpu-notebook:spot: true",
+            "  gpu-notebook:notifyEmail: me@example.org",
+            "  gpu-notebook:notifyOn: job-failed,stopping",
+            "  gpu-notebook:jobStallMinutes: 0",
+            "  gpu-notebook:jobStopGraceSeconds: 30",
+            "  gpu-notebook:notifyWebhook:",
+            "    secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB",
+            "",
+        ].join("\n"));
+        const out = await plan({ stack: "watched", configFile: file });
+        assert.match(out, /^ {2}notifications +to me@example\.org by email \(AWS sends a confirmation mail first: nothing arrives until it is confirmed\) and a webhook \(a secret, kept in the SSM SecureString \/gpu-notebook\/dev\/notebook\/webhook\); on job-failed, stopping$/m);
+        assert.match(out, /^ {2}stalled jobs +never \(jobStallMinutes: 0\): a job keeps the machine up forever, even a hung one$/m);
+        assert.match(out, /^ {2}at a stop +each job gets SIGTERM, then SIGKILL after 30 s; .* on a spot interruption all of it within 100 s of EC2's notice$/m);
+        assert.match(out, /^ {2}notebook-notify-email +aws sns TopicSubscription: email to me@example\.org \(AWS mails a confirmation first\)$/m);
+        assert.match(out, /^ {2}notebook-webhook +aws ssm Parameter: \/gpu-notebook\/dev\/notebook\/webhook: SecureString \(secret\)$/m);
+        assert.match(out, /^ {2}notebook-unattended +aws iam RolePolicy: allows only ssm:PutParameter on parameter notebook-last-stop; sns:Publish on topic notebook-notify; ssm:GetParameter on parameter notebook-webhook$/m);
+        assert.match(out, /gpu-notebook:notifyWebhook is encrypted in Pulumi\.watched\.yaml; the plan uses a stand-in value/);
+        assert.doesNotMatch(out, /webhook\.invalid|offline-plan-stand-in/, "the stand-in is not shown as the webhook");
+    });
+
+    it("says once what a class's notebooks share running unattended, and names those that differ", async () => {
+        const file = stackFile("Pulumi.course.yaml", [
+            "config:",
+            "  aws:region: us-east-1",
+            "  gpu-notebook:notifyEmail: teacher@example.org",
+            "  gpu-notebook:notebooks:",
+            "    alice: {}",
+            "    bob: {}",
+            "    carol:",
+            "      jobStallMinutes: 0",
+            "",
+        ].join("\n"));
+        const out = await plan({ stack: "course", configFile: file });
+        assert.match(out, /^ {2}unattended, alice and bob: notifies teacher@example\.org \(AWS mails a confirmation first\) on job-finished, job-failed, job-stalled, stopping, budget; a silent job stalls after 60 min; 60 s from SIGTERM to SIGKILL at a stop$/m);
+        assert.match(out, /^ {2}unattended, carol: notifies teacher@example\.org .*; jobStallMinutes: 0: a hung job keeps the machine up forever; 60 s/m);
     });
 
     it("shows a stack's own settings: region, networks, spot, budget, idle stop off, an encrypted password", async () => {
@@ -177,7 +226,7 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}notebook-data +aws ebs Volume: data volume: .*, in eu-west-1a,/m);
         assert.doesNotMatch(out, /pricing:GetProducts/, "no permission is missing");
         assert.match(out, /^ {2}notebook-tls-cert +tls index SelfSignedCert: notebook certificate for 203\.0\.113\.\d+, 127\.0\.0\.1, localhost, 10 years \(offline stand-in address\)$/m);
-        assert.match(out, /^ {2}notebook-backstop-stop +aws iam RolePolicy: .*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+ \(offline stand-in account and instance id\)$/m);
+        assert.match(out, /^ {2}notebook-backstop-stop +aws iam RolePolicy: .*arn:aws:ec2:eu-west-1:\d+:instance\/i-\w+.* \(offline stand-in account and instance id\)$/m);
         assert.match(out, /^ {2}notebook-state +aws ec2 instance state: instance state: running \(keeps notebook-instance running\)$/m);
         assert.doesNotMatch(out, /transitgateway/);
     });
@@ -466,7 +515,7 @@ describe("npm run plan", () => {
         assert.match(out, /^ {2}all 3 stopped +\$70\.95 a month: 750 GiB of gp3 disk and 3 IPv4 addresses/m);
         assert.match(out, /^ {2}20 h a week each +\$249\.80 a month: the instances 86\.9 h each \$178\.85; 750 GiB of gp3 disk and 3 IPv4 addresses \$70\.95$/m);
         assert.match(out, /^Shared by the notebooks \(2\)\n.*\n {2}shared-budget +aws budgets Budget: \$200\.00 a month.*\n {2}shared-price-list +provider aws: AWS in us-east-1, only for getProduct$/m);
-        assert.match(out, /^Each notebook's resources: alice's, 33 of the 102 `pulumi up` would create$/m);
+        assert.match(out, /^Each notebook's resources: alice's, 35 of the 108 `pulumi up` would create$/m);
         assert.match(out, /^ {2}alice-instance +aws ec2 Instance: g4dn\.xlarge/m);
         assert.doesNotMatch(out, /bob-instance|carol-instance/, "one notebook's resources, not every one's");
         assert.match(out, /gpu-notebook:notebooks\.carol\.notebookPassword is encrypted in Pulumi\.class\.yaml; the plan uses a stand-in value/);

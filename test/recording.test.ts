@@ -12,10 +12,13 @@ import { recordingText, recordRun } from "./support/recording";
 const FIXTURES = path.join(__dirname, "fixtures");
 const RECORD = process.env.GPU_NOTEBOOK_RECORD === "1";
 
-/** The configurations recorded: the default, spot with a budget, and SSH only without a data volume. */
+/** The configurations recorded: the default, spot with a budget and notifications, and SSH only without a data volume. */
 export const RECORDED_CONFIGS: Record<string, Record<string, string>> = {
     default: VALID_CONFIG,
-    "spot-budget": { ...VALID_CONFIG, spot: "true", monthlyBudgetUsd: "40", alertEmail: "student@example.org" },
+    "spot-budget": {
+        ...VALID_CONFIG, spot: "true", monthlyBudgetUsd: "40", alertEmail: "student@example.org",
+        notifyEmail: "student@example.org", notifyWebhook: "https://hooks.example.org/recorded-webhook",
+    },
     "ssh-only-no-data-volume": { ...VALID_CONFIG, exposeNotebook: "false", dataVolumeGb: "0" },
 };
 

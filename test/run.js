@@ -17,7 +17,7 @@ const root = path.join(__dirname, "..");
  */
 const SYSTEM_SUITES = [
     "bin", "boot-bundle", "boot-proof", "capacity-scripts", "environment", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs",
-    "mount-data-volume", "move-scripts",
+    "mount-data-volume", "move-scripts", "notify-scripts",
     "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
 ];
 

@@ -9,13 +9,18 @@ import * as http from "http";
 import * as path from "path";
 
 import { bundleFiles, MachineSettings } from "../components/boot";
+import { DEFAULTS } from "../components/config";
 import { INSTANCE_PATHS } from "../components/contract";
+import { renderUnattended } from "../components/notify";
 import { ROOT, runScript, ScriptResult } from "./support/scripts";
 import { StandInOptions, StandInWorld } from "./support/stand-ins";
 
 const MY_IP = "198.51.100.23";
 /** A notebook's settings, for its bundle unit: the fetch options do not depend on them. */
-const SETTINGS: MachineSettings = { sshUser: "ubuntu", notebookPort: 8888, listenAddress: "127.0.0.1", tlsCertificatePem: "" };
+const SETTINGS: MachineSettings = {
+    sshUser: "ubuntu", notebookPort: 8888, listenAddress: "127.0.0.1", tlsCertificatePem: "",
+    unattended: renderUnattended(DEFAULTS, "gpu-notebook dev", { lastStopParameter: "/gpu-notebook/dev/notebook/last-stop" }),
+};
 
 describe("the scripts that change the stack, against the stand-in pulumi", function () {
     this.timeout(60_000);

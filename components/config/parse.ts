@@ -3,6 +3,13 @@
 import { Problem, settingProblem, show } from "./problems";
 import { CONFIG_NAMESPACE, ConfigKey, DEFAULTS, NotebookSettings } from "./schema";
 import { pulumiCommand } from "./words";
+import { NotifyEvent } from "../contract";
+
+/** What a list setting looks like, for the refusal of one that is not a list. */
+const LIST_EXAMPLES: Partial<Record<ConfigKey, string>> = {
+    instanceTypes: '["g5.xlarge", "g4dn.xlarge"]',
+    notifyOn: '["job-failed", "stopping"]',
+};
 
 function parseList(key: ConfigKey, text: string, problems: Problem[]): string[] {
     const trimmed = text.trim();
@@ -15,7 +22,7 @@ function parseList(key: ConfigKey, text: string, problems: Problem[]): string[] 
         } catch {
             // fall through to the problem below
         }
-        problems.push(settingProblem(key, text, `a list of strings, such as ${key === "instanceTypes" ? '["g5.xlarge", "g4dn.xlarge"]' : '["203.0.113.7/32"]'}`));
+        problems.push(settingProblem(key, text, `a list of strings, such as ${LIST_EXAMPLES[key] ?? '["203.0.113.7/32"]'}`));
         return [];
     }
     // `pulumi config set allowedCidrs 1.2.3.4/32,10.0.0.0/8` stores a plain string: accept it.
@@ -102,6 +109,13 @@ export function settingsFrom(values: ConfigValues, problems: Problem[]): Noteboo
         running: read("running", parseBoolean) ?? DEFAULTS.running,
         spot: read("spot", parseBoolean) ?? DEFAULTS.spot,
         spotFallback: get("spotFallback")?.trim() as NotebookSettings["spotFallback"],
+        notifyEmail: get("notifyEmail")?.trim(),
+        // A secret: read as it is, never shown.
+        notifyWebhook: get("notifyWebhook")?.trim(),
+        // Checked against the event names by validate.ts, which names the unknown ones.
+        notifyOn: (read("notifyOn", parseList) as NotifyEvent[] | undefined) ?? DEFAULTS.notifyOn,
+        jobStallMinutes: read("jobStallMinutes", parseInteger) ?? DEFAULTS.jobStallMinutes,
+        jobStopGraceSeconds: read("jobStopGraceSeconds", parseInteger) ?? DEFAULTS.jobStopGraceSeconds,
         ...budgetOf(values, problems),
     };
 }

@@ -1,5 +1,6 @@
 // What the stack's configuration is: its keys, the settings a notebook is built from, and the
 // defaults the code applies. Data and types only; parse.ts reads them, validate.ts checks them.
+import { DEFAULT_NOTIFY_EVENTS, NotifyEvent } from "../contract";
 
 export const CONFIG_NAMESPACE = "gpu-notebook";
 
@@ -99,6 +100,28 @@ export interface NotebookSettings {
      * spot capacity (the run says so with the price difference). Default undefined: spot only.
      */
     spotFallback?: "on-demand";
+    /**
+     * Where the machine's notifications go by email: an SNS topic of this notebook with this
+     * address subscribed (AWS mails a confirmation first). Undefined: no email, and without
+     * notifyWebhook no topic at all.
+     */
+    notifyEmail?: string;
+    /**
+     * An https URL the machine POSTs each notification to as JSON with `text` (Slack) and
+     * `content` (Discord). A secret: kept in an SSM SecureString only this machine may read.
+     * Undefined: no webhook.
+     */
+    notifyWebhook?: string;
+    /** The events notified (contract.ts NOTIFY_EVENTS). Default: every one but "started". */
+    notifyOn: readonly NotifyEvent[];
+    /**
+     * Minutes a running job may show no new output, no CPU and no GPU use before it is stalled:
+     * notified once, and no longer keeping the machine up. Default 60. 0: never stalled, a job
+     * keeps the machine up however long it hangs.
+     */
+    jobStallMinutes: number;
+    /** Seconds a job gets between SIGTERM and SIGKILL when the machine stops (capped on spot). Default 60. */
+    jobStopGraceSeconds: number;
     /** Monthly AWS budget in USD for the account; alerts go to alertEmail. Undefined: no budget. */
     monthlyBudgetUsd?: number;
     /** Where budget alerts go; required together with monthlyBudgetUsd. */
@@ -130,6 +153,9 @@ export const DEFAULTS = {
     idleStopMinutes: 60,
     running: true,
     spot: false,
+    notifyOn: DEFAULT_NOTIFY_EVENTS,
+    jobStallMinutes: 60,
+    jobStopGraceSeconds: 60,
 } as const;
 
 /** Every key this program reads; anything else in the namespace is a typo worth stopping for. Exported for tests. */
@@ -137,6 +163,7 @@ export const CONFIG_KEYS = [
     "allowedCidrs", "allowOpenAccess", "instanceType", "instanceTypes", "spotFallback", "amiId", "diskSizeGb",
     "notebookPort", "notebookPassword", "sshUser", "exposeNotebook",
     "idleStopMinutes", "running", "spot", "monthlyBudgetUsd", "alertEmail",
+    "notifyEmail", "notifyWebhook", "notifyOn", "jobStallMinutes", "jobStopGraceSeconds",
     "dataVolumeGb", "restoreFromSnapshotId", "availabilityZone", "moveToZone", "subnetId", "vpcId", "requestQuotaIncrease",
     "notebooks",
 ] as const;

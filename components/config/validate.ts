@@ -6,7 +6,8 @@ import * as ipaddr from "ipaddr.js";
 import { ConfigValues, settingsFrom } from "./parse";
 import { DeployRefused, Problem, settingProblem } from "./problems";
 import { ALLOW_MY_IP_COMMAND, ARM_GPU_FAMILIES, CONFIG_NAMESPACE, DEFAULTS, GPU_FAMILIES, isZoneName, NotebookSettings } from "./schema";
-import { pulumiCommand } from "./words";
+import { inWords, nearest, pulumiCommand } from "./words";
+import { NOTIFY_EVENTS } from "../contract";
 
 /** AWS allows 60 inbound rules per security group; each CIDR needs one per open port. */
 const MAX_ALLOWED_CIDRS = 30;
@@ -167,7 +168,7 @@ export function validateSettings(settings: NotebookSettings): ValidSettings {
             `a whole number of minutes from ${IDLE_STOP_MIN_MINUTES} to ${IDLE_STOP_MAX_MINUTES}, or 0 to never stop an idle machine`));
     }
 
-    problems.push(...budgetProblems(settings));
+    problems.push(...budgetProblems(settings), ...unattendedProblems(settings));
     if (settings.spotFallback !== undefined && (settings.spotFallback !== "on-demand" || !settings.spot)) {
         problems.push(settingProblem("spotFallback", settings.spotFallback, settings.spotFallback === "on-demand"
             ? `only with ${CONFIG_NAMESPACE}:spot set to true (an on-demand notebook has nothing to fall back from); or unset it`
@@ -179,6 +180,7 @@ export function validateSettings(settings: NotebookSettings): ValidSettings {
     }
     return Object.freeze({
         ...settings, allowedCidrs: Object.freeze(cidrs) as string[], instanceTypes: Object.freeze([...settings.instanceTypes]),
+        notifyOn: Object.freeze([...settings.notifyOn]),
     }) as ValidSettings;
 }
 
@@ -238,6 +240,69 @@ function instanceTypeProblems(settings: NotebookSettings): Problem[] {
     return problems;
 }
 
+/** One email address, as AWS Budgets and SNS take it: no spaces, no list. */
+function isEmailAddress(text: string): boolean {
+    return /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;.]+$/.test(text);
+}
+
+/** The largest grace a stop waits for each job: a stop that waits longer than an hour is a bill, not a grace. */
+const MAX_GRACE_SECONDS = 3600;
+
+/**
+ * Notifications and what a stop gives a job: an email address, an https webhook (a secret: the
+ * refusal names its scheme, never the URL), known event names, and whole numbers of minutes
+ * and seconds.
+ */
+function unattendedProblems(settings: NotebookSettings): Problem[] {
+    const problems: Problem[] = [];
+    if (settings.notifyEmail !== undefined && !isEmailAddress(settings.notifyEmail)) {
+        problems.push(settingProblem("notifyEmail", settings.notifyEmail, "one email address such as you@example.org"));
+    }
+    const webhook = settings.notifyWebhook;
+    if (webhook !== undefined && !isHttpsUrl(webhook)) {
+        const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(webhook)?.[1];
+        problems.push({
+            key: "notifyWebhook",
+            message: `${CONFIG_NAMESPACE}:notifyWebhook (a secret, ${scheme ? `${scheme}: URL` : "not a URL"}) is not accepted: ` +
+                "an https:// URL that takes a JSON POST, such as a Slack or Discord incoming webhook as they give it " +
+                `(https://hooks.slack.com/services/…); set it with ${pulumiCommand("config set --secret notifyWebhook URL")}`,
+        });
+    }
+    // The component may be used from JavaScript or YAML, where nothing checks the type.
+    const events: readonly string[] = Array.isArray(settings.notifyOn) ? settings.notifyOn : [];
+    const unknown = events.filter((event) => !(NOTIFY_EVENTS as readonly string[]).includes(event));
+    const known = `the events ${NOTIFY_EVENTS.join(", ")} (default: every one but started)`;
+    if (events.length === 0) {
+        problems.push(settingProblem("notifyOn", settings.notifyOn, `a list of one or more of ${known}; ` +
+            "to send nothing, unset notifyEmail and notifyWebhook"));
+    } else if (unknown.length > 0) {
+        const hints = unknown.map((event) => nearest(event, NOTIFY_EVENTS)).map((near, index) => near ? ` (${unknown[index]}: did you mean ${near}?)` : "");
+        problems.push(settingProblem("notifyOn", events, `${inWords(unknown)} ${unknown.length === 1 ? "is not an event" : "are not events"}` +
+            `${hints.join("")}; list some of ${known}`));
+    }
+    if (!Number.isInteger(settings.jobStallMinutes) || settings.jobStallMinutes < 0) {
+        problems.push(settingProblem("jobStallMinutes", settings.jobStallMinutes,
+            "a whole number of minutes from 1 up after which a job with no output, no CPU and no GPU use stops keeping the machine up, " +
+            "or 0 for never (a hung job then keeps the machine up forever)"));
+    }
+    const grace = settings.jobStopGraceSeconds;
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
+        problems.push(settingProblem("jobStopGraceSeconds", grace,
+            `a whole number of seconds from 0 to ${MAX_GRACE_SECONDS} that a job gets between SIGTERM and SIGKILL when the machine stops`));
+    }
+    return problems;
+}
+
+/** An https URL with a host: where a webhook may be sent without the secret in clear on the way. */
+function isHttpsUrl(text: string): boolean {
+    try {
+        const url = new URL(text);
+        return url.protocol === "https:" && url.hostname !== "";
+    } catch {
+        return false;
+    }
+}
+
 /** The account's budget: an amount and where its alerts go, both or neither. */
 export function budgetProblems(
     { monthlyBudgetUsd: budget, alertEmail: email }: Pick<NotebookSettings, "monthlyBudgetUsd" | "alertEmail">,
@@ -246,7 +311,7 @@ export function budgetProblems(
     if (budget !== undefined && !(Number.isFinite(budget) && budget > 0 && budget <= MAX_BUDGET_USD)) {
         problems.push(settingProblem("monthlyBudgetUsd", budget, `an amount in USD above 0 and at most ${MAX_BUDGET_USD}, such as 50 or 49.99`));
     }
-    if (email !== undefined && !/^[^\s@,;]+@[^\s@,;]+\.[^\s@,;.]+$/.test(email)) {
+    if (email !== undefined && !isEmailAddress(email)) {
         problems.push(settingProblem("alertEmail", email, "one email address such as you@example.org"));
     }
     if ((budget === undefined) !== (email === undefined)) {

@@ -672,6 +672,17 @@ export class MockCloud implements pulumi.runtime.Mocks {
             }
             case "aws:s3/bucketObjectv2:BucketObjectv2":
                 return { id: inputs.key, versionId: "" };
+            case "aws:sns/topic:Topic": {
+                const topic = fakeAutoName(args.name);
+                const arn = `arn:aws:sns:${this.world.region}:${FAKE_ACCOUNT}:${topic}`;
+                return { id: arn, arn, name: topic };
+            }
+            case "aws:sns/topicSubscription:TopicSubscription":
+                // An email subscription stays pending until the mail's link is clicked; its ARN then says so.
+                return { id: `${inputs.topic}:${hexId("sub", args.name)}`, arn: inputs.protocol === "email" ? "pending confirmation" : `${inputs.topic}:${hexId("sub", args.name)}`, pendingConfirmation: inputs.protocol === "email" };
+            case "aws:ssm/parameter:Parameter":
+                // Named by the program; the ARN's path has no leading slash after "parameter".
+                return { id: inputs.name, arn: `arn:aws:ssm:${this.world.region}:${FAKE_ACCOUNT}:parameter${inputs.name}`, version: 1 };
             default:
                 return {};
         }

@@ -10,6 +10,7 @@ BUNDLE_FETCH_OPTIONS=(--tag gpuNotebookBundle --state-dir /var/lib/gpu-notebook 
 BUNDLE_FAILED_FILE=/var/lib/gpu-notebook/bundle-failed # present when the bundle fetch gave up
 UPDATE_PENDING_FILE=/run/gpu-notebook-update-pending # present when an update waits for a restart
 SETUP_PROGRAM_PATH=/usr/local/lib/gpu-notebook/gpu-notebook-setup # runs the user's setup file
+NOTIFIER_PATH=/usr/local/lib/gpu-notebook/gpu_notebook_notify.py # the notifier, whose test command npm run notify-test runs
 MACHINE_SSH_PORT=22 # sshd's port
 TUNNEL_HOST=127.0.0.1 # the tunnel's local address
 IDLE_ACTIVITY='a job running, a Jupyter kernel busy or recently used, the GPU busy, an SSH connection in use, or the notebook user'\''s processes using CPU' # what keeps the machine from idle stop

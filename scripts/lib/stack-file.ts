@@ -18,6 +18,13 @@ export const STAND_IN_CIDR = "192.0.2.1/32";
 /** Stands in for a notebookPassword the stack file holds encrypted (the plan cannot decrypt it). */
 const STAND_IN_PASSWORD = "offline-plan-stand-in-password";
 export { DEFAULT_REGION } from "./region";
+/** Stands in for an encrypted notifyWebhook: a URL of the kind accepted, at a name that never resolves (RFC 2606). */
+const STAND_IN_WEBHOOK = "https://webhook.invalid/offline-plan-stand-in";
+
+/** The stand-in for the secret at `where` (a key, or a path inside one): what that setting accepts. */
+function standIn(where: string): string {
+    return /(^|[.:])notifyWebhook$/.test(where) ? STAND_IN_WEBHOOK : STAND_IN_PASSWORD;
+}
 
 /** What the plan hands the program from a stack file. */
 export interface StackFileConfig {
@@ -85,7 +92,7 @@ function withStandIns(value: unknown, where: string, file: string, notes: string
     }
     if (isSecure(value)) {
         notes.push(`${where} is encrypted in ${file}; the plan uses a stand-in value`);
-        return STAND_IN_PASSWORD;
+        return standIn(where);
     }
     return Array.isArray(value)
         ? value.map((item, index) => withStandIns(item, `${where}[${index}]`, file, notes))
@@ -228,7 +235,7 @@ export function readStackConfig(
         }
         if (isSecure(value)) {
             notes.push(`${key} is encrypted in ${name}; the plan uses a stand-in value`);
-            config[key] = STAND_IN_PASSWORD;
+            config[key] = standIn(key);
             continue;
         }
         const isObject = typeof value === "object" && value !== null;
