@@ -7,12 +7,31 @@
 // login the CLI reads. Another backend keeps its state elsewhere: nothing is kept, the CLI is asked.
 // The copy lives beside the login key the scripts already write (~/.ssh/gpu-notebook-<stack>.pem,
 // 0600, in the 0700 ~/.ssh), readable by this user only, as that key is.
+//
+// No secret is kept: a cache must not make a new plaintext copy of what Pulumi keeps encrypted.
+// The secret outputs (stack-outputs.ts SECRET_OUTPUTS) are left out, and a question about one goes
+// to the CLI, which asks for the passphrase as it always does. The one secret the usual commands
+// need, the login key, is already on disk: prepare_ssh wrote it to the .pem. What is kept instead
+// is the SHA-256 of the key the outputs held; a .pem with that hash was written from this very
+// key, so ssh may use it as it is (loginKeyOnDisk); a .pem missing or different sends the
+// command to the CLI, and prepare_ssh writes the key again. The known_hosts and ssh config files
+// need no such check: they are written from outputs that are not secret, which are kept, and
+// prepare_ssh rewrites them whenever they differ.
+//
+// The passphrase: what is answered from here is what `pulumi stack output --json` shows without
+// one (the non-secret outputs: current CLIs read them without the passphrase, since
+// pulumi/pulumi#23820, and a local backend's state file holds them in plaintext anyway), and the
+// login key only through the user's own .pem, which ssh reads without Pulumi too. So no passphrase
+// is asked for here, right or wrong: a wrong or missing one is found by the CLI on the first
+// question about a secret (npm run notebook's password, handout), which fails there as before.
+// (Older CLIs asked for the passphrase even for non-secret outputs; that protected nothing the
+// state file does not show, so it is not copied here.)
 import { createHash } from "crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "fs";
 import { homedir } from "os";
 import * as path from "path";
 
-import type { Outputs } from "./stack-outputs";
+import { notebookNames, Outputs, selectNotebook, withoutSecrets } from "./stack-outputs";
 
 /** What the outputs were read under: the same key, the same outputs. */
 export interface OutputsKey {
@@ -118,29 +137,6 @@ export function selectedStack(env: NodeJS.ProcessEnv, project: string): string |
     }
 }
 
-/**
- * Whether Pulumi would have the stack's passphrase here, as scripts/lib/pulumi.sh hands it over
- * (use_passphrase_file): PULUMI_CONFIG_PASSPHRASE set (even empty), PULUMI_CONFIG_PASSPHRASE_FILE,
- * or the file npm run up made, $PULUMI_HOME/gpu-notebook-<stack>.passphrase; or a stack file that
- * names another secrets provider. Without one, the CLI would refuse to show the secrets, so the
- * kept copy is not shown either: the CLI is asked, and says what is missing.
- */
-export function passphraseGiven(env: NodeJS.ProcessEnv, project: string, stack: string): boolean {
-    if (env.PULUMI_CONFIG_PASSPHRASE !== undefined || env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        return true;
-    }
-    const provider = /^secretsprovider:\s*(\S+)\s*$/m.exec(readText(path.join(path.dirname(project), `Pulumi.${stack}.yaml`)) ?? "")?.[1];
-    if (provider !== undefined && provider !== "passphrase" && provider !== "default") {
-        return true;
-    }
-    try {
-        statSync(path.join(pulumiHome(env), `gpu-notebook-${stack.replace(/\//g, "-")}.passphrase`));
-        return true;
-    } catch {
-        return false;
-    }
-}
-
 /** The folder of a file:// backend (file://~ is the home folder); undefined for another backend. */
 function localBackendFolder(backend: string, env: NodeJS.ProcessEnv): string | undefined {
     if (!backend.startsWith("file://")) {
@@ -187,35 +183,91 @@ export function outputsKey(env: NodeJS.ProcessEnv, project: string, backend: str
     return found ? { backend, stack, state: hash.digest("hex") } : undefined;
 }
 
+/** ~/.ssh/gpu-notebook-<stack>[-<notebook>]<suffix>: where this computer keeps a notebook's files (connect.sh label_of). */
+function stackFile(env: NodeJS.ProcessEnv, stack: string, notebook: string, suffix: string): string {
+    return path.join(env.HOME || homedir(), ".ssh", `gpu-notebook-${stack.replace(/\//g, "-")}${notebook ? `-${notebook}` : ""}${suffix}`);
+}
+
 /** Where the outputs of `stack` are kept: beside the stack's other files in ~/.ssh. */
 export function cacheFile(env: NodeJS.ProcessEnv, stack: string): string {
-    return path.join(env.HOME || homedir(), ".ssh", `gpu-notebook-${stack.replace(/\//g, "-")}.outputs.json`);
+    return stackFile(env, stack, "", ".outputs.json");
+}
+
+/** The login key prepare_ssh (connect.sh) writes for notebook `notebook` ("" in single mode). */
+export function loginKeyFile(env: NodeJS.ProcessEnv, stack: string, notebook: string): string {
+    return stackFile(env, stack, notebook, ".pem");
+}
+
+/**
+ * What is kept: never a secret's value. The outputs without the secret ones (stack-outputs.ts
+ * withoutSecrets), the names of those left out, and per notebook ("" in single mode) the SHA-256 of
+ * its login key: the key is an Ed25519/RSA private key, hundreds of random bits, so its hash tells
+ * nothing of it, and it lets a later call trust the .pem prepare_ssh wrote from that same key
+ * without asking the CLI for the key again (keyMaterial says what is hashed).
+ */
+export interface KeptOutputs {
+    key: OutputsKey;
+    outputs: Outputs;
+    withheld: string[];
+    loginKeys: Record<string, string>;
+}
+
+/**
+ * The text hashed for a login key: without its final newlines, as the key reaches the .pem through
+ * bash (a $(...) drops them, and write_private_file adds one), so the key as the CLI prints it and
+ * the file prepare_ssh wrote from it hash the same.
+ */
+function keyMaterialHash(text: string): string {
+    return createHash("sha256").update(text.replace(/\n+$/, "")).digest("hex");
 }
 
 const sameKey = (a: OutputsKey, b: OutputsKey) => a.backend === b.backend && a.stack === b.stack && a.state === b.state;
 
-/** The outputs kept under `key`, or undefined when none are, or they were kept under another. */
-export function keptOutputs(env: NodeJS.ProcessEnv, key: OutputsKey): Outputs | undefined {
+/** What is kept under `key`, or undefined when nothing is, or it was kept under another key. */
+export function keptOutputs(env: NodeJS.ProcessEnv, key: OutputsKey): KeptOutputs | undefined {
     try {
-        const kept = JSON.parse(readText(cacheFile(env, key.stack)) ?? "null") as { key: OutputsKey; outputs: Outputs } | null;
-        return kept && kept.key && sameKey(kept.key, key) ? kept.outputs : undefined;
+        const kept = JSON.parse(readText(cacheFile(env, key.stack)) ?? "null") as KeptOutputs | null;
+        // A copy from before secrets were left out has no `withheld`: not trusted, asked again.
+        return kept && kept.key && sameKey(kept.key, key) && Array.isArray(kept.withheld) && kept.loginKeys ? kept : undefined;
     } catch {
         return undefined;
     }
 }
 
 /**
- * Keeps `outputs` under `key`, readable by this user only, replacing the old copy in one step.
- * `key` must have been taken before the outputs were read: an update that ended in between then
- * leaves a key that no longer matches, and the next call asks the CLI again.
+ * The login key of `notebook` as the .pem on disk holds it, if that file was written from the key
+ * of the kept outputs ({ key: undefined } when the stack has no login key for it, as the CLI would
+ * answer); undefined when the file is missing or holds anything else: the CLI is then asked, and
+ * prepare_ssh writes the file again.
+ */
+export function loginKeyOnDisk(env: NodeJS.ProcessEnv, kept: KeptOutputs, notebook: string): { key: string | undefined } | undefined {
+    if (!Object.prototype.hasOwnProperty.call(kept.loginKeys, notebook)) {
+        return { key: undefined };
+    }
+    const text = readText(loginKeyFile(env, kept.key.stack, notebook));
+    return text !== undefined && keyMaterialHash(text) === kept.loginKeys[notebook] ? { key: text } : undefined;
+}
+
+/**
+ * Keeps `outputs` under `key`, without their secrets, readable by this user only, replacing the old
+ * copy in one step. `key` must have been taken before the outputs were read: an update that ended
+ * in between then leaves a key that no longer matches, and the next call asks the CLI again.
  */
 export function keepOutputs(env: NodeJS.ProcessEnv, key: OutputsKey, outputs: Outputs): void {
+    const loginKeys: Record<string, string> = {};
+    for (const notebook of notebookNames(outputs) ?? [""]) {
+        const login = selectNotebook(outputs, notebook, "--notebook", key.stack).sshPrivateKey;
+        if (typeof login === "string" && login !== "") {
+            loginKeys[notebook] = keyMaterialHash(login);
+        }
+    }
+    const kept: KeptOutputs = { key, ...withoutSecrets(outputs), loginKeys };
     const file = cacheFile(env, key.stack);
     const folder = path.dirname(file);
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     const partial = `${file}.${process.pid}`;
     // Made new (wx) so that its mode is 0600 from the start, never a left-over file's.
     rmSync(partial, { force: true });
-    writeFileSync(partial, JSON.stringify({ key, outputs }), { mode: 0o600, flag: "wx" });
+    writeFileSync(partial, JSON.stringify(kept), { mode: 0o600, flag: "wx" });
     renameSync(partial, file);
 }

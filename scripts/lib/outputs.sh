@@ -19,6 +19,8 @@ NOTEBOOK_OUTPUT_TEXTS=()
 SELECTED_NOTEBOOK_NAME=""
 # Whether they are loaded (select_notebook ran).
 OUTPUTS_LOADED=no
+# The secret outputs the answer left out (it came from the kept outputs, which hold no secret).
+OUTPUTS_WITHHELD=""
 
 # Reads the query program's answer to `outputs` (query.ts outputsAnswer) on stdin into the
 # variables above; OUTPUTS_STATE is "outputs" or "stale" (then OUTPUTS_KEY: what to keep them
@@ -35,9 +37,10 @@ take_outputs() {
         return 0
     fi
     GPU_NOTEBOOK_STACK_OUTPUTS="${answer[2]}"
-    if [ "${#answer[@]}" -gt 4 ]; then
+    OUTPUTS_WITHHELD="${answer[3]}"
+    if [ "${#answer[@]}" -gt 5 ]; then
         NOTEBOOK_OUTPUT_NAMES=() NOTEBOOK_OUTPUT_TEXTS=()
-        for ((index = 3; index < ${#answer[@]} - 1; index += 2)); do
+        for ((index = 4; index < ${#answer[@]} - 1; index += 2)); do
             NOTEBOOK_OUTPUT_NAMES+=("${answer[index]}")
             NOTEBOOK_OUTPUT_TEXTS+=("${answer[index + 1]}")
         done
@@ -75,8 +78,10 @@ outputs_from_cli() {
 
 # Reads all of the stack's outputs, and with --notebook NAME --option FROM chooses that notebook
 # ("" in single mode): from GPU_NOTEBOOK_OUTPUTS_FILE; else what an earlier call kept, while the
-# stack's state is unchanged; else through the CLI, keeping them for the next call. Fails saying
-# why when there is nothing to read, no notebook deployed, or no such notebook.
+# stack's state is unchanged; else through the CLI, keeping them (but their secrets) for the next
+# call. --secrets "NAME..." names the secret outputs the script reads: the kept outputs hold none,
+# so for any but the login key of a .pem written from it, the CLI is asked (query.ts outputsAnswer).
+# Fails saying why when there is nothing to read, no notebook deployed, or no such notebook.
 read_outputs() {
     if [ -n "${GPU_NOTEBOOK_OUTPUTS_FILE:-}" ]; then
         [ -r "$GPU_NOTEBOOK_OUTPUTS_FILE" ] || {
@@ -105,10 +110,12 @@ select_notebook() {
 }
 
 # Reads the outputs of the notebook the user chose (--notebook, GPU_NOTEBOOK_NAME; none in single
-# mode): one question to the program, and on a command's usual path no Pulumi CLI.
-# shellcheck disable=SC2034 # SELECTED_NOTEBOOK_NAME is read by connect.sh
+# mode): one question to the program, and on a command's usual path no Pulumi CLI. Arguments: the
+# secret outputs the script reads besides the login key (which prepare_ssh reads), such as
+# notebookPassword: each of those is a question for the CLI.
+# shellcheck disable=SC2034,SC2120 # SELECTED_NOTEBOOK_NAME is read by connect.sh; most scripts read no other secret
 load_outputs() {
-    read_outputs --notebook "$GPU_NOTEBOOK_NAME" --option "$GPU_NOTEBOOK_NAME_FROM" || return 1
+    read_outputs --notebook "$GPU_NOTEBOOK_NAME" --option "$GPU_NOTEBOOK_NAME_FROM" --secrets "sshPrivateKey${*:+ $*}" || return 1
     SELECTED_NOTEBOOK_NAME="$GPU_NOTEBOOK_NAME"
 }
 
@@ -132,6 +139,11 @@ stack_output() {
             return 0
         fi
     done
+    if [[ " $OUTPUTS_WITHHELD " == *" $1 "* ]]; then
+        # A script's own mistake, never the stack's: say which, not "run npm run up".
+        echo "gpu-notebook: $1 is a secret output, which the kept outputs leave out; this script must name it to load_outputs" >&2
+        return 1
+    fi
     query missing-output "$1" "$SELECTED_NOTEBOOK_NAME"
     return 1
 }

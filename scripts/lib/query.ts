@@ -11,9 +11,11 @@ import { readFileSync } from "fs";
 import { readJson, runCommand } from "./cli";
 import type { ConfigListing, ConfigView } from "./config-view";
 import {
-    backendOf, keepOutputs, keptOutputs, outputsKey, OutputsKey, passphraseGiven, projectFile, selectedStack, workingDirectory,
+    backendOf, keepOutputs, KeptOutputs, keptOutputs, loginKeyOnDisk, outputsKey, OutputsKey, projectFile, selectedStack, workingDirectory,
 } from "./outputs-cache";
-import { chooseNotebook, hasOutput, missingOutput, notebookNames, Outputs, outputText, selectNotebook } from "./stack-outputs";
+import {
+    chooseNotebook, hasOutput, missingOutput, notebookNames, Outputs, outputText, SECRET_OUTPUTS, selectNotebook,
+} from "./stack-outputs";
 
 /** The options of a question (--name value), by name. */
 function options(args: string[]): Map<string, string> {
@@ -45,16 +47,25 @@ function stdinText(): string {
  *   --stack NAME --named yes|no   the stack the scripts use, and whether the user named it
  *                    (GPU_NOTEBOOK_STACK); unnamed, the one `pulumi stack select` chose, else NAME
  *   --notebook NAME --option FROM   also choose a notebook (FROM names where NAME came from)
- * Answers fields: "outputs", the stack, all outputs as JSON, the chosen notebook's outputs as
- * name, text pairs (strings as they are, else JSON; none missing or empty), "end". Or, from the
- * cache, when nothing current is kept: "stale", the stack, the key to remember them under ("" for
- * none: another backend, no state here), "end".
+ *   --secrets "NAME..."   the secret outputs the script will read (of the chosen notebook). The
+ *                    cache keeps none (outputs-cache.ts): it answers them only for the login key,
+ *                    sshPrivateKey of a chosen notebook, from a .pem written from that same key;
+ *                    any other, and that one without such a .pem, is a question for the CLI.
+ * Answers fields: "outputs", the stack, all outputs as JSON, the secret outputs left out of them
+ * (space-separated; "" unless from the cache), the chosen notebook's outputs as name, text pairs
+ * (strings as they are, else JSON; none missing or empty), "end". Or, from the cache, when nothing
+ * current is kept or the script reads a secret it cannot answer: "stale", the stack, the key to
+ * remember them under ("" for none: another backend, no state here), "end".
  */
 function outputsAnswer(args: string[]): void {
     const asked = options(args);
     const env = process.env;
     let stack = asked.get("stack") ?? "dev";
-    let outputs: Outputs | undefined;
+    const notebook = asked.get("notebook");
+    const option = asked.get("option") ?? "--notebook";
+    let outputs: Outputs;
+    let withheld: string[] = [];
+    let loginKey: string | undefined;
     if (asked.get("from") === "cache") {
         const project = projectFile(workingDirectory(env));
         const backend = project && backendOf(env, project);
@@ -62,11 +73,15 @@ function outputsAnswer(args: string[]): void {
             stack = selectedStack(env, project) ?? stack;
         }
         const key = project && backend ? outputsKey(env, project, backend, stack) : undefined;
-        outputs = key && project && passphraseGiven(env, project, stack) ? keptOutputs(env, key) : undefined;
-        if (outputs === undefined) {
+        const kept = key ? keptOutputs(env, key) : undefined;
+        const found = kept && cachedAnswer(env, kept, (asked.get("secrets") ?? "").split(" ").filter(Boolean), notebook, option);
+        if (!kept || !found) {
             fields(["stale", stack, key ? JSON.stringify(key) : "", "end"]);
             return;
         }
+        ({ outputs } = kept);
+        ({ loginKey } = found);
+        withheld = SECRET_OUTPUTS.filter((name) => !(name === "sshPrivateKey" && loginKey !== undefined));
     } else {
         outputs = readJson("the stack outputs", stdinText()) as Outputs;
     }
@@ -80,15 +95,35 @@ function outputsAnswer(args: string[]): void {
             keepOutputs(env, key, outputs);
         }
     }
-    const answer = ["outputs", stack, JSON.stringify(outputs)];
-    const notebook = asked.get("notebook");
+    const answer = ["outputs", stack, JSON.stringify(outputs), withheld.join(" ")];
     if (notebook !== undefined) {
-        const chosen = selectNotebook(outputs, notebook, asked.get("option") ?? "--notebook", stack);
+        const chosen = selectNotebook(outputs, notebook, option, stack);
+        if (loginKey !== undefined) {
+            chosen.sshPrivateKey = loginKey;
+        }
         for (const name of Object.keys(chosen).filter((name) => hasOutput(chosen, name))) {
             answer.push(name, outputText(chosen, name));
         }
     }
     fields([...answer, "end"]);
+}
+
+/**
+ * Whether the kept outputs answer a script that reads the secret outputs `secrets`: none, or only
+ * the login key of a chosen notebook whose .pem was written from the kept key (then `loginKey`:
+ * the file's text; undefined when the stack has none, as the CLI would say). Undefined: ask the CLI.
+ */
+function cachedAnswer(env: NodeJS.ProcessEnv, kept: KeptOutputs, secrets: string[], notebook: string | undefined, option: string):
+    { loginKey?: string } | undefined {
+    if (secrets.length === 0) {
+        return {};
+    }
+    if (notebook === undefined || secrets.some((name) => name !== "sshPrivateKey")) {
+        return undefined;
+    }
+    const name = chooseNotebook(notebookNames(kept.outputs), notebook, option, kept.key.stack, "deployed");
+    const onDisk = loginKeyOnDisk(env, kept, name);
+    return onDisk && { loginKey: onDisk.key };
 }
 
 /** The stack's config (`pulumi config --json --show-secrets`) on stdin, read by the deploy's parser. */

@@ -6,6 +6,19 @@
 
 export type Outputs = Record<string, unknown>;
 
+/**
+ * The outputs the program makes secret: a notebook's (components/notebook.ts SECRET_OUTPUTS) and a
+ * fleet's map of them (components/fleet.ts notebookSecrets). Named here, not imported, because the
+ * scripts load no Pulumi SDK; test/query.test.ts holds the two lists together.
+ */
+export const SECRET_OUTPUTS: readonly string[] = ["sshPrivateKey", "notebookPassword", "notebookSecrets"];
+
+/** The outputs without the secret ones, and the names of those left out (what outputs-cache.ts keeps). */
+export function withoutSecrets(outputs: Outputs): { outputs: Outputs; withheld: string[] } {
+    const withheld = Object.keys(outputs).filter((name) => SECRET_OUTPUTS.includes(name));
+    return { outputs: Object.fromEntries(Object.entries(outputs).filter(([name]) => !withheld.includes(name))), withheld };
+}
+
 /** The notebooks' names, sorted; null for a stack with a single notebook (no `notebooks`). */
 export function notebookNames(outputs: unknown): string[] | null {
     const fleet = outputs !== null && typeof outputs === "object" ? (outputs as Outputs).notebooks : undefined;
