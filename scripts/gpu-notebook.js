@@ -31,6 +31,7 @@ const COMMANDS = {
     "job-logs": "a job's log (--follow to stream it)",
     "job-stop": "stop a job",
     status: "up or not, idle stop, jobs, GPU, disk, price",
+    "notify-test": "send one test notification from the machine and say what happened",
     "setup-log": "the last run of your setup file on this machine (--run to run it again)",
     tunnel: "the notebook on https://127.0.0.1:<port>/ through SSH",
     stop: "stop the machine (disks and address kept)",

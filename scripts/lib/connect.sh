@@ -86,17 +86,23 @@ SHARED_CONNECTION_PROBE_SECONDS=5
 # entry) still takes commands here, and each hangs until the keepalives give up (150 s measured).
 # So before a script uses it, a no-op through it must come back within 5 s; if it does not, the
 # connection is closed here and the command opens a new one. The wait ends when the no-op does
-# (read returns on its line), not on a polling tick. Without a shared connection, this costs one
-# local check.
+# (read returns on its status line), not on a polling tick. Without a shared connection, this
+# costs one local check.
 drop_dead_shared_connection() {
     ssh_to_machine -O check >/dev/null 2>&1 || return 0
-    local reply=""
-    # ssh itself, not a function: the no-op must not open a connection of its own.
-    IFS= read -r -t "$SHARED_CONNECTION_PROBE_SECONDS" reply < <(
-        ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 && echo alive) || true
-    if [ "$reply" != alive ]; then
-        # Only this computer's end is asked to exit: the master answers it without the machine,
-        # and the no-op still waiting on it ends with it.
+    local probe="" reply=""
+    # ssh itself, not a function: the no-op must not open a connection of its own. Its pid comes
+    # first, its exit status when it ends (fd 8, a fixed number: bash 3.2 has no {fd} names).
+    exec 8< <(ssh -F "$SSH_CONFIG_FILE" -o ControlMaster=no "$SSH_HOST_ALIAS" true </dev/null >/dev/null 2>&1 &
+        echo "$!"; wait "$!"; echo "$?")
+    IFS= read -r probe <&8 || true
+    IFS= read -r -t "$SHARED_CONNECTION_PROBE_SECONDS" reply <&8 || true
+    exec 8<&-
+    if [ "$reply" != 0 ]; then
+        # The no-op goes first: left waiting, it would connect on its own once the master is gone
+        # (a login of its own). Then only this computer's end is asked to exit: the master answers
+        # it without the machine.
+        [ -z "$probe" ] || kill "$probe" 2>/dev/null || true
         ssh_to_machine -O exit >/dev/null 2>&1 || true
     fi
 }
