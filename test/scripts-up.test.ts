@@ -6,12 +6,14 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as path from "path";
 
 import { bundleFiles, MachineSettings } from "../components/boot";
 import { DEFAULTS } from "../components/config";
 import { INSTANCE_PATHS } from "../components/contract";
 import { renderUnattended } from "../components/notify";
+import { startSts, STS_IDENTITIES, StsIdentity } from "./support/aws";
 import { ROOT, runScript, ScriptResult } from "./support/scripts";
 import { StandInOptions, StandInWorld } from "./support/stand-ins";
 
@@ -244,7 +246,10 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
                     if (env.AWS_CONFIG_FILE) {
                         // A config file of its own, a profile section of its own: read without the aws CLI.
                         env.AWS_CONFIG_FILE = path.join(here.dir, env.AWS_CONFIG_FILE);
-                        writeFileSync(env.AWS_CONFIG_FILE, "[default]\nregion = ap-south-1\n\n[profile course]\n# a comment\nregion = eu-west-3\n");
+                        // Its keys too, as the config file may hold them: npm run up asks STS with them first.
+                        const { AccessKeyId, SecretAccessKey } = STS_IDENTITIES.course;
+                        writeFileSync(env.AWS_CONFIG_FILE, "[default]\nregion = ap-south-1\n\n[profile course]\n# a comment\nregion = eu-west-3\n" +
+                            `aws_access_key_id = ${AccessKeyId}\naws_secret_access_key = ${SecretAccessKey}\n`);
                     }
                     const result = ok(await script(here, "up", [], env), here);
                     assert.strictEqual(here.stackConfig("dev")["aws:region"], region, JSON.stringify(env));
@@ -321,26 +326,86 @@ describe("the scripts that change the stack, against the stand-in pulumi", funct
         });
     });
 
-    describe("AWS credentials", () => {
-        it("with none, npm run up says how to provide them and writes nothing: no login, no stack, no region, no file", async () => {
-            const here = world({ awsCredentials: false });
-            const before = readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8");
-            const result = await script(here, "up");
-            assert.strictEqual(result.status, 1);
-            assert.match(result.stderr, /no AWS credentials found .*nothing was written\. To fix it, give AWS credentials first: run 'aws configure'/);
-            assert.deepStrictEqual(here.callLines(), []);
-            assert.strictEqual(readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8"), before);
-            assert.ok(!existsSync(path.join(here.home, ".pulumi")));
+    describe("AWS credentials, proved with STS before anything is written (no aws CLI here)", () => {
+        const { student, course, expired } = STS_IDENTITIES;
+        const keys = (identity: StsIdentity, secret = identity.SecretAccessKey) => ({
+            AWS_ACCESS_KEY_ID: identity.AccessKeyId, AWS_SECRET_ACCESS_KEY: secret, ...(identity.Token ? { AWS_SESSION_TOKEN: identity.Token } : {}),
         });
 
-        it("with the aws CLI, STS must answer: its refusal is shown, and nothing is written", async () => {
-            const here = world({ awsCredentials: false, awsProfileRegion: "eu-west-1" });
-            const result = await script(here, "up");
-            assert.strictEqual(result.status, 1);
-            assert.match(result.stderr, /Unable to locate credentials/);
-            assert.match(result.stderr, /the AWS credentials here did not answer \(aws sts get-caller-identity failed, see above\); nothing was written/);
-            assert.deepStrictEqual(here.callLines(), []);
-            assert.ok(!existsSync(path.join(here.home, ".pulumi")));
+        /** Runs npm run up where it must fail; asserts it wrote nothing: no login, no stack, no region, no file. */
+        async function refused(here: StandInWorld, env: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
+            const before = readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8");
+            const result = await script(here, "up", [], env);
+            assert.strictEqual(result.status, 1, result.stdout);
+            assert.deepStrictEqual(here.callLines(), [], "no pulumi call at all");
+            assert.strictEqual(readFileSync(path.join(here.project, "Pulumi.dev.yaml"), "utf8"), before);
+            assert.ok(!existsSync(path.join(here.home, ".pulumi")), "nothing written in ~/.pulumi");
+            assert.match(result.stderr, /; nothing was written\. To fix it, give AWS credentials first: put an access key in ~\/\.aws\/credentials/);
+            return result;
+        }
+
+        it("keys that STS accepts: the account is shown, and the run goes on", async () => {
+            const here = world({ awsCredentials: false });
+            const result = ok(await script(here, "up", [], keys(student)), here);
+            assert.match(result.stdout, /^gpu-notebook: AWS account 123456789012 \(arn:aws:iam::123456789012:user\/student\)$/m);
+            assert.ok(here.callLines().some((line) => line.startsWith("up")));
+        });
+
+        it("with none, it says how to provide them and writes nothing", async () => {
+            const result = await refused(world({ awsCredentials: false }));
+            assert.match(result.stderr, /^gpu-notebook: no AWS credentials found /);
+            assert.match(result.stderr, /or set AWS_PROFILE to a profile of ~\/\.aws\/config .*or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; then run npm run up again\n$/);
+        });
+
+        it("a wrong secret: STS's signature check refuses it (SignatureDoesNotMatch), and nothing is written", async () => {
+            const result = await refused(world({ awsCredentials: false }), keys(student, `${student.SecretAccessKey}x`));
+            assert.match(result.stderr, /the AWS credentials were refused by STS: SignatureDoesNotMatch: The request signature we calculated does not match/);
+        });
+
+        it("a key STS does not know (InvalidClientTokenId) and an expired session (ExpiredToken) are refused with AWS's words", async () => {
+            const unknown = await refused(world({ awsCredentials: false }), keys({ ...student, AccessKeyId: "AKIAEXAMPLEUNKNOWN01" }));
+            assert.match(unknown.stderr, /refused by STS: InvalidClientTokenId: The security token included in the request is invalid\./);
+            const old = await refused(world({ awsCredentials: false }), keys(expired));
+            assert.match(old.stderr, /refused by STS: ExpiredToken: The security token included in the request is expired/);
+        });
+
+        it("uses the profile AWS_PROFILE names in ~/.aws/credentials, not the default one", async () => {
+            const here = world();
+            writeFileSync(path.join(here.home, ".aws", "credentials"),
+                `\n[course]\naws_access_key_id = ${course.AccessKeyId}\naws_secret_access_key = ${course.SecretAccessKey}\n`, { flag: "a" });
+            const result = ok(await script(here, "up", [], { AWS_PROFILE: "course" }), here);
+            assert.match(result.stdout, /AWS account 210987654321 \(arn:aws:iam::210987654321:user\/course\/alice\)/);
+            const missing = await refused(world(), { AWS_PROFILE: "nobody" });
+            assert.match(missing.stderr, /^gpu-notebook: no AWS credentials found for the profile nobody \(AWS_PROFILE\) in ~\/\.aws\/credentials or ~\/\.aws\/config;/);
+        });
+
+        it("asks STS in the region the stack will be pinned to", async () => {
+            const sts = await startSts([student], "eu-west-1");
+            try {
+                const here = world();
+                const env = { AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL_STS: sts.url };
+                ok(await script(here, "up", [], env), here);
+                assert.match(String(sts.received[0]?.headers.authorization), /\/eu-west-1\/sts\/aws4_request/);
+                const elsewhere = world();
+                const result = await refused(elsewhere, { AWS_REGION: "us-west-2", AWS_ENDPOINT_URL_STS: sts.url });
+                assert.match(result.stderr, /SignatureDoesNotMatch: the credential scope .*us-west-2\/sts is not for sts in eu-west-1/);
+            } finally {
+                await sts.close();
+            }
+        });
+
+        it("an STS that never answers: it gives up within the time limit, says so, and writes nothing", async () => {
+            // Accepts the connection and never answers, as a black-holed network would.
+            const silent = net.createServer(() => undefined);
+            await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+            try {
+                const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+                const result = await refused(world(), { AWS_ENDPOINT_URL_STS: url, GPU_NOTEBOOK_STS_TIMEOUT: "2" });
+                assert.match(result.stderr, /^gpu-notebook: no answer from AWS STS within 2 s; nothing was written/);
+                assert.ok(result.ms < 12_000, `gave up after ${result.ms} ms`);
+            } finally {
+                silent.close();
+            }
         });
     });
 

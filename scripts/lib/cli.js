@@ -20,15 +20,23 @@ function readJson(what, text = fs.readFileSync(0, "utf8")) {
 }
 
 /**
- * Runs `main` with the command's arguments, turning what it throws into the one-line message.
- * @param {(args: string[]) => void} main
+ * Runs `main` with the command's arguments, turning what it throws (or the promise it returns
+ * rejects with) into the one-line message.
+ * @param {(args: string[]) => void | Promise<void>} main
  */
 function runCommand(main) {
-    try {
-        main(process.argv.slice(2));
-    } catch (error) {
+    /** @param {unknown} error */
+    const fail = (error) => {
         console.error(`gpu-notebook: ${error instanceof Error ? error.message : error}`);
         process.exit(1);
+    };
+    try {
+        const done = main(process.argv.slice(2));
+        if (done instanceof Promise) {
+            done.catch(fail);
+        }
+    } catch (error) {
+        fail(error);
     }
 }
 

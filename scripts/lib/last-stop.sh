@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # The last stop's record, read without starting the machine: the SSM parameter the stack's output
 # lastStopParameter names (its ARN), which the machine's stop sequence and the idle backstop write
-# (components/notify.ts). Read with the aws CLI, as scripts/up checks credentials, when it is on
-# PATH: the scripts need no AWS SDK of their own. Needs load_outputs.
+# (components/notify.ts). Read with the aws CLI when it is on PATH: the scripts carry AWS's SDK
+# for STS alone (npm run up's credential check), not for SSM. Needs load_outputs.
 
 # shellcheck source=scripts/lib/outputs.sh
 . "$(dirname "${BASH_SOURCE[0]}")/outputs.sh"

@@ -133,7 +133,7 @@ function configOnStdin(): ConfigView {
 }
 
 /** The questions, by name: each gets the arguments after its name. */
-const QUESTIONS: Record<string, (args: string[]) => void> = {
+const QUESTIONS: Record<string, (args: string[]) => void | Promise<void>> = {
     outputs: outputsAnswer,
     /** missing-output NAME NOTEBOOK: fails saying the stack has no output NAME. */
     "missing-output": ([name, notebook]) => {
@@ -212,6 +212,16 @@ const QUESTIONS: Record<string, (args: string[]) => void> = {
         const { region, source } = regionForNewStack();
         fields([region, source, awsSetupRegion() ? "setup" : "default"]);
     },
+    /**
+     * aws-identity: the account and identity the AWS credentials here are (STS GetCallerIdentity,
+     * aws-identity.ts), as two fields; fails, saying what failed and how to give credentials,
+     * when they do not answer.
+     */
+    "aws-identity": async () => {
+        const { callerIdentity } = require("./aws-identity") as typeof import("./aws-identity");
+        const { account, arn } = await callerIdentity();
+        fields([account, arn]);
+    },
     /** capacity-failures EVENT_LOG: EC2's "no capacity" refusals in a run (capacity.js). */
     "capacity-failures": ([file]) => {
         const { failureLines } = require("./capacity") as { failureLines(text: string): string[] };
@@ -239,12 +249,12 @@ function logText(file: string | undefined): string {
     }
 }
 
-export function ask([question, ...args]: string[]): void {
+export function ask([question, ...args]: string[]): void | Promise<void> {
     const answer = Object.prototype.hasOwnProperty.call(QUESTIONS, question ?? "") ? QUESTIONS[question] : undefined;
     if (answer === undefined) {
         throw new Error(`query.ts: unknown question ${question}; the questions: ${Object.keys(QUESTIONS).join(", ")}`);
     }
-    answer(args);
+    return answer(args);
 }
 
 if (require.main === module) {

@@ -1,5 +1,5 @@
-// Test-only stand-ins for the AWS the machine talks to, on 127.0.0.1: instance metadata (IMDSv2),
-// and signed service endpoints (SNS's query protocol, SSM's JSON protocol) that check each
+// Test-only stand-ins for the AWS the machine and the scripts talk to, on 127.0.0.1: instance
+// metadata (IMDSv2), and signed service endpoints (SNS's and STS's query protocol, SSM's JSON protocol) that check each
 // request's Signature Version 4 as AWS does, with an implementation of SigV4 written here
 // independently of the machine's (components/boot/gpu_notebook_aws.py sign).
 // Relied on: AWS's "Create a canonical request for Signature Version 4" and "Signature Version 4
@@ -7,7 +7,9 @@
 // the SNS Publish API reference (Subject at most 100 characters; a missing topic is NotFound,
 // HTTP 404; a bad signature is SignatureDoesNotMatch, HTTP 403, as the query APIs answer); the
 // SSM API reference (JSON 1.1, X-Amz-Target AmazonSSM.<Action>; ParameterNotFound, HTTP 400;
-// a bad signature is InvalidSignatureException, HTTP 400); the EC2 user guide on IMDSv2 (a PUT
+// a bad signature is InvalidSignatureException, HTTP 400); the STS API reference's
+// GetCallerIdentity (its response shape) and the common errors (InvalidClientTokenId,
+// SignatureDoesNotMatch, ExpiredToken(Exception), HTTP 403); the EC2 user guide on IMDSv2 (a PUT
 // to /latest/api/token with a TTL header, then reads carrying the token; 401 without it; 404 for
 // an absent item such as spot/instance-action before any notice).
 import { createHash, createHmac } from "crypto";
@@ -43,31 +45,55 @@ export function expectedSignature(request: Received, secret: string): string {
     return createHmac("sha256", key).update(toSign).digest("hex");
 }
 
+/** A key a signed stand-in knows: its secret, and the session token it must come with, if any. */
+export interface SigningKey { AccessKeyId: string; SecretAccessKey: string; Token?: string }
+
+/** Why AWS refuses a request's credentials or signature: the error code it answers, and its message. */
+export interface Refusal { code: "InvalidClientTokenId" | "SignatureDoesNotMatch" | "IncompleteSignature" | "ExpiredToken"; message: string }
+
 /**
- * Why AWS would refuse the request's signature for `service` in `region`, or null when it is
- * right: the scope names this key, day, region and service; host, x-amz-date and the session
- * token are signed; the date is within AWS's 15 minutes; the signature matches.
+ * Why AWS would refuse the request's signature for `service`, or null when it is right: the key
+ * is one of `keys` (else InvalidClientTokenId, as for a key AWS has no record of) and not
+ * `expired` (ExpiredToken); the scope names that key, the day, `region` (any region when
+ * undefined) and `service`; host, x-amz-date and a key's session token are signed; the date is
+ * within AWS's 15 minutes; the signature matches the key's secret (else SignatureDoesNotMatch).
  */
-export function signatureProblem(request: Received, service: string, region = REGION): string | null {
+export function signatureRefusal(request: Received, service: string, region: string | undefined, keys: SigningKey[], expired: string[] = []): Refusal | null {
     const authorization = String(request.headers.authorization ?? "");
     const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(authorization);
     if (!match) {
-        return `malformed Authorization: ${authorization}`;
+        return { code: "IncompleteSignature", message: `malformed Authorization: ${authorization}` };
     }
-    const [, key, day, scopeRegion, scopeService, signedHeaders, signature] = match;
+    const [, keyId, day, scopeRegion, scopeService, signedHeaders, signature] = match;
+    const key = keys.find((known) => known.AccessKeyId === keyId);
+    if (key === undefined) {
+        return { code: "InvalidClientTokenId", message: "The security token included in the request is invalid." };
+    }
+    if (expired.includes(keyId)) {
+        return { code: "ExpiredToken", message: "The security token included in the request is expired" };
+    }
     const date = String(request.headers["x-amz-date"] ?? "");
     const signed = signedHeaders.split(";");
-    if (key !== CREDENTIALS.AccessKeyId || scopeRegion !== region || scopeService !== service || !date.startsWith(day)) {
-        return `the credential scope ${key}/${day}/${scopeRegion}/${scopeService} is not for ${service} in ${region}`;
+    if ((region !== undefined && scopeRegion !== region) || scopeService !== service || !date.startsWith(day)) {
+        return { code: "SignatureDoesNotMatch", message: `the credential scope ${keyId}/${day}/${scopeRegion}/${scopeService} is not for ${service} in ${region ?? "a region"}` };
     }
-    if (!["host", "x-amz-date", "x-amz-security-token"].every((name) => signed.includes(name)) || request.headers["x-amz-security-token"] !== CREDENTIALS.Token) {
-        return `not signed with the session token and host: ${signedHeaders}`;
+    const token = key.Token !== undefined ? ["x-amz-security-token"] : [];
+    if (!["host", "x-amz-date", ...token].every((name) => signed.includes(name)) || request.headers["x-amz-security-token"] !== key.Token) {
+        return { code: "SignatureDoesNotMatch", message: `not signed with the host, the date and the key's session token: ${signedHeaders}` };
     }
     const when = Date.UTC(+date.slice(0, 4), +date.slice(4, 6) - 1, +date.slice(6, 8), +date.slice(9, 11), +date.slice(11, 13), +date.slice(13, 15));
     if (Math.abs(Date.now() - when) > 15 * 60_000) {
-        return `Signature expired: ${date} is more than 15 minutes from now`;
+        return { code: "SignatureDoesNotMatch", message: `Signature expired: ${date} is more than 15 minutes from now` };
     }
-    return signature === expectedSignature(request, CREDENTIALS.SecretAccessKey) ? null : "The request signature we calculated does not match the signature you provided.";
+    return signature === expectedSignature(request, key.SecretAccessKey) ? null : {
+        code: "SignatureDoesNotMatch",
+        message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+    };
+}
+
+/** Why AWS would refuse the request's signature for `service` in `region` by the machine's role (CREDENTIALS), or null. */
+export function signatureProblem(request: Received, service: string, region = REGION): string | null {
+    return signatureRefusal(request, service, region, [CREDENTIALS])?.message ?? null;
 }
 
 /** A stand-in server on 127.0.0.1, its URL and what it received. */
@@ -180,5 +206,67 @@ export function startSsm(parameters: Map<string, { type: string; value: string }
             return answer(response, 200, { Version: 2, Tier: "Standard" });
         }
         return answer(response, 400, { __type: "UnknownOperationException" });
+    });
+}
+
+/** An identity the stand-in STS knows: the key that signs as it, and what GetCallerIdentity says of it. */
+export interface StsIdentity extends SigningKey { Account: string; Arn: string; UserId: string; /** Its session token has expired. */ expired?: boolean }
+
+/**
+ * The identities of the stand-in STS the scripts' test worlds share (stand-ins.ts): the default
+ * profile's key every world writes to ~/.aws/credentials, a second one for a named profile, and a
+ * session key whose token has expired.
+ */
+export const STS_IDENTITIES: Record<"student" | "course" | "expired", StsIdentity> = {
+    student: {
+        AccessKeyId: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        Account: "123456789012", Arn: "arn:aws:iam::123456789012:user/student", UserId: "AIDAEXAMPLESTUDENT01",
+    },
+    course: {
+        AccessKeyId: "AKIAEXAMPLECOURSE001", SecretAccessKey: "course/EXAMPLE+secret+of+the+course+profile",
+        Account: "210987654321", Arn: "arn:aws:iam::210987654321:user/course/alice", UserId: "AIDAEXAMPLECOURSE001",
+    },
+    expired: {
+        AccessKeyId: "ASIAEXAMPLEEXPIRED01", SecretAccessKey: "expired/EXAMPLE+secret", Token: "expired-session-token-EXAMPLE",
+        Account: "123456789012", Arn: "arn:aws:sts::123456789012:assumed-role/student/expired", UserId: "AROAEXAMPLEEXPIRED01:expired", expired: true,
+    },
+};
+
+const STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/**
+ * STS (query protocol, API version 2011-06-15): GetCallerIdentity, with the request's SigV4
+ * checked against `identities` (in `region`; any region when undefined). Answers as the STS API
+ * reference's GetCallerIdentity shows: GetCallerIdentityResponse > GetCallerIdentityResult >
+ * Arn, UserId, Account, then ResponseMetadata > RequestId; and refuses with the query protocol's
+ * ErrorResponse > Error > Type, Code, Message (the common errors: InvalidClientTokenId and
+ * SignatureDoesNotMatch, HTTP 403; ExpiredToken, HTTP 403, for an expired session token).
+ */
+export function startSts(identities: StsIdentity[], region?: string): Promise<StandIn> {
+    const expired = identities.filter((identity) => identity.expired).map((identity) => identity.AccessKeyId);
+    const reply = (response: ServerResponse, status: number, body: string) => {
+        response.statusCode = status;
+        response.setHeader("content-type", "text/xml");
+        response.setHeader("x-amzn-requestid", "00000000-0000-4000-8000-000000000000");
+        response.end(body);
+    };
+    const error = (response: ServerResponse, status: number, code: string, message: string) =>
+        reply(response, status, `<ErrorResponse xmlns="${STS_XMLNS}"><Error><Type>Sender</Type><Code>${code}</Code>` +
+            `<Message>${message}</Message></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>`);
+    return startServer((request, response) => {
+        const refusal = signatureRefusal(request, "sts", region, identities, expired);
+        if (refusal) {
+            return error(response, refusal.code === "IncompleteSignature" ? 400 : 403, refusal.code, refusal.message);
+        }
+        const form = new URLSearchParams(request.body);
+        if (request.method !== "POST" || form.get("Action") !== "GetCallerIdentity" || form.get("Version") !== "2011-06-15") {
+            return error(response, 400, "InvalidAction", `Could not find operation ${form.get("Action")} for version ${form.get("Version")}`);
+        }
+        const keyId = /Credential=([^/]+)\//.exec(String(request.headers.authorization))?.[1];
+        const who = identities.find((identity) => identity.AccessKeyId === keyId) as StsIdentity;
+        reply(response, 200, `<GetCallerIdentityResponse xmlns="${STS_XMLNS}"><GetCallerIdentityResult>` +
+            `<Arn>${who.Arn}</Arn><UserId>${who.UserId}</UserId><Account>${who.Account}</Account>` +
+            "</GetCallerIdentityResult><ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ResponseMetadata>" +
+            "</GetCallerIdentityResponse>");
     });
 }

@@ -1,6 +1,6 @@
-// Test-only: a fresh copy of the project with its own home directory and stand-ins for the CLIs
-// the user scripts call (the recording `pulumi` in stand-in/pulumi, answered by stand-in/server.js,
-// and `aws`), so a test can run
+// Test-only: a fresh copy of the project with its own home directory and stand-ins for what the
+// user scripts call (the recording `pulumi` in stand-in/pulumi, answered by stand-in/server.js,
+// and STS, stand-in/sts.ts), so a test can run
 // the scripts, and the commands a user types after them, without a Pulumi CLI, AWS or the network,
 // and without touching this checkout's stack files or the real ~/.pulumi. Its `ssh` (unless realSsh)
 // records what it was asked and connects nowhere: the stand-in outputs' address is a documentation one.
@@ -11,41 +11,58 @@ import * as path from "path";
 import { parse, stringify } from "yaml";
 
 import { CONFIG_NAMESPACE } from "../../components/config";
+import { STS_IDENTITIES } from "./aws";
 import { closeSharedConnections, ROOT } from "./scripts";
 
 export const STAND_IN_PULUMI = path.join(__dirname, "stand-in", "pulumi");
 
-/** The stand-in server's port, once this process has started it (stand-in/server.js). */
-let serverPort: number | undefined;
+/** The ports of the stand-in servers this process has started, by name. */
+const serverPorts = new Map<string, number>();
 
 /**
- * Starts the stand-in server once per test process and waits (at most 10 s) for its port. It
- * ends when this process does: its stdin is this process's pipe.
+ * Starts a stand-in server once per test process (node with `args`, which writes its port to the
+ * file named last) and waits (at most 10 s) for its port. It ends when this process does: its
+ * stdin is this process's pipe.
  */
-function standInServer(): number {
-    if (serverPort === undefined) {
+function standInServer(name: string, args: string[]): number {
+    let port = serverPorts.get(name);
+    if (port === undefined) {
         const dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-stand-in-"));
         const portFile = path.join(dir, "port");
-        const server = spawn(process.execPath, [path.join(__dirname, "stand-in", "server.js"), portFile], { stdio: ["pipe", "ignore", "inherit"] });
+        const server = spawn(process.execPath, [...args, portFile], { stdio: ["pipe", "ignore", "inherit"] });
         server.unref();
         (server.stdin as unknown as { unref?: () => void }).unref?.();
         const wait = new Int32Array(new SharedArrayBuffer(4));
         // A synchronous wait (the worlds are made in constructors): no event, so no exit event either.
         for (const deadline = Date.now() + 10_000; !existsSync(portFile); Atomics.wait(wait, 0, 0, 20)) {
             if (Date.now() > deadline) {
-                throw new Error("the stand-in pulumi's server did not start within 10 s (it reports its failure on this process's stderr)");
+                throw new Error(`the ${name} did not start within 10 s (it reports its failure on this process's stderr)`);
             }
         }
-        serverPort = Number(readFileSync(portFile, "utf8"));
+        port = Number(readFileSync(portFile, "utf8"));
+        serverPorts.set(name, port);
         rmSync(dir, { recursive: true, force: true });
     }
-    return serverPort;
+    return port;
+}
+
+/**
+ * The environment that makes the AWS SDK's calls of the scripts (npm run up's credential check,
+ * scripts/lib/aws-identity.ts) reach the stand-in STS of this process (stand-in/sts.ts, which
+ * knows STS_IDENTITIES) and nothing else: AWS_ENDPOINT_URL_STS, as the SDKs' "Service-specific
+ * endpoints" setting reads it, and no instance metadata service (169.254.169.254 is no address
+ * of this computer's), which the credential chain would ask last.
+ */
+export function standInStsEnv(): NodeJS.ProcessEnv {
+    const port = standInServer("stand-in STS", ["--require", path.join(ROOT, "scripts", "lib", "ts-require.js"), path.join(__dirname, "stand-in", "sts.ts")]);
+    return { AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${port}`, AWS_EC2_METADATA_DISABLED: "true" };
 }
 
 /** Writes a test's `pulumi` into `bin`: the stand-in, answered by the stand-in server. */
 function writeStandInPulumi(bin: string): void {
     const client = readFileSync(path.join(__dirname, "stand-in", "client.bash"), "utf8")
-        .replaceAll("@PORT@", String(standInServer())).replaceAll("@SCRIPT@", STAND_IN_PULUMI);
+        .replaceAll("@PORT@", String(standInServer("stand-in pulumi's server", [path.join(__dirname, "stand-in", "server.js")])))
+        .replaceAll("@SCRIPT@", STAND_IN_PULUMI);
     writeFileSync(path.join(bin, "pulumi"), client, { mode: 0o755 });
 }
 
@@ -68,9 +85,12 @@ export function copyProject(into: string): string {
 }
 
 export interface StandInOptions {
-    /** The default profile's region in ~/.aws/config, as `aws configure get region` prints it; undefined: no aws CLI on PATH at all. */
+    /** The default profile's region in ~/.aws/config ("" or undefined: none). No world has the aws CLI. */
     awsProfileRegion?: string;
-    /** Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile. */
+    /**
+     * Default true: `aws configure` was run, its ~/.aws/credentials holds a default profile with
+     * the key of STS_IDENTITIES.student, which the stand-in STS knows.
+     */
     awsCredentials?: boolean;
     /** A PULUMI_CONFIG_PASSPHRASE the user set in their shell; default none, as for a newcomer. */
     ownPassphrase?: string;
@@ -78,7 +98,7 @@ export interface StandInOptions {
     realSsh?: boolean;
 }
 
-/** A project copy, a home directory and a PATH whose `pulumi` (and `aws`) are stand-ins. */
+/** A project copy, a home directory, a PATH whose `pulumi` is a stand-in, and the stand-in STS. */
 export class StandInWorld {
     readonly dir = mkdtempSync(path.join(tmpdir(), "gpu-notebook-world-"));
     readonly home = path.join(this.dir, "home");
@@ -110,26 +130,14 @@ export class StandInWorld {
         }
         if (options.awsCredentials ?? true) {
             mkdirSync(path.join(this.home, ".aws"));
+            const { AccessKeyId, SecretAccessKey } = STS_IDENTITIES.student;
             writeFileSync(path.join(this.home, ".aws", "credentials"),
-                "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", { mode: 0o600 });
+                `[default]\naws_access_key_id = ${AccessKeyId}\naws_secret_access_key = ${SecretAccessKey}\n`, { mode: 0o600 });
         }
         if (options.awsProfileRegion) {
             // Where `aws configure` keeps it, and where npm run up reads it (scripts/lib/region.ts).
             mkdirSync(path.join(this.home, ".aws"), { recursive: true });
             writeFileSync(path.join(this.home, ".aws", "config"), `[default]\nregion = ${options.awsProfileRegion}\n`);
-        }
-        if (options.awsProfileRegion !== undefined) {
-            // STS answers with the account when there are credentials, else with the AWS CLI's words.
-            writeFileSync(path.join(this.bin, "aws"), [
-                "#!/bin/sh",
-                `if [ "$1 $2" = "sts get-caller-identity" ]; then`,
-                `  [ -f "$HOME/.aws/credentials" ] && { echo 123456789012; exit 0; }`,
-                `  echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' >&2; exit 253`,
-                "fi",
-                `[ "$1 $2 $3" = "configure get region" ] || { echo "aws stand-in: unexpected $*" >&2; exit 2; }`,
-                options.awsProfileRegion ? `echo ${options.awsProfileRegion}` : "exit 1",
-                "",
-            ].join("\n"), { mode: 0o755 });
         }
         this.setOutputs({}, []);
     }
@@ -157,6 +165,7 @@ export class StandInWorld {
             STAND_IN_LOG: this.log,
             STAND_IN_OUTPUTS: this.outputsFile,
             STAND_IN_SSH_LOG: this.sshLog,
+            ...standInStsEnv(),
             ...(this.options.ownPassphrase !== undefined ? { PULUMI_CONFIG_PASSPHRASE: this.options.ownPassphrase } : {}),
             ...extra,
         };
