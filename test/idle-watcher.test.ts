@@ -14,6 +14,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 
 import { HEARTBEAT, IDLE_STOP_TAG, INSTANCE_PATHS } from "../components/boot";
+import { DEFAULTS } from "../components/config";
 import { CREDENTIALS, expectedSignature, INSTANCE_ID, Received, REGION, ROLE } from "./support/aws";
 import { eventually } from "./support/jobs";
 import { startJupyter, JupyterServer } from "./support/jupyter";
@@ -433,7 +434,8 @@ describe("the idle watcher, against a real Jupyter server", function () {
             assert.deepStrictEqual({ ...saved, cpu: undefined, cpu_percent: undefined, conditions: undefined }, {
                 checked_at: start + 20 * MINUTE, verdict: "keep", reason: "idle_under_the_limit", idle_seconds: 20 * MINUTE,
                 limit: 60, minutes_left: 40, running_jobs: [], last_active: start, cpu: undefined, cpu_percent: undefined,
-                stalled_jobs: [], stall_minutes: 0, jobs: {}, conditions: undefined,
+                // The stall limit the program renders by default (machine.json's unattended.jobStallMinutes).
+                stalled_jobs: [], stall_minutes: DEFAULTS.jobStallMinutes, jobs: {}, conditions: undefined,
             });
             // Every condition with its state, for npm run status's explanation.
             assert.deepStrictEqual({ ...saved.conditions, kernels: undefined, cpu: undefined }, {
