@@ -326,6 +326,7 @@ export function bundleFiles(settings: MachineSettings): MachineFile[] {
             { runDir: INSTANCE_PATHS.jobsRunDir, user, notifyLogDir: path.posix.dirname(INSTANCE_PATHS.notifyLog) })),
         unit(INSTANCE_PATHS.stopService, { stopProgram: INSTANCE_PATHS.stopProgram, machineFile: INSTANCE_PATHS.machineFile }),
         unit(INSTANCE_PATHS.spotService, { stopProgram: INSTANCE_PATHS.stopProgram, machineFile: INSTANCE_PATHS.machineFile }),
+        config(INSTANCE_PATHS.sessionScopeDropIn, fillTemplate(bootFile("gpu-notebook-session-scope.conf"), { stopService: unitName(INSTANCE_PATHS.stopService) })),
     ];
     return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

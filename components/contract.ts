@@ -58,6 +58,11 @@ export const INSTANCE_PATHS = {
     stopProgram: "/usr/local/lib/gpu-notebook/gpu-notebook-stop",
     /** Runs the stop sequence at shutdown for stops the machine did not start, and notifies the start at boot. */
     stopService: "/etc/systemd/system/gpu-notebook-stop.service",
+    /**
+     * Orders every login session's scope (where jobs started over SSH run) after stopService, so at
+     * shutdown systemd stops them only once the stop sequence has warned their jobs (a prefix drop-in).
+     */
+    sessionScopeDropIn: "/etc/systemd/system/session-.scope.d/gpu-notebook-stop.conf",
     /** Watches instance metadata for a spot interruption notice. */
     spotService: "/etc/systemd/system/gpu-notebook-spot.service",
     /** Why the machine is powering itself off, written just before by whoever does it (idle or spot watcher). */

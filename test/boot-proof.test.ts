@@ -14,6 +14,7 @@ import * as path from "path";
 import { performance } from "perf_hooks";
 
 import { homeOf, INSTANCE_PATHS, notebookDirOf } from "../components/boot";
+import { unitName } from "../components/contract";
 import { jupyterPasswordMatches } from "../components/password";
 import { Chromium, CHROMIUM, navigate, waitFor } from "./support/chromium";
 import { hasSessionCookie, jupyterLogin, request } from "./support/http";
@@ -316,7 +317,8 @@ describe("boot configuration, proven with Debian's real parts", function () {
         });
 
         it("are units systemd accepts, with every command they run in place", () => {
-            const names = units().map((file) => file.path);
+            // Unit files only: a drop-in (under a unit's .d/ folder) is read with its unit, never named alone.
+            const names = units().map((file) => file.path).filter((name) => !name.includes(".d/"));
             for (const unit of ["gpu-notebook-jupyter.service", "gpu-notebook-idle.service", "gpu-notebook-idle.timer", "gpu-notebook-jobs.service"]) {
                 assert.ok(names.includes(`/etc/systemd/system/${unit}`), `the user data writes ${unit}`);
             }
@@ -339,6 +341,42 @@ describe("boot configuration, proven with Debian's real parts", function () {
             assert.equal(result.status, 0, result.stderr);
             // Unknown keys and bad values are only warnings to systemd: none is accepted here.
             assert.equal(result.stderr.trim(), "", result.stderr);
+        });
+
+        it("orders every login session's scope after the stop sequence's unit, whose start waits for nothing a login does not", () => {
+            const stopUnit = units().find((file) => file.path === INSTANCE_PATHS.stopService)?.content ?? "";
+            const dropIn = units().find((file) => file.path === INSTANCE_PATHS.sessionScopeDropIn)?.content;
+            assert.ok(dropIn, `the bundle installs ${INSTANCE_PATHS.sessionScopeDropIn}`);
+            assert.deepEqual(dropIn.split("\n").filter((line) => line && !line.startsWith("#")), ["[Unit]", `After=${unitName(INSTANCE_PATHS.stopService)}`]);
+            // Started on fork and kept active (so ExecStop runs at shutdown), ordered after nothing
+            // that waits for the data volume or the bundle: a login at boot is never held by it.
+            const service = serviceSection(stopUnit);
+            assert.deepEqual([service.Type, service.RemainAfterExit, service.TimeoutStopSec], ["simple", "yes", "infinity"]);
+            assert.match(service.ExecStart, /^-\/usr\/bin\/python3 \S+ started /);
+            const after = (/^After=(.*)$/m.exec(stopUnit)?.[1] ?? "").split(" ");
+            assert.deepEqual(after.filter((unit) => unit.startsWith("gpu-notebook")), [], after.join(" "));
+            // Scopes exist only as transient units, which systemd-analyze cannot load: the same
+            // "session-" prefix drop-in, with the rendered content, beside a probe service named
+            // like a session and ordered before the stop unit, makes a cycle only if systemd 252
+            // applies the drop-in and reads After= as written. Without the drop-in: no cycle.
+            const probe = mkdtempSync(path.join(tmpdir(), "gpu-notebook-scope-order-"));
+            try {
+                writeFileSync(path.join(probe, unitName(INSTANCE_PATHS.stopService)), stopUnit);
+                writeFileSync(path.join(probe, "session-7.service"),
+                    `[Unit]\nWants=${unitName(INSTANCE_PATHS.stopService)}\nBefore=${unitName(INSTANCE_PATHS.stopService)}\n[Service]\nExecStart=/bin/true\n`);
+                const verify = () => spawnSync("systemd-analyze", ["verify", "--man=no", path.join(probe, "session-7.service")],
+                    { encoding: "utf8", timeout: 60_000, env: { ...process.env, SYSTEMD_UNIT_PATH: `${probe}:` } }).stderr;
+                assert.doesNotMatch(verify(), /ordering cycle/, "no cycle without the drop-in");
+                mkdirSync(path.join(probe, "session-.service.d"));
+                writeFileSync(path.join(probe, "session-.service.d", path.basename(INSTANCE_PATHS.sessionScopeDropIn)), dropIn);
+                const cycle = verify();
+                assert.match(cycle, /Found ordering cycle on \S+\/start/, cycle);
+                for (const unit of ["session-7.service", unitName(INSTANCE_PATHS.stopService)]) {
+                    assert.ok(cycle.includes(`${unit}/start`), cycle);
+                }
+            } finally {
+                rmSync(probe, { recursive: true, force: true });
+            }
         });
 
         it("makes the jobs' run directory at boot, owned by the notebook user and closed to others", () => {

@@ -4,7 +4,11 @@
 // the same topic. Under mocks, against the real program.
 import * as assert from "assert";
 
-import { UNATTENDED } from "../components/contract";
+import { readFileSync } from "fs";
+import * as path from "path";
+
+import { DEFAULTS } from "../components/config";
+import { INSTANCE_PATHS, NOTEBOOK_DIR_NAME, ON_STOP_HOOK, STOP_REASONS, UNATTENDED } from "../components/contract";
 import { FAKE_ACCOUNT, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runFleet, runShared, VALID_CONFIG } from "./support/program";
@@ -220,5 +224,22 @@ describe("unattended runs in a class", () => {
         assert.strictEqual(machineOf("bob").unattended.notify, null);
         assert.strictEqual(cloud.ofType(TOPIC).length, 0);
         assert.ok(!instanceStatements(cloud, "bob").some((statement) => statement.Action === "ssm:GetParameter"), "bob's machine cannot read alice's webhook");
+    });
+});
+
+describe("the README's Unattended runs section", () => {
+    // The facts it states are the contract's and the program's: a changed limit or path shows here.
+    const section = /^### Unattended runs\n[\s\S]*?(?=\n### )/m.exec(readFileSync(path.join(__dirname, "..", "README.md"), "utf8"))?.[0] ?? "";
+
+    it("names where the hook's output and the delivery log are, and the limits the machine keeps", () => {
+        for (const fact of [
+            INSTANCE_PATHS.notifyLog, `~/${NOTEBOOK_DIR_NAME}/${ON_STOP_HOOK}`, `~/${NOTEBOOK_DIR_NAME}/${ON_STOP_HOOK}.log`,
+            `at most ${UNATTENDED.hookTimeoutSeconds} seconds`, `every ${UNATTENDED.spotPollSeconds} seconds`, `within ${UNATTENDED.spotDeadlineSeconds} seconds`,
+            `\`jobStopGraceSeconds\`\n   (default ${DEFAULTS.jobStopGraceSeconds})`, `\`jobStallMinutes\` (default ${DEFAULTS.jobStallMinutes})`,
+            "GPU_NOTEBOOK_STOP_REASON", "GPU_NOTEBOOK_STOP_DETAIL",
+        ]) {
+            assert.ok(section.includes(fact), `the section does not say ${JSON.stringify(fact)}`);
+        }
+        assert.ok(section.includes(STOP_REASONS.map((reason) => `\`${reason}\``).join(", ")), "every stop reason, in the contract's order");
     });
 });

@@ -11,9 +11,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import * as path from "path";
 
 import { INSTANCE_PATHS, STOP_REASON_TAG } from "../components/contract";
-import { INSTANCE_ID, Received, startImds, startServer, startSns, startSsm, StandIn } from "./support/aws";
+import { MockCloud, RecordedResource } from "../components/offline/mock-cloud";
+import { INSTANCE_ID, Received, REGION, startImds, startServer, startSns, startSsm, StandIn } from "./support/aws";
 import { eventually } from "./support/jobs";
 import { makeMachineRoot, MachineRoot, Unattended } from "./support/machine-root";
+import { runProgram, StackRun, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, delay, freePort, requireCommands } from "./support/system";
 
 const MINUTE = 60;
@@ -401,5 +403,132 @@ describe("unattended runs on a real machine root", function () {
             assert.match(by("job-finished")?.text ?? "", new RegExp(`job ${good} finished \\(exit 0\\) after \\d+ s[\\s\\S]*all done`));
             assert.match(by("job-failed")?.text ?? "", new RegExp(`job ${bad} failed \\(exit 3\\) after \\d+ s[\\s\\S]*CUDA out of memory`));
         });
+    });
+});
+
+// Both sides of the contract at once: machine.json as the program renders it from a notebook's
+// settings (notifyEmail, notifyWebhook, jobStopGraceSeconds), read by the machine's stop sequence
+// and notifier against the stand-ins, which know only the names the program made: its topic's ARN,
+// its webhook and last-stop parameters, the stop-reason tag. Each call the machine makes is one the
+// instance role the program wrote allows, on that one ARN.
+describe("unattended runs with the program's own machine.json", function () {
+    this.timeout(120_000);
+    const GRACE = 2;
+    const CONFIG = { ...VALID_CONFIG, notifyEmail: "owner@example.org", notifyWebhook: "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX", jobStopGraceSeconds: String(GRACE) };
+    let run: StackRun;
+    let machine: MachineRoot;
+    let servers: StandIn[] = [];
+    let env: NodeJS.ProcessEnv;
+    const published: Published[] = [];
+    const hooks: Hook[] = [];
+    const parameters = new Map<string, { type: string; value: string }>();
+    const recorded = (name: string) => run.cloud.ofType("aws:ssm/parameter:Parameter").find((each) => each.name === name) as RecordedResource;
+
+    before(async function () {
+        requireCommands(this, DEBIAN_PYTHON);
+        // The topic lives in the instance's region (the stand-in's instance metadata says eu-west-1).
+        const cloud = new MockCloud();
+        cloud.region = REGION;
+        run = await runProgram(CONFIG, cloud);
+        machine = await makeMachineRoot("gpu-notebook-contract-", undefined, run);
+        const rendered = JSON.parse(readFileSync(machine.machineFile, "utf8"));
+        const topicArn = cloud.one("aws:sns/topic:Topic").computed.arn;
+        const imds = await startImds({ "instance-life-cycle": () => "on-demand", [`tags/instance/${rendered.tags.stopReason}`]: () => "user" });
+        const sns = await startSns([topicArn], published);
+        const ssm = await startSsm(parameters);
+        const webhook = await startServer((request: Received, response) => {
+            const body = JSON.parse(request.body);
+            assert.strictEqual(request.headers["content-type"], "application/json");
+            hooks.push(body);
+            response.end("ok");
+        });
+        servers = [imds, sns, ssm, webhook];
+        // What the program stored: the webhook's SecureString (here pointing at the receiver, as
+        // no https stand-in can be trusted by the machine) and the record's "{}".
+        parameters.set(recorded("notebook-webhook").inputs.name, { type: "SecureString", value: `${webhook.url}/services/T000/B000/XXXXsecretXXXX` });
+        parameters.set(recorded("notebook-last-stop").inputs.name, { type: "String", value: recorded("notebook-last-stop").inputs.value });
+        env = { PATH: "/usr/bin:/bin", GPU_NOTEBOOK_IMDS_URL: imds.url, GPU_NOTEBOOK_ENDPOINT_SNS: sns.url, GPU_NOTEBOOK_ENDPOINT_SSM: ssm.url };
+    });
+
+    after(async () => {
+        if (machine) {
+            for (const job of JSON.parse(machine.runner(["list", "--json"])).jobs.filter((each: { state: string }) => each.state === "running")) {
+                machine.runner(["stop", job.name, "--grace", "1"]);
+            }
+            rmSync(machine.root, { recursive: true, force: true });
+        }
+        for (const server of servers) {
+            await server.close();
+        }
+    });
+
+    it("names the program's topic, parameters and grace in machine.json", () => {
+        const { unattended } = JSON.parse(readFileSync(machine.machineFile, "utf8"));
+        assert.deepStrictEqual(
+            [unattended.jobStopGraceSeconds, unattended.notify.topicArn, unattended.notify.webhookParameter, unattended.lastStopParameter],
+            [GRACE, run.cloud.one("aws:sns/topic:Topic").computed.arn, "/gpu-notebook/dev/notebook/webhook", "/gpu-notebook/dev/notebook/last-stop"]);
+        assert.strictEqual(recorded("notebook-webhook").inputs.value, CONFIG.notifyWebhook, "the program stored the configured URL");
+    });
+
+    it("a stop the machine did not start: the job saves its checkpoint within the grace, the hook runs, SNS and the webhook hear it, the record is written", async () => {
+        machine.runner(["prepare", "train"]);
+        machine.runner(["start", "train", "--", "sh", "-c", "trap 'sleep 1; echo step-3 > checkpoint; exit 0' TERM; echo ready; while :; do sleep 0.1; done"], env);
+        const jobLog = () => readFileSync(path.join(machine.jobsDir, "train", "job.log"), "utf8");
+        await eventually(() => jobLog().includes("ready"), () => jobLog());
+        const hook = path.join(machine.notebookDir, ".gpu-notebook", "on-stop");
+        writeFileSync(hook, `#!/bin/sh\necho "hook saw $GPU_NOTEBOOK_STOP_REASON and $(cat ${machine.jobsDir}/train/checkpoint)"\n`, { mode: 0o755 });
+        // As gpu-notebook-stop.service's ExecStop runs it: no --reason, so the tag the program set says why.
+        const stopped = await new Promise<{ code: number; out: string }>((resolve) => execFile(machine.at(INSTANCE_PATHS.stopProgram),
+            ["run", "--machine", machine.machineFile], { encoding: "utf8", env, timeout: 60_000 },
+            (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout + stderr })));
+        assert.strictEqual(stopped.code, 0, stopped.out);
+        assert.match(stopped.out, /stopping: user \(from the instance tag\)/);
+        assert.match(stopped.out, /all ended within the grace/);
+        assert.strictEqual(readFileSync(path.join(machine.jobsDir, "train", "checkpoint"), "utf8"), "step-3\n");
+        const record = JSON.parse(machine.runner(["list", "--json"])).jobs.find((job: { name: string }) => job.name === "train");
+        assert.deepStrictEqual([record.state, record.interrupted_reason], ["interrupted", "user"]);
+        assert.match(readFileSync(`${hook}.log`, "utf8"), /^hook saw user and step-3$/m);
+
+        const topicArn = run.cloud.one("aws:sns/topic:Topic").computed.arn;
+        assert.deepStrictEqual(published.map((each) => [each.topic, each.subject]), [[topicArn, "gpu-notebook dev: the machine is stopping: npm run stop"]]);
+        assert.deepStrictEqual(hooks.map((each) => [each.event, each.notebook, each.instanceId]), [["stopping", "gpu-notebook dev", INSTANCE_ID]]);
+        assert.ok(hooks[0].text.startsWith("gpu-notebook dev: the machine is stopping") && hooks[0].content === hooks[0].text, JSON.stringify(hooks[0]));
+        const lastStop = JSON.parse(parameters.get("/gpu-notebook/dev/notebook/last-stop")?.value ?? "{}");
+        assert.deepStrictEqual([lastStop.reason, lastStop.notification?.delivered], ["user", true], JSON.stringify(lastStop));
+
+        // Every call the machine made is one the program's instance role allows, on that one resource.
+        const role = run.cloud.ofType("aws:iam/role:Role").find((each) => each.name === "notebook-instance-role") as RecordedResource;
+        const allowed = run.cloud.ofType("aws:iam/rolePolicy:RolePolicy").filter((policy) => policy.inputs.role.startsWith(role.name))
+            .flatMap((policy) => JSON.parse(policy.inputs.policy).Statement as { Action: string | string[]; Resource: string | string[] }[]);
+        const allows = (action: string, resource: string) => allowed.some((statement) =>
+            [statement.Action].flat().includes(action) && [statement.Resource].flat().includes(resource));
+        const [snsServer, ssmServer] = [servers[1], servers[2]];
+        const calls = [
+            ...snsServer.received.map((request) => ["sns:Publish", new URLSearchParams(request.body).get("TopicArn") ?? ""]),
+            ...ssmServer.received.map((request) => [`ssm:${String(request.headers["x-amz-target"]).replace("AmazonSSM.", "")}`,
+                recorded(JSON.parse(request.body).Name.endsWith("/webhook") ? "notebook-webhook" : "notebook-last-stop").computed.arn]),
+        ];
+        assert.deepStrictEqual(calls.map(([action]) => action).sort(), ["sns:Publish", "ssm:GetParameter", "ssm:PutParameter"]);
+        for (const [action, resource] of calls) {
+            assert.ok(allows(action, resource), `the instance role does not allow ${action} on ${resource}: ${JSON.stringify(allowed)}`);
+        }
+    });
+
+    it("npm run notify-test's command works as the notebook user, and logs its outcome after root's deliveries did", async () => {
+        published.length = 0;
+        hooks.length = 0;
+        const log = machine.at(INSTANCE_PATHS.notifyLog);
+        assert.ok(existsSync(log), "the stop sequence (root) logged its delivery first");
+        // As scripts/notify-test runs it over SSH: the login user, its own environment.
+        const result = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => execFile(machine.at(INSTANCE_PATHS.notifier),
+            ["test", "--machine", machine.machineFile], { encoding: "utf8", uid: machine.user.uid, gid: machine.user.gid, env: { ...env, HOME: machine.home }, timeout: 60_000 },
+            (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr })));
+        assert.strictEqual(result.status, 0, result.stdout + result.stderr);
+        assert.match(result.stdout, /^email: +delivered after 1 attempt/m);
+        assert.match(result.stdout, /^webhook: +delivered after 1 attempt/m);
+        assert.strictEqual(result.stderr, "", "nothing went wrong, the delivery log included");
+        assert.deepStrictEqual([published.length, hooks.map((each) => each.event)], [1, ["test"]]);
+        const lines = readFileSync(log, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+        assert.deepStrictEqual(lines.slice(-2).map((line) => [line.event, line.channel, line.delivered]), [["test", "email", true], ["test", "webhook", true]]);
     });
 });

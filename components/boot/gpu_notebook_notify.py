@@ -179,7 +179,14 @@ def log(machine, event, now, results):
         return
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
+        # Root (the idle watcher, the stop sequence) and the notebook user (its jobs, npm run
+        # notify-test over SSH) write the same log: one root made would shut the user out, so the
+        # file belongs to its folder's owner, the user (the tmpfiles.d entry). Never through a link.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        with open(descriptor, "a", encoding="utf-8") as handle:
+            folder = os.stat(os.path.dirname(path))
+            if os.geteuid() == 0 and os.fstat(descriptor).st_uid != folder.st_uid:
+                os.fchown(descriptor, folder.st_uid, folder.st_gid)
             for channel, result in sorted(results.items()):
                 handle.write(json.dumps(dict(result, time=now, event=event, channel=channel)) + "\n")
     except OSError as error:

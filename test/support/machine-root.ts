@@ -1,14 +1,15 @@
 // Test-only: the machine's files as the program hands them over (boot bundle and user data),
-// installed below a temporary root, with every absolute path of the machine moved below it, the
-// notebook user played by `nobody`, and the machine file's `unattended` object written as the
-// program renders it (components/contract.ts; the tests choose small limits).
+// installed below a temporary root, with every absolute path of the machine moved below it and
+// the notebook user played by `nobody`. The machine file's `unattended` object is the program's
+// own, rendered from the run's config (components/notify.ts), unless a test writes one in the
+// contract's shape (components/contract.ts) to choose limits the config cannot (seconds of stall).
 import { execFileSync, ExecFileSyncOptions } from "child_process";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 
 import { INSTANCE_PATHS } from "../../components/contract";
-import { runShared, VALID_CONFIG } from "./program";
+import { runShared, StackRun, VALID_CONFIG } from "./program";
 import { machineFiles } from "./user-data";
 
 /** machine.json's `unattended` object, in the contract's shape (issue 23). */
@@ -40,14 +41,18 @@ export interface MachineRoot {
 
 const MOVED = ["/etc/gpu-notebook", "/usr/local/lib/gpu-notebook", "/run/gpu-notebook-", "/var/log/gpu-notebook", "/home/ubuntu"];
 
-export async function makeMachineRoot(prefix: string, unattended: Unattended): Promise<MachineRoot> {
+/**
+ * Installs what `run` (by default the program's run of VALID_CONFIG) hands its machine; `unattended`,
+ * when given, replaces the machine file's object of that name.
+ */
+export async function makeMachineRoot(prefix: string, unattended?: Unattended, run?: StackRun): Promise<MachineRoot> {
     const root = mkdtempSync(path.join(tmpdir(), prefix));
     chmodSync(root, 0o755);
     const id = (flag: string) => Number(execFileSync("id", [flag, "nobody"], { encoding: "utf8" }));
     const user = { uid: id("-u"), gid: id("-g") };
     const relocate = (text: string) => MOVED.reduce((moved, prefixPath) => moved.split(prefixPath).join(`${root}${prefixPath}`), text);
-    const run = await runShared(VALID_CONFIG);
-    for (const entry of machineFiles(run.cloud, run.cloud.one("aws:ec2/instance:Instance"))) {
+    const { cloud } = run ?? await runShared(VALID_CONFIG);
+    for (const entry of machineFiles(cloud, cloud.one("aws:ec2/instance:Instance"))) {
         const target = path.join(root, entry.path);
         mkdirSync(path.dirname(target), { recursive: true });
         writeFileSync(target, relocate(entry.content), { mode: Number.parseInt(entry.permissions, 8) });
@@ -55,7 +60,7 @@ export async function makeMachineRoot(prefix: string, unattended: Unattended): P
     const at = (machinePath: string) => path.join(root, machinePath);
     const machineFile = at(INSTANCE_PATHS.machineFile);
     const machine = JSON.parse(readFileSync(machineFile, "utf8"));
-    writeFileSync(machineFile, JSON.stringify({ ...machine, notebook: { ...machine.notebook, user: "nobody" }, unattended }, null, 2));
+    writeFileSync(machineFile, JSON.stringify({ ...machine, notebook: { ...machine.notebook, user: "nobody" }, unattended: unattended ?? machine.unattended }, null, 2));
     const home = at("/home/ubuntu");
     const notebookDir = path.join(home, "notebooks");
     // What the jobs' tmpfiles.d entry makes at boot: the run dir and the delivery log's folder, the user's.
