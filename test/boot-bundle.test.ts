@@ -20,9 +20,8 @@ import { MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { runProgram, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON } from "./support/system";
 import { bundleBytesOf, bundleFilesOf, userDataOf, writtenFiles } from "./support/user-data";
+import { INSTANCE, TAG } from "./support/types";
 
-const INSTANCE = "aws:ec2/instance:Instance";
-const TAG = "aws:ec2/tag:Tag";
 const REGION = "eu-west-1";
 const CREDENTIALS = { AccessKeyId: "ASIAEXAMPLEKEYID", SecretAccessKey: "example-secret", Token: "example-session-token" };
 /** Fast retries here; the product's schedule is the rendered one. */

@@ -15,8 +15,8 @@ import { renderUnattended } from "../components/notify";
 import { MockCloud } from "../components/offline/mock-cloud";
 import { runProgram, VALID_CONFIG } from "./support/program";
 import { BUNDLE_OBJECT } from "./support/user-data";
+import { INSTANCE } from "./support/types";
 
-const INSTANCE = "aws:ec2/instance:Instance";
 const SETTINGS = {
     sshUser: "ubuntu", notebookPort: 8888, listenAddress: "0.0.0.0", tlsCertificatePem: "CERT\n",
     unattended: renderUnattended(DEFAULTS, "gpu-notebook dev", { lastStopParameter: "/gpu-notebook/dev/notebook/last-stop" }),

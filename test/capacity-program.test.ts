@@ -10,6 +10,7 @@ import { START_ENV } from "../components/contract";
 import { CapacityScenario, FakeAws, MockCloud, SAMPLE_PRICES } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { registered, runProgram, StackRun, VALID_CONFIG } from "./support/program";
+import { INSTANCE, VOLUME } from "./support/types";
 
 // The driver's reader, as the scripts run it.
 const { capacityFailures } = require("../scripts/lib/capacity.js") as {
@@ -31,8 +32,6 @@ function driverFinds(debugs: string[], cloud: MockCloud, error: Error): Capacity
     return found;
 }
 
-const INSTANCE = "aws:ec2/instance:Instance";
-const VOLUME = "aws:ebs/volume:Volume";
 const CANDIDATES = { ...VALID_CONFIG, instanceTypes: JSON.stringify(["g5.xlarge", "g6.xlarge"]) };
 /** When the driver began: before the clock of every fake run below, so what those runs made counts as this run's. */
 const STARTED = Date.parse("2026-10-31T00:00:00Z");

@@ -16,16 +16,8 @@ import { alarmState, AlarmRule, evaluate, Series } from "./support/metric-math";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { DEBIAN_PYTHON, requireCommands } from "./support/system";
 import { machineFiles, machineJsonOf } from "./support/user-data";
+import { ALARM, BUDGET, FUNCTION, INSTANCE, INSTANCE_STATE, PERMISSION, PROFILE, ROLE, ROLE_POLICY } from "./support/types";
 
-const INSTANCE = "aws:ec2/instance:Instance";
-const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
-const ROLE = "aws:iam/role:Role";
-const ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";
-const PROFILE = "aws:iam/instanceProfile:InstanceProfile";
-const FUNCTION = "aws:lambda/function:Function";
-const PERMISSION = "aws:lambda/permission:Permission";
-const INSTANCE_STATE = "aws:ec2transitgateway/instanceState:InstanceState";
-const BUDGET = "aws:budgets/budget:Budget";
 const BUDGET_CONFIG = { ...VALID_CONFIG, monthlyBudgetUsd: "40", alertEmail: "student@example.org" };
 
 function cloudIn(region: string): MockCloud {

@@ -19,9 +19,7 @@ import { unwrap } from "../components/offline/run-program";
 import { FleetRun, registered, runFleet, VALID_CONFIG } from "./support/program";
 import { recordRun } from "./support/recording";
 import { userDataOf } from "./support/user-data";
-
-const INSTANCE = "aws:ec2/instance:Instance";
-const QUOTA = "aws:servicequotas/serviceQuota:ServiceQuota";
+import { INSTANCE, QUOTA } from "./support/types";
 
 /** Three students, carol with a bigger GPU; the account has a budget. */
 const CLASS = { alice: {}, bob: {}, carol: { instanceType: "g5.xlarge" } };

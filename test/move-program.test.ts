@@ -7,11 +7,8 @@ import { MOVED_AWAY_TAG, MOVED_FROM_TAG } from "../components/aws-data";
 import { defaultSubnetId, MockCloud, RecordedResource } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runFleet, runProgram, StackRun, VALID_CONFIG } from "./support/program";
+import { ATTACHMENT, INSTANCE, SNAPSHOT, VOLUME } from "./support/types";
 
-const INSTANCE = "aws:ec2/instance:Instance";
-const VOLUME = "aws:ebs/volume:Volume";
-const SNAPSHOT = "aws:ebs/snapshot:Snapshot";
-const ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment";
 const CANDIDATES = { ...VALID_CONFIG, instanceTypes: JSON.stringify(["g5.xlarge", "g6.xlarge"]) };
 const MOVE = { ...CANDIDATES, moveToZone: "us-east-1c" };
 

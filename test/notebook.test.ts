@@ -21,10 +21,7 @@ import { runOffline, unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, StackRun, VALID_CONFIG } from "./support/program";
 import { bundleBytesOf, machineFiles, machineJsonOf, userDataOf, WrittenFile, writtenFiles } from "./support/user-data";
 import { DEBIAN_PYTHON, requireCommands, withPrivateFile } from "./support/system";
-
-const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
-const EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule";
-const INSTANCE = "aws:ec2/instance:Instance";
+import { EGRESS, INGRESS, INSTANCE } from "./support/types";
 
 function fileAt(files: WrittenFile[], filePath: string): WrittenFile {
     const file = files.find((entry) => entry.path === filePath);

@@ -13,15 +13,7 @@ import { FAKE_ACCOUNT, MockCloud, RecordedResource } from "../components/offline
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runFleet, runShared, VALID_CONFIG } from "./support/program";
 import { bundleFilesOf, machineJsonOf, userDataOf } from "./support/user-data";
-
-const TOPIC = "aws:sns/topic:Topic";
-const SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription";
-const TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy";
-const PARAMETER = "aws:ssm/parameter:Parameter";
-const ROLE = "aws:iam/role:Role";
-const ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";
-const INSTANCE = "aws:ec2/instance:Instance";
-const BUDGET = "aws:budgets/budget:Budget";
+import { BUDGET, INSTANCE, PARAMETER, ROLE, ROLE_POLICY, SUBSCRIPTION, TOPIC, TOPIC_POLICY } from "./support/types";
 
 const WEBHOOK = "https://hooks.slack.com/services/T000/B000/S3CR3T-W3BH00K";
 

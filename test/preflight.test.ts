@@ -9,12 +9,7 @@ import { DEFAULT_FAKE_AMI, defaultSubnetId, DEFAULT_VPC_ID, FakeAws, MockCloud }
 import { unwrap } from "../components/offline/run-program";
 import { refusal, registered, runProgram, runShared, VALID_CONFIG } from "./support/program";
 import { machineFiles, machineJsonOf } from "./support/user-data";
-
-const INSTANCE = "aws:ec2/instance:Instance";
-const VOLUME = "aws:ebs/volume:Volume";
-const ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment";
-const QUOTA = "aws:servicequotas/serviceQuota:ServiceQuota";
-const SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup";
+import { ATTACHMENT, INSTANCE, QUOTA, SECURITY_GROUP, VOLUME } from "./support/types";
 
 function account(world: Partial<FakeAws>): MockCloud {
     return new MockCloud({ world });

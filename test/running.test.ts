@@ -8,8 +8,7 @@ import { MockCloud } from "../components/offline/mock-cloud";
 import { unwrap } from "../components/offline/run-program";
 import { decideRunning, RunningFacts, startRequested } from "../components/running";
 import { runProgram, VALID_CONFIG } from "./support/program";
-
-const INSTANCE_STATE = "aws:ec2transitgateway/instanceState:InstanceState";
+import { INSTANCE_STATE } from "./support/types";
 
 describe("the machine's power state (running.ts)", () => {
     describe("decideRunning", () => {

@@ -9,20 +9,12 @@ import { tmpdir } from "os";
 import * as path from "path";
 
 import { INSTANCE_PATHS } from "../../components/contract";
+import type { UnattendedFile } from "../../components/notify";
 import { runShared, StackRun, VALID_CONFIG } from "./program";
 import { machineFiles } from "./user-data";
 
-/** machine.json's `unattended` object, in the contract's shape (issue 23). */
-export interface Unattended {
-    jobStallMinutes: number;
-    jobStopGraceSeconds: number;
-    hookTimeoutSeconds: number;
-    spotPollSeconds: number;
-    spotDeadlineSeconds: number;
-    lastStopParameter: string;
-    label: string;
-    notify: { events: string[]; topicArn: string | null; webhookParameter: string | null } | null;
-}
+/** machine.json's `unattended` object, as the program renders it (components/notify.ts). */
+export type Unattended = UnattendedFile;
 
 export interface MachineRoot {
     root: string;
