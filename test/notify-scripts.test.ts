@@ -1,15 +1,15 @@
 // npm run notify-test and npm run status on a machine that does not answer, for real: the scripts
 // reach Debian's sshd on 127.0.0.1 as the stack's machine and run a stand-in notifier there, and
-// read the last stop's record through a stand-in `aws` that answers `aws ssm get-parameter` as the
-// real CLI does (AWS CLI v2: `--query Parameter.Value --output text` prints the value and a
-// newline; a missing parameter exits 254 with "An error occurred (ParameterNotFound) when calling
-// the GetParameter operation: " on stderr).
+// read the last stop's record from a stand-in SSM on 127.0.0.1 that checks SigV4
+// (support/aws.ts startSsm), through AWS_ENDPOINT_URL_SSM, with no aws CLI on PATH.
 import * as assert from "assert";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 
 import { INSTANCE_PATHS } from "../components/contract";
+import { StandIn, startSsm, STS_IDENTITIES } from "./support/aws";
 import { closeSharedConnections, LocalMachine, runScript, ScriptResult } from "./support/scripts";
 import { sharedMachine } from "./support/shared-servers";
 import { freePort, requireCommands } from "./support/system";
@@ -17,8 +17,11 @@ import { freePort, requireCommands } from "./support/system";
 const { lastStopLines } = require("../scripts/lib/last-stop.js") as { lastStopLines: (record: unknown, now: number) => string[] };
 
 const STACK = "notify";
-const LAST_STOP_ARN = "arn:aws:ssm:eu-west-1:123456789012:parameter/gpu-notebook/notify/notebook/last-stop";
-/** A PATH with the system's tools and this node, and no aws CLI unless a stand-in folder is put first. */
+const LAST_STOP_NAME = "/gpu-notebook/notify/notebook/last-stop";
+const LAST_STOP_ARN = `arn:aws:ssm:eu-west-1:123456789012:parameter${LAST_STOP_NAME}`;
+/** A key the stand-in SSM knows but whose identity may not read parameters. */
+const DENIED = { AccessKeyId: "AKIAEXAMPLEDENIED001", SecretAccessKey: "denied/EXAMPLE+secret", arn: "arn:aws:iam::123456789012:user/guest" };
+/** A PATH with the system's tools and this node, and no aws CLI. */
 const BASE_PATH = [path.dirname(process.execPath), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(":");
 
 describe("npm run notify-test, and the last stop when the machine does not answer", function () {
@@ -26,6 +29,8 @@ describe("npm run notify-test, and the last stop when the machine does not answe
     let dir = "";
     let machine: LocalMachine | undefined;
     let env: NodeJS.ProcessEnv = {};
+    let ssm: StandIn | undefined;
+    const parameters = new Map<string, { type: string; value: string }>();
 
     function run(script: string, args: string[], overrides: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
         return runScript(script, args, { ...env, ...overrides });
@@ -52,24 +57,23 @@ describe("npm run notify-test, and the last stop when the machine does not answe
             `exit "$(cat ${path.join(dir, "notifier-exit")})"`,
         ].join("\n"));
         chmodSync(path.join(dir, "notifier"), 0o755);
-        // The aws CLI's stand-in: records its arguments, answers get-parameter from a file (or ParameterNotFound).
-        mkdirSync(path.join(dir, "bin"));
-        writeFileSync(path.join(dir, "bin", "aws"), [
-            "#!/bin/sh",
-            `printf '%s\\n' "$@" > ${path.join(dir, "aws-args")}`,
-            `if [ -e ${path.join(dir, "record.json")} ]; then cat ${path.join(dir, "record.json")}; echo; exit 0; fi`,
-            "echo 'An error occurred (ParameterNotFound) when calling the GetParameter operation: ' >&2",
-            "exit 254",
-        ].join("\n"));
-        chmodSync(path.join(dir, "bin", "aws"), 0o755);
+        // The stack's region, as the ARN names it; the student's key, and one without ssm:GetParameter.
+        const { AccessKeyId, SecretAccessKey } = STS_IDENTITIES.student;
+        ssm = await startSsm(parameters, { region: "eu-west-1", keys: [{ AccessKeyId, SecretAccessKey }, DENIED], denied: [{ key: DENIED.AccessKeyId, arn: DENIED.arn }] });
         env = {
             ...machine.env, GPU_NOTEBOOK_STACK: STACK, GPU_NOTEBOOK_NOTIFIER: path.join(dir, "notifier"),
             GPU_NOTEBOOK_OUTPUTS_FILE: outputs("running", { running: true, lastStopParameter: LAST_STOP_ARN }),
-            PATH: `${path.join(dir, "bin")}:${BASE_PATH}`,
+            PATH: BASE_PATH,
+            // The credentials as the SDK's chain finds them first; no shared files, no instance role;
+            // another region in the user's setup, so that the ARN's is seen to be the one asked.
+            AWS_ACCESS_KEY_ID: AccessKeyId, AWS_SECRET_ACCESS_KEY: SecretAccessKey, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined,
+            AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "no-credentials"), AWS_CONFIG_FILE: path.join(dir, "no-config"),
+            AWS_EC2_METADATA_DISABLED: "true", AWS_REGION: "us-west-2", AWS_ENDPOINT_URL_SSM: ssm.url,
         };
     });
 
-    after(() => {
+    after(async () => {
+        await ssm?.close();
         if (machine) {
             closeSharedConnections(machine.home);
         }
@@ -116,20 +120,37 @@ describe("npm run notify-test, and the last stop when the machine does not answe
             notification: { delivered: false, detail: "webhook: HTTP 500, 3 tries; email: not configured" },
         };
 
-        it("status says when and why it stopped and that the notification was not delivered, read with aws ssm get-parameter", async () => {
-            writeFileSync(path.join(dir, "record.json"), JSON.stringify(RECORD));
-            const closed = await freePort();
-            const result = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: String(closed) });
-            assert.strictEqual(result.status, 1);
+        /** The record the machine wrote, as the parameter's value; undefined: no parameter. */
+        function record(value: object | undefined): void {
+            parameters.clear();
+            if (value) {
+                parameters.set(LAST_STOP_NAME, { type: "String", value: JSON.stringify(value) });
+            }
+        }
+
+        /** npm run status with the machine's SSH port closed, and `overrides` over the environment. */
+        async function statusUnreachable(overrides: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
+            const result = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: String(await freePort()), ...overrides });
+            assert.strictEqual(result.status, 1, "status fails as the machine does not answer, whatever the last stop says");
             assert.match(result.stdout, /NOT reachable/);
+            return result;
+        }
+
+        it("status says when and why it stopped and that the notification was not delivered, read from SSM in the ARN's region", async () => {
+            record(RECORD);
+            const before = ssm?.received.length ?? 0;
+            const result = await statusUnreachable();
             assert.match(result.stdout, /^Last stop: +\d{4}-\d\d-\d\d \d\d:\d\d \(.* ago\): idle stop; idle for 60 min$/m);
             assert.match(result.stdout, /^Notified: +NOT delivered: webhook: HTTP 500, 3 tries; email: not configured$/m);
-            assert.deepStrictEqual(readFileSync(path.join(dir, "aws-args"), "utf8").trim().split("\n"),
-                ["ssm", "get-parameter", "--region", "eu-west-1", "--name", "/gpu-notebook/notify/notebook/last-stop", "--query", "Parameter.Value", "--output", "text"]);
+            const asked = ssm?.received.slice(before) ?? [];
+            assert.strictEqual(asked.length, 1, "one request");
+            assert.strictEqual(asked[0].headers["x-amz-target"], "AmazonSSM.GetParameter");
+            assert.deepStrictEqual(JSON.parse(asked[0].body), { Name: LAST_STOP_NAME }, "a String: no decryption asked");
+            assert.match(String(asked[0].headers.authorization), /Credential=AKIAIOSFODNN7EXAMPLE\/\d{8}\/eu-west-1\/ssm\/aws4_request/);
         });
 
         it("notify-test says it cannot reach the machine, the likely causes and the last stop", async () => {
-            writeFileSync(path.join(dir, "record.json"), JSON.stringify({ ...RECORD, reason: "spot", detail: "", notification: { delivered: true, detail: "email" } }));
+            record({ ...RECORD, reason: "spot", detail: "", notification: { delivered: true, detail: "email" } });
             const closed = await freePort();
             const result = await run("notify-test", [], { GPU_NOTEBOOK_SSH_PORT: String(closed) });
             assert.strictEqual(result.status, 1);
@@ -138,15 +159,62 @@ describe("npm run notify-test, and the last stop when the machine does not answe
             assert.match(result.stdout, /^Notified: +yes \(email\)$/m);
         });
 
-        it("says what cannot be read, in one line each: no aws CLI, no parameter, a deploy from before the record", async () => {
-            const closed = String(await freePort());
-            const noCli = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: closed, PATH: BASE_PATH });
-            assert.match(noCli.stdout, /^Last stop: +unknown here: reading it needs the aws CLI \(aws ssm get-parameter --region eu-west-1 --name \/gpu-notebook\/notify\/notebook\/last-stop\)$/m);
-            rmSync(path.join(dir, "record.json"), { force: true });
-            const missing = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: closed });
-            assert.match(missing.stdout, /^Last stop: +could not be read: An error occurred \(ParameterNotFound\) when calling the GetParameter operation:/m);
-            const older = await run("status", [], { GPU_NOTEBOOK_SSH_PORT: closed, GPU_NOTEBOOK_OUTPUTS_FILE: outputs("older", { running: true }) });
-            assert.match(older.stdout, /^Last stop: +not recorded by this deploy \(npm run up records stops from now on\)$/m);
+        it("says no stop was recorded for the record a deploy starts with", async () => {
+            record({});
+            const result = await statusUnreachable();
+            assert.match(result.stdout, /^Last stop: +none recorded since the notebook was deployed$/m);
+        });
+
+        it("says so, in one line, when the parameter is gone: outputs of a deploy that is gone or replaced", async () => {
+            record(undefined);
+            const result = await statusUnreachable();
+            assert.match(result.stdout, new RegExp("^Last stop: +not found: AWS SSM has no parameter /gpu-notebook/notify/notebook/last-stop in eu-west-1 " +
+                "\\(ParameterNotFound\\); the outputs are from a deploy that is gone or was replaced: npm run up records stops again$", "m"));
+        });
+
+        it("says the deploy from before the record has none, and asks nothing", async () => {
+            const before = ssm?.received.length ?? 0;
+            const result = await statusUnreachable({ GPU_NOTEBOOK_OUTPUTS_FILE: outputs("older", { running: true }) });
+            assert.match(result.stdout, /^Last stop: +not recorded by this deploy \(npm run up records stops from now on\)$/m);
+            assert.strictEqual(ssm?.received.length, before);
+        });
+
+        it("says a refused signature with AWS's code and message", async () => {
+            record(RECORD);
+            const result = await statusUnreachable({ AWS_SECRET_ACCESS_KEY: "not/the+student's+secret" });
+            assert.match(result.stdout, /^Last stop: +could not be read: the AWS credentials were refused by SSM: InvalidSignatureException: The request signature we calculated does not match/m);
+            assert.doesNotMatch(result.stdout, /^Notified:/m);
+        });
+
+        it("says access denied with AWS's code and message", async () => {
+            record(RECORD);
+            const result = await statusUnreachable({ AWS_ACCESS_KEY_ID: DENIED.AccessKeyId, AWS_SECRET_ACCESS_KEY: DENIED.SecretAccessKey });
+            assert.match(result.stdout, new RegExp("^Last stop: +could not be read: access denied by AWS SSM: AccessDeniedException: User: arn:aws:iam::123456789012:user/guest " +
+                "is not authorized to perform: ssm:GetParameter on resource: arn:aws:ssm:eu-west-1:123456789012:parameter/gpu-notebook/notify/notebook/last-stop", "m"));
+        });
+
+        it("says there are no credentials, and where it looked", async () => {
+            record(RECORD);
+            const before = ssm?.received.length ?? 0;
+            const result = await statusUnreachable({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
+            assert.match(result.stdout, /^Last stop: +could not be read: no AWS credentials found \(none in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, in .*no-credentials or .*no-config, nor an instance role\)$/m);
+            assert.strictEqual(ssm?.received.length, before, "nothing unsigned was sent");
+        });
+
+        it("gives up within its bound when SSM does not answer, and says so", async () => {
+            // Accepts the connection and never answers, as a black-holed network would.
+            const held: net.Socket[] = [];
+            const silent = net.createServer((socket) => { held.push(socket); });
+            await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+            try {
+                const started = Date.now();
+                const result = await statusUnreachable({ AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, GPU_NOTEBOOK_SSM_TIMEOUT: "2" });
+                assert.match(result.stdout, /^Last stop: +could not be read: no answer from AWS SSM within 2 s$/m);
+                assert.ok(Date.now() - started < 20_000, `status took ${Date.now() - started} ms`);
+            } finally {
+                held.forEach((socket) => socket.destroy());
+                silent.close();
+            }
         });
     });
 });

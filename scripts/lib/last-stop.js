@@ -1,12 +1,10 @@
 // Renders the last stop's record (the SSM parameter the machine's stop sequence and the backstop
 // write; components/notify.ts) for npm run status and npm run notify-test when the machine does
 // not answer: when it stopped, on the user's clock and how long ago, why, and whether that was
-// notified. The record is JSON on stdin; "{}" (never stopped since the deploy) says so.
-// Usage: last-stop.js NOW_MS (NOW_MS: the time to count "ago" from, for tests; "" is now)
+// notified. The record is the parameter's JSON, read by last-stop-record.ts; "{}" (never stopped
+// since the deploy) says so.
 // @ts-check
 "use strict";
-
-const { readJson, runCommand } = require("./cli");
 
 /** Why, in words, by the contract's stop reasons (components/contract.ts STOP_REASONS). */
 const REASONS = {
@@ -56,13 +54,6 @@ function lastStopLines(record, now) {
         ? "no notification was due (none configured for stopping)"
         : sent.delivered ? `yes${sent.detail ? ` (${sent.detail})` : ""}` : `NOT delivered${sent.detail ? `: ${sent.detail}` : ""}`}`);
     return lines;
-}
-
-if (require.main === module) {
-    runCommand((args) => {
-        const now = args[0] ? Number(args[0]) : Date.now();
-        console.log(lastStopLines(readJson("the last stop's record"), now).join("\n"));
-    });
 }
 
 module.exports = { lastStopLines };

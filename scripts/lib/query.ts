@@ -222,6 +222,15 @@ const QUESTIONS: Record<string, (args: string[]) => void | Promise<void>> = {
         const { account, arn } = await callerIdentity();
         fields([account, arn]);
     },
+    /**
+     * last-stop ARN: when and why the machine last stopped and whether that was notified, read
+     * from the SSM parameter ARN (the output lastStopParameter; last-stop-record.ts), or one line
+     * saying why that cannot be told: it never fails, as it adds to an answer.
+     */
+    "last-stop": async ([arn]) => {
+        const { lastStopReport } = require("./last-stop-record") as typeof import("./last-stop-record");
+        console.log((await lastStopReport(arn ?? "")).join("\n"));
+    },
     /** capacity-failures EVENT_LOG: EC2's "no capacity" refusals in a run (capacity.js). */
     "capacity-failures": ([file]) => {
         const { failureLines } = require("./capacity") as { failureLines(text: string): string[] };

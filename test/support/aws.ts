@@ -6,8 +6,10 @@
 // signing process" pages (docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html);
 // the SNS Publish API reference (Subject at most 100 characters; a missing topic is NotFound,
 // HTTP 404; a bad signature is SignatureDoesNotMatch, HTTP 403, as the query APIs answer); the
-// SSM API reference (JSON 1.1, X-Amz-Target AmazonSSM.<Action>; ParameterNotFound, HTTP 400;
-// a bad signature is InvalidSignatureException, HTTP 400); the STS API reference's
+// SSM API reference (docs.aws.amazon.com/systems-manager/latest/APIReference: JSON 1.1,
+// X-Amz-Target AmazonSSM.<Action>; GetParameter's response, its Parameter data type; its errors
+// ParameterNotFound, HTTP 400; the common errors AccessDeniedException, UnrecognizedClientException,
+// InvalidSignatureException, IncompleteSignature, ExpiredTokenException, HTTP 400); the STS API reference's
 // GetCallerIdentity (its response shape) and the common errors (InvalidClientTokenId,
 // SignatureDoesNotMatch, ExpiredToken(Exception), HTTP 403); the EC2 user guide on IMDSv2 (a PUT
 // to /latest/api/token with a TTL header, then reads carrying the token; 401 without it; 404 for
@@ -176,27 +178,66 @@ export function startSns(topics: string[], published: { topic: string; subject: 
     });
 }
 
-/** SSM (JSON 1.1 protocol): GetParameter and PutParameter over `parameters`; signatures checked. */
-export function startSsm(parameters: Map<string, { type: string; value: string }>): Promise<StandIn> {
+/** What SSM's JSON 1.1 protocol answers for a refused signature, by the reason signatureRefusal gives. */
+const SSM_REFUSALS: Record<Refusal["code"], string> = {
+    InvalidClientTokenId: "UnrecognizedClientException",
+    SignatureDoesNotMatch: "InvalidSignatureException",
+    IncompleteSignature: "IncompleteSignatureException",
+    ExpiredToken: "ExpiredTokenException",
+};
+
+/** Who the stand-in SSM serves: the keys it knows (default the machine's role), its region and account, the keys it denies. */
+export interface SsmOptions {
+    keys?: SigningKey[];
+    region?: string;
+    account?: string;
+    /** Keys known but without ssm:GetParameter: their GetParameter is AccessDeniedException, with the identity's ARN in the message. */
+    denied?: { key: string; arn: string }[];
+}
+
+/**
+ * SSM (JSON 1.1 protocol, X-Amz-Target AmazonSSM.<Action>): GetParameter and PutParameter over
+ * `parameters`; signatures checked. Answers as the SSM API reference shows: GetParameter's
+ * {"Parameter": {Name, Type, Value, Version, LastModifiedDate, ARN, DataType}}; errors as
+ * {"__type": CODE, "message": ...} with HTTP 400 (ParameterNotFound has no message, as the aws
+ * CLI's "An error occurred (ParameterNotFound) when calling the GetParameter operation: " shows;
+ * an IAM refusal is AccessDeniedException with "User: ARN is not authorized to perform: ACTION
+ * on resource: ARN ...", its message under "Message"; refused signatures by the common errors).
+ */
+export function startSsm(parameters: Map<string, { type: string; value: string }>, options: SsmOptions = {}): Promise<StandIn> {
+    const { keys = [CREDENTIALS], region = REGION, account = "123456789012", denied = [] } = options;
     const answer = (response: ServerResponse, status: number, body: unknown) => {
         response.statusCode = status;
         response.setHeader("content-type", "application/x-amz-json-1.1");
+        response.setHeader("x-amzn-requestid", "00000000-0000-4000-8000-000000000000");
         response.end(JSON.stringify(body));
     };
     return startServer((request, response) => {
-        const problem = signatureProblem(request, "ssm");
-        if (problem) {
-            return answer(response, 400, { __type: "InvalidSignatureException", message: problem });
+        const refusal = signatureRefusal(request, "ssm", region, keys);
+        if (refusal) {
+            return answer(response, 400, { __type: SSM_REFUSALS[refusal.code], message: refusal.message });
         }
         const action = String(request.headers["x-amz-target"] ?? "");
         const input = JSON.parse(request.body || "{}");
+        const arn = `arn:aws:ssm:${region}:${account}:parameter${String(input.Name).startsWith("/") ? "" : "/"}${input.Name}`;
+        const keyId = /Credential=([^/]+)\//.exec(String(request.headers.authorization))?.[1];
+        const who = denied.find((each) => each.key === keyId);
+        if (who) {
+            const operation = action.replace("AmazonSSM.", "ssm:");
+            return answer(response, 400, {
+                __type: "AccessDeniedException",
+                Message: `User: ${who.arn} is not authorized to perform: ${operation} on resource: ${arn} because no identity-based policy allows the ${operation} action`,
+            });
+        }
         if (action === "AmazonSSM.GetParameter") {
             const found = parameters.get(input.Name);
             if (!found) {
                 return answer(response, 400, { __type: "ParameterNotFound" });
             }
             const value = found.type === "SecureString" && !input.WithDecryption ? "AQICAHencrypted" : found.value;
-            return answer(response, 200, { Parameter: { Name: input.Name, Type: found.type, Value: value, Version: 1 } });
+            return answer(response, 200, {
+                Parameter: { Name: input.Name, Type: found.type, Value: value, Version: 1, LastModifiedDate: 1.7649e9, ARN: arn, DataType: "text" },
+            });
         }
         if (action === "AmazonSSM.PutParameter") {
             if (parameters.has(input.Name) && !input.Overwrite) {
