@@ -16,9 +16,9 @@ const root = path.join(__dirname, "..");
  * programs against them. A file missing here that starts one fails under --unit, saying so.
  */
 const SYSTEM_SUITES = [
-    "bin", "boot-bundle", "boot-proof", "capacity-scripts", "environment", "fleet-scripts", "gpu-notebook-job", "idle-watcher", "jobs",
-    "mount-data-volume", "move-scripts", "notify-scripts",
-    "plan", "quick-start", "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command",
+    "bin", "boot-bundle", "boot-proof", "capacity-scripts", "environment", "fleet-scripts", "gpu-notebook-job",
+    "idle-watcher", "jobs", "mount-data-volume", "move-scripts", "notify-scripts", "plan", "query", "quick-start",
+    "scripts", "scripts-readonly", "scripts-up", "shell-scripts", "ssh-command", "stand-in", "unattended",
 ];
 
 /**
@@ -27,8 +27,9 @@ const SYSTEM_SUITES = [
  * gaps at the end, instead of the run waiting on one long file that happened to sort last.
  */
 const SLOWEST_FIRST = [
-    "scripts-up", "idle-watcher", "scripts", "move-scripts", "shell-scripts", "jobs", "fleet-scripts", "scripts-readonly", "boot-proof",
-    "quick-start", "capacity-program", "plan", "capacity-scripts", "notebook", "preflight", "fleet",
+    "scripts-up", "unattended", "idle-watcher", "scripts", "move-scripts", "shell-scripts", "jobs", "fleet-scripts", "scripts-readonly",
+    "boot-proof", "environment", "notify-scripts", "query", "bin", "quick-start", "capacity-program", "plan", "capacity-scripts", "notebook",
+    "preflight", "fleet",
 ];
 
 const args = process.argv.slice(2);
