@@ -1,6 +1,6 @@
 // Unattended runs on a real machine root (test/support/machine-root.ts): the installed idle
 // watcher, job runner, stop sequence, spot watcher and notifier, run as the machine runs them
-// against real jobs of the notebook user (`nobody` here), and against stand-ins on 127.0.0.1 for
+// against real jobs of the notebook user (`games` here: test/support/machine-root.ts NOTEBOOK_USER), and against stand-ins on 127.0.0.1 for
 // instance metadata (IMDSv2, with a spot interruption notice), SNS and SSM (both checking SigV4
 // signatures: test/support/aws.ts) and a webhook receiver that holds the JSON to what Slack and
 // Discord accept. No test powers anything off: `systemctl` is a recorder on PATH.

@@ -8,7 +8,7 @@ import collections, datetime, json, os, subprocess, sys
 # One process as /proc/PID/stat tells it. ticks: CPU time of the process and of the children it
 # waited for (utime + stime + cutime + cstime); start: when it started, in ticks since boot, which
 # with the pid names it even after the pid is reused; tty: its controlling terminal's device number.
-Process = collections.namedtuple("Process", "pid name ppid pgrp tty ticks start")
+Process = collections.namedtuple("Process", "pid name ppid pgrp tty ticks start state")
 
 
 def load_machine(path):
@@ -109,7 +109,7 @@ def process(pid):
         # fields[0] is proc(5)'s field 3 (state): field N is fields[N - 3].
         fields = stat.rsplit(")", 1)[1].split()
         return Process(int(pid), stat[stat.index("(") + 1:stat.rindex(")")], int(fields[1]), int(fields[2]), int(fields[4]),
-                       sum(int(value) for value in fields[11:15]), int(fields[19]))
+                       sum(int(value) for value in fields[11:15]), int(fields[19]), fields[0])
     except (OSError, ValueError, IndexError):
         return None
 

@@ -1,6 +1,6 @@
 // Test-only: the machine's files as the program hands them over (boot bundle and user data),
 // installed below a temporary root, with every absolute path of the machine moved below it and
-// the notebook user played by `nobody`. The machine file's `unattended` object is the program's
+// the notebook user played by `games` (NOTEBOOK_USER). The machine file's `unattended` object is the program's
 // own, rendered from the run's config (components/notify.ts), unless a test writes one in the
 // contract's shape (components/contract.ts) to choose limits the config cannot (seconds of stall).
 import { execFileSync, ExecFileSyncOptions } from "child_process";
@@ -37,10 +37,18 @@ const MOVED = ["/etc/gpu-notebook", "/usr/local/lib/gpu-notebook", "/run/gpu-not
  * Installs what `run` (by default the program's run of VALID_CONFIG) hands its machine; `unattended`,
  * when given, replaces the machine file's object of that name.
  */
+/**
+ * The account that plays the notebook user: an existing one, so no test adds users to the host,
+ * and not `nobody`, which the idle watcher's tests play theirs with: the watcher counts all of its
+ * user's CPU, so this file's CPU-burning jobs, run beside them by another mocha worker, would keep
+ * their machine up.
+ */
+export const NOTEBOOK_USER = "games";
+
 export async function makeMachineRoot(prefix: string, unattended?: Unattended, run?: StackRun): Promise<MachineRoot> {
     const root = mkdtempSync(path.join(tmpdir(), prefix));
     chmodSync(root, 0o755);
-    const id = (flag: string) => Number(execFileSync("id", [flag, "nobody"], { encoding: "utf8" }));
+    const id = (flag: string) => Number(execFileSync("id", [flag, NOTEBOOK_USER], { encoding: "utf8" }));
     const user = { uid: id("-u"), gid: id("-g") };
     const relocate = (text: string) => MOVED.reduce((moved, prefixPath) => moved.split(prefixPath).join(`${root}${prefixPath}`), text);
     const { cloud } = run ?? await runShared(VALID_CONFIG);
@@ -52,7 +60,7 @@ export async function makeMachineRoot(prefix: string, unattended?: Unattended, r
     const at = (machinePath: string) => path.join(root, machinePath);
     const machineFile = at(INSTANCE_PATHS.machineFile);
     const machine = JSON.parse(readFileSync(machineFile, "utf8"));
-    writeFileSync(machineFile, JSON.stringify({ ...machine, notebook: { ...machine.notebook, user: "nobody" }, unattended: unattended ?? machine.unattended }, null, 2));
+    writeFileSync(machineFile, JSON.stringify({ ...machine, notebook: { ...machine.notebook, user: NOTEBOOK_USER }, unattended: unattended ?? machine.unattended }, null, 2));
     const home = at("/home/ubuntu");
     const notebookDir = path.join(home, "notebooks");
     // What the jobs' tmpfiles.d entry makes at boot: the run dir and the delivery log's folder, the user's.
