@@ -1,5 +1,6 @@
 // What the scripts' node helpers share: JSON read from stdin (where secrets travel, never on a
-// command line), and failures reported as one "gpu-notebook: ..." line with exit status 1.
+// command line), failures reported as one "gpu-notebook: ..." line with exit status 1, and times
+// in this computer's words.
 // @ts-check
 "use strict";
 
@@ -40,4 +41,13 @@ function runCommand(main) {
     }
 }
 
-module.exports = { readJson, runCommand };
+/**
+ * A moment as YYYY-MM-DD HH:MM on this computer's clock.
+ * @param {Date} date
+ */
+function localTime(date) {
+    const two = (/** @type {number} */ value) => String(value).padStart(2, "0");
+    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+module.exports = { localTime, readJson, runCommand };

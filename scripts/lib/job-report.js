@@ -6,7 +6,7 @@
 // @ts-check
 "use strict";
 
-const { readJson } = require("./cli");
+const { localTime: clockTime, readJson } = require("./cli");
 
 /**
  * What the machine reports (components/boot/gpu-notebook-job, idle-watcher.py): times in epoch seconds.
@@ -50,9 +50,7 @@ function duration(seconds) {
  * @param {number} seconds
  */
 function localTime(seconds) {
-    const date = new Date(seconds * 1000);
-    const two = (/** @type {number} */ value) => String(value).padStart(2, "0");
-    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
+    return clockTime(new Date(seconds * 1000));
 }
 
 /**

@@ -6,6 +6,8 @@
 // @ts-check
 "use strict";
 
+const { localTime } = require("./cli");
+
 /** Why, in words, by the contract's stop reasons (components/contract.ts STOP_REASONS). */
 const REASONS = {
     idle: "idle stop",
@@ -28,12 +30,6 @@ function age(ms) {
     return `${Math.floor(hours / 24)} days ${hours % 24} h`;
 }
 
-/** "2026-12-05 14:02" on this computer's clock. @param {Date} date */
-function local(date) {
-    const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
-    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
-}
-
 /**
  * @param {any} record the last-stop record (any: JSON the machine wrote)
  * @param {number} now
@@ -46,7 +42,7 @@ function lastStopLines(record, now) {
     const when = new Date(record.time);
     const reason = REASONS[/** @type {keyof typeof REASONS} */ (record.reason)] ?? String(record.reason);
     const lines = [
-        `Last stop:   ${Number.isNaN(when.getTime()) ? String(record.time) : `${local(when)} (${age(now - when.getTime())} ago)`}: ${reason}` +
+        `Last stop:   ${Number.isNaN(when.getTime()) ? String(record.time) : `${localTime(when)} (${age(now - when.getTime())} ago)`}: ${reason}` +
             (record.detail ? `; ${record.detail}` : ""),
     ];
     const sent = record.notification;
